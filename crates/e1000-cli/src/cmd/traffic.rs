@@ -1,0 +1,322 @@
+//! The commands that move frames: `dump`, `echo`, `send`, `forward`.
+//! They share opening the NIC, the run loop (count, timeout, signals) and
+//! the summary.
+
+use super::{pci_arg, CliError};
+use crate::args::Args;
+use crate::frame::{build_udp, mac_str, parse_mac, set_seq, summary};
+use crate::signal;
+use std::io::Write;
+use std::time::{Duration, Instant};
+use vfio_e1000::{Config, IrqMode, Nic, Packet};
+
+/// Frames handled per `rx_batch`/`tx_batch` call.
+const BATCH: usize = 64;
+
+/// Options every traffic command takes.
+struct Common {
+    config: Config,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    link_timeout: Duration,
+    quiet: bool,
+}
+
+const COMMON: &[&str] = &["irq", "ring", "irq-interval", "link-timeout", "timeout", "count"];
+
+impl Common {
+    fn parse(args: &Args, extra: &[&str]) -> Result<Common, CliError> {
+        let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
+        args.only(&known).map_err(CliError::Usage)?;
+        let usage = CliError::Usage;
+        let irq = match args.get("irq") {
+            None => None,
+            Some(s) => Some(IrqMode::parse(s).ok_or_else(|| usage(format!("--irq {s}: expected poll, intx, msi or msix")))?),
+        };
+        let ring = args.num("ring", 512usize).map_err(usage)?;
+        let config = Config {
+            irq,
+            rx_ring: ring,
+            tx_ring: ring,
+            pool_size: (4 * ring).max(2048),
+            irq_interval_us: args.num("irq-interval", 128u32).map_err(usage)?,
+            ..Config::default()
+        };
+        let count = match args.get("count") {
+            None => None,
+            Some(_) => Some(args.num("count", 0u64).map_err(usage)?),
+        };
+        let timeout: Option<f64> = match args.get("timeout") {
+            None => None,
+            Some(_) => Some(args.num("timeout", 0f64).map_err(usage)?),
+        };
+        Ok(Common {
+            config,
+            count,
+            deadline: timeout.map(|t| Instant::now() + Duration::from_secs_f64(t)),
+            link_timeout: Duration::from_millis(args.num("link-timeout", 10_000u64).map_err(usage)?),
+            quiet: args.flag("--quiet"),
+        })
+    }
+
+    /// Opens the NIC, waits for the link, prints the ready line.
+    fn open(&self, what: &str, pci: &str) -> Result<Nic, CliError> {
+        let nic = Nic::open(pci, &self.config)?;
+        let link = nic.wait_link(self.link_timeout)?;
+        println!(
+            "{what}: ready on {} ({}) mac {}, irq {}, link {link}",
+            nic.pci(),
+            nic.entry().name,
+            mac_str(&nic.mac()),
+            nic.irq_mode()
+        );
+        Ok(nic)
+    }
+
+    /// Whether the run should end after `done` frames.
+    fn finished(&self, done: u64) -> bool {
+        signal::stopped() || self.count.is_some_and(|c| done >= c) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// How many more frames to take in this batch.
+    fn want(&self, done: u64) -> usize {
+        self.count.map_or(BATCH, |c| (c.saturating_sub(done) as usize).min(BATCH))
+    }
+}
+
+/// Frame and byte counts of one direction, as the command saw them.
+#[derive(Default)]
+struct Tally {
+    frames: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, pkts: &[Packet]) {
+        self.frames += pkts.len() as u64;
+        self.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+    }
+}
+
+/// Prints the end-of-run summary: our counts, then the NIC's counters.
+fn report(what: &str, nic: &mut Nic, rx: &Tally, tx: &Tally, tx_dropped: u64) {
+    let s = nic.stats();
+    println!(
+        "{what}: summary: rx {} frames {} bytes, tx {} frames {} bytes, tx dropped (ring full) {tx_dropped}",
+        rx.frames, rx.bytes, tx.frames, tx.bytes
+    );
+    println!(
+        "{what}: nic counters: rx {} frames {} bytes, tx {} frames {} bytes, missed {}, no-buffer {}, crc-errors {}, driver-dropped {}",
+        s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes, s.rx_missed, s.rx_no_buffer, s.rx_crc_errors, s.rx_driver_dropped
+    );
+}
+
+/// Sleeps for the next interrupt (or returns at once in poll mode); a link
+/// change is reported on stderr.
+fn wait(nic: &mut Nic, what: &str) -> Result<(), CliError> {
+    let wake = nic.wait(Duration::from_millis(100))?;
+    if wake.link_changed {
+        eprintln!("{what}: link {}", nic.link()?);
+    }
+    Ok(())
+}
+
+/// Sends `pkts` completely if the ring drains within a few ms; returns how
+/// many had to be dropped.
+fn send_all(nic: &mut Nic, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
+    let start = Instant::now();
+    loop {
+        let before = pkts.len();
+        let n = nic.tx_batch(0, pkts);
+        tx.frames += n as u64;
+        let _ = before;
+        if pkts.is_empty() {
+            return 0;
+        }
+        if start.elapsed() > Duration::from_millis(20) {
+            let dropped = pkts.len() as u64;
+            pkts.clear();
+            return dropped;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// `e1000 dump`: one line per frame, or a pcap file.
+pub fn dump(args: &Args) -> Result<(), CliError> {
+    let common = Common::parse(args, &["pcap"])?;
+    let pci = pci_arg(args, 0)?;
+    let mut pcap = match args.get("pcap") {
+        Some(path) => Some(Pcap::create(path)?),
+        None => None,
+    };
+    let mut nic = common.open("dump", &pci)?;
+    let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
+    let stdout = std::io::stdout();
+    while !common.finished(rx.frames) {
+        wait(&mut nic, "dump")?;
+        nic.rx_batch(0, &mut pkts, common.want(rx.frames));
+        let mut out = stdout.lock();
+        for p in &pkts {
+            if let Some(pcap) = &mut pcap {
+                pcap.write(p)?;
+            }
+            if !common.quiet {
+                let _ = writeln!(out, "#{} {}", rx.frames + 1, summary(p));
+            }
+            rx.frames += 1;
+            rx.bytes += p.len() as u64;
+        }
+        pkts.clear();
+    }
+    report("dump", &mut nic, &rx, &Tally::default(), 0);
+    Ok(())
+}
+
+/// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
+pub fn echo(args: &Args) -> Result<(), CliError> {
+    let common = Common::parse(args, &[])?;
+    let pci = pci_arg(args, 0)?;
+    let mut nic = common.open("echo", &pci)?;
+    let mac = nic.mac();
+    let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
+    let mut pkts = Vec::with_capacity(BATCH);
+    while !common.finished(rx.frames) {
+        wait(&mut nic, "echo")?;
+        loop {
+            let n = nic.rx_batch(0, &mut pkts, common.want(rx.frames));
+            if n == 0 {
+                break;
+            }
+            rx.add(&pkts);
+            for p in pkts.iter_mut() {
+                p.copy_within(6..12, 0);
+                p[6..12].copy_from_slice(&mac);
+            }
+            tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+            dropped += send_all(&mut nic, &mut pkts, &mut tx);
+            if common.finished(rx.frames) {
+                break;
+            }
+        }
+    }
+    nic.tx_flush(0, Duration::from_secs(2));
+    report("echo", &mut nic, &rx, &tx, dropped);
+    Ok(())
+}
+
+/// `e1000 send`: IPv4/UDP frames with sequence numbers, optionally paced.
+pub fn send(args: &Args) -> Result<(), CliError> {
+    let common = Common::parse(args, &["size", "rate", "dst-mac"])?;
+    let pci = pci_arg(args, 0)?;
+    let size: usize = args.num("size", 60).map_err(CliError::Usage)?;
+    if !(60..=1514).contains(&size) {
+        return Err(CliError::Usage(format!("--size {size}: must be 60..=1514 (frame without FCS)")));
+    }
+    let rate: f64 = args.num("rate", 0.0).map_err(CliError::Usage)?;
+    let dst = match args.get("dst-mac") {
+        None => [0xff; 6],
+        Some(s) => parse_mac(s).ok_or_else(|| CliError::Usage(format!("--dst-mac {s}: expected aa:bb:cc:dd:ee:ff")))?,
+    };
+    let mut nic = common.open("send", &pci)?;
+    let mut template = vec![0u8; size];
+    build_udp(&mut template, dst, nic.mac(), 0);
+    let (mut tx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
+    let start = Instant::now();
+    while !common.finished(tx.frames) {
+        let mut want = common.want(tx.frames);
+        if rate > 0.0 {
+            let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+            want = want.min(allowed.saturating_sub(tx.frames) as usize);
+            if want == 0 {
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
+        }
+        nic.pool().alloc_batch(want, size, &mut pkts);
+        if pkts.is_empty() {
+            nic.tx_flush(0, Duration::from_millis(1)); // reclaim, then retry
+            continue;
+        }
+        for (k, p) in pkts.iter_mut().enumerate() {
+            p.copy_from_slice(&template);
+            set_seq(p, tx.frames + k as u64);
+        }
+        let n = nic.tx_batch(0, &mut pkts);
+        tx.frames += n as u64;
+        tx.bytes += (n * size) as u64;
+        pkts.clear(); // any that did not fit go back to the pool
+    }
+    let completed = nic.tx_flush(0, Duration::from_secs(5));
+    let secs = start.elapsed().as_secs_f64();
+    println!("send: {} frames in {secs:.3} s ({:.0} frames/s){}", tx.frames, tx.frames as f64 / secs, if completed { "" } else { ", NOT all completed" });
+    report("send", &mut nic, &Tally::default(), &tx, 0);
+    if completed {
+        Ok(())
+    } else {
+        Err(CliError::Failed("the NIC did not complete every frame within 5 s".into()))
+    }
+}
+
+/// `e1000 forward`: frames from each NIC go out of the other (poll mode).
+pub fn forward(args: &Args) -> Result<(), CliError> {
+    let common = Common::parse(args, &[])?;
+    let (a, b) = (pci_arg(args, 0)?, pci_arg(args, 1)?);
+    let mut nics = [common.open("forward", &a)?, common.open("forward", &b)?];
+    let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
+    let mut pkts = Vec::with_capacity(BATCH);
+    while !common.finished(rx.frames) {
+        let mut idle = true;
+        for from in 0..2 {
+            if nics[from].rx_batch(0, &mut pkts, common.want(rx.frames)) > 0 {
+                idle = false;
+                rx.add(&pkts);
+                tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+                dropped += send_all(&mut nics[1 - from], &mut pkts, &mut tx);
+            }
+        }
+        if idle && nics[0].irq_mode() != IrqMode::Poll {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    for nic in nics.iter_mut() {
+        nic.tx_flush(0, Duration::from_secs(2));
+        report("forward", nic, &rx, &tx, dropped);
+    }
+    Ok(())
+}
+
+/// A pcap file (classic format, microsecond timestamps, Ethernet link type).
+struct Pcap {
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl Pcap {
+    fn create(path: &str) -> Result<Pcap, CliError> {
+        let file = std::fs::File::create(path).map_err(|e| CliError::Failed(format!("cannot create {path}: {e}")))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut header = Vec::new();
+        for v in [0xa1b2c3d4u32] {
+            header.extend_from_slice(&v.to_le_bytes());
+        }
+        header.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
+        header.extend_from_slice(&4u16.to_le_bytes());
+        header.extend_from_slice(&0i32.to_le_bytes()); // GMT offset
+        header.extend_from_slice(&0u32.to_le_bytes()); // accuracy
+        header.extend_from_slice(&65535u32.to_le_bytes()); // snap length
+        header.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+        out.write_all(&header).map_err(|e| CliError::Failed(format!("writing {path}: {e}")))?;
+        Ok(Pcap { out })
+    }
+
+    fn write(&mut self, frame: &[u8]) -> Result<(), CliError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut rec = Vec::with_capacity(16 + frame.len());
+        rec.extend_from_slice(&(now.as_secs() as u32).to_le_bytes());
+        rec.extend_from_slice(&now.subsec_micros().to_le_bytes());
+        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        rec.extend_from_slice(frame);
+        self.out.write_all(&rec).and_then(|_| self.out.flush()).map_err(|e| CliError::Failed(format!("writing pcap: {e}")))
+    }
+}

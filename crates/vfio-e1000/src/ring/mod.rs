@@ -1,0 +1,243 @@
+//! Receive and transmit rings, written once for every family: descriptors
+//! in DMA memory, the [`Packet`]s the NIC owns, and the tail register.
+//!
+//! Fast-path rules: no register read; one tail write per batch; receive
+//! completion is read from descriptor write-back; transmit completion is
+//! requested (RS) only on the last descriptor of a batch and reclaimed a
+//! batch at a time.
+
+mod desc;
+
+pub use desc::{RxFormat, TxFormat, DESC_SIZE};
+
+use crate::dma::{DmaRegion, IovaPolicy};
+use crate::error::{Error, Result};
+use crate::mempool::{Mempool, Packet, BUFFER_SIZE};
+use crate::mmio::Mmio;
+use crate::vfio::Container;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Ring sizes must be a multiple of 8 descriptors (128 bytes, SDM §13.4.27).
+pub const RING_ALIGN: usize = 8;
+
+/// Checks a ring size: a multiple of 8, between 8 and 4096.
+pub fn check_ring_size(n: usize) -> Result<()> {
+    if n < RING_ALIGN || n > 4096 || n % RING_ALIGN != 0 {
+        return Err(Error::InvalidConfig(format!("ring size {n}: must be a multiple of 8 between 8 and 4096")));
+    }
+    Ok(())
+}
+
+/// Descriptor memory of one ring.
+#[derive(Debug)]
+struct Descriptors {
+    region: DmaRegion,
+    count: usize,
+}
+
+impl Descriptors {
+    fn new(container: &Arc<Container>, count: usize, policy: IovaPolicy) -> Result<Self> {
+        check_ring_size(count)?;
+        Ok(Descriptors { region: DmaRegion::new(container, count * DESC_SIZE, policy)?, count })
+    }
+
+    /// Pointer to descriptor `i` (`i < count`).
+    fn at(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.count);
+        self.region.virt().wrapping_add(i * DESC_SIZE)
+    }
+}
+
+/// A receive ring: every descriptor holds a buffer the NIC may fill.
+#[derive(Debug)]
+pub struct RxRing {
+    desc: Descriptors,
+    format: RxFormat,
+    /// The buffer behind each descriptor (None only transiently).
+    bufs: Vec<Option<Packet>>,
+    pool: Arc<Mempool>,
+    /// Next descriptor to look at.
+    next: usize,
+    /// Byte offset of this ring's tail register.
+    tail_reg: u32,
+    /// Frames dropped because they spanned descriptors or had errors.
+    pub dropped: u64,
+}
+
+impl RxRing {
+    /// Allocates `count` descriptors and fills all of them with buffers from `pool`.
+    pub fn new(
+        container: &Arc<Container>,
+        format: RxFormat,
+        count: usize,
+        pool: &Arc<Mempool>,
+        tail_reg: u32,
+        policy: IovaPolicy,
+    ) -> Result<RxRing> {
+        let desc = Descriptors::new(container, count, policy)?;
+        let mut bufs = Vec::with_capacity(count);
+        for i in 0..count {
+            let p = pool.alloc(BUFFER_SIZE).ok_or_else(|| Error::InvalidConfig("mempool smaller than the RX ring".into()))?;
+            // SAFETY: descriptor i of a ring the NIC does not know yet.
+            unsafe { format.arm(desc.at(i), p.iova()) };
+            bufs.push(Some(p));
+        }
+        Ok(RxRing { desc, format, bufs, pool: Arc::clone(pool), next: 0, tail_reg, dropped: 0 })
+    }
+
+    /// Device address of the descriptors, for RDBAL/RDBAH.
+    pub fn iova(&self) -> u64 {
+        self.desc.region.iova()
+    }
+
+    /// Ring length in bytes, for RDLEN.
+    pub fn bytes(&self) -> u32 {
+        (self.desc.count * DESC_SIZE) as u32
+    }
+
+    /// Initial tail: every descriptor but one given to the NIC (head == tail means empty).
+    pub fn initial_tail(&self) -> u32 {
+        (self.desc.count - 1) as u32
+    }
+
+    /// Whether a received frame is waiting (one descriptor read, no register).
+    pub fn pending(&self) -> bool {
+        // SAFETY: `next` indexes this ring.
+        unsafe { self.format.done(self.desc.at(self.next)) }.is_some()
+    }
+
+    /// Moves up to `max` received frames into `out`; refills the ring with
+    /// fresh buffers and moves the tail once. Returns the number received.
+    pub fn rx_batch(&mut self, regs: &Mmio, out: &mut Vec<Packet>, max: usize) -> usize {
+        let count = self.desc.count;
+        let mut received = 0;
+        let mut last_refilled = None;
+        let mut in_frame_error = false;
+        while received < max {
+            let i = self.next;
+            // SAFETY: `i` indexes this ring; software owns it once DD is set.
+            let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else { break };
+            let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else { break };
+            let mut p = self.bufs[i].replace(fresh).expect("every RX descriptor holds a buffer");
+            let iova = self.bufs[i].as_ref().expect("just placed").iova();
+            // SAFETY: software owns descriptor i (DD was set); re-arm it with the fresh buffer.
+            unsafe { self.format.arm(self.desc.at(i), iova) };
+            last_refilled = Some(i);
+            self.next = (i + 1) % count;
+            // A frame that spans descriptors (longer than a buffer) or has errors is dropped whole.
+            if done.error || !done.eop || in_frame_error {
+                in_frame_error = !done.eop;
+                self.dropped += 1;
+                continue;
+            }
+            p.set_len(done.len as usize);
+            out.push(p);
+            received += 1;
+        }
+        if let Some(i) = last_refilled {
+            regs.write(self.tail_reg, i as u32);
+        }
+        received
+    }
+}
+
+/// A transmit ring: descriptors plus the packets the NIC still owns.
+#[derive(Debug)]
+pub struct TxRing {
+    desc: Descriptors,
+    format: TxFormat,
+    bufs: Vec<Option<Packet>>,
+    /// Next free descriptor (software's tail).
+    tail: usize,
+    /// Oldest descriptor not yet reclaimed.
+    clean: usize,
+    /// Descriptors that requested a status write-back, oldest first.
+    reports: VecDeque<usize>,
+    tail_reg: u32,
+}
+
+/// Request a status write-back at least every this many descriptors.
+const REPORT_EVERY: usize = 64;
+
+impl TxRing {
+    /// Allocates `count` empty descriptors.
+    pub fn new(
+        container: &Arc<Container>,
+        format: TxFormat,
+        count: usize,
+        tail_reg: u32,
+        policy: IovaPolicy,
+    ) -> Result<TxRing> {
+        let desc = Descriptors::new(container, count, policy)?;
+        Ok(TxRing {
+            desc,
+            format,
+            bufs: (0..count).map(|_| None).collect(),
+            tail: 0,
+            clean: 0,
+            reports: VecDeque::new(),
+            tail_reg,
+        })
+    }
+
+    /// Device address of the descriptors, for TDBAL/TDBAH.
+    pub fn iova(&self) -> u64 {
+        self.desc.region.iova()
+    }
+
+    /// Ring length in bytes, for TDLEN.
+    pub fn bytes(&self) -> u32 {
+        (self.desc.count * DESC_SIZE) as u32
+    }
+
+    /// Descriptors the NIC still owns (sent or not).
+    pub fn in_flight(&self) -> usize {
+        (self.tail + self.desc.count - self.clean) % self.desc.count
+    }
+
+    /// Frees the buffers of every completed batch; returns how many.
+    pub fn reclaim(&mut self) -> usize {
+        let count = self.desc.count;
+        let mut freed = 0;
+        while let Some(&last) = self.reports.front() {
+            // SAFETY: `last` indexes this ring.
+            if !unsafe { self.format.done(self.desc.at(last)) } {
+                break;
+            }
+            self.reports.pop_front();
+            let end = (last + 1) % count;
+            while self.clean != end {
+                self.bufs[self.clean] = None; // the Packet goes back to its pool
+                self.clean = (self.clean + 1) % count;
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// Queues as many packets from the front of `pkts` as fit, writes the
+    /// tail once, and returns how many were taken (they leave `pkts`).
+    pub fn tx_batch(&mut self, regs: &Mmio, pkts: &mut Vec<Packet>) -> usize {
+        self.reclaim();
+        let count = self.desc.count;
+        let room = count - 1 - self.in_flight();
+        let n = room.min(pkts.len());
+        if n == 0 {
+            return 0;
+        }
+        for (k, p) in pkts.drain(..n).enumerate() {
+            let i = self.tail;
+            let report = k == n - 1 || (i + 1) % REPORT_EVERY == 0;
+            // SAFETY: descriptor i is free (between tail and clean).
+            unsafe { self.format.fill(self.desc.at(i), p.iova(), p.len() as u16, report) };
+            if report {
+                self.reports.push_back(i);
+            }
+            self.bufs[i] = Some(p);
+            self.tail = (i + 1) % count;
+        }
+        regs.write(self.tail_reg, self.tail as u32);
+        n
+    }
+}
