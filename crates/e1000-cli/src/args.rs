@@ -25,7 +25,9 @@ impl Args {
             } else if let Some((k, v)) = a.strip_prefix("--").and_then(|s| s.split_once('=')) {
                 args.options.insert(k.to_string(), v.to_string());
             } else if let Some(k) = a.strip_prefix("--") {
-                let v = it.next().ok_or_else(|| format!("option --{k} needs a value"))?;
+                let v = it
+                    .next()
+                    .ok_or_else(|| format!("option --{k} needs a value"))?;
                 args.options.insert(k.to_string(), v.clone());
             } else {
                 args.positional.push(a.clone());
@@ -48,14 +50,23 @@ impl Args {
     pub fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{name} {v}: not a valid number")),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name} {v}: not a valid number")),
         }
     }
 
     /// Rejects options other than `known`, so typos are not silently ignored.
     pub fn only(&self, known: &[&str]) -> Result<(), String> {
         match self.options.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(format!("unknown option --{k} (known: {})", known.iter().map(|k| format!("--{k}")).collect::<Vec<_>>().join(" "))),
+            Some(k) => Err(format!(
+                "unknown option --{k} (known: {})",
+                known
+                    .iter()
+                    .map(|k| format!("--{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
             None => Ok(()),
         }
     }

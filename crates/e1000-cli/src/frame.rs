@@ -5,13 +5,22 @@ use std::fmt::Write;
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
 pub fn mac_str(m: &[u8]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<u8> = s.split(':').map(|p| u8::from_str_radix(p, 16).ok()).collect::<Option<_>>()?;
-    parts.try_into().ok().filter(|_| s.split(':').all(|p| p.len() == 2))
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect::<Option<_>>()?;
+    parts
+        .try_into()
+        .ok()
+        .filter(|_| s.split(':').all(|p| p.len() == 2))
 }
 
 const ETH_IPV4: u16 = 0x0800;
@@ -60,12 +69,22 @@ fn l4(proto: u8, src: String, dst: String, b: &[u8]) -> String {
     match proto {
         6 if b.len() >= 14 => {
             let flags = b[13];
-            let names: String = [(0x02, 'S'), (0x01, 'F'), (0x04, 'R'), (0x08, 'P'), (0x10, '.')]
-                .iter()
-                .filter(|(bit, _)| flags & bit != 0)
-                .map(|(_, c)| *c)
-                .collect();
-            format!("{src}.{} > {dst}.{}: TCP [{names}]", be16(b, 0).unwrap_or(0), be16(b, 2).unwrap_or(0))
+            let names: String = [
+                (0x02, 'S'),
+                (0x01, 'F'),
+                (0x04, 'R'),
+                (0x08, 'P'),
+                (0x10, '.'),
+            ]
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, c)| *c)
+            .collect();
+            format!(
+                "{src}.{} > {dst}.{}: TCP [{names}]",
+                be16(b, 0).unwrap_or(0),
+                be16(b, 2).unwrap_or(0)
+            )
         }
         17 if b.len() >= 8 => format!(
             "{src}.{} > {dst}.{}: UDP, length {}",
@@ -73,7 +92,11 @@ fn l4(proto: u8, src: String, dst: String, b: &[u8]) -> String {
             be16(b, 2).unwrap_or(0),
             be16(b, 4).unwrap_or(8).saturating_sub(8)
         ),
-        1 if !b.is_empty() => format!("{src} > {dst}: ICMP type {} code {}", b[0], b.get(1).copied().unwrap_or(0)),
+        1 if !b.is_empty() => format!(
+            "{src} > {dst}: ICMP type {} code {}",
+            b[0],
+            b.get(1).copied().unwrap_or(0)
+        ),
         58 if !b.is_empty() => format!("{src} > {dst}: ICMP6 type {}", b[0]),
         p => format!("{src} > {dst}: proto {p}"),
     }
@@ -93,7 +116,12 @@ fn ipv6(b: &[u8]) -> Option<String> {
     if b.len() < 40 {
         return None;
     }
-    let addr = |a: &[u8]| a.chunks(2).map(|c| format!("{:x}", u16::from_be_bytes([c[0], c[1]]))).collect::<Vec<_>>().join(":");
+    let addr = |a: &[u8]| {
+        a.chunks(2)
+            .map(|c| format!("{:x}", u16::from_be_bytes([c[0], c[1]])))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     Some(l4(b[6], addr(&b[8..24]), addr(&b[24..40]), &b[40..]))
 }
 
@@ -103,7 +131,11 @@ fn arp(b: &[u8]) -> Option<String> {
     }
     let ip = |a: &[u8]| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
     Some(match be16(b, 6)? {
-        1 => format!("ARP, Request who-has {} tell {}", ip(&b[24..28]), ip(&b[14..18])),
+        1 => format!(
+            "ARP, Request who-has {} tell {}",
+            ip(&b[24..28]),
+            ip(&b[14..18])
+        ),
         2 => format!("ARP, Reply {} is-at {}", ip(&b[14..18]), mac_str(&b[8..14])),
         op => format!("ARP, op {op}"),
     })
@@ -111,7 +143,10 @@ fn arp(b: &[u8]) -> Option<String> {
 
 /// The Internet checksum (RFC 1071) of `data`.
 pub fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).sum();
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .sum();
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -138,7 +173,9 @@ pub fn build_udp(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], seq: u64) {
     let ip_len = (len - 14) as u16;
     let udp_len = ip_len - 20;
     let ip = &mut buf[14..34];
-    ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    ip.copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
     ip[12..16].copy_from_slice(&SEND_SRC_IP);
     ip[16..20].copy_from_slice(&SEND_DST_IP);
@@ -167,7 +204,11 @@ mod tests {
     fn udp_frame_has_valid_checksums_and_summary() {
         let mut f = vec![0u8; 100];
         build_udp(&mut f, [0xff; 6], [0x52, 0x54, 0, 0x12, 0x34, 0x56], 7);
-        assert_eq!(inet_checksum(&f[14..34]), 0, "IPv4 header checksum verifies to 0");
+        assert_eq!(
+            inet_checksum(&f[14..34]),
+            0,
+            "IPv4 header checksum verifies to 0"
+        );
         let s = summary(&f);
         assert_eq!(
             s,
@@ -178,7 +219,10 @@ mod tests {
 
     #[test]
     fn mac_parsing() {
-        assert_eq!(parse_mac("52:54:00:12:34:56"), Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
+        assert_eq!(
+            parse_mac("52:54:00:12:34:56"),
+            Some([0x52, 0x54, 0, 0x12, 0x34, 0x56])
+        );
         assert_eq!(parse_mac("52:54:00:12:34"), None);
         assert_eq!(parse_mac("5:54:00:12:34:56"), None);
     }
@@ -190,6 +234,10 @@ mod tests {
         f[14 + 6..14 + 8].copy_from_slice(&1u16.to_be_bytes());
         f[14 + 14..14 + 18].copy_from_slice(&[10, 0, 0, 1]);
         f[14 + 24..14 + 28].copy_from_slice(&[10, 0, 0, 2]);
-        assert!(summary(&f).ends_with("ARP, Request who-has 10.0.0.2 tell 10.0.0.1"), "{}", summary(&f));
+        assert!(
+            summary(&f).ends_with("ARP, Request who-has 10.0.0.2 tell 10.0.0.1"),
+            "{}",
+            summary(&f)
+        );
     }
 }

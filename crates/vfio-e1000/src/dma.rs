@@ -32,9 +32,14 @@ pub enum IovaPolicy {
 
 /// The `RLIMIT_MEMLOCK` soft limit in bytes (`u64::MAX` if unlimited).
 pub fn memlock_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
         return u64::MAX;
     }
     lim.rlim_cur
@@ -50,7 +55,10 @@ fn has_cap_ipc_lock() -> bool {
     const CAP_IPC_LOCK: u32 = 14;
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
+        })
         .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
         .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
@@ -95,16 +103,25 @@ impl DmaRegion {
         }
         let (virt, size, huge) = alloc(size)?;
         let iova = match policy {
-            IovaPolicy::Allocated => NEXT_IOVA.fetch_add(size.next_multiple_of(HUGE_PAGE) as u64, Ordering::Relaxed),
+            IovaPolicy::Allocated => {
+                NEXT_IOVA.fetch_add(size.next_multiple_of(HUGE_PAGE) as u64, Ordering::Relaxed)
+            }
             IovaPolicy::Identity => virt as u64,
         };
-        if let Err(e) = check_memlock(size as u64).and_then(|_| container.map_dma(virt, iova, size)) {
+        if let Err(e) = check_memlock(size as u64).and_then(|_| container.map_dma(virt, iova, size))
+        {
             // SAFETY: `virt`/`size` is the mapping `alloc` made; nothing refers to it yet.
             unsafe { libc::munmap(virt.cast(), size) };
             return Err(e);
         }
         LOCKED.fetch_add(size as u64, Ordering::Relaxed);
-        Ok(DmaRegion { virt, size, iova, huge, container: Arc::clone(container) })
+        Ok(DmaRegion {
+            virt,
+            size,
+            iova,
+            huge,
+            container: Arc::clone(container),
+        })
     }
 
     /// Virtual address of the first byte.
@@ -146,7 +163,9 @@ fn alloc(size: usize) -> Result<(*mut u8, usize, bool)> {
         }
     }
     let len = size.next_multiple_of(PAGE);
-    try_map(len, 0).map(|p| (p, len, false)).ok_or_else(|| Error::last_os(format!("mmap of {len} bytes of DMA memory")))
+    try_map(len, 0)
+        .map(|p| (p, len, false))
+        .ok_or_else(|| Error::last_os(format!("mmap of {len} bytes of DMA memory")))
 }
 
 impl Drop for DmaRegion {

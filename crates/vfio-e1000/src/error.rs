@@ -12,15 +12,27 @@ pub enum Error {
     /// No such device in `/sys/bus/pci/devices`.
     NoSuchDevice(String),
     /// The device exists but is not an Intel NIC this driver knows.
-    Unsupported { pci: String, vendor: u16, device: u16 },
+    Unsupported {
+        pci: String,
+        vendor: u16,
+        device: u16,
+    },
     /// The device is bound to another driver (or none), not `vfio-pci`.
-    NotBoundToVfio { pci: String, driver: Option<String>, vendor: u16, device: u16 },
+    NotBoundToVfio {
+        pci: String,
+        driver: Option<String>,
+        vendor: u16,
+        device: u16,
+    },
     /// The device has no IOMMU group: no IOMMU, and no-IOMMU mode is off.
     NoIommu { pci: String },
     /// `/dev/vfio/vfio` does not exist: the vfio modules are not loaded.
     VfioMissing,
     /// The IOMMU group has devices not bound to `vfio-pci`.
-    GroupNotViable { group: u32, others: Vec<(String, Option<String>)> },
+    GroupNotViable {
+        group: u32,
+        others: Vec<(String, Option<String>)>,
+    },
     /// Opening `/dev/vfio/N` was refused.
     PermissionDenied { path: String },
     /// Opening `/dev/vfio/N` says the group is already open (another process owns the NIC).
@@ -45,7 +57,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with what the driver was doing.
     pub fn io(what: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { what: what.into(), source }
+        Error::Io {
+            what: what.into(),
+            source,
+        }
     }
 
     /// Wraps the current `errno` with what the driver was doing.

@@ -86,8 +86,15 @@ impl Eventfds {
     /// returns a bit mask of the vectors that fired (their counters are reset).
     /// A signal ends the wait early with an empty mask.
     pub(crate) fn wait(&self, timeout_ms: i32) -> Result<u32> {
-        let mut pfds: Vec<libc::pollfd> =
-            self.fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let mut pfds: Vec<libc::pollfd> = self
+            .fds
+            .iter()
+            .map(|f| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
         // SAFETY: `pfds` is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {

@@ -23,13 +23,21 @@ pub struct Mempool {
 
 impl Mempool {
     /// Allocates `count` buffers of [`BUFFER_SIZE`] bytes, mapped for DMA.
-    pub fn new(container: &Arc<Container>, count: usize, policy: IovaPolicy) -> Result<Arc<Mempool>> {
+    pub fn new(
+        container: &Arc<Container>,
+        count: usize,
+        policy: IovaPolicy,
+    ) -> Result<Arc<Mempool>> {
         if count == 0 || count > u32::MAX as usize {
             return Err(Error::InvalidConfig(format!("mempool of {count} buffers")));
         }
         let region = DmaRegion::new(container, count * BUFFER_SIZE, policy)?;
         let free = (0..count as u32).rev().collect();
-        Ok(Arc::new(Mempool { region, count, free: Mutex::new(free) }))
+        Ok(Arc::new(Mempool {
+            region,
+            count,
+            free: Mutex::new(free),
+        }))
     }
 
     /// Total number of buffers.
@@ -51,7 +59,11 @@ impl Mempool {
     pub fn alloc(self: &Arc<Self>, len: usize) -> Option<Packet> {
         debug_assert!(len <= BUFFER_SIZE);
         let index = self.free.lock().unwrap().pop()?;
-        Some(Packet { pool: Arc::clone(self), index, len: len as u32 })
+        Some(Packet {
+            pool: Arc::clone(self),
+            index,
+            len: len as u32,
+        })
     }
 
     /// Takes up to `n` buffers at once (one lock) and appends them to `out`.
@@ -60,14 +72,20 @@ impl Mempool {
         let take = n.min(free.len());
         for _ in 0..take {
             let index = free.pop().expect("counted");
-            out.push(Packet { pool: Arc::clone(self), index, len: len as u32 });
+            out.push(Packet {
+                pool: Arc::clone(self),
+                index,
+                len: len as u32,
+            });
         }
         take
     }
 
     fn buffer_ptr(&self, index: u32) -> *mut u8 {
         // In bounds: index < count, the region holds count * BUFFER_SIZE bytes.
-        self.region.virt().wrapping_add(index as usize * BUFFER_SIZE)
+        self.region
+            .virt()
+            .wrapping_add(index as usize * BUFFER_SIZE)
     }
 }
 
@@ -113,7 +131,9 @@ impl Deref for Packet {
 impl DerefMut for Packet {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.pool.buffer_ptr(self.index), self.len as usize) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.pool.buffer_ptr(self.index), self.len as usize)
+        }
     }
 }
 
@@ -125,6 +145,9 @@ impl Drop for Packet {
 
 impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Packet").field("index", &self.index).field("len", &self.len).finish()
+        f.debug_struct("Packet")
+            .field("index", &self.index)
+            .field("len", &self.len)
+            .finish()
     }
 }

@@ -43,7 +43,10 @@ impl Mmio {
         if base == libc::MAP_FAILED {
             return Err(Error::last_os("mmap of BAR0"));
         }
-        Ok(Mmio { base: base.cast(), len })
+        Ok(Mmio {
+            base: base.cast(),
+            len,
+        })
     }
 
     /// Size of the mapping in bytes.
@@ -59,7 +62,10 @@ impl Mmio {
     /// Reads the 32-bit register at byte offset `reg`.
     #[inline]
     pub fn read(&self, reg: u32) -> u32 {
-        assert!(reg as usize + 4 <= self.len && reg % 4 == 0, "register {reg:#x} outside BAR");
+        assert!(
+            reg as usize + 4 <= self.len && reg % 4 == 0,
+            "register {reg:#x} outside BAR"
+        );
         MMIO_READS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: in bounds and aligned (checked above); the mapping lives as long as `self`.
         unsafe { std::ptr::read_volatile(self.base.add(reg as usize).cast::<u32>()) }
@@ -71,7 +77,10 @@ impl Mmio {
     /// tail-pointer update are visible to the device before the update.
     #[inline]
     pub fn write(&self, reg: u32, value: u32) {
-        assert!(reg as usize + 4 <= self.len && reg % 4 == 0, "register {reg:#x} outside BAR");
+        assert!(
+            reg as usize + 4 <= self.len && reg % 4 == 0,
+            "register {reg:#x} outside BAR"
+        );
         MMIO_WRITES.fetch_add(1, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::SeqCst);
         // SAFETY: in bounds and aligned (checked above); the mapping lives as long as `self`.

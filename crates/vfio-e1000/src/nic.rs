@@ -33,7 +33,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { irq: None, rx_ring: 512, tx_ring: 512, pool_size: 2048, irq_interval_us: 128, iova: IovaPolicy::Allocated }
+        Config {
+            irq: None,
+            rx_ring: 512,
+            tx_ring: 512,
+            pool_size: 2048,
+            irq_interval_us: 128,
+            iova: IovaPolicy::Allocated,
+        }
     }
 }
 
@@ -51,7 +58,12 @@ pub struct LinkStatus {
 impl std::fmt::Display for LinkStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.up {
-            write!(f, "up {} Mb/s {} duplex", self.speed_mbps, if self.full_duplex { "full" } else { "half" })
+            write!(
+                f,
+                "up {} Mb/s {} duplex",
+                self.speed_mbps,
+                if self.full_duplex { "full" } else { "half" }
+            )
         } else {
             write!(f, "down")
         }
@@ -137,9 +149,11 @@ impl Nic {
         let family = entry.family;
         let irq_mode = choose_irq_mode(&device, family, config.irq)?;
 
-        // Memory space and bus mastering on, INTx allowed (PCI 3.0 §6.2.2).
+        // Memory space on, INTx allowed, bus mastering still off (PCI 3.0
+        // §6.2.2): a NIC left running by a killed process still points at
+        // that process's rings, so it must not DMA before it is reset.
         let cmd = device.config_read16(pci::CFG_COMMAND)?;
-        let cmd = (cmd | pci::CMD_MEMORY | pci::CMD_BUS_MASTER) & !pci::CMD_INTX_DISABLE;
+        let cmd = (cmd | pci::CMD_MEMORY) & !(pci::CMD_INTX_DISABLE | pci::CMD_BUS_MASTER);
         device.config_write16(pci::CFG_COMMAND, cmd)?;
         let regs = device.map_bar(VFIO_PCI_BAR0_REGION_INDEX)?;
         if regs.read(regs::STATUS) == u32::MAX {
@@ -147,6 +161,7 @@ impl Nic {
         }
 
         family.reset(&regs)?;
+        device.config_write16(pci::CFG_COMMAND, cmd | pci::CMD_BUS_MASTER)?;
         family.init(&regs)?;
         let mac = read_mac(family, &regs)?;
 
@@ -155,12 +170,23 @@ impl Nic {
         let pool = Mempool::new(container, config.pool_size, config.iova)?;
         let rxq = family.rx_queue(0);
         let txq = family.tx_queue(0);
-        let rx = RxRing::new(container, family.rx_format(), config.rx_ring, &pool, rxq + regs::Q_TAIL, config.iova)?;
-        let tx = TxRing::new(container, family.tx_format(), config.tx_ring, txq + regs::Q_TAIL, config.iova)?;
+        let rx = RxRing::new(
+            container,
+            family.rx_format(),
+            config.rx_ring,
+            &pool,
+            rxq + regs::Q_TAIL,
+            config.iova,
+        )?;
+        let tx = TxRing::new(
+            container,
+            family.tx_format(),
+            config.tx_ring,
+            txq + regs::Q_TAIL,
+            config.iova,
+        )?;
 
         program_ring(&regs, rxq, rx.iova(), rx.bytes());
-        regs.write(rxq + regs::Q_DELAY, 0); // RDTR = 0: no delayed RX interrupts
-        regs.write(rxq + regs::Q_ABS_DELAY, 0);
         family.enable_rx_queue(&regs, 0)?;
         regs.write(rxq + regs::Q_TAIL, rx.initial_tail());
         program_ring(&regs, txq, tx.iova(), tx.bytes());
@@ -171,7 +197,14 @@ impl Nic {
         // Interrupts last, once the rings can take what they announce.
         let itr = (config.irq_interval_us * 1000).div_ceil(256);
         let (irqs, plan) = if irq_mode == IrqMode::Poll {
-            (None, VectorPlan { count: 0, rx_queue0: 0, other: 0 })
+            (
+                None,
+                VectorPlan {
+                    count: 0,
+                    rx_queue0: 0,
+                    other: 0,
+                },
+            )
         } else {
             let plan = family.enable_irqs(&regs, irq_mode, itr);
             (Some(Eventfds::enable(&device, irq_mode, plan.count)?), plan)
@@ -204,7 +237,10 @@ impl Nic {
                 return Ok(link);
             }
             if start.elapsed() >= timeout {
-                return Err(Error::LinkDown { pci: self.pci(), waited_ms: timeout.as_millis() as u64 });
+                return Err(Error::LinkDown {
+                    pci: self.pci(),
+                    waited_ms: timeout.as_millis() as u64,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -265,15 +301,23 @@ impl Nic {
     /// A signal (e.g. SIGINT) ends the wait early with an empty [`Wakeup`].
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
         let Some(irqs) = &self.irqs else {
-            return Ok(Wakeup { rx: true, link_changed: false });
+            return Ok(Wakeup {
+                rx: true,
+                link_changed: false,
+            });
         };
         if self.rx[0].pending() {
-            return Ok(Wakeup { rx: true, link_changed: false });
+            return Ok(Wakeup {
+                rx: true,
+                link_changed: false,
+            });
         }
         let fired = irqs.wait(timeout.as_millis().min(i32::MAX as u128) as i32)?;
         let mut wake = Wakeup::default();
         for vector in (0..self.plan.count).filter(|v| fired & (1 << v) != 0) {
-            if self.family.ack(&self.regs, self.irq_mode, vector) || vector == self.plan.other && self.irq_mode == IrqMode::Msix {
+            if self.family.ack(&self.regs, self.irq_mode, vector)
+                || vector == self.plan.other && self.irq_mode == IrqMode::Msix
+            {
                 wake.link_changed = true;
             }
             wake.rx |= vector == self.plan.rx_queue0 || self.plan.count == 1;
@@ -338,7 +382,11 @@ impl Nic {
 
     /// The family's key registers with their current values, for diagnostics.
     pub fn key_registers(&self) -> Vec<(&'static str, u32, u32)> {
-        self.family.key_registers().iter().map(|&(name, off)| (name, off, self.regs.read(off))).collect()
+        self.family
+            .key_registers()
+            .iter()
+            .map(|&(name, off)| (name, off, self.regs.read(off)))
+            .collect()
     }
 }
 
@@ -351,7 +399,9 @@ impl Drop for Nic {
             let _ = self.family.reset(&self.regs);
         }
         if let Ok(cmd) = self.device.config_read16(pci::CFG_COMMAND) {
-            let _ = self.device.config_write16(pci::CFG_COMMAND, cmd & !pci::CMD_BUS_MASTER);
+            let _ = self
+                .device
+                .config_write16(pci::CFG_COMMAND, cmd & !pci::CMD_BUS_MASTER);
         }
         if let Some(index) = self.irq_mode.index() {
             let _ = self.device.disable_irqs(index);
@@ -372,7 +422,14 @@ fn program_ring(r: &Mmio, block: u32, iova: u64, bytes: u32) {
 /// written back to entry 0 as valid.
 fn read_mac(family: &dyn Family, r: &Mmio) -> Result<[u8; 6]> {
     let (lo, hi) = (r.read(regs::RAL0), r.read(regs::RAH0));
-    let mut mac = [lo as u8, (lo >> 8) as u8, (lo >> 16) as u8, (lo >> 24) as u8, hi as u8, (hi >> 8) as u8];
+    let mut mac = [
+        lo as u8,
+        (lo >> 8) as u8,
+        (lo >> 16) as u8,
+        (lo >> 24) as u8,
+        hi as u8,
+        (hi >> 8) as u8,
+    ];
     if hi & regs::RAH_AV == 0 || mac == [0; 6] {
         for w in 0..3u16 {
             let word = family.eeprom_read(r, w)?;
@@ -380,13 +437,23 @@ fn read_mac(family: &dyn Family, r: &Mmio) -> Result<[u8; 6]> {
             mac[2 * w as usize + 1] = (word >> 8) as u8;
         }
     }
-    r.write(regs::RAL0, u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]));
-    r.write(regs::RAH0, u16::from_le_bytes([mac[4], mac[5]]) as u32 | regs::RAH_AV);
+    r.write(
+        regs::RAL0,
+        u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
+    );
+    r.write(
+        regs::RAH0,
+        u16::from_le_bytes([mac[4], mac[5]]) as u32 | regs::RAH_AV,
+    );
     Ok(mac)
 }
 
 /// The requested mode if the device offers it, else the family's best offered one.
-fn choose_irq_mode(device: &Device, family: &dyn Family, wanted: Option<IrqMode>) -> Result<IrqMode> {
+fn choose_irq_mode(
+    device: &Device,
+    family: &dyn Family,
+    wanted: Option<IrqMode>,
+) -> Result<IrqMode> {
     let offered = |mode: IrqMode| -> bool {
         let needed = match mode {
             IrqMode::Poll => return true,
@@ -394,19 +461,33 @@ fn choose_irq_mode(device: &Device, family: &dyn Family, wanted: Option<IrqMode>
             _ => 1,
         };
         family.irq_modes().contains(&mode)
-            && mode.index().is_some_and(|i| device.irq_info(i).is_ok_and(|info| info.eventfd && info.count >= needed))
+            && mode.index().is_some_and(|i| {
+                device
+                    .irq_info(i)
+                    .is_ok_and(|info| info.eventfd && info.count >= needed)
+            })
     };
     match wanted {
         Some(mode) if offered(mode) => Ok(mode),
         Some(mode) => {
-            let available: Vec<String> = family.irq_modes().iter().filter(|m| offered(**m)).map(|m| m.to_string()).collect();
+            let available: Vec<String> = family
+                .irq_modes()
+                .iter()
+                .filter(|m| offered(**m))
+                .map(|m| m.to_string())
+                .collect();
             Err(Error::InvalidConfig(format!(
                 "{} does not offer {mode} interrupts here; available: {}",
                 family.name(),
                 available.join(", ")
             )))
         }
-        None => Ok(family.irq_modes().iter().copied().find(|m| offered(*m)).unwrap_or(IrqMode::Poll)),
+        None => Ok(family
+            .irq_modes()
+            .iter()
+            .copied()
+            .find(|m| offered(*m))
+            .unwrap_or(IrqMode::Poll)),
     }
 }
 

@@ -45,11 +45,17 @@ impl PciAddress {
             }
             u32::from_str_radix(t, 16).map_err(|_| bad())
         };
-        let (domain, bus, device, function) = (hex(domain, 4)?, hex(bus, 2)?, hex(dev, 2)?, hex(func, 1)?);
+        let (domain, bus, device, function) =
+            (hex(domain, 4)?, hex(bus, 2)?, hex(dev, 2)?, hex(func, 1)?);
         if device > 31 || function > 7 {
             return Err(bad());
         }
-        Ok(PciAddress { domain: domain as u16, bus: bus as u8, device: device as u8, function: function as u8 })
+        Ok(PciAddress {
+            domain: domain as u16,
+            bus: bus as u8,
+            device: device as u8,
+            function: function as u8,
+        })
     }
 
     /// This device's directory in sysfs.
@@ -60,9 +66,14 @@ impl PciAddress {
     /// Reads a hexadecimal sysfs attribute such as `vendor` (`0x8086`).
     fn read_hex(&self, attr: &str) -> Result<u32> {
         let path = self.sysfs().join(attr);
-        let text = fs::read_to_string(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
-            .map_err(|_| Error::io(format!("parsing {}", path.display()), std::io::ErrorKind::InvalidData.into()))
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).map_err(|_| {
+            Error::io(
+                format!("parsing {}", path.display()),
+                std::io::ErrorKind::InvalidData.into(),
+            )
+        })
     }
 
     /// Vendor and device ID, or [`Error::NoSuchDevice`].
@@ -70,12 +81,18 @@ impl PciAddress {
         if !self.sysfs().exists() {
             return Err(Error::NoSuchDevice(self.to_string()));
         }
-        Ok((self.read_hex("vendor")? as u16, self.read_hex("device")? as u16))
+        Ok((
+            self.read_hex("vendor")? as u16,
+            self.read_hex("device")? as u16,
+        ))
     }
 
     /// Subsystem vendor and device ID.
     pub fn subsystem_ids(&self) -> Result<(u16, u16)> {
-        Ok((self.read_hex("subsystem_vendor")? as u16, self.read_hex("subsystem_device")? as u16))
+        Ok((
+            self.read_hex("subsystem_vendor")? as u16,
+            self.read_hex("subsystem_device")? as u16,
+        ))
     }
 
     /// The name of the bound kernel driver, if any.
@@ -97,7 +114,11 @@ fn link_name(path: PathBuf) -> Option<String> {
 
 impl fmt::Display for PciAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.device, self.function)
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x}",
+            self.domain, self.bus, self.device, self.function
+        )
     }
 }
 
@@ -140,7 +161,8 @@ pub fn bind_to_vfio(addr: &PciAddress) -> Result<()> {
     let dev = addr.sysfs();
     addr.ids()?;
     let write = |path: PathBuf, value: &str| {
-        fs::write(&path, value).map_err(|e| Error::io(format!("writing '{value}' to {}", path.display()), e))
+        fs::write(&path, value)
+            .map_err(|e| Error::io(format!("writing '{value}' to {}", path.display()), e))
     };
     if addr.driver().as_deref() == Some("vfio-pci") {
         return Ok(());
@@ -149,7 +171,10 @@ pub fn bind_to_vfio(addr: &PciAddress) -> Result<()> {
         write(dev.join("driver/unbind"), &addr.to_string())?;
     }
     write(dev.join("driver_override"), "vfio-pci")?;
-    write(PathBuf::from("/sys/bus/pci/drivers_probe"), &addr.to_string())?;
+    write(
+        PathBuf::from("/sys/bus/pci/drivers_probe"),
+        &addr.to_string(),
+    )?;
     match addr.driver().as_deref() {
         Some("vfio-pci") => Ok(()),
         _ => Err(Error::InvalidConfig(format!(
@@ -173,8 +198,20 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for s in ["", "00:03", "0000:00:03", "0000:00:20.0", "0000:00:03.8", "zz:00.0", "00000:00:03.0", "0000:00:03.0.1"] {
-            assert!(matches!(PciAddress::parse(s), Err(Error::BadPciAddress(_))), "{s}");
+        for s in [
+            "",
+            "00:03",
+            "0000:00:03",
+            "0000:00:20.0",
+            "0000:00:03.8",
+            "zz:00.0",
+            "00000:00:03.0",
+            "0000:00:03.0.1",
+        ] {
+            assert!(
+                matches!(PciAddress::parse(s), Err(Error::BadPciAddress(_))),
+                "{s}"
+            );
         }
     }
 }

@@ -10,14 +10,20 @@ use vfio_e1000::{irq_counts, Config, Nic};
 pub fn run(args: &Args) -> Result<(), CliError> {
     args.only(&["irq"]).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
-    let config = Config { irq: Some(vfio_e1000::IrqMode::Poll), ..Config::default() };
+    let config = Config {
+        irq: Some(vfio_e1000::IrqMode::Poll),
+        ..Config::default()
+    };
     let nic = Nic::open(&pci, &config)?;
     let entry = nic.entry();
     let dev = nic.device();
     let (vendor, device) = dev.address.ids()?;
     let (sv, sd) = dev.address.subsystem_ids()?;
     println!("pci:        {}", nic.pci());
-    println!("model:      Intel {} ({vendor:04x}:{device:04x}, subsystem {sv:04x}:{sd:04x})", entry.name);
+    println!(
+        "model:      Intel {} ({vendor:04x}:{device:04x}, subsystem {sv:04x}:{sd:04x})",
+        entry.name
+    );
     println!("family:     {}", entry.family.name());
     println!(
         "tested:     {}",
@@ -27,7 +33,9 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         }
     );
     println!("mac:        {}", mac_str(&nic.mac()));
-    let link = nic.wait_link(std::time::Duration::from_millis(3000)).or_else(|_| nic.link())?;
+    let link = nic
+        .wait_link(std::time::Duration::from_millis(3000))
+        .or_else(|_| nic.link())?;
     println!("link:       {link}");
     println!(
         "datapath:   {} queue(s) used of {}, rx descriptors {:?}, tx descriptors {:?}, msi-x vectors used {}",
@@ -38,17 +46,36 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         entry.family.msix_vectors()
     );
     println!("iommu:      group {}", dev.group);
-    println!("dma:        {}", if nic.hugepages() { "2 MiB hugepages" } else { "4 KiB pages" });
+    println!(
+        "dma:        {}",
+        if nic.hugepages() {
+            "2 MiB hugepages"
+        } else {
+            "4 KiB pages"
+        }
+    );
     for i in 0..6 {
         if let Ok(r) = dev.region_info(i) {
             if r.size > 0 {
-                println!("bar{i}:       {} bytes{}", r.size, if r.mmap { ", mmap" } else { "" });
+                println!(
+                    "bar{i}:       {} bytes{}",
+                    r.size,
+                    if r.mmap { ", mmap" } else { "" }
+                );
             }
         }
     }
-    let irqs: Vec<String> = irq_counts(dev).iter().map(|(i, n)| format!("{i:?} {n}")).collect();
+    let irqs: Vec<String> = irq_counts(dev)
+        .iter()
+        .map(|(i, n)| format!("{i:?} {n}"))
+        .collect();
     println!("irqs:       {}", irqs.join(", "));
-    let modes: Vec<String> = entry.family.irq_modes().iter().map(|m| m.to_string()).collect();
+    let modes: Vec<String> = entry
+        .family
+        .irq_modes()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
     println!("irq modes:  {}", modes.join(", "));
     println!("registers:");
     for (name, off, value) in nic.key_registers() {

@@ -23,5 +23,8 @@ impl From<vfio_e1000::Error> for CliError {
 
 /// The PCI address argument at `index`, or a usage error.
 pub fn pci_arg(args: &crate::args::Args, index: usize) -> Result<String, CliError> {
-    args.positional.get(index).cloned().ok_or_else(|| CliError::Usage("missing PCI address (e.g. 0000:00:03.0)".into()))
+    args.positional
+        .get(index)
+        .cloned()
+        .ok_or_else(|| CliError::Usage("missing PCI address (e.g. 0000:00:03.0)".into()))
 }

@@ -22,7 +22,14 @@ struct Common {
     quiet: bool,
 }
 
-const COMMON: &[&str] = &["irq", "ring", "irq-interval", "link-timeout", "timeout", "count"];
+const COMMON: &[&str] = &[
+    "irq",
+    "ring",
+    "irq-interval",
+    "link-timeout",
+    "timeout",
+    "count",
+];
 
 impl Common {
     fn parse(args: &Args, extra: &[&str]) -> Result<Common, CliError> {
@@ -31,7 +38,10 @@ impl Common {
         let usage = CliError::Usage;
         let irq = match args.get("irq") {
             None => None,
-            Some(s) => Some(IrqMode::parse(s).ok_or_else(|| usage(format!("--irq {s}: expected poll, intx, msi or msix")))?),
+            Some(s) => Some(
+                IrqMode::parse(s)
+                    .ok_or_else(|| usage(format!("--irq {s}: expected poll, intx, msi or msix")))?,
+            ),
         };
         let ring = args.num("ring", 512usize).map_err(usage)?;
         let config = Config {
@@ -54,7 +64,9 @@ impl Common {
             config,
             count,
             deadline: timeout.map(|t| Instant::now() + Duration::from_secs_f64(t)),
-            link_timeout: Duration::from_millis(args.num("link-timeout", 10_000u64).map_err(usage)?),
+            link_timeout: Duration::from_millis(
+                args.num("link-timeout", 10_000u64).map_err(usage)?,
+            ),
             quiet: args.flag("--quiet"),
         })
     }
@@ -75,12 +87,15 @@ impl Common {
 
     /// Whether the run should end after `done` frames.
     fn finished(&self, done: u64) -> bool {
-        signal::stopped() || self.count.is_some_and(|c| done >= c) || self.deadline.is_some_and(|d| Instant::now() >= d)
+        signal::stopped()
+            || self.count.is_some_and(|c| done >= c)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// How many more frames to take in this batch.
     fn want(&self, done: u64) -> usize {
-        self.count.map_or(BATCH, |c| (c.saturating_sub(done) as usize).min(BATCH))
+        self.count
+            .map_or(BATCH, |c| (c.saturating_sub(done) as usize).min(BATCH))
     }
 }
 
@@ -211,12 +226,15 @@ pub fn send(args: &Args) -> Result<(), CliError> {
     let pci = pci_arg(args, 0)?;
     let size: usize = args.num("size", 60).map_err(CliError::Usage)?;
     if !(60..=1514).contains(&size) {
-        return Err(CliError::Usage(format!("--size {size}: must be 60..=1514 (frame without FCS)")));
+        return Err(CliError::Usage(format!(
+            "--size {size}: must be 60..=1514 (frame without FCS)"
+        )));
     }
     let rate: f64 = args.num("rate", 0.0).map_err(CliError::Usage)?;
     let dst = match args.get("dst-mac") {
         None => [0xff; 6],
-        Some(s) => parse_mac(s).ok_or_else(|| CliError::Usage(format!("--dst-mac {s}: expected aa:bb:cc:dd:ee:ff")))?,
+        Some(s) => parse_mac(s)
+            .ok_or_else(|| CliError::Usage(format!("--dst-mac {s}: expected aa:bb:cc:dd:ee:ff")))?,
     };
     let mut nic = common.open("send", &pci)?;
     let mut template = vec![0u8; size];
@@ -249,12 +267,19 @@ pub fn send(args: &Args) -> Result<(), CliError> {
     }
     let completed = nic.tx_flush(0, Duration::from_secs(5));
     let secs = start.elapsed().as_secs_f64();
-    println!("send: {} frames in {secs:.3} s ({:.0} frames/s){}", tx.frames, tx.frames as f64 / secs, if completed { "" } else { ", NOT all completed" });
+    println!(
+        "send: {} frames in {secs:.3} s ({:.0} frames/s){}",
+        tx.frames,
+        tx.frames as f64 / secs,
+        if completed { "" } else { ", NOT all completed" }
+    );
     report("send", &mut nic, &Tally::default(), &tx, 0);
     if completed {
         Ok(())
     } else {
-        Err(CliError::Failed("the NIC did not complete every frame within 5 s".into()))
+        Err(CliError::Failed(
+            "the NIC did not complete every frame within 5 s".into(),
+        ))
     }
 }
 
@@ -293,7 +318,8 @@ struct Pcap {
 
 impl Pcap {
     fn create(path: &str) -> Result<Pcap, CliError> {
-        let file = std::fs::File::create(path).map_err(|e| CliError::Failed(format!("cannot create {path}: {e}")))?;
+        let file = std::fs::File::create(path)
+            .map_err(|e| CliError::Failed(format!("cannot create {path}: {e}")))?;
         let mut out = std::io::BufWriter::new(file);
         let mut header = Vec::new();
         for v in [0xa1b2c3d4u32] {
@@ -305,18 +331,24 @@ impl Pcap {
         header.extend_from_slice(&0u32.to_le_bytes()); // accuracy
         header.extend_from_slice(&65535u32.to_le_bytes()); // snap length
         header.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-        out.write_all(&header).map_err(|e| CliError::Failed(format!("writing {path}: {e}")))?;
+        out.write_all(&header)
+            .map_err(|e| CliError::Failed(format!("writing {path}: {e}")))?;
         Ok(Pcap { out })
     }
 
     fn write(&mut self, frame: &[u8]) -> Result<(), CliError> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let mut rec = Vec::with_capacity(16 + frame.len());
         rec.extend_from_slice(&(now.as_secs() as u32).to_le_bytes());
         rec.extend_from_slice(&now.subsec_micros().to_le_bytes());
         rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         rec.extend_from_slice(frame);
-        self.out.write_all(&rec).and_then(|_| self.out.flush()).map_err(|e| CliError::Failed(format!("writing pcap: {e}")))
+        self.out
+            .write_all(&rec)
+            .and_then(|_| self.out.flush())
+            .map_err(|e| CliError::Failed(format!("writing pcap: {e}")))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::regs::*;
 use super::{Family, VectorPlan};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mmio::Mmio;
 use crate::IrqMode;
 
@@ -64,9 +64,7 @@ impl Family for E82574 {
 
     /// 82574 EERD: START bit 0, DONE bit 1, address << 2, data << 16 (§10.2.2.4).
     fn eeprom_read(&self, r: &Mmio, addr: u16) -> Result<u16> {
-        r.write(EERD, 1 | ((addr as u32) << 2));
-        let v = r.wait_for(EERD, 100, |v| v & (1 << 1) != 0).ok_or(Error::DeviceTimeout("an EEPROM read"))?;
-        Ok((v >> 16) as u16)
+        super::eeprom_read_pcie(r, addr)
     }
 
     fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32) -> VectorPlan {
@@ -83,9 +81,16 @@ impl Family for E82574 {
         // CTRL_EXT.EIAME, QEMU's model unless IAME is set. So no register
         // access is needed per interrupt.
         r.write(EIAC, INT_RXQ0 | INT_RXQ1 | INT_TXQ0 | INT_TXQ1 | INT_OTHER);
-        r.write(CTRL_EXT, r.read(CTRL_EXT) | CTRL_EXT_PBA_CLR | CTRL_EXT_IAME);
+        r.write(
+            CTRL_EXT,
+            r.read(CTRL_EXT) | CTRL_EXT_PBA_CLR | CTRL_EXT_IAME,
+        );
         r.write(IMS, INT_RXQ0 | INT_OTHER | INT_LSC);
-        VectorPlan { count: 5, rx_queue0: VEC_RXQ0, other: VEC_OTHER }
+        VectorPlan {
+            count: 5,
+            rx_queue0: VEC_RXQ0,
+            other: VEC_OTHER,
+        }
     }
 
     fn ack(&self, r: &Mmio, mode: IrqMode, vector: u32) -> bool {

@@ -57,8 +57,18 @@ pub static DEVICES: &[DeviceEntry] = &{
     use e82574::E82574 as B;
     use e82576::E82576 as C;
     use Tested::*;
-    const fn d(device_id: u16, name: &'static str, family: &'static dyn Family, tested: Tested) -> DeviceEntry {
-        DeviceEntry { device_id, name, family, tested }
+    const fn d(
+        device_id: u16,
+        name: &'static str,
+        family: &'static dyn Family,
+        tested: Tested,
+    ) -> DeviceEntry {
+        DeviceEntry {
+            device_id,
+            name,
+            family,
+            tested,
+        }
     }
     [
         d(0x100E, "82540EM", &A, QemuModel("e1000")),
@@ -110,7 +120,9 @@ pub static DEVICES: &[DeviceEntry] = &{
 
 /// The table row for `vendor:device`, if the driver supports it.
 pub fn lookup(vendor: u16, device: u16) -> Option<&'static DeviceEntry> {
-    (vendor == INTEL).then(|| DEVICES.iter().find(|d| d.device_id == device)).flatten()
+    (vendor == INTEL)
+        .then(|| DEVICES.iter().find(|d| d.device_id == device))
+        .flatten()
 }
 
 /// How interrupt vectors are used, decided by the family for a mode.
@@ -167,9 +179,7 @@ pub trait Family: Send + Sync {
     /// Stops interrupts and DMA and resets the MAC, from any prior state.
     fn reset(&self, r: &Mmio) -> Result<()> {
         quiesce(r);
-        r.write(CTRL, r.read(CTRL) | CTRL_RST);
-        std::thread::sleep(Duration::from_millis(10));
-        r.wait_for(CTRL, 500, |v| v & CTRL_RST == 0).ok_or(Error::DeviceTimeout("the MAC reset"))?;
+        mac_reset(r)?;
         quiesce(r);
         Ok(())
     }
@@ -185,7 +195,9 @@ pub trait Family: Send + Sync {
     fn eeprom_read(&self, r: &Mmio, addr: u16) -> Result<u16> {
         // 8254x EERD: START bit 0, DONE bit 4, address << 8, data << 16 (SDM §13.4.4).
         r.write(EERD, 1 | ((addr as u32) << 8));
-        let v = r.wait_for(EERD, 100, |v| v & (1 << 4) != 0).ok_or(Error::DeviceTimeout("an EEPROM read"))?;
+        let v = r
+            .wait_for(EERD, 100, |v| v & (1 << 4) != 0)
+            .ok_or(Error::DeviceTimeout("an EEPROM read"))?;
         Ok((v >> 16) as u16)
     }
 
@@ -195,8 +207,12 @@ pub trait Family: Send + Sync {
         r.write(RCTL, rctl_value());
     }
 
-    /// Per-queue RX setup after the ring registers are written.
-    fn enable_rx_queue(&self, _r: &Mmio, _q: u16) -> Result<()> {
+    /// Per-queue RX setup after the ring registers are written, before the
+    /// first tail write. Default: no delayed RX interrupts (RDTR = RADV = 0).
+    fn enable_rx_queue(&self, r: &Mmio, q: u16) -> Result<()> {
+        let block = self.rx_queue(q);
+        r.write(block + Q_DELAY, 0);
+        r.write(block + Q_ABS_DELAY, 0);
         Ok(())
     }
 
@@ -241,7 +257,11 @@ pub trait Family: Send + Sync {
             1 => 100,
             _ => 1000,
         };
-        LinkStatus { up: status & STATUS_LU != 0, speed_mbps: speed, full_duplex: status & STATUS_FD != 0 }
+        LinkStatus {
+            up: status & STATUS_LU != 0,
+            speed_mbps: speed,
+            full_duplex: status & STATUS_FD != 0,
+        }
     }
 
     /// Adds the clear-on-read statistics registers into `s`.
@@ -263,15 +283,44 @@ pub trait Family: Send + Sync {
 
     /// Extra registers worth showing in `e1000 info`: (name, offset).
     fn key_registers(&self) -> &'static [(&'static str, u32)] {
-        &[("CTRL", CTRL), ("STATUS", STATUS), ("CTRL_EXT", CTRL_EXT), ("RCTL", RCTL), ("TCTL", TCTL), ("IMS", IMS)]
+        &[
+            ("CTRL", CTRL),
+            ("STATUS", STATUS),
+            ("CTRL_EXT", CTRL_EXT),
+            ("RCTL", RCTL),
+            ("TCTL", TCTL),
+            ("IMS", IMS),
+        ]
     }
+}
+
+/// Sets CTRL.RST and waits for it to clear (SDM §13.4.1; 82576 §8.2.1).
+pub(crate) fn mac_reset(r: &Mmio) -> Result<()> {
+    r.write(CTRL, r.read(CTRL) | CTRL_RST);
+    std::thread::sleep(Duration::from_millis(10));
+    r.wait_for(CTRL, 500, |v| v & CTRL_RST == 0)
+        .ok_or(Error::DeviceTimeout("the MAC reset"))?;
+    Ok(())
+}
+
+/// Reads EEPROM word `addr` through the PCIe parts' EERD layout: START bit 0,
+/// DONE bit 1, address << 2, data << 16 (82574 §10.2.2.4; the 82576 has the same).
+pub(crate) fn eeprom_read_pcie(r: &Mmio, addr: u16) -> Result<u16> {
+    r.write(EERD, 1 | ((addr as u32) << 2));
+    let v = r
+        .wait_for(EERD, 100, |v| v & (1 << 1) != 0)
+        .ok_or(Error::DeviceTimeout("an EEPROM read"))?;
+    Ok((v >> 16) as u16)
 }
 
 /// The 8254x link/MAC setup: link up, full duplex, no flow control, empty
 /// multicast table, statistics cleared.
 pub(crate) fn base_init(r: &Mmio) {
     let ctrl = r.read(CTRL) & !(CTRL_LRST | CTRL_PHY_RST | CTRL_ILOS | CTRL_FRCSPD | CTRL_FRCDPLX);
-    r.write(CTRL, (ctrl | CTRL_SLU | CTRL_ASDE | CTRL_FD) & !(CTRL_RFCE | CTRL_TFCE | CTRL_VME));
+    r.write(
+        CTRL,
+        (ctrl | CTRL_SLU | CTRL_ASDE | CTRL_FD) & !(CTRL_RFCE | CTRL_TFCE | CTRL_VME),
+    );
     for reg in [FCAL, FCAH, FCT, FCTTV] {
         r.write(reg, 0);
     }
@@ -286,7 +335,11 @@ pub(crate) fn base_init(r: &Mmio) {
 pub(crate) fn enable_single_vector(r: &Mmio, itr: u32) -> VectorPlan {
     r.write(ITR, itr);
     r.write(IMS, INT_RXT0 | INT_RXDMT0 | INT_RXO | INT_LSC);
-    VectorPlan { count: 1, rx_queue0: 0, other: 0 }
+    VectorPlan {
+        count: 1,
+        rx_queue0: 0,
+        other: 0,
+    }
 }
 
 /// Reads ICR and writes the bits back to clear them (QEMU's 82574 model
@@ -322,8 +375,13 @@ pub(crate) fn rctl_value() -> u32 {
 
 /// Writes PHY register `reg` through MDIC (SDM §13.4.7).
 pub(crate) fn phy_write(r: &Mmio, reg: u32, value: u16) -> Result<()> {
-    r.write(MDIC, value as u32 | reg << MDIC_REG_SHIFT | PHY_ADDR << MDIC_PHY_SHIFT | MDIC_OP_WRITE);
-    let v = r.wait_for(MDIC, 100, |v| v & MDIC_READY != 0).ok_or(Error::DeviceTimeout("a PHY write"))?;
+    r.write(
+        MDIC,
+        value as u32 | reg << MDIC_REG_SHIFT | PHY_ADDR << MDIC_PHY_SHIFT | MDIC_OP_WRITE,
+    );
+    let v = r
+        .wait_for(MDIC, 100, |v| v & MDIC_READY != 0)
+        .ok_or(Error::DeviceTimeout("a PHY write"))?;
     if v & MDIC_ERROR != 0 {
         return Err(Error::DeviceTimeout("a PHY write (MDIC error)"));
     }
@@ -332,8 +390,13 @@ pub(crate) fn phy_write(r: &Mmio, reg: u32, value: u16) -> Result<()> {
 
 /// Reads PHY register `reg` through MDIC.
 pub(crate) fn phy_read(r: &Mmio, reg: u32) -> Result<u16> {
-    r.write(MDIC, reg << MDIC_REG_SHIFT | PHY_ADDR << MDIC_PHY_SHIFT | MDIC_OP_READ);
-    let v = r.wait_for(MDIC, 100, |v| v & MDIC_READY != 0).ok_or(Error::DeviceTimeout("a PHY read"))?;
+    r.write(
+        MDIC,
+        reg << MDIC_REG_SHIFT | PHY_ADDR << MDIC_PHY_SHIFT | MDIC_OP_READ,
+    );
+    let v = r
+        .wait_for(MDIC, 100, |v| v & MDIC_READY != 0)
+        .ok_or(Error::DeviceTimeout("a PHY read"))?;
     if v & MDIC_ERROR != 0 {
         return Err(Error::DeviceTimeout("a PHY read (MDIC error)"));
     }
@@ -351,7 +414,10 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), DEVICES.len());
         for model in ["e1000", "e1000-82544gc", "e1000-82545em", "e1000e", "igb"] {
-            assert!(DEVICES.iter().any(|d| d.tested == Tested::QemuModel(model)), "{model}");
+            assert!(
+                DEVICES.iter().any(|d| d.tested == Tested::QemuModel(model)),
+                "{model}"
+            );
         }
         assert_eq!(lookup(INTEL, 0x10D3).unwrap().family.name(), "82574L");
         assert!(lookup(0x1234, 0x10D3).is_none());

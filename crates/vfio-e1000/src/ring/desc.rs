@@ -111,7 +111,11 @@ impl RxFormat {
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
                 let len = unsafe { read_word(desc, 2) } as u16;
-                Some(RxDone { len, eop: w3 & RX_EOP != 0, error: (w3 >> 8) & RX_LEGACY_ERR_MASK != 0 })
+                Some(RxDone {
+                    len,
+                    eop: w3 & RX_EOP != 0,
+                    error: (w3 >> 8) & RX_LEGACY_ERR_MASK != 0,
+                })
             }
             RxFormat::Advanced => {
                 // SAFETY: forwarded.
@@ -122,7 +126,11 @@ impl RxFormat {
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
                 let len = unsafe { read_word(desc, 3) } as u16;
-                Some(RxDone { len, eop: staterr & RX_EOP != 0, error: staterr & RX_ADV_ERR_MASK != 0 })
+                Some(RxDone {
+                    len,
+                    eop: staterr & RX_EOP != 0,
+                    error: staterr & RX_ADV_ERR_MASK != 0,
+                })
             }
         }
     }
@@ -201,7 +209,10 @@ mod tests {
         assert_eq!(buf[2] & 0xffff, 1514);
         assert_eq!((buf[2] >> 24) as u8, TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS);
         unsafe { TxFormat::Advanced.fill(p, 0x1000, 60, false) };
-        assert_eq!(buf[2], 60 | ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS);
+        assert_eq!(
+            buf[2],
+            60 | ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS
+        );
         assert_eq!(buf[3] >> ADV_PAYLEN_SHIFT, 60);
         assert!(!unsafe { TxFormat::Advanced.done(p) });
     }

@@ -24,7 +24,9 @@ pub const RING_ALIGN: usize = 8;
 /// Checks a ring size: a multiple of 8, between 8 and 4096.
 pub fn check_ring_size(n: usize) -> Result<()> {
     if n < RING_ALIGN || n > 4096 || n % RING_ALIGN != 0 {
-        return Err(Error::InvalidConfig(format!("ring size {n}: must be a multiple of 8 between 8 and 4096")));
+        return Err(Error::InvalidConfig(format!(
+            "ring size {n}: must be a multiple of 8 between 8 and 4096"
+        )));
     }
     Ok(())
 }
@@ -39,7 +41,10 @@ struct Descriptors {
 impl Descriptors {
     fn new(container: &Arc<Container>, count: usize, policy: IovaPolicy) -> Result<Self> {
         check_ring_size(count)?;
-        Ok(Descriptors { region: DmaRegion::new(container, count * DESC_SIZE, policy)?, count })
+        Ok(Descriptors {
+            region: DmaRegion::new(container, count * DESC_SIZE, policy)?,
+            count,
+        })
     }
 
     /// Pointer to descriptor `i` (`i < count`).
@@ -78,12 +83,22 @@ impl RxRing {
         let desc = Descriptors::new(container, count, policy)?;
         let mut bufs = Vec::with_capacity(count);
         for i in 0..count {
-            let p = pool.alloc(BUFFER_SIZE).ok_or_else(|| Error::InvalidConfig("mempool smaller than the RX ring".into()))?;
+            let p = pool
+                .alloc(BUFFER_SIZE)
+                .ok_or_else(|| Error::InvalidConfig("mempool smaller than the RX ring".into()))?;
             // SAFETY: descriptor i of a ring the NIC does not know yet.
             unsafe { format.arm(desc.at(i), p.iova()) };
             bufs.push(Some(p));
         }
-        Ok(RxRing { desc, format, bufs, pool: Arc::clone(pool), next: 0, tail_reg, dropped: 0 })
+        Ok(RxRing {
+            desc,
+            format,
+            bufs,
+            pool: Arc::clone(pool),
+            next: 0,
+            tail_reg,
+            dropped: 0,
+        })
     }
 
     /// Device address of the descriptors, for RDBAL/RDBAH.
@@ -117,9 +132,15 @@ impl RxRing {
         while received < max {
             let i = self.next;
             // SAFETY: `i` indexes this ring; software owns it once DD is set.
-            let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else { break };
-            let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else { break };
-            let mut p = self.bufs[i].replace(fresh).expect("every RX descriptor holds a buffer");
+            let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else {
+                break;
+            };
+            let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else {
+                break;
+            };
+            let mut p = self.bufs[i]
+                .replace(fresh)
+                .expect("every RX descriptor holds a buffer");
             let iova = self.bufs[i].as_ref().expect("just placed").iova();
             // SAFETY: software owns descriptor i (DD was set); re-arm it with the fresh buffer.
             unsafe { self.format.arm(self.desc.at(i), iova) };
@@ -230,7 +251,10 @@ impl TxRing {
             let i = self.tail;
             let report = k == n - 1 || (i + 1) % REPORT_EVERY == 0;
             // SAFETY: descriptor i is free (between tail and clean).
-            unsafe { self.format.fill(self.desc.at(i), p.iova(), p.len() as u16, report) };
+            unsafe {
+                self.format
+                    .fill(self.desc.at(i), p.iova(), p.len() as u16, report)
+            };
             if report {
                 self.reports.push_back(i);
             }

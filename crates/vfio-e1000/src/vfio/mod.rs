@@ -52,11 +52,17 @@ pub struct Container {
 impl Container {
     /// Opens `/dev/vfio/vfio` and checks the API version.
     fn open() -> Result<Self> {
-        let file = match OpenOptions::new().read(true).write(true).open("/dev/vfio/vfio") {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/vfio/vfio")
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::VfioMissing),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return Err(Error::PermissionDenied { path: "/dev/vfio/vfio".into() })
+                return Err(Error::PermissionDenied {
+                    path: "/dev/vfio/vfio".into(),
+                })
             }
             Err(e) => return Err(Error::io("opening /dev/vfio/vfio", e)),
         };
@@ -65,9 +71,14 @@ impl Container {
         let version = unsafe { vfio_ioctl(fd.as_raw_fd(), VFIO_GET_API_VERSION, 0) }
             .map_err(|e| Error::io("VFIO_GET_API_VERSION", e))?;
         if version != VFIO_API_VERSION {
-            return Err(Error::InvalidConfig(format!("unknown VFIO API version {version}")));
+            return Err(Error::InvalidConfig(format!(
+                "unknown VFIO API version {version}"
+            )));
         }
-        Ok(Container { fd, no_iommu: false })
+        Ok(Container {
+            fd,
+            no_iommu: false,
+        })
     }
 
     /// Whether the kernel supports IOMMU model `extension`.
@@ -107,13 +118,25 @@ impl Container {
             size: size as u64,
         };
         // SAFETY: `map` is a live vfio_iommu_type1_dma_map.
-        match unsafe { vfio_ioctl(self.fd.as_raw_fd(), VFIO_IOMMU_MAP_DMA, &map as *const DmaMap as usize) } {
+        match unsafe {
+            vfio_ioctl(
+                self.fd.as_raw_fd(),
+                VFIO_IOMMU_MAP_DMA,
+                &map as *const DmaMap as usize,
+            )
+        } {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
                 let limit = crate::dma::memlock_limit();
-                Err(Error::MemlockTooLow { needed: size as u64 + crate::dma::locked_bytes(), limit })
+                Err(Error::MemlockTooLow {
+                    needed: size as u64 + crate::dma::locked_bytes(),
+                    limit,
+                })
             }
-            Err(e) => Err(Error::io(format!("VFIO_IOMMU_MAP_DMA of {size} bytes at IOVA {iova:#x}"), e)),
+            Err(e) => Err(Error::io(
+                format!("VFIO_IOMMU_MAP_DMA of {size} bytes at IOVA {iova:#x}"),
+                e,
+            )),
         }
     }
 
@@ -122,11 +145,22 @@ impl Container {
         if self.no_iommu {
             return Ok(());
         }
-        let unmap = DmaUnmap { argsz: argsz::<DmaUnmap>(), flags: 0, iova, size: size as u64 };
+        let unmap = DmaUnmap {
+            argsz: argsz::<DmaUnmap>(),
+            flags: 0,
+            iova,
+            size: size as u64,
+        };
         // SAFETY: `unmap` is a live vfio_iommu_type1_dma_unmap.
-        unsafe { vfio_ioctl(self.fd.as_raw_fd(), VFIO_IOMMU_UNMAP_DMA, &unmap as *const DmaUnmap as usize) }
-            .map(|_| ())
-            .map_err(|e| Error::io("VFIO_IOMMU_UNMAP_DMA", e))
+        unsafe {
+            vfio_ioctl(
+                self.fd.as_raw_fd(),
+                VFIO_IOMMU_UNMAP_DMA,
+                &unmap as *const DmaUnmap as usize,
+            )
+        }
+        .map(|_| ())
+        .map_err(|e| Error::io("VFIO_IOMMU_UNMAP_DMA", e))
     }
 }
 
@@ -184,52 +218,99 @@ impl Device {
         let name = address.to_string();
         let (vendor, device) = address.ids()?;
         if crate::family::lookup(vendor, device).is_none() {
-            return Err(Error::Unsupported { pci: name, vendor, device });
+            return Err(Error::Unsupported {
+                pci: name,
+                vendor,
+                device,
+            });
         }
         let driver = address.driver();
         if driver.as_deref() != Some("vfio-pci") {
-            return Err(Error::NotBoundToVfio { pci: name, driver, vendor, device });
+            return Err(Error::NotBoundToVfio {
+                pci: name,
+                driver,
+                vendor,
+                device,
+            });
         }
-        let group = address.iommu_group().ok_or_else(|| Error::NoIommu { pci: name.clone() })?;
+        let group = address
+            .iommu_group()
+            .ok_or_else(|| Error::NoIommu { pci: name.clone() })?;
         if !std::path::Path::new("/dev/vfio/vfio").exists() {
             return Err(Error::VfioMissing);
         }
         let mut container = Container::open()?;
         let plain = format!("/dev/vfio/{group}");
         let noiommu = format!("/dev/vfio/noiommu-{group}");
-        let (path, no_iommu) =
-            if std::path::Path::new(&noiommu).exists() { (noiommu, true) } else { (plain, false) };
+        let (path, no_iommu) = if std::path::Path::new(&noiommu).exists() {
+            (noiommu, true)
+        } else {
+            (plain, false)
+        };
         let group_file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(Error::PermissionDenied { path }),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(Error::PermissionDenied { path })
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(Error::Busy { path }),
             Err(e) => return Err(Error::io(format!("opening {path}"), e)),
         };
         let group_fd = OwnedFd::from(group_file);
-        let mut status = GroupStatus { argsz: argsz::<GroupStatus>(), flags: 0 };
+        let mut status = GroupStatus {
+            argsz: argsz::<GroupStatus>(),
+            flags: 0,
+        };
         // SAFETY: `status` is a live vfio_group_status.
-        unsafe { vfio_ioctl(group_fd.as_raw_fd(), VFIO_GROUP_GET_STATUS, &mut status as *mut GroupStatus as usize) }
-            .map_err(|e| Error::io("VFIO_GROUP_GET_STATUS", e))?;
+        unsafe {
+            vfio_ioctl(
+                group_fd.as_raw_fd(),
+                VFIO_GROUP_GET_STATUS,
+                &mut status as *mut GroupStatus as usize,
+            )
+        }
+        .map_err(|e| Error::io("VFIO_GROUP_GET_STATUS", e))?;
         if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
-            return Err(Error::GroupNotViable { group, others: pci::group_peers(group, address) });
+            return Err(Error::GroupNotViable {
+                group,
+                others: pci::group_peers(group, address),
+            });
         }
         let container_fd: RawFd = container.fd.as_raw_fd();
         // SAFETY: VFIO_GROUP_SET_CONTAINER takes a pointer to the container's fd.
         unsafe {
-            vfio_ioctl(group_fd.as_raw_fd(), VFIO_GROUP_SET_CONTAINER, &container_fd as *const RawFd as usize)
+            vfio_ioctl(
+                group_fd.as_raw_fd(),
+                VFIO_GROUP_SET_CONTAINER,
+                &container_fd as *const RawFd as usize,
+            )
         }
         .map_err(|e| Error::io("VFIO_GROUP_SET_CONTAINER", e))?;
         container.set_iommu(no_iommu)?;
         let cname = std::ffi::CString::new(name.clone()).expect("PCI address has no NUL");
         // SAFETY: the argument is a NUL-terminated device name that outlives the call.
-        let dev_fd = unsafe { vfio_ioctl(group_fd.as_raw_fd(), VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as usize) }
-            .map_err(|e| Error::io(format!("VFIO_GROUP_GET_DEVICE_FD for {name}"), e))?;
+        let dev_fd = unsafe {
+            vfio_ioctl(
+                group_fd.as_raw_fd(),
+                VFIO_GROUP_GET_DEVICE_FD,
+                cname.as_ptr() as usize,
+            )
+        }
+        .map_err(|e| Error::io(format!("VFIO_GROUP_GET_DEVICE_FD for {name}"), e))?;
         // SAFETY: the ioctl returned a new file descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(dev_fd) };
-        let mut info = DeviceInfo { argsz: argsz::<DeviceInfo>(), ..Default::default() };
+        let mut info = DeviceInfo {
+            argsz: argsz::<DeviceInfo>(),
+            ..Default::default()
+        };
         // SAFETY: `info` is a live vfio_device_info.
-        unsafe { vfio_ioctl(file.as_raw_fd(), VFIO_DEVICE_GET_INFO, &mut info as *mut DeviceInfo as usize) }
-            .map_err(|e| Error::io("VFIO_DEVICE_GET_INFO", e))?;
+        unsafe {
+            vfio_ioctl(
+                file.as_raw_fd(),
+                VFIO_DEVICE_GET_INFO,
+                &mut info as *mut DeviceInfo as usize,
+            )
+        }
+        .map_err(|e| Error::io("VFIO_DEVICE_GET_INFO", e))?;
         Ok(Device {
             file,
             _group: Group { _fd: group_fd },
@@ -248,10 +329,18 @@ impl Device {
 
     /// `VFIO_DEVICE_GET_REGION_INFO` for region `index`.
     pub fn region_info(&self, index: u32) -> Result<RegionInfo> {
-        let mut info = ioctl::RegionInfo { argsz: argsz::<ioctl::RegionInfo>(), index, ..Default::default() };
+        let mut info = ioctl::RegionInfo {
+            argsz: argsz::<ioctl::RegionInfo>(),
+            index,
+            ..Default::default()
+        };
         // SAFETY: `info` is a live vfio_region_info.
         unsafe {
-            vfio_ioctl(self.file.as_raw_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut info as *mut ioctl::RegionInfo as usize)
+            vfio_ioctl(
+                self.file.as_raw_fd(),
+                VFIO_DEVICE_GET_REGION_INFO,
+                &mut info as *mut ioctl::RegionInfo as usize,
+            )
         }
         .map_err(|e| Error::io(format!("VFIO_DEVICE_GET_REGION_INFO {index}"), e))?;
         Ok(RegionInfo {
@@ -264,41 +353,86 @@ impl Device {
 
     /// `VFIO_DEVICE_GET_IRQ_INFO` for interrupt index `index`.
     pub fn irq_info(&self, index: IrqIndex) -> Result<IrqInfo> {
-        let mut info = ioctl::IrqInfo { argsz: argsz::<ioctl::IrqInfo>(), index: index as u32, ..Default::default() };
+        let mut info = ioctl::IrqInfo {
+            argsz: argsz::<ioctl::IrqInfo>(),
+            index: index as u32,
+            ..Default::default()
+        };
         // SAFETY: `info` is a live vfio_irq_info.
-        unsafe { vfio_ioctl(self.file.as_raw_fd(), VFIO_DEVICE_GET_IRQ_INFO, &mut info as *mut ioctl::IrqInfo as usize) }
-            .map_err(|e| Error::io("VFIO_DEVICE_GET_IRQ_INFO", e))?;
-        Ok(IrqInfo { count: info.count, eventfd: info.flags & VFIO_IRQ_INFO_EVENTFD != 0 })
+        unsafe {
+            vfio_ioctl(
+                self.file.as_raw_fd(),
+                VFIO_DEVICE_GET_IRQ_INFO,
+                &mut info as *mut ioctl::IrqInfo as usize,
+            )
+        }
+        .map_err(|e| Error::io("VFIO_DEVICE_GET_IRQ_INFO", e))?;
+        Ok(IrqInfo {
+            count: info.count,
+            eventfd: info.flags & VFIO_IRQ_INFO_EVENTFD != 0,
+        })
     }
 
     /// `VFIO_DEVICE_SET_IRQS`: signal `eventfds[i]` for vector `i` of `index`.
     pub fn enable_irqs(&self, index: IrqIndex, eventfds: &[RawFd]) -> Result<()> {
-        self.set_irqs(index, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, eventfds.len() as u32, eventfds)
+        self.set_irqs(
+            index,
+            VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+            eventfds.len() as u32,
+            eventfds,
+        )
     }
 
     /// `VFIO_DEVICE_SET_IRQS` with count 0: tear down every vector of `index`.
     pub fn disable_irqs(&self, index: IrqIndex) -> Result<()> {
-        self.set_irqs(index, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0, &[])
+        self.set_irqs(
+            index,
+            VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+            0,
+            &[],
+        )
     }
 
     /// Unmasks INTx, which VFIO masks each time it fires.
     pub fn unmask_intx(&self) -> Result<()> {
-        self.set_irqs(IrqIndex::Intx, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 1, &[])
+        self.set_irqs(
+            IrqIndex::Intx,
+            VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+            1,
+            &[],
+        )
     }
 
     fn set_irqs(&self, index: IrqIndex, flags: u32, count: u32, fds: &[RawFd]) -> Result<()> {
         // Header followed by `fds`, laid out in a u32 buffer (both are 4-byte aligned).
         let header = std::mem::size_of::<IrqSetHeader>() / 4;
         let mut buf = vec![0u32; header + fds.len()];
-        let hdr = IrqSetHeader { argsz: (buf.len() * 4) as u32, flags, index: index as u32, start: 0, count };
+        let hdr = IrqSetHeader {
+            argsz: (buf.len() * 4) as u32,
+            flags,
+            index: index as u32,
+            start: 0,
+            count,
+        };
         buf[..header].copy_from_slice(&[hdr.argsz, hdr.flags, hdr.index, hdr.start, hdr.count]);
         for (slot, fd) in buf[header..].iter_mut().zip(fds) {
             *slot = *fd as u32;
         }
         // SAFETY: `buf` holds a vfio_irq_set followed by `count` eventfds (or none for DATA_NONE).
-        unsafe { vfio_ioctl(self.file.as_raw_fd(), VFIO_DEVICE_SET_IRQS, buf.as_mut_ptr() as usize) }
-            .map(|_| ())
-            .map_err(|e| Error::io(format!("VFIO_DEVICE_SET_IRQS ({index:?}, {count} vectors)"), e))
+        unsafe {
+            vfio_ioctl(
+                self.file.as_raw_fd(),
+                VFIO_DEVICE_SET_IRQS,
+                buf.as_mut_ptr() as usize,
+            )
+        }
+        .map(|_| ())
+        .map_err(|e| {
+            Error::io(
+                format!("VFIO_DEVICE_SET_IRQS ({index:?}, {count} vectors)"),
+                e,
+            )
+        })
     }
 
     /// Reads `buf.len()` bytes of region `index` at `offset` (slow path: config space).
@@ -340,7 +474,10 @@ impl Device {
     pub fn map_bar(&self, index: u32) -> Result<crate::mmio::Mmio> {
         let region = self.region_info(index)?;
         if region.size == 0 || !region.mmap {
-            return Err(Error::InvalidConfig(format!("BAR{index} of {} cannot be mmap-ed", self.address)));
+            return Err(Error::InvalidConfig(format!(
+                "BAR{index} of {} cannot be mmap-ed",
+                self.address
+            )));
         }
         crate::mmio::Mmio::map(self.file.as_raw_fd(), region.offset, region.size as usize)
     }

@@ -1,0 +1,244 @@
+//! Host-side assets the bench needs: QEMU with the `igb` device model, a
+//! Debian guest kernel with its modules, a static busybox, and the guest
+//! builds of the project's binaries.
+//!
+//! Everything downloaded is cached under `target/guest/`; a second run reuses
+//! the unpacked tree without touching apt at all.
+
+use crate::error::{Context, Result};
+use crate::{bail, ensure};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Debian suite the guest kernel and busybox come from.
+const SUITE: &str = "bookworm";
+/// Where the backports source for a recent QEMU is written.
+const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+/// Rust target of the guest binaries (linked statically).
+pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The workspace root (the parent of the `xtask` crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// `target/guest/`: the cache and scratch directory of the bench.
+pub fn guest_dir() -> PathBuf {
+    let dir = workspace_root().join("target").join("guest");
+    let _ = fs::create_dir_all(&dir);
+    dir
+}
+
+/// Runs a command, failing with its stderr if it does not exit 0.
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `qemu-system-x86_64` exists and knows the `igb` device.
+fn qemu_has_igb() -> bool {
+    Command::new("qemu-system-x86_64")
+        .args(["-device", "help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("name \"igb\""))
+        .unwrap_or(false)
+}
+
+/// Makes sure a QEMU with the `igb` model is installed, installing it from
+/// bookworm-backports when running as root. Returns the binary name.
+pub fn ensure_qemu() -> Result<&'static str> {
+    const QEMU: &str = "qemu-system-x86_64";
+    if qemu_has_igb() {
+        return Ok(QEMU);
+    }
+    let sources = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\n\
+                   Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
+    if !is_root() {
+        bail!(
+            "{QEMU} is missing or lacks the igb device model; as root, run:\n\
+             cat > {BACKPORTS_SOURCES} <<'END'\n{sources}END\n\
+             apt-get update\n\
+             apt-get install -y -t bookworm-backports qemu-system-x86"
+        );
+    }
+    eprintln!("xtask: installing QEMU from bookworm-backports");
+    fs::write(BACKPORTS_SOURCES, sources).context(BACKPORTS_SOURCES)?;
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get").args([
+        "install",
+        "-y",
+        "-t",
+        "bookworm-backports",
+        "qemu-system-x86",
+    ]))?;
+    ensure!(
+        qemu_has_igb(),
+        "{QEMU} still lacks the igb device after installing"
+    );
+    Ok(QEMU)
+}
+
+/// The unpacked Debian kernel package and busybox.
+#[derive(Clone, Debug)]
+pub struct KernelTree {
+    /// Root of the unpacked packages.
+    pub root: PathBuf,
+    /// Kernel release, e.g. `6.1.0-50-amd64`.
+    pub version: String,
+    /// The kernel image.
+    pub vmlinuz: PathBuf,
+    /// The static busybox binary.
+    pub busybox: PathBuf,
+}
+
+impl KernelTree {
+    /// `lib/modules/<version>` inside the tree.
+    pub fn modules_dir(&self) -> PathBuf {
+        self.root.join("lib/modules").join(&self.version)
+    }
+
+    /// Looks for an unpacked tree at `root`.
+    fn find(root: &Path) -> Option<KernelTree> {
+        let busybox = root.join("bin/busybox");
+        let entry = fs::read_dir(root.join("boot"))
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let version = name.trim_start_matches("vmlinuz-").to_string();
+        (busybox.is_file() && root.join("lib/modules").join(&version).is_dir()).then(|| {
+            KernelTree {
+                root: root.to_path_buf(),
+                version,
+                vmlinuz: entry.path(),
+                busybox,
+            }
+        })
+    }
+}
+
+/// Returns the cached guest kernel tree, downloading and unpacking the
+/// packages on first use.
+pub fn ensure_kernel() -> Result<KernelTree> {
+    let dir = guest_dir();
+    let root = dir.join("rootfs");
+    if let Some(tree) = KernelTree::find(&root) {
+        return Ok(tree);
+    }
+    let deps =
+        run(Command::new("apt-cache").args(["depends", &format!("linux-image-amd64/{SUITE}")]))
+            .context("finding the guest kernel package")?;
+    let image = deps
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends:"))
+        .map(str::trim)
+        .find(|p| p.starts_with("linux-image-"))
+        .ok_or("apt-cache names no linux-image-* dependency for linux-image-amd64")?
+        .to_string();
+    let debs = dir.join("debs");
+    fs::create_dir_all(&debs)?;
+    eprintln!("xtask: downloading {image} and busybox-static");
+    let download = || {
+        run(Command::new("apt-get")
+            .current_dir(&debs)
+            .args(["download", &image, "busybox-static"]))
+    };
+    if download().is_err() {
+        run(Command::new("apt-get").arg("update")).context("apt-get update")?;
+        download().context("downloading the guest kernel")?;
+    }
+    let staging = dir.join(format!("rootfs.tmp.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging)?;
+    for deb in fs::read_dir(&debs)?.flatten() {
+        let name = deb.file_name().to_string_lossy().into_owned();
+        let wanted = name.starts_with(&format!("{image}_")) || name.starts_with("busybox-static_");
+        if wanted && name.ends_with(".deb") {
+            run(Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(deb.path())
+                .arg(&staging))?;
+        }
+    }
+    let _ = fs::remove_dir_all(&root);
+    fs::rename(&staging, &root)?;
+    KernelTree::find(&root)
+        .ok_or_else(|| "unpacked packages lack vmlinuz, modules or busybox".into())
+}
+
+/// A binary of the workspace to build statically and install in the guest.
+#[derive(Clone, Debug)]
+pub struct GuestBinary {
+    /// Cargo package.
+    pub package: &'static str,
+    /// Binary name, installed as `/bin/<bin>` in the guest.
+    pub bin: &'static str,
+}
+
+/// The project binaries every guest gets.
+pub const GUEST_BINARIES: &[GuestBinary] = &[GuestBinary {
+    package: "e1000-cli",
+    bin: "e1000",
+}];
+
+/// Builds the guest binaries (release, statically linked) and returns
+/// `(name, path)` pairs.
+///
+/// With `XTASK_GUEST_BIN_DIR` set, nothing is built: the binaries are taken
+/// from that directory (prebuilt static binaries, e.g. from CI artifacts).
+pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
+    if let Some(dir) = std::env::var_os("XTASK_GUEST_BIN_DIR") {
+        let dir = PathBuf::from(dir);
+        return GUEST_BINARIES
+            .iter()
+            .map(|b| {
+                let path = dir.join(b.bin);
+                ensure!(
+                    path.is_file(),
+                    "XTASK_GUEST_BIN_DIR has no {}",
+                    path.display()
+                );
+                Ok((b.bin.to_string(), path))
+            })
+            .collect();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "--target", GUEST_TARGET])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for b in GUEST_BINARIES {
+        cmd.args(["-p", b.package, "--bin", b.bin]);
+    }
+    let status = cmd.status().context("running cargo build for the guest")?;
+    ensure!(
+        status.success(),
+        "building the guest binaries failed ({status})"
+    );
+    let out = workspace_root()
+        .join("target")
+        .join(GUEST_TARGET)
+        .join("release");
+    Ok(GUEST_BINARIES
+        .iter()
+        .map(|b| (b.bin.to_string(), out.join(b.bin)))
+        .collect())
+}

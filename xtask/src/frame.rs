@@ -1,0 +1,237 @@
+//! Ethernet frames for the bench: MAC addresses, numbered test frames with a
+//! verifiable payload (raw or IPv4/UDP with valid checksums), and the echo
+//! contract check.
+//!
+//! A test frame is `dst | src | ethertype | magic "E1KB" | seq (u32 BE) |
+//! pattern`, where pattern byte `i` is `(seq + i) as u8`. UDP frames carry
+//! the same payload inside IPv4/UDP.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// Ethertype of raw test frames (IEEE local experimental).
+pub const ETHERTYPE_TEST: u16 = 0x88b5;
+/// Ethertype of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// Ethertype of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// Marks the payload of a test frame.
+pub const MAGIC: &[u8; 4] = b"E1KB";
+/// Smallest frame without FCS.
+pub const MIN_FRAME: usize = 60;
+/// Largest standard frame without FCS.
+pub const MAX_FRAME: usize = 1514;
+
+/// A 48-bit MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Mac(pub [u8; 6]);
+
+impl Mac {
+    /// The bench's MAC for NIC `index`: `52:54:00:12:34:5N`.
+    pub fn nic(index: usize) -> Mac {
+        Mac([0x52, 0x54, 0x00, 0x12, 0x34, 0x56 + index as u8])
+    }
+    /// The MAC the host peer uses as source (locally administered).
+    pub const HOST: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    /// The broadcast address.
+    pub const BROADCAST: Mac = Mac([0xff; 6]);
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Mac {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mac> {
+        let parts: Vec<_> = s.split(':').collect();
+        let mut mac = [0; 6];
+        if parts.len() != 6 {
+            return Err(Error::msg(format!("bad MAC address {s:?}")));
+        }
+        for (b, p) in mac.iter_mut().zip(parts) {
+            *b = u8::from_str_radix(p, 16)
+                .map_err(|_| Error::msg(format!("bad MAC address {s:?}")))?;
+        }
+        Ok(Mac(mac))
+    }
+}
+
+/// The kind of test frame to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Ethertype [`ETHERTYPE_TEST`], payload right after the header.
+    Raw,
+    /// IPv4/UDP (10.11.12.1:9000 → 10.11.12.2:9000) with valid checksums.
+    Udp,
+}
+
+/// A sequence of frame sizes that covers the interesting range 60..=1514.
+pub fn mixed_size(i: usize) -> usize {
+    const SIZES: [usize; 8] = [60, 64, 128, 1514, 333, 1024, 61, 1500];
+    if i % 3 == 2 {
+        // Pseudo-random sizes in between, deterministic per index.
+        MIN_FRAME + (i.wrapping_mul(2654435761) % (MAX_FRAME - MIN_FRAME + 1))
+    } else {
+        SIZES[i % SIZES.len()]
+    }
+}
+
+/// One's-complement sum over `data` (as big-endian u16s), folded.
+fn ones_sum(mut acc: u32, data: &[u8]) -> u32 {
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        acc += u32::from(word);
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+/// The Internet checksum of `data`.
+pub fn checksum(data: &[u8]) -> u16 {
+    !(ones_sum(0, data) as u16)
+}
+
+/// Fills `buf` with the test payload for `seq`.
+fn fill_payload(buf: &mut [u8], seq: u32) {
+    let head = [MAGIC.as_slice(), &seq.to_be_bytes()].concat();
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = head
+            .get(i)
+            .copied()
+            .unwrap_or((seq as usize).wrapping_add(i) as u8);
+    }
+}
+
+/// Builds a test frame of exactly `len` bytes (clamped to 60..=1514).
+pub fn test_frame(kind: FrameKind, dst: Mac, src: Mac, seq: u32, len: usize) -> Vec<u8> {
+    let len = len.clamp(MIN_FRAME, MAX_FRAME);
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&dst.0);
+    f[6..12].copy_from_slice(&src.0);
+    match kind {
+        FrameKind::Raw => {
+            f[12..14].copy_from_slice(&ETHERTYPE_TEST.to_be_bytes());
+            fill_payload(&mut f[14..], seq);
+        }
+        FrameKind::Udp => {
+            f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            let ip_len = len - 14;
+            let (src_ip, dst_ip) = ([10, 11, 12, 1], [10, 11, 12, 2]);
+            let ip = &mut f[14..];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
+            ip[6] = 0x40; // don't fragment
+            ip[8] = 64;
+            ip[9] = 17;
+            ip[12..16].copy_from_slice(&src_ip);
+            ip[16..20].copy_from_slice(&dst_ip);
+            let csum = checksum(&ip[..20]);
+            ip[10..12].copy_from_slice(&csum.to_be_bytes());
+            let udp_len = ip_len - 20;
+            let udp = &mut ip[20..];
+            udp[0..2].copy_from_slice(&9000u16.to_be_bytes());
+            udp[2..4].copy_from_slice(&9000u16.to_be_bytes());
+            udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+            fill_payload(&mut udp[8..], seq);
+            let mut pseudo = Vec::with_capacity(12);
+            pseudo.extend_from_slice(&src_ip);
+            pseudo.extend_from_slice(&dst_ip);
+            pseudo.extend_from_slice(&[0, 17]);
+            pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            let sum = !(ones_sum(ones_sum(0, &pseudo), udp) as u16);
+            udp[6..8].copy_from_slice(&(if sum == 0 { 0xffff } else { sum }).to_be_bytes());
+        }
+    }
+    f
+}
+
+/// The sequence number of a test frame of either kind, if it is one.
+pub fn test_seq(frame: &[u8]) -> Option<u32> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let payload = match ethertype {
+        ETHERTYPE_TEST => frame.get(14..)?,
+        ETHERTYPE_IPV4 if frame.get(23) == Some(&17) => frame.get(14 + 28..)?,
+        _ => return None,
+    };
+    (payload.get(..4)? == MAGIC).then(|| u32::from_be_bytes(payload[4..8].try_into().unwrap()))
+}
+
+/// What the echo of `sent` must look like: dst := original src, src := the
+/// NIC's MAC, every other byte unchanged.
+pub fn expected_echo(sent: &[u8], nic_mac: Mac) -> Vec<u8> {
+    let mut e = sent.to_vec();
+    e[0..6].copy_from_slice(&sent[6..12]);
+    e[6..12].copy_from_slice(&nic_mac.0);
+    e
+}
+
+/// Checks an echoed frame byte by byte; the error names the first difference.
+pub fn check_echo(sent: &[u8], got: &[u8], nic_mac: Mac) -> Result<(), String> {
+    let want = expected_echo(sent, nic_mac);
+    if let Some(i) = want.iter().zip(got).position(|(a, b)| a != b) {
+        return Err(format!(
+            "echo of a {}-byte frame differs at byte {i}: want {:#04x}, got {:#04x}",
+            sent.len(),
+            want[i],
+            got[i]
+        ));
+    }
+    if want.len() != got.len() {
+        return Err(format!("echo has {} bytes, sent {}", got.len(), sent.len()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_roundtrip() {
+        for kind in [FrameKind::Raw, FrameKind::Udp] {
+            for i in 0..40 {
+                let f = test_frame(kind, Mac::nic(0), Mac::HOST, i as u32, mixed_size(i));
+                assert!((MIN_FRAME..=MAX_FRAME).contains(&f.len()));
+                assert_eq!(test_seq(&f), Some(i as u32));
+                let echo = expected_echo(&f, Mac::nic(0));
+                assert_eq!(check_echo(&f, &echo, Mac::nic(0)), Ok(()));
+                assert!(check_echo(&f, &f, Mac::nic(0)).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn udp_checksums_verify() {
+        let f = test_frame(FrameKind::Udp, Mac::nic(0), Mac::HOST, 7, 200);
+        assert_eq!(checksum(&f[14..34]), 0);
+        let mut pseudo = f[26..34].to_vec();
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&f[38..40]);
+        assert_eq!(!(ones_sum(ones_sum(0, &pseudo), &f[34..]) as u16), 0);
+    }
+
+    #[test]
+    fn mac_parse_and_print() {
+        let m: Mac = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(m, Mac::nic(0));
+        assert_eq!(m.to_string(), "52:54:00:12:34:56");
+    }
+}

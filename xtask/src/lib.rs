@@ -1,0 +1,23 @@
+//! The project's test bench, as a library used by the `xtask` binary:
+//! guest assets and initramfs, the QEMU guest and its agent, the host-side
+//! traffic peer, and the end-to-end scenarios with their runner.
+
+#![warn(missing_docs)]
+
+pub mod assets;
+pub mod console;
+pub mod cpio;
+pub mod demo;
+pub mod error;
+pub mod frame;
+pub mod guest;
+pub mod initramfs;
+pub mod job;
+pub mod kmod;
+pub mod peer;
+pub mod qemu;
+pub mod qmp;
+pub mod responder;
+pub mod run;
+pub mod scenarios;
+pub mod tests;

@@ -1,0 +1,51 @@
+//! `cargo xtask`: the project's test bench.
+//!
+//! Commands:
+//! - `test [--vm-only] [FILTER]`: static checks, unit tests, then end-to-end
+//!   scenarios in QEMU guests (see [`tests`]).
+//! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
+//! - `run [...] -- CMD`: boot a guest and run one command (see [`run`]).
+//! - `assets`: only prepare QEMU, the guest kernel and the initramfs.
+
+use std::process::ExitCode;
+use xtask::{assets, demo, error, initramfs, run, tests};
+
+/// Usage text of every command.
+const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  \
+                     cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>\n  \
+                     cargo xtask assets";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run::main(&args[1..]),
+        Some("test") => tests::main(&args[1..]),
+        Some("demo") => demo::main(&args[1..]),
+        Some("assets") => assets_main(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prepares every asset and reports where they are.
+fn assets_main() -> error::Result<i32> {
+    let qemu = assets::ensure_qemu()?;
+    let kernel = assets::ensure_kernel()?;
+    let binaries = assets::build_guest_binaries()?;
+    let initramfs = initramfs::build(&kernel, &binaries)?;
+    println!(
+        "qemu: {qemu}\nkernel: {}\ninitramfs: {}",
+        kernel.vmlinuz.display(),
+        initramfs.display()
+    );
+    Ok(0)
+}

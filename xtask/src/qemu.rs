@@ -1,0 +1,109 @@
+//! The QEMU command line of a guest: a q35 machine under TCG with an
+//! emulated IOMMU, the bench kernel and initramfs, a QMP socket, and one
+//! `dgram` netdev per NIC wired to a host UDP socket on 127.0.0.1.
+
+use crate::assets;
+use crate::error::Result;
+use crate::guest::{nic_pci, GuestConfig, Nic};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+
+/// Machine options that never change.
+const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -smp 1 -nodefaults -display none \
+                       -no-reboot -device intel-iommu,intremap=on,caching-mode=on \
+                       -serial stdio -monitor none";
+
+/// Arguments for QEMU plus the host ends of the NIC links.
+pub(crate) struct QemuArgs {
+    /// Arguments, without the program name.
+    pub args: Vec<String>,
+    /// The NICs, with host sockets bound and connected to QEMU's ports.
+    pub nics: Vec<Nic>,
+    /// Where trace output goes, when tracing.
+    pub trace_path: Option<PathBuf>,
+}
+
+/// A free UDP port on 127.0.0.1 (bound, then released for QEMU to take).
+fn free_port() -> Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Builds the command line for `config`; `tag` makes file names unique.
+pub(crate) fn qemu_args(
+    config: &GuestConfig,
+    vmlinuz: &Path,
+    initramfs: &Path,
+    qmp_path: &Path,
+    tag: &str,
+) -> Result<QemuArgs> {
+    let bind = match &config.bind {
+        None => (0..config.nics.len()).map(nic_pci).collect::<Vec<_>>(),
+        Some(list) => list.clone(),
+    };
+    let bind = if bind.is_empty() {
+        "none".to_string()
+    } else {
+        bind.join(",")
+    };
+    let mut args: Vec<String> = MACHINE.split_whitespace().map(str::to_string).collect();
+    args.extend([
+        "-kernel".into(),
+        vmlinuz.display().to_string(),
+        "-initrd".into(),
+        initramfs.display().to_string(),
+        "-append".into(),
+        format!("console=ttyS0 intel_iommu=on hugepages=64 panic=-1 loglevel=4 bind={bind}"),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", qmp_path.display()),
+    ]);
+    let mut nics = Vec::new();
+    for (i, nic) in config.nics.iter().enumerate() {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let host_port = socket.local_addr()?.port();
+        let qemu_port = free_port()?;
+        socket.connect(("127.0.0.1", qemu_port))?;
+        args.extend([
+            "-netdev".into(),
+            format!(
+                "dgram,id=n{i},local.type=inet,local.host=127.0.0.1,local.port={qemu_port},\
+                 remote.type=inet,remote.host=127.0.0.1,remote.port={host_port}"
+            ),
+            "-device".into(),
+            format!(
+                "{},netdev=n{i},mac={},addr={:#x},id=nic{i}",
+                nic.model,
+                nic.mac,
+                3 + i
+            ),
+        ]);
+        nics.push(Nic {
+            model: nic.model.clone(),
+            pci: nic_pci(i),
+            mac: nic.mac,
+            device_id: format!("nic{i}"),
+            netdev_id: format!("n{i}"),
+            socket,
+        });
+    }
+    let mut trace_path = None;
+    if let Some(pattern) = &config.trace {
+        args.extend(["-trace".into(), pattern.clone()]);
+        trace_path = Some(assets::guest_dir().join(format!("trace-{tag}.log")));
+    }
+    Ok(QemuArgs {
+        args,
+        nics,
+        trace_path,
+    })
+}
+
+/// Quotes `s` for a shell, for printing command lines.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./,:=@+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,222 @@
+//! Scenarios that validate the bench itself: the guest agent, the guest
+//! environment, the NIC links (with the guest kernel's drivers as the DUT)
+//! and QMP.
+
+use crate::ensure;
+use crate::error::Result;
+use crate::guest::Guest;
+use crate::responder::Responder;
+use std::time::{Duration, Instant};
+
+const SHORT: Duration = Duration::from_secs(20);
+
+/// Output lines, stderr merged, exact exit statuses, partial last lines.
+pub fn agent_output_and_status(g: &mut Guest) -> Result<()> {
+    let r = g.run(
+        "echo hello; echo oops >&2; printf 'a\\n\\nb'; exit 3",
+        SHORT,
+    )?;
+    ensure!(r.status == 3, "status {} instead of 3", r.status);
+    ensure!(
+        r.lines == ["hello", "oops", "a", "", "b"],
+        "unexpected lines {:?}",
+        r.lines
+    );
+    let r = g.run("false | true; sh -c 'exit 7'", SHORT)?;
+    ensure!(
+        r.status == 7 && r.lines.is_empty(),
+        "got {r:?}, want status 7 and no output"
+    );
+    let r = g.run(
+        "echo '@@9| not a job' \"quotes 'and' \\$HOME=$HOME\"",
+        SHORT,
+    )?;
+    ensure!(
+        r.lines == ["@@9| not a job quotes 'and' $HOME=/root"],
+        "quoting: {:?}",
+        r.lines
+    );
+    Ok(())
+}
+
+/// A slow job (even one holding a partial line) does not stall other jobs.
+pub fn agent_concurrent_jobs(g: &mut Guest) -> Result<()> {
+    let mut slow = g.spawn("echo begun; printf partial; sleep 4; echo ' done'")?;
+    slow.wait_line(|l| l == "begun", SHORT)?;
+    let t = Instant::now();
+    let fast = g.run("echo fast", SHORT)?;
+    ensure!(fast.lines == ["fast"], "fast job printed {:?}", fast.lines);
+    ensure!(
+        t.elapsed() < Duration::from_secs(3),
+        "fast job took {:?} behind a slow one",
+        t.elapsed()
+    );
+    let r = slow.wait(SHORT)?;
+    ensure!(
+        r.status == 0 && r.lines == ["begun", "partial done"],
+        "slow job gave {r:?}"
+    );
+    Ok(())
+}
+
+/// Background jobs can be interrupted with SIGINT (the agent uses job
+/// control, so they do not start with SIGINT ignored).
+pub fn agent_sigint_background_job(g: &mut Guest) -> Result<()> {
+    let mut job = g.spawn("echo started; exec sleep 60")?;
+    job.wait_line(|l| l == "started", SHORT)?;
+    g.run_ok("killall -INT sleep", SHORT)?;
+    let r = job.wait(SHORT)?;
+    ensure!(
+        r.status == 130,
+        "sleep exited {} after SIGINT, want 130",
+        r.status
+    );
+    Ok(())
+}
+
+/// vfio modules, hugepages, the non-root user and NIC discovery.
+pub fn guest_environment(g: &mut Guest) -> Result<()> {
+    g.run_ok("test -d /sys/module/vfio_pci && test -d /sys/module/vfio_iommu_type1 && test -c /dev/vfio/vfio", SHORT)?;
+    let r = g.run_ok(
+        "cat /proc/sys/vm/nr_hugepages; mount | grep -c hugetlbfs",
+        SHORT,
+    )?;
+    ensure!(r.lines == ["64", "1"], "hugepages: {:?}", r.lines);
+    let r = g.run_ok("as-user id; as-user sh -c 'echo $0 $1' x 'a b'", SHORT)?;
+    ensure!(
+        r.lines == ["uid=1000(user) gid=1000(user) groups=1000(user)", "x a b"],
+        "as-user: {:?}",
+        r.lines
+    );
+    let r = g.run_ok("list-nics", SHORT)?;
+    let want: Vec<&str> = g.nics().iter().map(|n| n.pci.as_str()).collect();
+    ensure!(
+        r.lines == want,
+        "list-nics gave {:?}, want {want:?}",
+        r.lines
+    );
+    Ok(())
+}
+
+/// The project's `e1000` binary is installed and runs.
+pub fn cli_help_runs(g: &mut Guest) -> Result<()> {
+    let r = g.run("e1000 --help", SHORT)?;
+    ensure!(
+        r.status == 0,
+        "`e1000 --help` exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    ensure!(
+        r.lines.iter().any(|l| l.contains("e1000")),
+        "`e1000 --help` printed no line naming e1000: {:?}",
+        r.lines
+    );
+    Ok(())
+}
+
+/// The guest kernel module set that drives a QEMU model.
+fn kernel_driver(model: &str) -> &'static str {
+    match model {
+        "e1000e" => "e1000e",
+        "igb" => "igb",
+        _ => "e1000",
+    }
+}
+
+/// Loads the kernel driver of NIC `index`, configures `10.11.(12+index).2/24`
+/// on it, waits for carrier and returns the interface name.
+pub fn kernel_netdev_up(g: &Guest, index: usize) -> Result<String> {
+    let nic = g.nic(index);
+    let driver = kernel_driver(&nic.model);
+    let script = format!(
+        "load-kernel-driver {driver} || exit 1; \
+         for i in $(seq 50); do n=$(pci-netdev {pci}); [ -n \"$n\" ] && break; sleep 0.2; done; \
+         [ -n \"$n\" ] || {{ echo 'no netdev for {pci}'; exit 1; }}; \
+         ip link set $n up && ip addr replace 10.11.{net}.2/24 dev $n || exit 1; \
+         for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier 2>/dev/null)\" = 1 ] && break; sleep 0.1; done; \
+         echo netdev=$n carrier=$(cat /sys/class/net/$n/carrier)",
+        pci = nic.pci,
+        net = 12 + index,
+    );
+    let r = g.run_ok(&script, Duration::from_secs(60))?;
+    let last = r.lines.last().cloned().unwrap_or_default();
+    ensure!(
+        last.ends_with("carrier=1"),
+        "{} ({}) has no carrier: {}",
+        nic.pci,
+        nic.model,
+        r.output()
+    );
+    Ok(last
+        .trim_start_matches("netdev=")
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// The kernel driver pings the host peer, which answers ARP and ICMP.
+pub fn kernel_ping(g: &mut Guest, index: usize) -> Result<()> {
+    let responder = Responder::start(g.nic(index), [10, 11, 12 + index as u8, 1])?;
+    let result = kernel_netdev_up(g, index).and_then(|_| {
+        g.run(
+            &format!("ping -c 3 -w 20 10.11.{}.1", 12 + index),
+            Duration::from_secs(40),
+        )
+    });
+    let stats = responder.stop();
+    let r = result?;
+    let nic = g.nic(index);
+    ensure!(
+        stats.arp_senders.contains(&nic.mac),
+        "no ARP request from {} ({stats:?})",
+        nic.mac
+    );
+    ensure!(
+        r.status == 0 && stats.echo_requests >= 3,
+        "ping exited {} after {stats:?}:\n{}",
+        r.status,
+        r.output()
+    );
+    Ok(())
+}
+
+/// QMP `set_link` takes the carrier of NIC 0 down and up again.
+pub fn qmp_set_link(g: &mut Guest) -> Result<()> {
+    let netdev = kernel_netdev_up(g, 0)?;
+    let wait_carrier = |want: u8| -> Result<()> {
+        let script = format!(
+            "for i in $(seq 100); do [ \"$(cat /sys/class/net/{netdev}/carrier)\" = {want} ] && exit 0; sleep 0.1; done; exit 1"
+        );
+        let r = g.run(&script, SHORT)?;
+        ensure!(r.status == 0, "carrier of {netdev} did not become {want}");
+        Ok(())
+    };
+    g.set_link(0, false)?;
+    wait_carrier(0)?;
+    g.set_link(0, true)?;
+    wait_carrier(1)?;
+    let reply = g.qmp(r#"{"execute":"query-status"}"#)?;
+    ensure!(reply.contains("\"running\""), "query-status: {reply}");
+    Ok(())
+}
+
+/// Every NIC is bound to vfio-pci with its group device node present.
+pub fn vfio_bound(g: &mut Guest) -> Result<()> {
+    for nic in g.nics() {
+        let d = format!("/sys/bus/pci/devices/{}", nic.pci);
+        let r = g.run_ok(
+            &format!("basename $(readlink {d}/driver); test -c /dev/vfio/$(basename $(readlink {d}/iommu_group)) && echo group-ok"),
+            SHORT,
+        )?;
+        ensure!(
+            r.lines == ["vfio-pci", "group-ok"],
+            "{} ({}): {:?}",
+            nic.pci,
+            nic.model,
+            r.lines
+        );
+    }
+    Ok(())
+}

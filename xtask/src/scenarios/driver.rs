@@ -1,0 +1,410 @@
+//! The driver's end-to-end scenarios, the same for every NIC model: echo in
+//! each interrupt mode (ping-pong and flood, byte-exact), dump, send, info,
+//! every user error provoked for real, SIGINT/SIGKILL mid-flood without DMAR
+//! faults, and the kernel's own driver working before and after ours.
+
+use crate::error::Result;
+use crate::frame::{checksum, FrameKind, Mac};
+use crate::guest::{Guest, GuestConfig};
+use crate::peer::{Peer, TrafficSpec};
+use crate::tests::Suite;
+use crate::{bail, ensure};
+use std::time::Duration;
+
+/// Interrupt modes QEMU's model of `model` offers.
+pub fn irq_modes(model: &str) -> &'static [&'static str] {
+    match model {
+        "e1000e" | "igb" => &["poll", "intx", "msi", "msix"],
+        _ => &["poll", "intx"],
+    }
+}
+
+/// One suite (one boot) per model, with every scenario.
+pub fn suite(model: &'static str) -> Suite {
+    let name =
+        |what: &str| -> &'static str { Box::leak(format!("{model}::{what}").into_boxed_str()) };
+    let mut s =
+        Suite::new(GuestConfig::with_nics(&[model])).test(name("info_shows_qemu_mac"), info);
+    for mode in irq_modes(model) {
+        let run: crate::tests::ScenarioFn = match *mode {
+            "poll" => |g| echo(g, "poll"),
+            "intx" => |g| echo(g, "intx"),
+            "msi" => |g| echo(g, "msi"),
+            _ => |g| echo(g, "msix"),
+        };
+        s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), run);
+    }
+    s.test(name("dump_lines_match_sent_frames"), dump)
+        .test(name("send_checksums_and_sequence"), send)
+        .test(name("errors_are_clear"), errors)
+        .test(name("sigint_mid_flood_no_dmar_fault"), sigint_mid_flood)
+        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
+        .test(
+            name("kernel_driver_before_and_after"),
+            kernel_driver_round_trip,
+        )
+}
+
+/// Fails if the guest kernel logged any DMA remapping fault.
+fn no_dmar_faults(g: &Guest) -> Result<()> {
+    let r = g.run(
+        "dmesg | grep -iE 'DMAR.*fault|DMA (Read|Write)' || true",
+        Duration::from_secs(10),
+    )?;
+    ensure!(
+        r.lines.is_empty(),
+        "DMAR faults in the guest log:\n{}",
+        r.output()
+    );
+    Ok(())
+}
+
+fn info(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let r = g.run_ok(&format!("e1000 info {}", nic.pci), Duration::from_secs(30))?;
+    let out = r.output();
+    ensure!(
+        out.contains(&format!("mac:        {}", nic.mac)),
+        "info does not show the MAC QEMU was given ({}):\n{out}",
+        nic.mac
+    );
+    ensure!(
+        out.contains("link:       up"),
+        "info does not show the link up:\n{out}"
+    );
+    ensure!(
+        out.contains("tested on QEMU model"),
+        "info lacks the test status:\n{out}"
+    );
+    ensure!(
+        out.contains("config space:") && out.contains("  00: 86 80"),
+        "info lacks the config space dump:\n{out}"
+    );
+    Ok(())
+}
+
+/// Ping-pong then a flood through `e1000 echo --irq MODE`, every echo checked byte by byte.
+fn echo(g: &mut Guest, mode: &str) -> Result<()> {
+    const PINGS: usize = 300;
+    const FLOOD: usize = 3000;
+    /// Offered flood rate: well inside what the emulated NIC carries (see the bench).
+    const RATE: u64 = 10_000;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!(
+        "e1000 echo {} --irq {mode} --count {} --quiet",
+        nic.pci,
+        PINGS + FLOOD
+    ))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let ping = peer.ping_pong(PINGS, TrafficSpec::default(), Duration::from_secs(2))?;
+    ensure!(ping.is_perfect(), "ping-pong in {mode}: {ping}");
+    let flood = peer.flood(
+        FLOOD,
+        TrafficSpec::default(),
+        Some(RATE),
+        Duration::from_secs(3),
+    )?;
+    if !flood.is_perfect() {
+        g.run("killall -INT e1000", Duration::from_secs(10))?;
+        let r = job.wait(Duration::from_secs(30))?;
+        bail!("flood in {mode}: {flood}\n{}", r.output());
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(r.status == 0, "echo exited {}:\n{}", r.status, r.output());
+    let want = format!("rx {} frames", PINGS + FLOOD);
+    ensure!(
+        r.output().contains(&want),
+        "summary lacks '{want}':\n{}",
+        r.output()
+    );
+    println!("    {mode}: ping-pong {ping}\n    {mode}: flood {flood}");
+    no_dmar_faults(g)
+}
+
+fn dump(g: &mut Guest) -> Result<()> {
+    const N: usize = 40;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("e1000 dump {} --count {N} --timeout 60", nic.pci))?;
+    job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
+    let spec = TrafficSpec {
+        kind: FrameKind::Udp,
+        ..TrafficSpec::default()
+    };
+    let mut sent = Vec::new();
+    for i in 0..N {
+        let f = peer.frame(&spec, i);
+        peer.send(&f)?;
+        sent.push(f);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(r.status == 0, "dump exited {}:\n{}", r.status, r.output());
+    let lines: Vec<&String> = r.lines.iter().filter(|l| l.starts_with('#')).collect();
+    ensure!(
+        lines.len() == N,
+        "{} dump lines for {N} frames:\n{}",
+        lines.len(),
+        r.output()
+    );
+    for (line, f) in lines.iter().zip(&sent) {
+        let want = format!(
+            "{} > {}, IPv4 (0x0800), length {}: ",
+            Mac(f[6..12].try_into().unwrap()),
+            Mac(f[0..6].try_into().unwrap()),
+            f.len()
+        );
+        ensure!(
+            line.contains(&want) && line.contains(": UDP, length"),
+            "dump line '{line}' does not match the frame sent ({want})"
+        );
+    }
+    Ok(())
+}
+
+fn send(g: &mut Guest) -> Result<()> {
+    const N: u64 = 2000;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    peer.drain()?;
+    let job = g.spawn(&format!(
+        "e1000 send {} --count {N} --size 128 --rate 10000 --dst-mac 02:00:00:00:00:01",
+        nic.pci
+    ))?;
+    let mut next = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while next < N && std::time::Instant::now() < deadline {
+        let Some(f) = peer.recv(Duration::from_millis(500))? else {
+            continue;
+        };
+        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
+            continue; // not ours (e.g. nothing else should come, but be tolerant)
+        }
+        ensure!(f.len() == 128, "frame of {} bytes, expected 128", f.len());
+        ensure!(
+            f[0..6] == [2, 0, 0, 0, 0, 1] && f[6..12] == nic.mac.0,
+            "addresses wrong in {:02x?}",
+            &f[..14]
+        );
+        ensure!(
+            checksum(&f[14..34]) == 0,
+            "bad IPv4 header checksum in frame {next}"
+        );
+        let seq = u64::from_be_bytes(f[42..50].try_into().unwrap());
+        ensure!(seq == next, "sequence gap: got {seq}, expected {next}");
+        next += 1;
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(next == N, "received {next}/{N} frames:\n{}", r.output());
+    ensure!(r.status == 0, "send exited {}:\n{}", r.status, r.output());
+    Ok(())
+}
+
+/// Runs `cmd`, expects a non-zero exit and `needle` in its output.
+fn expect_error(g: &Guest, cmd: &str, needle: &str) -> Result<()> {
+    let r = g.run(cmd, Duration::from_secs(30))?;
+    ensure!(
+        r.status != 0,
+        "`{cmd}` succeeded, expected an error containing '{needle}':\n{}",
+        r.output()
+    );
+    ensure!(
+        r.output().contains(needle),
+        "`{cmd}` failed without '{needle}':\n{}",
+        r.output()
+    );
+    Ok(())
+}
+
+fn errors(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let pci = nic.pci.clone();
+    let sys = format!("/sys/bus/pci/devices/{pci}");
+    expect_error(g, "e1000 echo 00:3", "is not a PCI address")?;
+    expect_error(g, "e1000 echo 0000:00:1f.7", "no PCI device 0000:00:1f.7")?;
+    expect_error(
+        g,
+        "e1000 echo 0000:00:00.0",
+        "is not a supported Intel 1GbE NIC",
+    )?;
+    expect_error(
+        g,
+        &format!("e1000 echo {pci} --irq bogus"),
+        "expected poll, intx, msi or msix",
+    )?;
+    if !irq_modes(&nic.model).contains(&"msix") {
+        expect_error(
+            g,
+            &format!("e1000 echo {pci} --irq msix"),
+            "does not offer msix interrupts",
+        )?;
+    }
+    // Not bound to vfio-pci: unbind, check, rebind.
+    g.run_ok(
+        &format!("echo {pci} > {sys}/driver/unbind"),
+        Duration::from_secs(10),
+    )?;
+    let unbound = expect_error(
+        g,
+        &format!("e1000 echo {pci}"),
+        "is bound to no driver, not vfio-pci",
+    );
+    g.run_ok(
+        &format!("echo {pci} > /sys/bus/pci/drivers_probe"),
+        Duration::from_secs(10),
+    )?;
+    unbound?;
+    // /dev/vfio/vfio missing.
+    g.run_ok(
+        "mv /dev/vfio/vfio /dev/vfio/vfio.hidden",
+        Duration::from_secs(10),
+    )?;
+    let missing = expect_error(g, &format!("e1000 echo {pci}"), "modprobe vfio-pci");
+    g.run_ok(
+        "mv /dev/vfio/vfio.hidden /dev/vfio/vfio",
+        Duration::from_secs(10),
+    )?;
+    missing?;
+    // Non-root without permission on the group.
+    let group = g
+        .run_ok(
+            &format!("basename $(readlink {sys}/iommu_group)"),
+            Duration::from_secs(10),
+        )?
+        .output()
+        .trim()
+        .to_string();
+    let as_user = "as-user";
+    expect_error(
+        g,
+        &format!("{as_user} e1000 echo {pci}"),
+        &format!("permission denied on /dev/vfio/{group}"),
+    )?;
+    // Permission granted, but the memlock limit too low (non-root has no CAP_IPC_LOCK).
+    g.run_ok(
+        &format!("chown 1000 /dev/vfio/{group}"),
+        Duration::from_secs(10),
+    )?;
+    let memlock = expect_error(
+        g,
+        &format!("ulimit -l 64; {as_user} e1000 echo {pci}"),
+        "locked-memory limit is 64 KiB",
+    );
+    g.run_ok(
+        &format!("chown 0 /dev/vfio/{group}"),
+        Duration::from_secs(10),
+    )?;
+    memlock?;
+    // Link down: QEMU's link off, a short timeout.
+    g.set_link(0, false)?;
+    let down = expect_error(
+        g,
+        &format!("e1000 echo {pci} --link-timeout 1500"),
+        "did not come up within 1500 ms",
+    );
+    g.set_link(0, true)?;
+    down?;
+    // And the NIC still works after all that.
+    let ok = g.run(
+        &format!("e1000 echo {pci} --count 0 --timeout 0.5"),
+        Duration::from_secs(30),
+    )?;
+    ensure!(
+        ok.status == 0,
+        "echo after the error cases failed:\n{}",
+        ok.output()
+    );
+    Ok(())
+}
+
+/// Starts a flood, interrupts `e1000 echo` with `signal` mid-way; returns its output.
+fn interrupt_mid_flood(g: &Guest, signal: &str) -> Result<crate::guest::JobResult> {
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("e1000 echo {} --quiet", nic.pci))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let socket = nic.socket.try_clone()?;
+    let flooder = std::thread::spawn(move || {
+        let peer = Peer::with_socket(socket, Mac::nic(0));
+        let _ = peer.flood(
+            20_000,
+            TrafficSpec::default(),
+            Some(20_000),
+            Duration::from_millis(100),
+        );
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    g.run_ok(&format!("killall -{signal} e1000"), Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    let _ = flooder.join();
+    drop(peer);
+    Ok(r)
+}
+
+fn sigint_mid_flood(g: &mut Guest) -> Result<()> {
+    let r = interrupt_mid_flood(g, "INT")?;
+    ensure!(
+        r.status == 0,
+        "echo exited {} on SIGINT:\n{}",
+        r.status,
+        r.output()
+    );
+    ensure!(
+        r.output().contains("echo: summary: rx"),
+        "no summary after SIGINT:\n{}",
+        r.output()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    no_dmar_faults(g)?;
+    echo_works(g)
+}
+
+fn sigkill_then_reopen(g: &mut Guest) -> Result<()> {
+    let r = interrupt_mid_flood(g, "KILL")?;
+    ensure!(r.status != 0, "echo survived SIGKILL?\n{}", r.output());
+    std::thread::sleep(Duration::from_millis(500));
+    no_dmar_faults(g)?;
+    echo_works(g)
+}
+
+/// A short ping-pong through a fresh `e1000 echo` (which may first see stale
+/// frames of an earlier flood; the peer skips their echoes), then no DMAR
+/// fault in the guest log.
+fn echo_works(g: &Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("e1000 echo {} --timeout 60 --quiet", nic.pci))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let s = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        s.sent == s.echoed && s.mismatched == 0 && r.status == 0,
+        "echo after restart: {s}\n{}",
+        r.output()
+    );
+    no_dmar_faults(g)
+}
+
+/// The guest kernel's driver takes the NIC after us and passes traffic; then
+/// ours takes it back from the kernel driver's state and echoes.
+fn kernel_driver_round_trip(g: &mut Guest) -> Result<()> {
+    let pci = g.nic(0).pci.clone();
+    let sys = format!("/sys/bus/pci/devices/{pci}");
+    g.run_ok(
+        &format!("echo {pci} > {sys}/driver/unbind; echo > {sys}/driver_override"),
+        Duration::from_secs(10),
+    )?;
+    let kernel = super::bench::kernel_ping(g, 0);
+    let back = g.run(
+        &format!("echo {pci} > {sys}/driver/unbind; echo vfio-pci > {sys}/driver_override; echo {pci} > /sys/bus/pci/drivers_probe; readlink {sys}/driver"),
+        Duration::from_secs(20),
+    )?;
+    kernel?;
+    if !back.output().contains("vfio-pci") {
+        bail!("could not rebind {pci} to vfio-pci:\n{}", back.output());
+    }
+    no_dmar_faults(g)?;
+    echo_works(g)
+}

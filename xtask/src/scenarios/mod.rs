@@ -1,0 +1,40 @@
+//! End-to-end scenarios, grouped into suites that share one guest boot.
+//!
+//! To add a scenario: write `fn my_test(g: &mut Guest) -> Result<()>` in a
+//! module here and add `.test("model::my_test", my_test)` to a suite below
+//! (or a new `Suite::new(GuestConfig::with_nics(&[...]))`).
+
+mod bench;
+mod driver;
+
+use crate::guest::GuestConfig;
+use crate::tests::Suite;
+
+/// Every suite, in the order they run.
+pub fn suites() -> Vec<Suite> {
+    vec![
+        // The guest kernel's own drivers as the device under test: validates
+        // the bench (agent, links, QMP) independently of the project's driver.
+        Suite::new(GuestConfig::with_nics(&["e1000e", "e1000", "igb"]).unbound())
+            .test(
+                "bench::agent_output_and_status",
+                bench::agent_output_and_status,
+            )
+            .test("bench::agent_concurrent_jobs", bench::agent_concurrent_jobs)
+            .test(
+                "bench::agent_sigint_background_job",
+                bench::agent_sigint_background_job,
+            )
+            .test("bench::guest_environment", bench::guest_environment)
+            .test("bench::cli_help_runs", bench::cli_help_runs)
+            .test("bench::kernel_e1000e_ping", |g| bench::kernel_ping(g, 0))
+            .test("bench::kernel_e1000_ping", |g| bench::kernel_ping(g, 1))
+            .test("bench::kernel_igb_ping", |g| bench::kernel_ping(g, 2))
+            .test("bench::qmp_set_link", bench::qmp_set_link),
+        // NICs bound to vfio-pci at boot, as the project's driver wants them.
+        Suite::new(GuestConfig::with_nics(&["e1000e", "igb", "e1000-82545em"]))
+            .test("bench::vfio_bound", bench::vfio_bound),
+        // The project's driver, the same scenarios on every model.
+        driver::suite("e1000e"),
+    ]
+}

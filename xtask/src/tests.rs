@@ -1,0 +1,206 @@
+//! `cargo xtask test [--vm-only] [FILTER]`: the test runner.
+//!
+//! Runs the static checks (`cargo fmt --check`, `cargo clippy`, `cargo test`)
+//! as tests named `static::*`, then the end-to-end scenarios of
+//! [`crate::scenarios::suites`], booting one guest per suite. Only tests whose
+//! name contains FILTER run. Prints one line per test and ends with the line
+//! `N passed, N failed`.
+
+use crate::error::{Error, Result};
+use crate::guest::{Guest, GuestConfig, DIAGNOSTICS_MARKER};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A scenario: runs against a booted guest, `Err` on failure.
+pub type ScenarioFn = fn(&mut Guest) -> Result<()>;
+
+/// A named scenario.
+pub struct Scenario {
+    /// Test name, `<model or area>::<what>`, e.g. `e1000e::echo_msix_flood`.
+    pub name: String,
+    /// The test body.
+    pub run: ScenarioFn,
+}
+
+/// Scenarios that share one boot, run in order.
+pub struct Suite {
+    /// The guest they run in.
+    pub config: GuestConfig,
+    /// The scenarios.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Suite {
+    /// A suite booting `config`.
+    pub fn new(config: GuestConfig) -> Suite {
+        Suite {
+            config,
+            scenarios: Vec::new(),
+        }
+    }
+
+    /// Adds a scenario.
+    pub fn test(mut self, name: impl Into<String>, run: ScenarioFn) -> Suite {
+        self.scenarios.push(Scenario {
+            name: name.into(),
+            run,
+        });
+        self
+    }
+}
+
+/// Pass/fail bookkeeping and reporting.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    fn report(&mut self, name: &str, took: Duration, result: &Result<()>) {
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                println!("test {name} ... ok ({:.1}s)", took.as_secs_f64());
+            }
+            Err(e) => {
+                self.failed.push(name.to_string());
+                println!("test {name} ... FAILED ({:.1}s)", took.as_secs_f64());
+                for line in e.message().lines() {
+                    println!("    {line}");
+                }
+            }
+        }
+    }
+}
+
+/// Runs a cargo command as a test, showing its output only if it fails.
+fn cargo_check(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(args)
+        .current_dir(crate::assets::workspace_root())
+        .output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    Err(Error::msg(format!(
+        "`cargo {}` failed ({}):\n{tail}",
+        args.join(" "),
+        out.status
+    )))
+}
+
+const STATIC_CHECKS: &[(&str, &[&str])] = &[
+    (
+        "static::fmt",
+        &["fmt", "--all", "--check", "--", "--color", "never"],
+    ),
+    (
+        "static::clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    ("static::unit_tests", &["test", "--workspace", "--quiet"]),
+];
+
+/// Entry point; returns the process exit status.
+pub fn main(args: &[String]) -> Result<i32> {
+    let mut vm_only = false;
+    let mut filter = String::new();
+    for a in args {
+        match a.as_str() {
+            "--vm-only" => vm_only = true,
+            f if !f.starts_with('-') && filter.is_empty() => filter = f.to_string(),
+            other => crate::bail!(
+                "unknown argument {other}; usage: cargo xtask test [--vm-only] [FILTER]"
+            ),
+        }
+    }
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    if !vm_only {
+        for (name, cmd) in STATIC_CHECKS.iter().filter(|(n, _)| n.contains(&filter)) {
+            let t = Instant::now();
+            let result = cargo_check(cmd);
+            tally.report(name, t.elapsed(), &result);
+        }
+    }
+    for suite in crate::scenarios::suites() {
+        let selected: Vec<&Scenario> = suite
+            .scenarios
+            .iter()
+            .filter(|s| s.name.contains(&filter))
+            .collect();
+        if !selected.is_empty() {
+            run_suite(&suite.config, &selected, &mut tally);
+        }
+    }
+    if !tally.failed.is_empty() {
+        println!("failed: {}", tally.failed.join(" "));
+    }
+    println!("took {:.1}s", started.elapsed().as_secs_f64());
+    println!("{} passed, {} failed", tally.passed, tally.failed.len());
+    Ok(if tally.failed.is_empty() { 0 } else { 1 })
+}
+
+/// Boots `config` and runs `scenarios` in it, rebooting if a scenario kills the guest.
+fn run_suite(config: &GuestConfig, scenarios: &[&Scenario], tally: &mut Tally) {
+    let models: Vec<&str> = config.nics.iter().map(|n| n.model.as_str()).collect();
+    let mut guest: Option<Guest> = None;
+    for scenario in scenarios {
+        if guest.as_ref().is_some_and(|g| !g.is_alive()) {
+            guest = None;
+        }
+        if guest.is_none() {
+            let t = Instant::now();
+            match Guest::boot(config.clone()) {
+                Ok(g) => {
+                    println!(
+                        "boot [{}] ... ready in {:.1}s",
+                        models.join(", "),
+                        g.boot_time().as_secs_f64()
+                    );
+                    guest = Some(g);
+                }
+                Err(e) => {
+                    println!("boot [{}] ... FAILED", models.join(", "));
+                    tally.report(&scenario.name, t.elapsed(), &Err(e));
+                    let skipped = Err(Error::msg("not run: the guest failed to boot (see above)"));
+                    for rest in scenarios
+                        .iter()
+                        .skip_while(|s| s.name != scenario.name)
+                        .skip(1)
+                    {
+                        tally.report(&rest.name, Duration::ZERO, &skipped);
+                    }
+                    return;
+                }
+            }
+        }
+        let g = guest.as_mut().expect("booted");
+        let t = Instant::now();
+        let result = (scenario.run)(g).map_err(|e| {
+            if e.message().contains(DIAGNOSTICS_MARKER) {
+                e
+            } else {
+                g.error(e)
+            }
+        });
+        tally.report(&scenario.name, t.elapsed(), &result);
+    }
+}
