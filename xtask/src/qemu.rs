@@ -59,6 +59,7 @@ pub(crate) fn qemu_args(
     let mut nics = Vec::new();
     for (i, nic) in config.nics.iter().enumerate() {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
+        grow_receive_buffer(&socket);
         let host_port = socket.local_addr()?.port();
         let qemu_port = free_port()?;
         socket.connect(("127.0.0.1", qemu_port))?;
@@ -105,5 +106,28 @@ pub(crate) fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Gives the host peer's socket a large receive buffer, so that a burst of
+/// frames the guest sends back in one batch is not dropped by the host kernel
+/// before the peer reads it (that loss would be the bench's, not the driver's).
+fn grow_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let bytes: libc::c_int = 16 << 20;
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt reads a c_int from a valid pointer on a socket we own.
+        let ok = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        } == 0;
+        if ok {
+            return;
+        }
     }
 }

@@ -36,5 +36,6 @@ pub fn suites() -> Vec<Suite> {
             .test("bench::vfio_bound", bench::vfio_bound),
         // The project's driver, the same scenarios on every model.
         driver::suite("e1000e"),
+        driver::suite("igb"),
     ]
 }
