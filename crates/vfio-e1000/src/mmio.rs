@@ -63,7 +63,7 @@ impl Mmio {
     #[inline]
     pub fn read(&self, reg: u32) -> u32 {
         assert!(
-            reg as usize + 4 <= self.len && reg % 4 == 0,
+            reg as usize + 4 <= self.len && reg.is_multiple_of(4),
             "register {reg:#x} outside BAR"
         );
         MMIO_READS.fetch_add(1, Ordering::Relaxed);
@@ -78,7 +78,7 @@ impl Mmio {
     #[inline]
     pub fn write(&self, reg: u32, value: u32) {
         assert!(
-            reg as usize + 4 <= self.len && reg % 4 == 0,
+            reg as usize + 4 <= self.len && reg.is_multiple_of(4),
             "register {reg:#x} outside BAR"
         );
         MMIO_WRITES.fetch_add(1, Ordering::Relaxed);

@@ -36,6 +36,9 @@ pub fn suites() -> Vec<Suite> {
             .test("bench::vfio_bound", bench::vfio_bound),
         // The project's driver, the same scenarios on every model.
         driver::suite("e1000e"),
+        driver::suite("e1000"),
+        driver::suite("e1000-82544gc"),
+        driver::suite("e1000-82545em"),
         driver::suite("igb"),
     ]
 }

@@ -322,7 +322,8 @@ impl Pcap {
             .map_err(|e| CliError::Failed(format!("cannot create {path}: {e}")))?;
         let mut out = std::io::BufWriter::new(file);
         let mut header = Vec::new();
-        for v in [0xa1b2c3d4u32] {
+        {
+            let v = 0xa1b2c3d4u32;
             header.extend_from_slice(&v.to_le_bytes());
         }
         header.extend_from_slice(&2u16.to_le_bytes()); // version 2.4

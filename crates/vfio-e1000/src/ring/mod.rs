@@ -23,7 +23,7 @@ pub const RING_ALIGN: usize = 8;
 
 /// Checks a ring size: a multiple of 8, between 8 and 4096.
 pub fn check_ring_size(n: usize) -> Result<()> {
-    if n < RING_ALIGN || n > 4096 || n % RING_ALIGN != 0 {
+    if !(RING_ALIGN..=4096).contains(&n) || !n.is_multiple_of(RING_ALIGN) {
         return Err(Error::InvalidConfig(format!(
             "ring size {n}: must be a multiple of 8 between 8 and 4096"
         )));
@@ -249,7 +249,7 @@ impl TxRing {
         }
         for (k, p) in pkts.drain(..n).enumerate() {
             let i = self.tail;
-            let report = k == n - 1 || (i + 1) % REPORT_EVERY == 0;
+            let report = k == n - 1 || (i + 1).is_multiple_of(REPORT_EVERY);
             // SAFETY: descriptor i is free (between tail and clean).
             unsafe {
                 self.format
