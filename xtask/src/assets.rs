@@ -81,13 +81,15 @@ pub fn ensure_qemu() -> Result<&'static str> {
     eprintln!("xtask: installing QEMU from bookworm-backports");
     fs::write(BACKPORTS_SOURCES, sources).context(BACKPORTS_SOURCES)?;
     run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get").args([
-        "install",
-        "-y",
-        "-t",
-        "bookworm-backports",
-        "qemu-system-x86",
-    ]))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args([
+            "install",
+            "-y",
+            "-t",
+            "bookworm-backports",
+            "qemu-system-x86",
+        ]))?;
     ensure!(
         qemu_has_igb(),
         "{QEMU} still lacks the igb device after installing"
