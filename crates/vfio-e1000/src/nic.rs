@@ -382,10 +382,10 @@ impl Nic {
 
     /// The family's key registers with their current values, for diagnostics.
     pub fn key_registers(&self) -> Vec<(&'static str, u32, u32)> {
-        self.family
-            .key_registers()
+        let all = crate::family::BASE_REGISTERS
             .iter()
-            .map(|&(name, off)| (name, off, self.regs.read(off)))
+            .chain(self.family.extra_registers());
+        all.map(|&(name, off)| (name, off, self.regs.read(off)))
             .collect()
     }
 }

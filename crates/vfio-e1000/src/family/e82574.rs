@@ -100,17 +100,7 @@ impl Family for E82574 {
         super::ack_icr(r)
     }
 
-    fn key_registers(&self) -> &'static [(&'static str, u32)] {
-        &[
-            ("CTRL", CTRL),
-            ("STATUS", STATUS),
-            ("CTRL_EXT", CTRL_EXT),
-            ("RCTL", RCTL),
-            ("TCTL", TCTL),
-            ("IMS", IMS),
-            ("IVAR", IVAR),
-            ("GCR", GCR),
-            ("TARC0", TARC0),
-        ]
+    fn extra_registers(&self) -> &'static [(&'static str, u32)] {
+        &[("IVAR", IVAR), ("GCR", GCR), ("TARC0", TARC0)]
     }
 }

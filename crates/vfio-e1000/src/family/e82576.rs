@@ -285,14 +285,8 @@ impl Family for E82576 {
         r.write(EIMC, u32::MAX);
     }
 
-    fn key_registers(&self) -> &'static [(&'static str, u32)] {
+    fn extra_registers(&self) -> &'static [(&'static str, u32)] {
         &[
-            ("CTRL", CTRL),
-            ("STATUS", STATUS),
-            ("CTRL_EXT", CTRL_EXT),
-            ("RCTL", RCTL),
-            ("TCTL", TCTL),
-            ("IMS", IMS),
             ("EIMS", EIMS),
             ("EIAC", EIAC),
             ("GPIE", GPIE),

@@ -281,16 +281,9 @@ pub trait Family: Send + Sync {
         s.rx_multicast += r.read(MPRC) as u64;
     }
 
-    /// Extra registers worth showing in `e1000 info`: (name, offset).
-    fn key_registers(&self) -> &'static [(&'static str, u32)] {
-        &[
-            ("CTRL", CTRL),
-            ("STATUS", STATUS),
-            ("CTRL_EXT", CTRL_EXT),
-            ("RCTL", RCTL),
-            ("TCTL", TCTL),
-            ("IMS", IMS),
-        ]
+    /// Family-specific registers shown in `e1000 info` after [`BASE_REGISTERS`].
+    fn extra_registers(&self) -> &'static [(&'static str, u32)] {
+        &[]
     }
 }
 
@@ -349,6 +342,16 @@ pub(crate) fn ack_icr(r: &Mmio) -> bool {
     r.write(ICR, icr);
     icr & INT_LSC != 0
 }
+
+/// Registers every family has, shown first by `e1000 info`: (name, offset).
+pub const BASE_REGISTERS: &[(&str, u32)] = &[
+    ("CTRL", CTRL),
+    ("STATUS", STATUS),
+    ("CTRL_EXT", CTRL_EXT),
+    ("RCTL", RCTL),
+    ("TCTL", TCTL),
+    ("IMS", IMS),
+];
 
 /// Masks interrupts, stops RX and TX, clears pending causes.
 pub(crate) fn quiesce(r: &Mmio) {
