@@ -46,6 +46,8 @@ pub struct GuestConfig {
     pub boot_timeout: Duration,
     /// QEMU trace pattern (`-trace`), e.g. `e1000e_*`; output goes to a file.
     pub trace: Option<String>,
+    /// Whether the machine has the emulated Intel IOMMU (and the kernel uses it).
+    pub iommu: bool,
 }
 
 impl GuestConfig {
@@ -62,6 +64,7 @@ impl GuestConfig {
                 })
                 .collect(),
             bind: None,
+            iommu: true,
             boot_timeout: Duration::from_secs(90),
             trace: None,
         }

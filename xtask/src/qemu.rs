@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 /// Machine options that never change.
 const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -smp 1 -nodefaults -display none \
-                       -no-reboot -device intel-iommu,intremap=on,caching-mode=on \
-                       -serial stdio -monitor none";
+                       -no-reboot -serial stdio -monitor none";
+/// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
+const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
 
 /// Arguments for QEMU plus the host ends of the NIC links.
 pub(crate) struct QemuArgs {
@@ -46,13 +47,21 @@ pub(crate) fn qemu_args(
         bind.join(",")
     };
     let mut args: Vec<String> = MACHINE.split_whitespace().map(str::to_string).collect();
+    if config.iommu {
+        args.extend(IOMMU.split_whitespace().map(str::to_string));
+    }
+    let iommu = if config.iommu {
+        "intel_iommu=on"
+    } else {
+        "intel_iommu=off"
+    };
     args.extend([
         "-kernel".into(),
         vmlinuz.display().to_string(),
         "-initrd".into(),
         initramfs.display().to_string(),
         "-append".into(),
-        format!("console=ttyS0 intel_iommu=on hugepages=64 panic=-1 loglevel=4 bind={bind}"),
+        format!("console=ttyS0 {iommu} hugepages=64 panic=-1 loglevel=4 bind={bind}"),
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_path.display()),
     ]);

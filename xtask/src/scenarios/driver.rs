@@ -45,6 +45,20 @@ pub fn suite(model: &'static str) -> Suite {
         )
 }
 
+/// A guest without an IOMMU: the driver must say so, with the fix.
+pub fn no_iommu_suite() -> Suite {
+    let mut config = GuestConfig::with_nics(&["e1000e"]);
+    config.iommu = false;
+    Suite::new(config).test("e1000e::error_no_iommu", |g| {
+        let pci = g.nic(0).pci.clone();
+        expect_error(
+            g,
+            &format!("e1000 echo {pci}"),
+            "has no IOMMU group: enable the IOMMU",
+        )
+    })
+}
+
 /// Fails if the guest kernel logged any DMA remapping fault.
 fn no_dmar_faults(g: &Guest) -> Result<()> {
     let r = g.run(

@@ -40,5 +40,6 @@ pub fn suites() -> Vec<Suite> {
         driver::suite("e1000-82544gc"),
         driver::suite("e1000-82545em"),
         driver::suite("igb"),
+        driver::no_iommu_suite(),
     ]
 }

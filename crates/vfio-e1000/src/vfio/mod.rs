@@ -224,6 +224,10 @@ impl Device {
                 device,
             });
         }
+        // Without an IOMMU group vfio-pci cannot bind at all: say that first.
+        let group = address
+            .iommu_group()
+            .ok_or_else(|| Error::NoIommu { pci: name.clone() })?;
         let driver = address.driver();
         if driver.as_deref() != Some("vfio-pci") {
             return Err(Error::NotBoundToVfio {
@@ -233,9 +237,6 @@ impl Device {
                 device,
             });
         }
-        let group = address
-            .iommu_group()
-            .ok_or_else(|| Error::NoIommu { pci: name.clone() })?;
         if !std::path::Path::new("/dev/vfio/vfio").exists() {
             return Err(Error::VfioMissing);
         }
