@@ -133,7 +133,38 @@ fn echo(g: &mut Guest, mode: &str) -> Result<()> {
         r.output()
     );
     println!("    {mode}: ping-pong {ping}\n    {mode}: flood {flood}");
+    let mmio = mmio_per_frame(&r.output())?;
+    println!(
+        "    {mode}: {:.3} register reads and {:.3} writes per frame",
+        mmio.0, mmio.1
+    );
+    if mode == "poll" {
+        // The fast path reads no register and writes one tail per batch (each
+        // frame is one RX and one TX, so at most one write per frame even for
+        // ping-pong batches of one).
+        ensure!(
+            mmio.0 == 0.0 && mmio.1 <= 1.0,
+            "poll-mode fast path touched registers: {mmio:?}"
+        );
+    }
     no_dmar_faults(g)
+}
+
+/// (reads, writes) per frame from the CLI's "mmio in the data path" line.
+fn mmio_per_frame(output: &str) -> Result<(f64, f64)> {
+    let line = output
+        .lines()
+        .find(|l| l.contains("mmio in the data path"))
+        .ok_or_else(|| crate::error::Error::msg(format!("no mmio line in:\n{output}")))?;
+    let inside = line.rsplit_once('(').map(|(_, r)| r).unwrap_or_default();
+    let nums: Vec<f64> = inside
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [reads, writes, ..] => Ok((*reads, *writes)),
+        _ => bail!("cannot parse '{line}'"),
+    }
 }
 
 fn dump(g: &mut Guest) -> Result<()> {

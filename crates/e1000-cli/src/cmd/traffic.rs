@@ -7,7 +7,9 @@ use crate::args::Args;
 use crate::frame::{build_udp, mac_str, parse_mac, set_seq, summary};
 use crate::signal;
 use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
+use vfio_e1000::mmio::{MMIO_READS, MMIO_WRITES};
 use vfio_e1000::{Config, IrqMode, Nic, Packet};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
@@ -113,8 +115,36 @@ impl Tally {
     }
 }
 
-/// Prints the end-of-run summary: our counts, then the NIC's counters.
-fn report(what: &str, nic: &mut Nic, rx: &Tally, tx: &Tally, tx_dropped: u64) {
+/// Register accesses of the data path: the counters at the ready line,
+/// subtracted at the summary (before the statistics registers are read).
+struct MmioSince {
+    reads: u64,
+    writes: u64,
+}
+
+impl MmioSince {
+    fn now() -> MmioSince {
+        MmioSince {
+            reads: MMIO_READS.load(Relaxed),
+            writes: MMIO_WRITES.load(Relaxed),
+        }
+    }
+}
+
+/// Prints the end-of-run summary: our counts, register accesses per frame,
+/// then the NIC's counters.
+fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, tx_dropped: u64) {
+    let (reads, writes) = (
+        MMIO_READS.load(Relaxed) - since.reads,
+        MMIO_WRITES.load(Relaxed) - since.writes,
+    );
+    let frames = (rx.frames + tx.frames).max(1) as f64;
+    println!(
+        "{what}: mmio in the data path: {reads} reads, {writes} writes for {} frames ({:.3} reads, {:.3} writes per frame)",
+        rx.frames + tx.frames,
+        reads as f64 / frames,
+        writes as f64 / frames
+    );
     let s = nic.stats();
     println!(
         "{what}: summary: rx {} frames {} bytes, tx {} frames {} bytes, tx dropped (ring full) {tx_dropped}",
@@ -166,6 +196,7 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
         None => None,
     };
     let mut nic = common.open("dump", &pci)?;
+    let since = MmioSince::now();
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let stdout = std::io::stdout();
     while !common.finished(rx.frames) {
@@ -184,7 +215,7 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
         }
         pkts.clear();
     }
-    report("dump", &mut nic, &rx, &Tally::default(), 0);
+    report("dump", &mut nic, &since, &rx, &Tally::default(), 0);
     Ok(())
 }
 
@@ -193,6 +224,7 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &[])?;
     let pci = pci_arg(args, 0)?;
     let mut nic = common.open("echo", &pci)?;
+    let since = MmioSince::now();
     let mac = nic.mac();
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
@@ -216,7 +248,7 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
         }
     }
     nic.tx_flush(0, Duration::from_secs(2));
-    report("echo", &mut nic, &rx, &tx, dropped);
+    report("echo", &mut nic, &since, &rx, &tx, dropped);
     Ok(())
 }
 
@@ -237,6 +269,7 @@ pub fn send(args: &Args) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Usage(format!("--dst-mac {s}: expected aa:bb:cc:dd:ee:ff")))?,
     };
     let mut nic = common.open("send", &pci)?;
+    let since = MmioSince::now();
     let mut template = vec![0u8; size];
     build_udp(&mut template, dst, nic.mac(), 0);
     let (mut tx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
@@ -273,7 +306,7 @@ pub fn send(args: &Args) -> Result<(), CliError> {
         tx.frames as f64 / secs,
         if completed { "" } else { ", NOT all completed" }
     );
-    report("send", &mut nic, &Tally::default(), &tx, 0);
+    report("send", &mut nic, &since, &Tally::default(), &tx, 0);
     if completed {
         Ok(())
     } else {
@@ -288,6 +321,7 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &[])?;
     let (a, b) = (pci_arg(args, 0)?, pci_arg(args, 1)?);
     let mut nics = [common.open("forward", &a)?, common.open("forward", &b)?];
+    let since = MmioSince::now();
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
     while !common.finished(rx.frames) {
@@ -306,7 +340,7 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
     }
     for nic in nics.iter_mut() {
         nic.tx_flush(0, Duration::from_secs(2));
-        report("forward", nic, &rx, &tx, dropped);
+        report("forward", nic, &since, &rx, &tx, dropped);
     }
     Ok(())
 }
