@@ -48,6 +48,8 @@ pub struct GuestConfig {
     pub trace: Option<String>,
     /// Whether the machine has the emulated Intel IOMMU (and the kernel uses it).
     pub iommu: bool,
+    /// Where the NICs sit on the PCI topology.
+    pub placement: Placement,
 }
 
 impl GuestConfig {
@@ -65,6 +67,7 @@ impl GuestConfig {
                 .collect(),
             bind: None,
             iommu: true,
+            placement: Placement::Slots,
             boot_timeout: Duration::from_secs(90),
             trace: None,
         }
@@ -79,7 +82,61 @@ impl GuestConfig {
 
 /// Guest PCI address of NIC `index`.
 pub fn nic_pci(index: usize) -> String {
-    format!("0000:00:{:02x}.0", 3 + index)
+    Placement::Slots.pci(index)
+}
+
+/// Where the NICs sit on the guest's PCI topology.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// NIC `i` in its own slot `3 + i` of the root bus (each its own IOMMU group).
+    #[default]
+    Slots,
+    /// NIC `i` is function `i` of one multifunction device in slot 3: they
+    /// share an IOMMU group.
+    Functions,
+    /// NIC `i` behind its own `pcie-root-port` (bus `i + 1`): hot-pluggable,
+    /// so `device_del` removes it.
+    RootPorts,
+    /// Every NIC in slot `1 + i` behind one PCIe-to-PCI bridge (bus 1): the
+    /// bridge aliases their requester IDs, so they share one IOMMU group.
+    BehindPciBridge,
+}
+
+impl Placement {
+    /// The guest PCI address of NIC `index`.
+    pub fn pci(self, index: usize) -> String {
+        match self {
+            Placement::Slots => format!("0000:00:{:02x}.0", 3 + index),
+            Placement::Functions => format!("0000:00:03.{index}"),
+            Placement::RootPorts => format!("0000:{:02x}:00.0", 1 + index),
+            Placement::BehindPciBridge => format!("0000:01:{:02x}.0", 1 + index),
+        }
+    }
+
+    /// The `-device` arguments that put NIC `index` there (after `model,netdev=..,mac=..`),
+    /// preceded by any bridge it needs.
+    pub fn device_args(self, index: usize) -> (Option<String>, String) {
+        match self {
+            Placement::Slots => (None, format!("addr={:#x}", 3 + index)),
+            Placement::Functions => {
+                let multi = if index == 0 { ",multifunction=on" } else { "" };
+                (None, format!("addr=0x3.{index}{multi}"))
+            }
+            Placement::RootPorts => (
+                Some(format!(
+                    "pcie-root-port,id=rp{index},chassis={},slot={},addr={:#x}",
+                    1 + index,
+                    1 + index,
+                    3 + index
+                )),
+                format!("bus=rp{index}"),
+            ),
+            Placement::BehindPciBridge => (
+                (index == 0).then(|| "pcie-pci-bridge,id=br0,addr=0x3".to_string()),
+                format!("bus=br0,addr={:#x}", 1 + index),
+            ),
+        }
+    }
 }
 
 /// A NIC of a running guest and the host end of its link.

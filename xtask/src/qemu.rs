@@ -4,7 +4,7 @@
 
 use crate::assets;
 use crate::error::Result;
-use crate::guest::{nic_pci, GuestConfig, Nic};
+use crate::guest::{GuestConfig, Nic};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,9 @@ pub(crate) fn qemu_args(
     tag: &str,
 ) -> Result<QemuArgs> {
     let bind = match &config.bind {
-        None => (0..config.nics.len()).map(nic_pci).collect::<Vec<_>>(),
+        None => (0..config.nics.len())
+            .map(|i| config.placement.pci(i))
+            .collect::<Vec<_>>(),
         Some(list) => list.clone(),
     };
     let bind = if bind.is_empty() {
@@ -72,6 +74,10 @@ pub(crate) fn qemu_args(
         let host_port = socket.local_addr()?.port();
         let qemu_port = free_port()?;
         socket.connect(("127.0.0.1", qemu_port))?;
+        let (bridge, place) = config.placement.device_args(i);
+        if let Some(bridge) = bridge {
+            args.extend(["-device".into(), bridge]);
+        }
         args.extend([
             "-netdev".into(),
             format!(
@@ -80,15 +86,13 @@ pub(crate) fn qemu_args(
             ),
             "-device".into(),
             format!(
-                "{},netdev=n{i},mac={},addr={:#x},id=nic{i}",
-                nic.model,
-                nic.mac,
-                3 + i
+                "{},netdev=n{i},mac={},{place},id=nic{i}",
+                nic.model, nic.mac
             ),
         ]);
         nics.push(Nic {
             model: nic.model.clone(),
-            pci: nic_pci(i),
+            pci: config.placement.pci(i),
             mac: nic.mac,
             device_id: format!("nic{i}"),
             netdev_id: format!("n{i}"),

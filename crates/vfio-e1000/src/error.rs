@@ -47,6 +47,9 @@ pub enum Error {
     InvalidConfig(String),
     /// The device has gone (surprise removal): reads return all ones.
     DeviceGone,
+    /// The kernel asked for the device back (hot-unplug or unbind); the
+    /// caller should drop the [`crate::Nic`], which stops and releases it.
+    RemovalRequested { pci: String },
     /// A system call failed.
     Io { what: String, source: io::Error },
 }
@@ -136,6 +139,10 @@ impl fmt::Display for Error {
             Error::DeviceTimeout(what) => write!(f, "the device did not complete {what} in time"),
             Error::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),
             Error::DeviceGone => write!(f, "the device is gone (reads return all ones): it was removed or reset"),
+            Error::RemovalRequested { pci } => write!(
+                f,
+                "the kernel asked to release {pci} (hot-unplug or unbind): stopping the NIC and releasing it"
+            ),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }

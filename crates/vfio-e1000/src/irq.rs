@@ -59,9 +59,8 @@ pub(crate) struct Eventfds {
 }
 
 impl Eventfds {
-    /// Creates `count` eventfds and hands them to VFIO for `mode`.
-    pub(crate) fn enable(device: &Device, mode: IrqMode, count: u32) -> Result<Eventfds> {
-        let index = mode.index().expect("not poll");
+    /// Creates `count` eventfds and hands them to VFIO for interrupt `index`.
+    pub(crate) fn enable(device: &Device, index: IrqIndex, count: u32) -> Result<Eventfds> {
         let mut fds = Vec::new();
         for _ in 0..count {
             // SAFETY: eventfd creates a new descriptor or fails.
@@ -81,38 +80,41 @@ impl Eventfds {
     pub(crate) fn raw(&self) -> Vec<RawFd> {
         self.fds.iter().map(|f| f.as_raw_fd()).collect()
     }
+}
 
-    /// Sleeps until a vector fires or `timeout_ms` passes (-1: forever);
-    /// returns a bit mask of the vectors that fired (their counters are reset).
-    /// A signal ends the wait early with an empty mask.
-    pub(crate) fn wait(&self, timeout_ms: i32) -> Result<u32> {
-        let mut pfds: Vec<libc::pollfd> = self
-            .fds
-            .iter()
-            .map(|f| libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: `pfds` is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                return Ok(0);
-            }
-            return Err(Error::io("poll on interrupt eventfds", e));
+/// Sleeps until one of `fds` is signalled or `timeout_ms` passes (-1:
+/// forever); returns a bit mask of those signalled (their counters are reset).
+/// A signal (SIGINT…) ends the wait early with an empty mask.
+pub(crate) fn wait_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is a valid array of pollfd of the given length.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(0);
         }
-        let mut fired = 0;
-        for (v, p) in pfds.iter().enumerate() {
-            if p.revents & libc::POLLIN != 0 {
-                let mut counter = 0u64;
-                // SAFETY: reads 8 bytes into `counter` from an eventfd we own.
-                unsafe { libc::read(p.fd, (&mut counter as *mut u64).cast(), 8) };
-                fired |= 1 << v;
-            }
-        }
-        Ok(fired)
+        return Err(Error::io("poll on interrupt eventfds", e));
     }
+    let mut fired = 0;
+    for (i, p) in pfds.iter().enumerate() {
+        if p.revents & libc::POLLIN != 0 && take(p.fd) {
+            fired |= 1 << i;
+        }
+    }
+    Ok(fired)
+}
+
+/// Resets eventfd `fd`'s counter; true if it was signalled (never blocks).
+pub(crate) fn take(fd: RawFd) -> bool {
+    let mut counter = 0u64;
+    // SAFETY: reads 8 bytes into `counter` from a non-blocking eventfd we own.
+    unsafe { libc::read(fd, (&mut counter as *mut u64).cast(), 8) == 8 }
 }

@@ -4,7 +4,7 @@
 use crate::dma::IovaPolicy;
 use crate::error::{Error, Result};
 use crate::family::{regs, DeviceEntry, Family, VectorPlan};
-use crate::irq::{Eventfds, IrqMode};
+use crate::irq::{self, Eventfds, IrqMode};
 use crate::mempool::{Mempool, Packet};
 use crate::mmio::Mmio;
 use crate::pci::{self, PciAddress};
@@ -119,6 +119,12 @@ pub struct Nic {
     tx: Vec<TxRing>,
     pool: Arc<Mempool>,
     irqs: Option<Eventfds>,
+    /// Signalled by VFIO when the kernel wants the device back.
+    release: Option<Eventfds>,
+    /// The interrupt vectors' eventfds, then the release request's.
+    wait_fds: Vec<RawFd>,
+    /// `wait` calls in poll mode, to look at the release request now and then.
+    polls: u32,
     regs: Mmio,
     device: Device,
     entry: &'static DeviceEntry,
@@ -207,14 +213,27 @@ impl Nic {
             )
         } else {
             let plan = family.enable_irqs(&regs, irq_mode, itr);
-            (Some(Eventfds::enable(&device, irq_mode, plan.count)?), plan)
+            let index = irq_mode.index().expect("not poll");
+            (Some(Eventfds::enable(&device, index, plan.count)?), plan)
         };
+        // The kernel's "please release this device" (hot-unplug, unbind).
+        let release = match device.irq_info(IrqIndex::Req) {
+            Ok(info) if info.eventfd && info.count > 0 => {
+                Some(Eventfds::enable(&device, IrqIndex::Req, 1)?)
+            }
+            _ => None,
+        };
+        let mut wait_fds = irqs.as_ref().map(|i| i.raw()).unwrap_or_default();
+        wait_fds.extend(release.as_ref().map(|r| r.raw()).unwrap_or_default());
 
         let mut nic = Nic {
             rx: vec![rx],
             tx: vec![tx],
             pool,
             irqs,
+            release,
+            wait_fds,
+            polls: 0,
             regs,
             device,
             entry,
@@ -299,20 +318,34 @@ impl Nic {
     /// Sleeps until an interrupt (or `timeout`), acknowledges it and reports
     /// what happened. In poll mode it returns at once with `rx: true`.
     /// A signal (e.g. SIGINT) ends the wait early with an empty [`Wakeup`].
+    /// [`Error::RemovalRequested`] means the kernel wants the device back
+    /// (hot-unplug): drop the `Nic` promptly.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
-        let Some(irqs) = &self.irqs else {
+        if self.irqs.is_none() {
+            self.polls = self.polls.wrapping_add(1);
+            if self.polls.is_multiple_of(1024)
+                && self.release.as_ref().is_some_and(|r| irq::take(r.raw()[0]))
+            {
+                return Err(Error::RemovalRequested { pci: self.pci() });
+            }
             return Ok(Wakeup {
                 rx: true,
                 link_changed: false,
             });
-        };
+        }
         if self.rx[0].pending() {
             return Ok(Wakeup {
                 rx: true,
                 link_changed: false,
             });
         }
-        let fired = irqs.wait(timeout.as_millis().min(i32::MAX as u128) as i32)?;
+        let fired = irq::wait_any(
+            &self.wait_fds,
+            timeout.as_millis().min(i32::MAX as u128) as i32,
+        )?;
+        if self.release.is_some() && fired & (1 << (self.wait_fds.len() - 1)) != 0 {
+            return Err(Error::RemovalRequested { pci: self.pci() });
+        }
         let mut wake = Wakeup::default();
         for vector in (0..self.plan.count).filter(|v| fired & (1 << v) != 0) {
             if self.family.ack(&self.regs, self.irq_mode, vector)
@@ -407,6 +440,9 @@ impl Drop for Nic {
         }
         if let Some(index) = self.irq_mode.index() {
             let _ = self.device.disable_irqs(index);
+        }
+        if self.release.is_some() {
+            let _ = self.device.disable_irqs(IrqIndex::Req);
         }
     }
 }

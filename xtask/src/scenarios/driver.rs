@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::frame::{checksum, FrameKind, Mac};
-use crate::guest::{Guest, GuestConfig};
+use crate::guest::{Guest, GuestConfig, Placement};
 use crate::peer::{Peer, TrafficSpec};
 use crate::tests::Suite;
 use crate::{bail, ensure};
@@ -21,8 +21,7 @@ pub fn irq_modes(model: &str) -> &'static [&'static str] {
 
 /// One suite (one boot) per model, with every scenario.
 pub fn suite(model: &'static str) -> Suite {
-    let name =
-        |what: &str| -> &'static str { Box::leak(format!("{model}::{what}").into_boxed_str()) };
+    let name = |what: &str| format!("{model}::{what}");
     let mut s =
         Suite::new(GuestConfig::with_nics(&[model])).test(name("info_shows_qemu_mac"), info);
     for mode in irq_modes(model) {
@@ -37,12 +36,108 @@ pub fn suite(model: &'static str) -> Suite {
     s.test(name("dump_lines_match_sent_frames"), dump)
         .test(name("send_checksums_and_sequence"), send)
         .test(name("errors_are_clear"), errors)
-        .test(name("sigint_mid_flood_no_dmar_fault"), sigint_mid_flood)
+        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "INT")
+        })
+        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "TERM")
+        })
+        .test(name("link_flap_then_traffic_resumes"), link_flap)
         .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
         .test(
             name("kernel_driver_before_and_after"),
             kernel_driver_round_trip,
         )
+}
+
+/// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running
+/// and echoes everything once the link is back.
+fn link_flap(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("e1000 echo {} --timeout 60 --quiet", nic.pci))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let before = peer.ping_pong(30, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.set_link(0, false)?;
+    std::thread::sleep(Duration::from_secs(1));
+    g.set_link(0, true)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let after = peer.ping_pong(30, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        before.is_perfect() && after.is_perfect() && r.status == 0,
+        "before the flap: {before}\nafter: {after}\n{}",
+        r.output()
+    );
+    Ok(())
+}
+
+/// Two NICs behind one PCIe-to-PCI bridge share an IOMMU group; with the
+/// second bound to the kernel's driver, opening the first must name it.
+pub fn group_not_viable_suite() -> Suite {
+    let mut config = GuestConfig::with_nics(&["e1000", "e1000"]);
+    config.placement = Placement::BehindPciBridge;
+    config.bind = Some(vec![config.placement.pci(0)]);
+    Suite::new(config).test("e1000::error_group_not_viable", |g| {
+        let (pci, other) = (g.nic(0).pci.clone(), g.nic(1).pci.clone());
+        g.run_ok(
+            &format!(
+                "load-kernel-driver e1000; sleep 1; readlink /sys/bus/pci/devices/{other}/driver"
+            ),
+            Duration::from_secs(30),
+        )?;
+        let r = g.run(&format!("e1000 echo {pci}"), Duration::from_secs(30))?;
+        let out = r.output();
+        ensure!(
+            r.status != 0
+                && out.contains("is not viable")
+                && out.contains(&format!("{other} (e1000)")),
+            "expected 'not viable' naming {other}:\n{out}"
+        );
+        Ok(())
+    })
+}
+
+/// Hot-unplug (QMP `device_del`) while `e1000 echo` runs: the driver gets the
+/// kernel's release request, stops the NIC and exits with a clear message; the
+/// kernel completes the removal; no DMAR fault.
+pub fn hot_unplug_suite(mode: &'static str) -> Suite {
+    let mut config = GuestConfig::with_nics(&["e1000e"]);
+    config.placement = Placement::RootPorts;
+    let run: crate::tests::ScenarioFn = if mode == "msix" {
+        |g| hot_unplug(g, "msix")
+    } else {
+        |g| hot_unplug(g, "poll")
+    };
+    Suite::new(config).test(
+        format!("e1000e::hot_unplug_{mode}_releases_the_device"),
+        run,
+    )
+}
+
+fn hot_unplug(g: &mut Guest, mode: &str) -> Result<()> {
+    let nic = g.nic(0);
+    let pci = nic.pci.clone();
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("e1000 echo {pci} --irq {mode} --quiet"))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let ping = peer.ping_pong(20, TrafficSpec::default(), Duration::from_secs(2))?;
+    ensure!(ping.is_perfect(), "before the unplug: {ping}");
+    g.qmp(&format!(
+        r#"{{"execute":"device_del","arguments":{{"id":"{}"}}}}"#,
+        nic.device_id
+    ))?;
+    let r = job.wait(Duration::from_secs(60))?;
+    ensure!(
+        r.status == 1 && r.output().contains("asked to release"),
+        "echo after device_del exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    let gone = g.run(&format!("for i in $(seq 100); do [ -e /sys/bus/pci/devices/{pci} ] || exit 0; sleep 0.1; done; exit 1"), Duration::from_secs(30))?;
+    ensure!(gone.status == 0, "{pci} still present after the unplug");
+    no_dmar_faults(g)
 }
 
 /// A guest without an IOMMU: the driver must say so, with the fix.
@@ -387,17 +482,19 @@ fn interrupt_mid_flood(g: &Guest, signal: &str) -> Result<crate::guest::JobResul
     Ok(r)
 }
 
-fn sigint_mid_flood(g: &mut Guest) -> Result<()> {
-    let r = interrupt_mid_flood(g, "INT")?;
+/// SIGINT or SIGTERM mid-flood: a clean exit with a summary, no DMAR fault,
+/// and the next run works.
+fn stop_mid_flood(g: &mut Guest, signal: &str) -> Result<()> {
+    let r = interrupt_mid_flood(g, signal)?;
     ensure!(
         r.status == 0,
-        "echo exited {} on SIGINT:\n{}",
+        "echo exited {} on SIG{signal}:\n{}",
         r.status,
         r.output()
     );
     ensure!(
         r.output().contains("echo: summary: rx"),
-        "no summary after SIGINT:\n{}",
+        "no summary after SIG{signal}:\n{}",
         r.output()
     );
     std::thread::sleep(Duration::from_millis(500));

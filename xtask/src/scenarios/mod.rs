@@ -4,8 +4,8 @@
 //! module here and add `.test("model::my_test", my_test)` to a suite below
 //! (or a new `Suite::new(GuestConfig::with_nics(&[...]))`).
 
-mod bench;
-mod driver;
+pub(crate) mod bench;
+pub(crate) mod driver;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;
@@ -41,5 +41,8 @@ pub fn suites() -> Vec<Suite> {
         driver::suite("e1000-82545em"),
         driver::suite("igb"),
         driver::no_iommu_suite(),
+        driver::group_not_viable_suite(),
+        driver::hot_unplug_suite("msix"),
+        driver::hot_unplug_suite("poll"),
     ]
 }

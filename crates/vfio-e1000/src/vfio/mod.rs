@@ -24,6 +24,8 @@ pub enum IrqIndex {
     Msi = 1,
     /// MSI-X.
     Msix = 2,
+    /// The kernel's request to release the device (hot-unplug, driver unbind).
+    Req = 4,
 }
 
 /// Calls `ioctl(fd, request, arg)` and turns -1 into the OS error.
