@@ -27,6 +27,8 @@ options for the traffic commands:
   --irq poll|intx|msi|msix   interrupt mode (default: the best the device offers)
   --ring N                   descriptors per ring (default 512)
   --irq-interval US          minimum µs between interrupts (default 128)
+  --iova allocated|identity  device addresses: allocated from 4 GiB up (default),
+                             or equal to virtual addresses (needs a 48-bit IOMMU)
   --link-timeout MS          how long to wait for link up (default 10000)
   --timeout SECS             stop after this many seconds
   --quiet                    no per-frame output

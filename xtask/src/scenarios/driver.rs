@@ -33,21 +33,25 @@ pub fn suite(model: &'static str) -> Suite {
         };
         s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), run);
     }
-    s.test(name("dump_lines_match_sent_frames"), dump)
-        .test(name("send_checksums_and_sequence"), send)
-        .test(name("errors_are_clear"), errors)
-        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
-            stop_mid_flood(g, "INT")
-        })
-        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
-            stop_mid_flood(g, "TERM")
-        })
-        .test(name("link_flap_then_traffic_resumes"), link_flap)
-        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
-        .test(
-            name("kernel_driver_before_and_after"),
-            kernel_driver_round_trip,
-        )
+    s.test(
+        name("echo_4k_pages_identity_iova"),
+        echo_4k_pages_identity_iova,
+    )
+    .test(name("dump_lines_match_sent_frames"), dump)
+    .test(name("send_checksums_and_sequence"), send)
+    .test(name("errors_are_clear"), errors)
+    .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
+        stop_mid_flood(g, "INT")
+    })
+    .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
+        stop_mid_flood(g, "TERM")
+    })
+    .test(name("link_flap_then_traffic_resumes"), link_flap)
+    .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
+    .test(
+        name("kernel_driver_before_and_after"),
+        kernel_driver_round_trip,
+    )
 }
 
 /// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running
@@ -194,6 +198,33 @@ fn info(g: &mut Guest) -> Result<()> {
 
 /// Ping-pong then a flood through `e1000 echo --irq MODE`, every echo checked byte by byte.
 fn echo(g: &mut Guest, mode: &str) -> Result<()> {
+    echo_with(g, "", &format!("--irq {mode}"), mode)
+}
+
+/// Echo on 4 KiB pages (no hugepages) with identity IOVAs.
+fn echo_4k_pages_identity_iova(g: &mut Guest) -> Result<()> {
+    let pci = g.nic(0).pci.clone();
+    let info = g.run_ok(
+        &format!("E1000_NO_HUGEPAGES=1 e1000 info {pci}"),
+        Duration::from_secs(30),
+    )?;
+    ensure!(
+        info.output().contains("dma:        4 KiB pages"),
+        "not on 4 KiB pages:\n{}",
+        info.output()
+    );
+    echo_with(
+        g,
+        "E1000_NO_HUGEPAGES=1 ",
+        "--iova identity",
+        "4k-pages-identity-iova",
+    )
+}
+
+/// Ping-pong then a flood through `e1000 echo OPTIONS` (run with the
+/// environment prefix `env`), every echo checked byte by byte; `mode` names
+/// the run in messages ("poll" also asserts the register-free fast path).
+fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> {
     const PINGS: usize = 300;
     const FLOOD: usize = 3000;
     /// Offered flood rate: well inside what the emulated NIC carries (see the bench).
@@ -201,7 +232,7 @@ fn echo(g: &mut Guest, mode: &str) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!(
-        "e1000 echo {} --irq {mode} --count {} --quiet",
+        "{env}e1000 echo {} {options} --count {} --timeout 120 --quiet",
         nic.pci,
         PINGS + FLOOD
     ))?;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use vfio_e1000::mmio::{MMIO_READS, MMIO_WRITES};
-use vfio_e1000::{Config, IrqMode, Nic, Packet};
+use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;
@@ -28,6 +28,7 @@ const COMMON: &[&str] = &[
     "irq",
     "ring",
     "irq-interval",
+    "iova",
     "link-timeout",
     "timeout",
     "count",
@@ -52,7 +53,15 @@ impl Common {
             tx_ring: ring,
             pool_size: (4 * ring).max(2048),
             irq_interval_us: args.num("irq-interval", 128u32).map_err(usage)?,
-            ..Config::default()
+            iova: match args.get("iova") {
+                None | Some("allocated") => IovaPolicy::Allocated,
+                Some("identity") => IovaPolicy::Identity,
+                Some(other) => {
+                    return Err(usage(format!(
+                        "--iova {other}: expected allocated or identity"
+                    )))
+                }
+            },
         };
         let count = match args.get("count") {
             None => None,

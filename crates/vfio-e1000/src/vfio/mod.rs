@@ -135,6 +135,10 @@ impl Container {
                     limit,
                 })
             }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::InvalidConfig(format!(
+                "the IOMMU refused IOVA {iova:#x} ({size} bytes): it is outside the IOMMU's usable range \
+                 (identity IOVAs = virtual addresses need a 48-bit IOMMU); use the allocated IOVA policy"
+            ))),
             Err(e) => Err(Error::io(
                 format!("VFIO_IOMMU_MAP_DMA of {size} bytes at IOVA {iova:#x}"),
                 e,
