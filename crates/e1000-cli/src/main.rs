@@ -21,6 +21,8 @@ commands:
                              IPv4/UDP frames with a sequence number
   forward <pci> <pci2> [--count N]
                              forward frames between two NICs, both ways
+  ping <pci> <ipv4> --ip ADDR/PREFIX [--count N]
+                             ICMP echo through smoltcp running on the NIC
   <pci>                      same as dump
 
 options for the traffic commands:
@@ -74,6 +76,7 @@ fn run(argv: &[String]) -> Result<(), cmd::CliError> {
         "echo" => cmd::traffic::echo(&rest),
         "send" => cmd::traffic::send(&rest),
         "forward" => cmd::traffic::forward(&rest),
+        "ping" => cmd::ping::run(&rest),
         pci if pci.contains(':') => {
             let all = Args::parse(argv).map_err(cmd::CliError::Usage)?;
             cmd::traffic::dump(&all)

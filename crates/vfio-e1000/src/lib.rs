@@ -30,6 +30,8 @@ pub mod mmio;
 mod nic;
 pub mod pci;
 pub mod ring;
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp_phy;
 pub mod vfio;
 
 pub use dma::IovaPolicy;

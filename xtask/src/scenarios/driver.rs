@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::frame::{checksum, FrameKind, Mac};
 use crate::guest::{Guest, GuestConfig, Placement};
 use crate::peer::{Peer, TrafficSpec};
+use crate::responder::Responder;
 use crate::tests::Suite;
 use crate::{bail, ensure};
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub fn suite(model: &'static str) -> Suite {
         echo_4k_pages_identity_iova,
     )
     .test(name("dump_lines_match_sent_frames"), dump)
+    .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
     .test(name("send_checksums_and_sequence"), send)
     .test(name("errors_are_clear"), errors)
     .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
@@ -369,6 +371,32 @@ fn send(g: &mut Guest) -> Result<()> {
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(next == N, "received {next}/{N} frames:\n{}", r.output());
     ensure!(r.status == 0, "send exited {}:\n{}", r.status, r.output());
+    Ok(())
+}
+
+/// `e1000 ping` runs smoltcp on the NIC and pings the host peer, which answers
+/// ARP and ICMP echo.
+fn smoltcp_ping(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let responder = Responder::start(nic, [10, 11, 12, 1])?;
+    let r = g.run(
+        &format!(
+            "e1000 ping {} 10.11.12.1 --ip 10.11.12.2/24 --count 5",
+            nic.pci
+        ),
+        Duration::from_secs(60),
+    );
+    let stats = responder.stop();
+    let r = r?;
+    ensure!(
+        r.status == 0 && r.output().contains("ping: 5 sent, 5 received"),
+        "ping failed ({stats:?}):\n{}",
+        r.output()
+    );
+    ensure!(
+        stats.arp_senders.contains(&nic.mac) && stats.echo_requests == 5,
+        "the host saw {stats:?}"
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod info;
 pub mod list;
+pub mod ping;
 pub mod traffic;
 
 /// Why a command failed; decides the message and the exit code.
