@@ -147,7 +147,8 @@ pub fn test_frame(kind: FrameKind, dst: Mac, src: Mac, seq: u32, len: usize) -> 
             ip[10..12].copy_from_slice(&csum.to_be_bytes());
             let udp_len = ip_len - 20;
             let udp = &mut ip[20..];
-            udp[0..2].copy_from_slice(&9000u16.to_be_bytes());
+            // 64 flows (source ports), so that RSS has something to spread.
+            udp[0..2].copy_from_slice(&(9000 + (seq % 64) as u16).to_be_bytes());
             udp[2..4].copy_from_slice(&9000u16.to_be_bytes());
             udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
             fill_payload(&mut udp[8..], seq);

@@ -16,7 +16,9 @@ commands:
   info <pci>                 model, MAC, link, BARs, IRQs, config space, registers
   dump <pci> [--count N] [--pcap FILE]
                              one line per received frame (or a pcap file)
-  echo <pci> [--count N]     send every frame back (dst := src, src := our MAC)
+  echo <pci> [--count N] [--queues Q]
+                             send every frame back (dst := src, src := our MAC);
+                             with Q > 1, RSS spreads flows over Q queues, one thread each
   send <pci> [--count N] [--size BYTES] [--rate PPS] [--dst-mac MAC]
                              IPv4/UDP frames with a sequence number
   forward <pci> <pci2> [--count N]

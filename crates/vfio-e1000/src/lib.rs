@@ -29,6 +29,7 @@ pub mod mempool;
 pub mod mmio;
 mod nic;
 pub mod pci;
+mod queue;
 pub mod ring;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp_phy;
@@ -38,4 +39,5 @@ pub use dma::IovaPolicy;
 pub use error::{Error, Result};
 pub use irq::IrqMode;
 pub use mempool::{Mempool, Packet, BUFFER_SIZE};
-pub use nic::{irq_counts, Config, LinkStatus, Nic, Stats, Wakeup};
+pub use nic::{irq_counts, Config, LinkStatus, Nic, Stats};
+pub use queue::{Queue, Wakeup};

@@ -4,10 +4,11 @@
 use crate::dma::IovaPolicy;
 use crate::error::{Error, Result};
 use crate::family::{regs, DeviceEntry, Family, VectorPlan};
-use crate::irq::{self, Eventfds, IrqMode};
+use crate::irq::{Eventfds, IrqMode};
 use crate::mempool::{Mempool, Packet};
 use crate::mmio::Mmio;
 use crate::pci::{self, PciAddress};
+use crate::queue::{Hw, Queue, QueueState, Wakeup};
 use crate::ring::{check_ring_size, RxRing, TxRing};
 use crate::vfio::{Device, IrqIndex, VFIO_PCI_BAR0_REGION_INDEX};
 use std::os::fd::RawFd;
@@ -29,6 +30,9 @@ pub struct Config {
     pub irq_interval_us: u32,
     /// How IOVAs are chosen.
     pub iova: IovaPolicy,
+    /// RX/TX queue pairs (RSS spreads received flows over them); each gets
+    /// its own rings, pool of `pool_size` buffers and, in MSI-X mode, vector.
+    pub queues: u16,
 }
 
 impl Default for Config {
@@ -40,6 +44,7 @@ impl Default for Config {
             pool_size: 2048,
             irq_interval_us: 128,
             iova: IovaPolicy::Allocated,
+            queues: 1,
         }
     }
 }
@@ -99,46 +104,27 @@ pub struct Stats {
     pub rx_driver_dropped: u64,
 }
 
-/// What woke [`Nic::wait`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Wakeup {
-    /// Frames may be waiting on queue 0.
-    pub rx: bool,
-    /// The link changed (see [`Nic::link`]).
-    pub link_changed: bool,
-}
-
 /// An Intel 1GbE controller driven from user space.
 ///
 /// Dropping it masks interrupts, stops RX/TX and resets the MAC before any
 /// DMA memory is unmapped, so the device never writes into freed memory.
 pub struct Nic {
-    // Field order is drop order: rings and pool (DMA memory) go before the
+    // Field order is drop order: the queues (DMA memory) go before the
     // device, after `Drop::drop` has stopped the hardware.
-    rx: Vec<RxRing>,
-    tx: Vec<TxRing>,
-    pool: Arc<Mempool>,
+    queues: Vec<QueueState>,
     irqs: Option<Eventfds>,
-    /// Signalled by VFIO when the kernel wants the device back.
     release: Option<Eventfds>,
-    /// The interrupt vectors' eventfds, then the release request's.
-    wait_fds: Vec<RawFd>,
-    /// `wait` calls in poll mode, to look at the release request now and then.
-    polls: u32,
-    regs: Mmio,
-    device: Device,
+    hw: Hw,
     entry: &'static DeviceEntry,
-    family: &'static dyn Family,
-    irq_mode: IrqMode,
-    plan: VectorPlan,
     mac: [u8; 6],
     stats: Stats,
 }
 
 impl Nic {
     /// Opens the NIC at `pci` (e.g. `"0000:00:03.0"`), resets and initialises
-    /// it, arms one RX and one TX ring and enables interrupts. Does not wait
-    /// for the link: see [`Nic::wait_link`].
+    /// it, arms `config.queues` RX/TX queue pairs (RSS spreads flows over
+    /// them) and enables interrupts. Does not wait for the link: see
+    /// [`Nic::wait_link`].
     pub fn open(pci: &str, config: &Config) -> Result<Nic> {
         let address = PciAddress::parse(pci)?;
         check_ring_size(config.rx_ring)?;
@@ -153,7 +139,21 @@ impl Nic {
         let (vendor, device_id) = address.ids()?;
         let entry = crate::family::lookup(vendor, device_id).expect("checked by Device::open");
         let family = entry.family;
-        let irq_mode = choose_irq_mode(&device, family, config.irq)?;
+        let queues = config.queues;
+        if queues == 0 || queues > family.max_queues() {
+            return Err(Error::InvalidConfig(format!(
+                "{} queues: the {} family supports 1 to {}",
+                queues,
+                family.name(),
+                family.max_queues()
+            )));
+        }
+        let irq_mode = choose_irq_mode(&device, family, config.irq, queues)?;
+        if queues > 1 && !matches!(irq_mode, IrqMode::Poll | IrqMode::Msix) {
+            return Err(Error::InvalidConfig(format!(
+                "{queues} queues need one interrupt vector each: use MSI-X or poll mode, not {irq_mode}"
+            )));
+        }
 
         // Memory space on, INTx allowed, bus mastering still off (PCI 3.0
         // §6.2.2): a NIC left running by a killed process still points at
@@ -171,50 +171,61 @@ impl Nic {
         family.init(&regs)?;
         let mac = read_mac(family, &regs)?;
 
-        // DMA memory: the pool, then the rings.
+        // Per queue: a pool, an RX ring full of its buffers, a TX ring.
         let container = device.container();
-        let pool = Mempool::new(container, config.pool_size, config.iova)?;
-        let rxq = family.rx_queue(0);
-        let txq = family.tx_queue(0);
-        let rx = RxRing::new(
-            container,
-            family.rx_format(),
-            config.rx_ring,
-            &pool,
-            rxq + regs::Q_TAIL,
-            config.iova,
-        )?;
-        let tx = TxRing::new(
-            container,
-            family.tx_format(),
-            config.tx_ring,
-            txq + regs::Q_TAIL,
-            config.iova,
-        )?;
-
-        program_ring(&regs, rxq, rx.iova(), rx.bytes());
-        family.enable_rx_queue(&regs, 0)?;
-        regs.write(rxq + regs::Q_TAIL, rx.initial_tail());
-        program_ring(&regs, txq, tx.iova(), tx.bytes());
-        family.enable_tx_queue(&regs, 0)?;
+        let mut states = Vec::with_capacity(queues as usize);
+        for q in 0..queues {
+            let pool = Mempool::new(container, config.pool_size, config.iova)?;
+            let (rxq, txq) = (family.rx_queue(q), family.tx_queue(q));
+            let rx = RxRing::new(
+                container,
+                family.rx_format(),
+                config.rx_ring,
+                &pool,
+                rxq + regs::Q_TAIL,
+                config.iova,
+            )?;
+            let tx = TxRing::new(
+                container,
+                family.tx_format(),
+                config.tx_ring,
+                txq + regs::Q_TAIL,
+                config.iova,
+            )?;
+            program_ring(&regs, rxq, rx.iova(), rx.bytes());
+            family.enable_rx_queue(&regs, q)?;
+            regs.write(rxq + regs::Q_TAIL, rx.initial_tail());
+            program_ring(&regs, txq, tx.iova(), tx.bytes());
+            family.enable_tx_queue(&regs, q)?;
+            states.push(QueueState {
+                rx,
+                tx,
+                pool,
+                wait_fds: Vec::new(),
+                wait_vectors: Vec::new(),
+                release: None,
+                polls: 0,
+            });
+        }
+        family.enable_rss(&regs, queues)?;
         family.start_tx(&regs);
-        family.start_rx(&regs, 1);
+        family.start_rx(&regs, queues);
 
         // Interrupts last, once the rings can take what they announce.
         let itr = (config.irq_interval_us * 1000).div_ceil(256);
-        let (irqs, plan) = if irq_mode == IrqMode::Poll {
-            (
+        let (irqs, plan) = match irq_mode.index() {
+            None => (
                 None,
                 VectorPlan {
                     count: 0,
                     rx_queue0: 0,
                     other: 0,
                 },
-            )
-        } else {
-            let plan = family.enable_irqs(&regs, irq_mode, itr);
-            let index = irq_mode.index().expect("not poll");
-            (Some(Eventfds::enable(&device, index, plan.count)?), plan)
+            ),
+            Some(index) => {
+                let plan = family.enable_irqs(&regs, irq_mode, itr, queues);
+                (Some(Eventfds::enable(&device, index, plan.count)?), plan)
+            }
         };
         // The kernel's "please release this device" (hot-unplug, unbind).
         let release = match device.irq_info(IrqIndex::Req) {
@@ -223,28 +234,47 @@ impl Nic {
             }
             _ => None,
         };
-        let mut wait_fds = irqs.as_ref().map(|i| i.raw()).unwrap_or_default();
-        wait_fds.extend(release.as_ref().map(|r| r.raw()).unwrap_or_default());
+        let vector_fds = irqs.as_ref().map(|i| i.raw()).unwrap_or_default();
+        for (q, state) in states.iter_mut().enumerate() {
+            // MSI-X: each queue sleeps on its RX vector, queue 0 also on the
+            // link vector. INTx/MSI (one queue): the one vector.
+            let mine = |v: u32| {
+                irq_mode != IrqMode::Msix
+                    || v == plan.rx_queue0 + q as u32
+                    || q == 0 && v == plan.other
+            };
+            for (v, fd) in vector_fds
+                .iter()
+                .enumerate()
+                .filter(|(v, _)| mine(*v as u32))
+            {
+                state.wait_fds.push(*fd);
+                state.wait_vectors.push(Some(v as u32));
+            }
+            if q == 0 {
+                state.release = release.as_ref().map(|r| r.raw()[0]);
+                if let Some(fd) = state.release {
+                    state.wait_fds.push(fd);
+                    state.wait_vectors.push(None);
+                }
+            }
+        }
 
-        let mut nic = Nic {
-            rx: vec![rx],
-            tx: vec![tx],
-            pool,
+        Ok(Nic {
+            queues: states,
             irqs,
             release,
-            wait_fds,
-            polls: 0,
-            regs,
-            device,
+            hw: Hw {
+                regs,
+                device,
+                family,
+                irq_mode,
+                plan,
+            },
             entry,
-            family,
-            irq_mode,
-            plan,
             mac,
             stats: Stats::default(),
-        };
-        nic.stats = Stats::default();
-        Ok(nic)
+        })
     }
 
     /// Waits up to `timeout` for the link to come up.
@@ -267,116 +297,73 @@ impl Nic {
 
     /// Current link state; [`Error::DeviceGone`] if the device stopped answering.
     pub fn link(&self) -> Result<LinkStatus> {
-        if self.regs.read(regs::STATUS) == u32::MAX {
+        if self.hw.regs.read(regs::STATUS) == u32::MAX {
             return Err(Error::DeviceGone);
         }
-        Ok(self.family.link(&self.regs))
+        Ok(self.hw.family.link(&self.hw.regs))
+    }
+
+    /// Queue pair `index`, borrowed (see [`Nic::split`] for all of them at once).
+    pub fn queue(&mut self, index: u16) -> Queue<'_> {
+        Queue::new(index, &mut self.queues[index as usize], &self.hw)
+    }
+
+    /// Every queue pair, to drive each from its own thread (e.g. with
+    /// `std::thread::scope`). The `Nic` is borrowed until they are dropped.
+    pub fn split(&mut self) -> Vec<Queue<'_>> {
+        let hw = &self.hw;
+        self.queues
+            .iter_mut()
+            .enumerate()
+            .map(|(i, state)| Queue::new(i as u16, state, hw))
+            .collect()
     }
 
     /// Receives up to `max` frames from `queue` into `out` (appended);
     /// returns how many. No register read; one tail write if any arrived.
     pub fn rx_batch(&mut self, queue: u16, out: &mut Vec<Packet>, max: usize) -> usize {
-        let ring = &mut self.rx[queue as usize];
-        let n = ring.rx_batch(&self.regs, out, max);
-        self.stats.rx_driver_dropped = ring.dropped;
-        n
+        self.queue(queue).rx_batch(out, max)
     }
 
     /// Sends packets from the front of `pkts` on `queue`, as many as the ring
     /// has room for; they leave `pkts`. One tail write per call.
     pub fn tx_batch(&mut self, queue: u16, pkts: &mut Vec<Packet>) -> usize {
-        self.tx[queue as usize].tx_batch(&self.regs, pkts)
+        self.queue(queue).tx_batch(pkts)
     }
 
-    /// Waits until the NIC has completed every queued transmission, or `timeout`.
-    /// Returns whether everything completed.
+    /// Waits until the NIC has completed every transmission queued on
+    /// `queue`, or `timeout`. Returns whether everything completed.
     pub fn tx_flush(&mut self, queue: u16, timeout: Duration) -> bool {
-        let start = Instant::now();
-        let ring = &mut self.tx[queue as usize];
-        loop {
-            ring.reclaim();
-            if ring.in_flight() == 0 {
-                return true;
-            }
-            if start.elapsed() > timeout {
-                return false;
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        self.queue(queue).tx_flush(timeout)
     }
 
-    /// Takes an empty packet buffer of `len` bytes from the NIC's pool.
+    /// Takes an empty packet buffer of `len` bytes from queue 0's pool.
     pub fn alloc(&self, len: usize) -> Option<Packet> {
-        self.pool.alloc(len)
+        self.queues[0].pool.alloc(len)
     }
 
-    /// The NIC's packet pool.
+    /// Queue 0's packet pool.
     pub fn pool(&self) -> &Arc<Mempool> {
-        &self.pool
+        &self.queues[0].pool
     }
 
-    /// Sleeps until an interrupt (or `timeout`), acknowledges it and reports
-    /// what happened. In poll mode it returns at once with `rx: true`.
-    /// A signal (e.g. SIGINT) ends the wait early with an empty [`Wakeup`].
-    /// [`Error::RemovalRequested`] means the kernel wants the device back
-    /// (hot-unplug): drop the `Nic` promptly.
+    /// [`Queue::wait`] on queue 0, which also watches link changes and the
+    /// kernel's release request.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
-        if self.irqs.is_none() {
-            self.polls = self.polls.wrapping_add(1);
-            if self.polls.is_multiple_of(1024)
-                && self.release.as_ref().is_some_and(|r| irq::take(r.raw()[0]))
-            {
-                return Err(Error::RemovalRequested { pci: self.pci() });
-            }
-            return Ok(Wakeup {
-                rx: true,
-                link_changed: false,
-            });
-        }
-        if self.rx[0].pending() {
-            return Ok(Wakeup {
-                rx: true,
-                link_changed: false,
-            });
-        }
-        let fired = irq::wait_any(
-            &self.wait_fds,
-            timeout.as_millis().min(i32::MAX as u128) as i32,
-        )?;
-        if self.release.is_some() && fired & (1 << (self.wait_fds.len() - 1)) != 0 {
-            return Err(Error::RemovalRequested { pci: self.pci() });
-        }
-        let mut wake = Wakeup::default();
-        for vector in (0..self.plan.count).filter(|v| fired & (1 << v) != 0) {
-            if self.family.ack(&self.regs, self.irq_mode, vector)
-                || vector == self.plan.other && self.irq_mode == IrqMode::Msix
-            {
-                wake.link_changed = true;
-            }
-            wake.rx |= vector == self.plan.rx_queue0 || self.plan.count == 1;
-            self.family.rearm(&self.regs, self.irq_mode, vector);
-        }
-        if fired != 0 && self.irq_mode == IrqMode::Intx {
-            self.device.unmask_intx()?;
-        }
-        // A removed device stops interrupting: look for it only when a wait
-        // times out, so the interrupt path itself reads no register.
-        if fired == 0 && self.regs.read(regs::STATUS) == u32::MAX {
-            return Err(Error::DeviceGone);
-        }
-        Ok(wake)
+        self.queue(0).wait(timeout)
     }
 
     /// The interrupt eventfds, one per vector (empty in poll mode), for
-    /// registering with an async runtime; then call [`Nic::wait`] with a zero
-    /// timeout when one is readable.
+    /// registering with an async runtime; then call [`Nic::wait`] (or
+    /// [`Queue::wait`]) with a zero timeout when one is readable.
     pub fn irq_fds(&self) -> Vec<RawFd> {
         self.irqs.as_ref().map(|i| i.raw()).unwrap_or_default()
     }
 
     /// Reads the NIC's statistics registers and returns the totals since open.
     pub fn stats(&mut self) -> Stats {
-        self.family.read_stats(&self.regs, &mut self.stats);
+        self.hw.family.read_stats(&self.hw.regs, &mut self.stats);
+        self.stats.rx_driver_dropped = self.queues.iter().map(|q| q.rx.dropped).sum();
         self.stats
     }
 
@@ -387,7 +374,7 @@ impl Nic {
 
     /// The PCI address, `0000:00:03.0` style.
     pub fn pci(&self) -> String {
-        self.device.address.to_string()
+        self.hw.device.address.to_string()
     }
 
     /// The controller's table entry (name, family, test status).
@@ -397,30 +384,30 @@ impl Nic {
 
     /// The interrupt mode in use.
     pub fn irq_mode(&self) -> IrqMode {
-        self.irq_mode
+        self.hw.irq_mode
     }
 
     /// Number of RX/TX queue pairs in use.
     pub fn queues(&self) -> u16 {
-        self.rx.len() as u16
+        self.queues.len() as u16
     }
 
     /// Whether the packet buffers are in 2 MiB hugepages.
     pub fn hugepages(&self) -> bool {
-        self.pool.hugepages()
+        self.queues[0].pool.hugepages()
     }
 
     /// The VFIO device (regions, interrupts, configuration space).
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.hw.device
     }
 
     /// The family's key registers with their current values, for diagnostics.
     pub fn key_registers(&self) -> Vec<(&'static str, u32, u32)> {
         let all = crate::family::BASE_REGISTERS
             .iter()
-            .chain(self.family.extra_registers());
-        all.map(|&(name, off)| (name, off, self.regs.read(off)))
+            .chain(self.hw.family.extra_registers());
+        all.map(|&(name, off)| (name, off, self.hw.regs.read(off)))
             .collect()
     }
 }
@@ -429,20 +416,21 @@ impl Drop for Nic {
     fn drop(&mut self) {
         // Stop the device before its DMA memory goes: interrupts off, RX and
         // TX off, MAC reset, bus mastering off; then VFIO interrupts off.
-        if self.regs.read(regs::STATUS) != u32::MAX {
-            self.family.disable_irqs(&self.regs);
-            let _ = self.family.reset(&self.regs);
+        let hw = &self.hw;
+        if hw.regs.read(regs::STATUS) != u32::MAX {
+            hw.family.disable_irqs(&hw.regs);
+            let _ = hw.family.reset(&hw.regs);
         }
-        if let Ok(cmd) = self.device.config_read16(pci::CFG_COMMAND) {
-            let _ = self
+        if let Ok(cmd) = hw.device.config_read16(pci::CFG_COMMAND) {
+            let _ = hw
                 .device
                 .config_write16(pci::CFG_COMMAND, cmd & !pci::CMD_BUS_MASTER);
         }
-        if let Some(index) = self.irq_mode.index() {
-            let _ = self.device.disable_irqs(index);
+        if let Some(index) = hw.irq_mode.index() {
+            let _ = hw.device.disable_irqs(index);
         }
         if self.release.is_some() {
-            let _ = self.device.disable_irqs(IrqIndex::Req);
+            let _ = hw.device.disable_irqs(IrqIndex::Req);
         }
     }
 }
@@ -491,11 +479,12 @@ fn choose_irq_mode(
     device: &Device,
     family: &dyn Family,
     wanted: Option<IrqMode>,
+    queues: u16,
 ) -> Result<IrqMode> {
     let offered = |mode: IrqMode| -> bool {
         let needed = match mode {
             IrqMode::Poll => return true,
-            IrqMode::Msix => family.msix_vectors().max(1),
+            IrqMode::Msix => family.msix_vectors(queues).max(1),
             _ => 1,
         };
         family.irq_modes().contains(&mode)

@@ -34,6 +34,9 @@ pub fn suite(model: &'static str) -> Suite {
         };
         s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), run);
     }
+    if model == "igb" {
+        s = s.test(name("echo_rss_four_queues_four_threads"), rss_four_queues);
+    }
     s.test(
         name("echo_4k_pages_identity_iova"),
         echo_4k_pages_identity_iova,
@@ -397,6 +400,49 @@ fn smoltcp_ping(g: &mut Guest) -> Result<()> {
         stats.arp_senders.contains(&nic.mac) && stats.echo_requests == 5,
         "the host saw {stats:?}"
     );
+    Ok(())
+}
+
+/// RSS over 4 queues, one thread each: every frame of 64 UDP flows echoed
+/// intact (order is kept per flow, not across queues), and the flows spread
+/// over more than one queue.
+fn rss_four_queues(g: &mut Guest) -> Result<()> {
+    const N: usize = 4000;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!(
+        "e1000 echo {} --queues 4 --irq msix --count {N} --timeout 120 --quiet",
+        nic.pci
+    ))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    let spec = TrafficSpec {
+        kind: FrameKind::Udp,
+        ..TrafficSpec::default()
+    };
+    let flood = peer.flood(N, spec, Some(10_000), Duration::from_secs(3))?;
+    if flood.echoed != N as u64 {
+        g.run("killall -INT e1000", Duration::from_secs(10))?;
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    let out = r.output();
+    ensure!(
+        flood.sent == flood.echoed && flood.mismatched + flood.duplicates == 0 && r.status == 0,
+        "RSS echo: {flood}\n{out}"
+    );
+    let busy: Vec<u64> = out
+        .lines()
+        .filter(|l| l.starts_with("echo: queue "))
+        .filter_map(|l| l.split("rx ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    ensure!(
+        busy.len() == 4 && busy.iter().sum::<u64>() == N as u64,
+        "per-queue counts {busy:?}:\n{out}"
+    );
+    ensure!(
+        busy.iter().filter(|&&n| n > 0).count() >= 2,
+        "RSS used one queue only: {busy:?}"
+    );
+    println!("    rss: {flood}; per queue {busy:?}");
     Ok(())
 }
 

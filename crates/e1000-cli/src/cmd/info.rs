@@ -43,7 +43,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         entry.family.max_queues(),
         entry.family.rx_format(),
         entry.family.tx_format(),
-        entry.family.msix_vectors()
+        entry.family.msix_vectors(nic.queues())
     );
     println!("iommu:      group {}", dev.group);
     println!(

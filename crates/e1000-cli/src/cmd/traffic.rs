@@ -7,10 +7,11 @@ use crate::args::Args;
 use crate::frame::{build_udp, mac_str, parse_mac, set_seq, summary};
 use crate::signal;
 use std::io::Write;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 use vfio_e1000::mmio::{MMIO_READS, MMIO_WRITES};
-use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet};
+use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;
@@ -62,6 +63,7 @@ impl Common {
                     )))
                 }
             },
+            queues: 1,
         };
         let count = match args.get("count") {
             None => None,
@@ -97,16 +99,10 @@ impl Common {
     }
 
     /// Whether the run should end after `done` frames.
-    fn finished(&self, done: u64) -> bool {
+    fn finished(&self, budget: &Budget) -> bool {
         signal::stopped()
-            || self.count.is_some_and(|c| done >= c)
+            || budget.exhausted()
             || self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
-    /// How many more frames to take in this batch.
-    fn want(&self, done: u64) -> usize {
-        self.count
-            .map_or(BATCH, |c| (c.saturating_sub(done) as usize).min(BATCH))
     }
 }
 
@@ -177,13 +173,10 @@ fn wait(nic: &mut Nic, what: &str) -> Result<(), CliError> {
 
 /// Sends `pkts` completely if the ring drains within a few ms; returns how
 /// many had to be dropped.
-fn send_all(nic: &mut Nic, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
+fn send_all(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
     let start = Instant::now();
     loop {
-        let before = pkts.len();
-        let n = nic.tx_batch(0, pkts);
-        tx.frames += n as u64;
-        let _ = before;
+        tx.frames += queue.tx_batch(pkts) as u64;
         if pkts.is_empty() {
             return 0;
         }
@@ -195,7 +188,6 @@ fn send_all(nic: &mut Nic, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
         std::hint::spin_loop();
     }
 }
-
 /// `e1000 dump`: one line per frame, or a pcap file.
 pub fn dump(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &["pcap"])?;
@@ -208,9 +200,12 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
     let since = MmioSince::now();
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let stdout = std::io::stdout();
-    while !common.finished(rx.frames) {
+    let budget = Budget::new(common.count);
+    while !common.finished(&budget) {
         wait(&mut nic, "dump")?;
-        nic.rx_batch(0, &mut pkts, common.want(rx.frames));
+        let want = budget.take(BATCH);
+        let n = nic.rx_batch(0, &mut pkts, want);
+        budget.give_back(want - n);
         let mut out = stdout.lock();
         for p in &pkts {
             if let Some(pcap) = &mut pcap {
@@ -230,17 +225,66 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
 
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
 pub fn echo(args: &Args) -> Result<(), CliError> {
-    let common = Common::parse(args, &[])?;
+    let mut common = Common::parse(args, &["queues"])?;
+    common.config.queues = args.num("queues", 1u16).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
     let mut nic = common.open("echo", &pci)?;
     let since = MmioSince::now();
     let mac = nic.mac();
+    let budget = Budget::new(common.count);
+    let common = &common;
+    let budget = &budget;
+    // One thread per queue pair; each echoes what RSS steers to its queue.
+    let per_queue: Vec<Result<(Tally, Tally, u64), CliError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = nic
+            .split()
+            .into_iter()
+            .map(|queue| scope.spawn(move || echo_queue(queue, common, budget, mac)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("echo thread panicked"))
+            .collect()
+    });
+    let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
+    let several = per_queue.len() > 1;
+    for (q, result) in per_queue.into_iter().enumerate() {
+        let (qrx, qtx, qdropped) = result?;
+        if several {
+            println!(
+                "echo: queue {q}: rx {} frames {} bytes, tx {} frames",
+                qrx.frames, qrx.bytes, qtx.frames
+            );
+        }
+        rx.frames += qrx.frames;
+        rx.bytes += qrx.bytes;
+        tx.frames += qtx.frames;
+        tx.bytes += qtx.bytes;
+        dropped += qdropped;
+    }
+    report("echo", &mut nic, &since, &rx, &tx, dropped);
+    Ok(())
+}
+
+/// The echo loop of one queue: every frame goes back with dst := its src,
+/// src := our MAC.
+fn echo_queue(
+    mut queue: Queue,
+    common: &Common,
+    budget: &Budget,
+    mac: [u8; 6],
+) -> Result<(Tally, Tally, u64), CliError> {
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
-    while !common.finished(rx.frames) {
-        wait(&mut nic, "echo")?;
+    while !common.finished(budget) {
+        let wake = queue.wait(Duration::from_millis(100))?;
+        if wake.link_changed {
+            eprintln!("echo: link changed");
+        }
         loop {
-            let n = nic.rx_batch(0, &mut pkts, common.want(rx.frames));
+            let want = budget.take(BATCH);
+            let n = queue.rx_batch(&mut pkts, want);
+            budget.give_back(want - n);
             if n == 0 {
                 break;
             }
@@ -250,17 +294,59 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
                 p[6..12].copy_from_slice(&mac);
             }
             tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
-            dropped += send_all(&mut nic, &mut pkts, &mut tx);
-            if common.finished(rx.frames) {
+            dropped += send_all(&mut queue, &mut pkts, &mut tx);
+            if common.finished(budget) {
                 break;
             }
         }
     }
-    nic.tx_flush(0, Duration::from_secs(2));
-    report("echo", &mut nic, &since, &rx, &tx, dropped);
-    Ok(())
+    queue.tx_flush(Duration::from_secs(2));
+    Ok((rx, tx, dropped))
 }
 
+/// How many frames the run may still take, shared by the queues' threads so
+/// that `--count` is exact however the frames spread.
+struct Budget {
+    taken: AtomicU64,
+    limit: Option<u64>,
+}
+
+impl Budget {
+    fn new(limit: Option<u64>) -> Budget {
+        Budget {
+            taken: AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    /// Reserves up to `max` frames; returns how many.
+    fn take(&self, max: usize) -> usize {
+        let Some(limit) = self.limit else { return max };
+        let mut taken = self.taken.load(SeqCst);
+        loop {
+            let n = (limit.saturating_sub(taken) as usize).min(max);
+            match self
+                .taken
+                .compare_exchange(taken, taken + n as u64, SeqCst, SeqCst)
+            {
+                Ok(_) => return n,
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    /// Returns reserved frames that did not arrive.
+    fn give_back(&self, n: usize) {
+        if self.limit.is_some() {
+            self.taken.fetch_sub(n as u64, SeqCst);
+        }
+    }
+
+    /// Whether the limit has been reached.
+    fn exhausted(&self) -> bool {
+        self.limit.is_some_and(|l| self.taken.load(SeqCst) >= l)
+    }
+}
 /// `e1000 send`: IPv4/UDP frames with sequence numbers, optionally paced.
 pub fn send(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &["size", "rate", "dst-mac"])?;
@@ -283,8 +369,9 @@ pub fn send(args: &Args) -> Result<(), CliError> {
     build_udp(&mut template, dst, nic.mac(), 0);
     let (mut tx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let start = Instant::now();
-    while !common.finished(tx.frames) {
-        let mut want = common.want(tx.frames);
+    let budget = Budget::new(common.count);
+    while !common.finished(&budget) {
+        let mut want = BATCH;
         if rate > 0.0 {
             let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
             want = want.min(allowed.saturating_sub(tx.frames) as usize);
@@ -293,7 +380,9 @@ pub fn send(args: &Args) -> Result<(), CliError> {
                 continue;
             }
         }
+        let want = budget.take(want);
         nic.pool().alloc_batch(want, size, &mut pkts);
+        budget.give_back(want - pkts.len());
         if pkts.is_empty() {
             nic.tx_flush(0, Duration::from_millis(1)); // reclaim, then retry
             continue;
@@ -305,6 +394,7 @@ pub fn send(args: &Args) -> Result<(), CliError> {
         let n = nic.tx_batch(0, &mut pkts);
         tx.frames += n as u64;
         tx.bytes += (n * size) as u64;
+        budget.give_back(pkts.len());
         pkts.clear(); // any that did not fit go back to the pool
     }
     let completed = nic.tx_flush(0, Duration::from_secs(5));
@@ -333,14 +423,18 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
     let since = MmioSince::now();
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
-    while !common.finished(rx.frames) {
+    let budget = Budget::new(common.count);
+    while !common.finished(&budget) {
         let mut idle = true;
         for from in 0..2 {
-            if nics[from].rx_batch(0, &mut pkts, common.want(rx.frames)) > 0 {
+            let want = budget.take(BATCH);
+            let n = nics[from].rx_batch(0, &mut pkts, want);
+            budget.give_back(want - n);
+            if n > 0 {
                 idle = false;
                 rx.add(&pkts);
                 tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
-                dropped += send_all(&mut nics[1 - from], &mut pkts, &mut tx);
+                dropped += send_all(&mut nics[1 - from].queue(0), &mut pkts, &mut tx);
             }
         }
         if idle && nics[0].irq_mode() != IrqMode::Poll {

@@ -51,7 +51,7 @@ impl Family for E82574 {
         &[IrqMode::Msix, IrqMode::Msi, IrqMode::Intx, IrqMode::Poll]
     }
 
-    fn msix_vectors(&self) -> u32 {
+    fn msix_vectors(&self, _queues: u16) -> u32 {
         5
     }
 
@@ -67,7 +67,7 @@ impl Family for E82574 {
         super::eeprom_read_pcie(r, addr)
     }
 
-    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32) -> VectorPlan {
+    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32, _queues: u16) -> VectorPlan {
         if mode != IrqMode::Msix {
             return super::enable_single_vector(r, itr);
         }
@@ -93,9 +93,9 @@ impl Family for E82574 {
         }
     }
 
-    fn ack(&self, r: &Mmio, mode: IrqMode, vector: u32) -> bool {
+    fn ack(&self, r: &Mmio, mode: IrqMode, link_vector: bool) -> bool {
         if mode == IrqMode::Msix {
-            return vector == VEC_OTHER;
+            return link_vector;
         }
         super::ack_icr(r)
     }

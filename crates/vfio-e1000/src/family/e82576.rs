@@ -28,8 +28,9 @@ const RX_QUEUE0: u32 = 0xC000;
 const TX_QUEUE0: u32 = 0xE000;
 /// Distance between two queues' register blocks.
 const QUEUE_STRIDE: u32 = 0x40;
-/// Queue pairs of the 82576.
-const QUEUES: u16 = 16;
+/// Queue pairs we drive: the 82576 has 16, but MSI-X offers 10 vectors and
+/// each RX queue gets its own, plus one for link changes.
+const QUEUES: u16 = 8;
 
 /// Split and Replication Receive Control, offset inside an RX queue block (82576 §8.10).
 const Q_SRRCTL: u32 = 0x0C;
@@ -61,6 +62,34 @@ const MASTER_DISABLE_TIMEOUT_MS: u64 = 10;
 
 /// Receive Checksum Control (82576 §8.10).
 const RXCSUM: u32 = 0x5000;
+/// RXCSUM: Packet Checksum Disable: the descriptor carries the RSS hash
+/// instead (QEMU's model enables RSS only with it).
+const RXCSUM_PCSD: u32 = 1 << 13;
+/// Multiple Receive Queues Command (82576 §8.10).
+const MRQC: u32 = 0x5818;
+/// MRQC.MRQE = 010b: RSS only (no virtualisation pools).
+const MRQC_RSS: u32 = 0x2;
+/// MRQC: hash TCP/IPv4, IPv4 and UDP/IPv4 headers.
+const MRQC_HASH_TCP_IPV4: u32 = 1 << 16;
+const MRQC_HASH_IPV4: u32 = 1 << 17;
+const MRQC_HASH_UDP_IPV4: u32 = 1 << 22;
+/// Redirection table: 32 registers of 4 one-byte entries (queue in bits 3:0).
+const RETA: u32 = 0x5C00;
+/// RSS random key: 10 registers.
+const RSSRK: u32 = 0x5C80;
+/// A fixed RSS key (any 40 bytes do; this one spreads well on small tests).
+const RSS_KEY: [u32; 10] = [
+    0xda56_5a6d,
+    0xc20e_5b25,
+    0x3d25_6741,
+    0xb08f_a343,
+    0xcb2b_cad0,
+    0xb430_7bae,
+    0xa32d_cb77,
+    0x0cf2_3080,
+    0x3bb7_426a,
+    0xfa01_acbe,
+];
 
 /// TCTL.CT, collision threshold field (bits 11:4).
 const TCTL_CT_MASK: u32 = 0xFF << 4;
@@ -119,12 +148,9 @@ const BMCR_POWER_DOWN: u16 = 1 << 11;
 /// BMCR: Loopback.
 const BMCR_LOOPBACK: u16 = 1 << 14;
 
-/// MSI-X vector of RX queue 0.
+/// MSI-X vector of RX queue 0; queue `q` uses vector `q`, and the "other"
+/// causes (link) the vector after the last queue's.
 const VEC_RXQ0: u32 = 0;
-/// MSI-X vector of the "other" causes (link).
-const VEC_OTHER: u32 = 1;
-/// MSI-X vectors used (the function offers 10).
-const MSIX_VECTORS: u32 = 2;
 
 /// The 82576 family driver.
 pub struct E82576;
@@ -150,8 +176,30 @@ impl Family for E82576 {
         &[IrqMode::Msix, IrqMode::Msi, IrqMode::Intx, IrqMode::Poll]
     }
 
-    fn msix_vectors(&self) -> u32 {
-        MSIX_VECTORS
+    fn msix_vectors(&self, queues: u16) -> u32 {
+        queues as u32 + 1
+    }
+
+    /// RSS over `queues` queues: hash IPv4 (and its TCP/UDP ports), spread
+    /// the 128-entry redirection table round-robin (82576 §7.1.2.8).
+    fn enable_rss(&self, r: &Mmio, queues: u16) -> Result<()> {
+        if queues == 1 {
+            r.write(MRQC, 0);
+            return Ok(());
+        }
+        for (i, word) in RSS_KEY.iter().enumerate() {
+            r.write(RSSRK + 4 * i as u32, *word);
+        }
+        for i in 0..32u32 {
+            let entry = |k: u32| ((4 * i + k) % queues as u32) << (8 * k);
+            r.write(RETA + 4 * i, entry(0) | entry(1) | entry(2) | entry(3));
+        }
+        r.write(RXCSUM, r.read(RXCSUM) | RXCSUM_PCSD);
+        r.write(
+            MRQC,
+            MRQC_RSS | MRQC_HASH_IPV4 | MRQC_HASH_TCP_IPV4 | MRQC_HASH_UDP_IPV4,
+        );
+        Ok(())
     }
 
     fn rx_queue(&self, q: u16) -> u32 {
@@ -238,7 +286,7 @@ impl Family for E82576 {
         );
     }
 
-    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32) -> VectorPlan {
+    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32, queues: u16) -> VectorPlan {
         let eitr = eitr_value(itr);
         if mode != IrqMode::Msix {
             // RX queue 0 → vector 0 as the datasheet's non-MSI-X setup has it;
@@ -254,27 +302,35 @@ impl Family for E82576 {
         }
         // GPIE first: QEMU only accepts EIAC/EIMS bits once it is in MSI-X mode.
         r.write(GPIE, GPIE_MSIX_MODE | GPIE_PBA);
-        r.write(IVAR0, (IVAR_VALID | VEC_RXQ0) << IVAR0_RXQ0_SHIFT);
-        r.write(IVAR_MISC, (IVAR_VALID | VEC_OTHER) << IVAR_MISC_OTHER_SHIFT);
-        let vectors = (1 << MSIX_VECTORS) - 1;
-        for v in 0..MSIX_VECTORS {
+        let other = queues as u32;
+        for q in 0..queues as u32 {
+            // RX queue q (< 8) is byte 0 of IVAR q.
+            r.write(
+                IVAR0 + 4 * q,
+                (IVAR_VALID | (VEC_RXQ0 + q)) << IVAR0_RXQ0_SHIFT,
+            );
+        }
+        r.write(IVAR_MISC, (IVAR_VALID | other) << IVAR_MISC_OTHER_SHIFT);
+        let count = self.msix_vectors(queues);
+        let vectors = (1 << count) - 1;
+        for v in 0..count {
             r.write(EITR0 + 4 * v, eitr);
         }
         r.write(EIAC, vectors);
         r.write(IMS, INT_LSC);
         r.write(EIMS, vectors);
         VectorPlan {
-            count: MSIX_VECTORS,
+            count,
             rx_queue0: VEC_RXQ0,
-            other: VEC_OTHER,
+            other,
         }
     }
 
     /// MSI-X RX: nothing to do, EIAC cleared the cause. MSI-X "other": clear
     /// ICR (write 1s; reading does not clear it in MSI-X mode) so the next
     /// link change raises it again. MSI/INTx: read and clear ICR.
-    fn ack(&self, r: &Mmio, mode: IrqMode, vector: u32) -> bool {
-        if mode == IrqMode::Msix && vector == VEC_RXQ0 {
+    fn ack(&self, r: &Mmio, mode: IrqMode, link_vector: bool) -> bool {
+        if mode == IrqMode::Msix && !link_vector {
             return false;
         }
         ack_icr(r)

@@ -130,7 +130,7 @@ pub fn lookup(vendor: u16, device: u16) -> Option<&'static DeviceEntry> {
 pub struct VectorPlan {
     /// Number of vectors to request from VFIO.
     pub count: u32,
-    /// The vector that signals received frames on queue 0 (queue n: + n).
+    /// The vector that signals received frames on queue 0 (queue q: + q).
     pub rx_queue0: u32,
     /// The vector that signals link changes.
     pub other: u32,
@@ -161,9 +161,23 @@ pub trait Family: Send + Sync {
         &[IrqMode::Intx, IrqMode::Poll]
     }
 
-    /// MSI-X vectors the family uses (0 if none).
-    fn msix_vectors(&self) -> u32 {
+    /// MSI-X vectors the family uses with `queues` queue pairs (0 if none).
+    fn msix_vectors(&self, queues: u16) -> u32 {
+        let _ = queues;
         0
+    }
+
+    /// Spreads received flows over `queues` RX queues (receive-side scaling).
+    /// The default supports one queue only.
+    fn enable_rss(&self, r: &Mmio, queues: u16) -> Result<()> {
+        let _ = r;
+        if queues > 1 {
+            return Err(Error::InvalidConfig(format!(
+                "the {} family has no RSS here",
+                self.name()
+            )));
+        }
+        Ok(())
     }
 
     /// Register block of RX queue `q`.
@@ -229,15 +243,17 @@ pub trait Family: Send + Sync {
 
     /// Routes causes to vectors and unmasks them for `mode`.
     /// `itr` is the minimum interval between interrupts in 256 ns units.
-    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32) -> VectorPlan {
-        let _ = mode;
+    /// With several queues (MSI-X), RX queue `q` signals vector `rx_queue0 + q`.
+    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32, queues: u16) -> VectorPlan {
+        let _ = (mode, queues);
         enable_single_vector(r, itr)
     }
 
-    /// Acknowledges the interrupt on `vector` that woke us (INTx/MSI: read
-    /// and clear ICR); returns true if it signalled a link change.
-    fn ack(&self, r: &Mmio, mode: IrqMode, vector: u32) -> bool {
-        let _ = (mode, vector);
+    /// Acknowledges an interrupt that woke us (INTx/MSI: read and clear
+    /// ICR; MSI-X: `link_vector` says whether it was the "other" causes'
+    /// vector); returns true if it signalled a link change.
+    fn ack(&self, r: &Mmio, mode: IrqMode, link_vector: bool) -> bool {
+        let _ = (mode, link_vector);
         ack_icr(r)
     }
 
