@@ -446,6 +446,22 @@ fn rss_four_queues(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
+/// Runs `breaking`, then [`expect_error`] on `cmd`, then `restoring` whatever
+/// the outcome.
+fn expect_error_while(
+    g: &Guest,
+    breaking: &str,
+    restoring: &str,
+    cmd: &str,
+    needle: &str,
+) -> Result<()> {
+    let ten = Duration::from_secs(10);
+    g.run_ok(breaking, ten)?;
+    let result = expect_error(g, cmd, needle);
+    g.run_ok(restoring, ten)?;
+    result
+}
+
 /// Runs `cmd`, expects a non-zero exit and `needle` in its output.
 fn expect_error(g: &Guest, cmd: &str, needle: &str) -> Result<()> {
     let r = g.run(cmd, Duration::from_secs(30))?;
@@ -485,62 +501,42 @@ fn errors(g: &mut Guest) -> Result<()> {
             "does not offer msix interrupts",
         )?;
     }
+    let ten = Duration::from_secs(10);
     // Not bound to vfio-pci: unbind, check, rebind.
-    g.run_ok(
-        &format!("echo {pci} > {sys}/driver/unbind"),
-        Duration::from_secs(10),
-    )?;
-    let unbound = expect_error(
+    expect_error_while(
         g,
+        &format!("echo {pci} > {sys}/driver/unbind"),
+        &format!("echo {pci} > /sys/bus/pci/drivers_probe"),
         &format!("e1000 echo {pci}"),
         "is bound to no driver, not vfio-pci",
-    );
-    g.run_ok(
-        &format!("echo {pci} > /sys/bus/pci/drivers_probe"),
-        Duration::from_secs(10),
     )?;
-    unbound?;
     // /dev/vfio/vfio missing.
-    g.run_ok(
+    expect_error_while(
+        g,
         "mv /dev/vfio/vfio /dev/vfio/vfio.hidden",
-        Duration::from_secs(10),
-    )?;
-    let missing = expect_error(g, &format!("e1000 echo {pci}"), "modprobe vfio-pci");
-    g.run_ok(
         "mv /dev/vfio/vfio.hidden /dev/vfio/vfio",
-        Duration::from_secs(10),
+        &format!("e1000 echo {pci}"),
+        "modprobe vfio-pci",
     )?;
-    missing?;
     // Non-root without permission on the group.
     let group = g
-        .run_ok(
-            &format!("basename $(readlink {sys}/iommu_group)"),
-            Duration::from_secs(10),
-        )?
+        .run_ok(&format!("basename $(readlink {sys}/iommu_group)"), ten)?
         .output()
         .trim()
         .to_string();
-    let as_user = "as-user";
     expect_error(
         g,
-        &format!("{as_user} e1000 echo {pci}"),
+        &format!("as-user e1000 echo {pci}"),
         &format!("permission denied on /dev/vfio/{group}"),
     )?;
     // Permission granted, but the memlock limit too low (non-root has no CAP_IPC_LOCK).
-    g.run_ok(
-        &format!("chown 1000 /dev/vfio/{group}"),
-        Duration::from_secs(10),
-    )?;
-    let memlock = expect_error(
+    expect_error_while(
         g,
-        &format!("ulimit -l 64; {as_user} e1000 echo {pci}"),
-        "locked-memory limit is 64 KiB",
-    );
-    g.run_ok(
+        &format!("chown 1000 /dev/vfio/{group}"),
         &format!("chown 0 /dev/vfio/{group}"),
-        Duration::from_secs(10),
+        &format!("ulimit -l 64; as-user e1000 echo {pci}"),
+        "locked-memory limit is 64 KiB",
     )?;
-    memlock?;
     // Link down: QEMU's link off, a short timeout.
     g.set_link(0, false)?;
     let down = expect_error(
