@@ -195,10 +195,17 @@ pub struct GuestBinary {
 }
 
 /// The project binaries every guest gets.
-pub const GUEST_BINARIES: &[GuestBinary] = &[GuestBinary {
-    package: "e1000-cli",
-    bin: "e1000",
-}];
+pub const GUEST_BINARIES: &[GuestBinary] = &[
+    GuestBinary {
+        package: "e1000-cli",
+        bin: "e1000",
+    },
+    // The kernel-driver baseline of `cargo xtask bench`.
+    GuestBinary {
+        package: "bench-guest",
+        bin: "afpacket-echo",
+    },
+];
 
 /// Builds the guest binaries (release, statically linked) and returns
 /// `(name, path)` pairs.

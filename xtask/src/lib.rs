@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod assets;
+pub mod bench;
 pub mod console;
 pub mod cpio;
 pub mod demo;

@@ -3,15 +3,17 @@
 //! Commands:
 //! - `test [--vm-only] [FILTER]`: static checks, unit tests, then end-to-end
 //!   scenarios in QEMU guests (see [`tests`]).
+//! - `bench [--model M]... [--quick]`: driver vs kernel benchmark, written to
+//!   `bench/results/` (see [`bench`]).
 //! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
 //! - `run [...] -- CMD`: boot a guest and run one command (see [`run`]).
 //! - `assets`: only prepare QEMU, the guest kernel and the initramfs.
 
 use std::process::ExitCode;
-use xtask::{assets, demo, error, initramfs, run, tests};
+use xtask::{assets, bench, demo, error, initramfs, run, tests};
 
 /// Usage text of every command.
-const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  \
+const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  cargo xtask bench [--model M]... [--quick] [--out DIR]\n  \
                      cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>\n  \
                      cargo xtask assets";
 
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("run") => run::main(&args[1..]),
         Some("test") => tests::main(&args[1..]),
         Some("demo") => demo::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
         Some("assets") => assets_main(),
         _ => {
             eprintln!("{USAGE}");

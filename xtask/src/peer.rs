@@ -41,6 +41,10 @@ pub struct EchoSummary {
     pub rtts: Vec<Duration>,
     /// Time from the first send to the end of collection.
     pub elapsed: Duration,
+    /// Time from the first send to the last send (flood only).
+    pub send_elapsed: Duration,
+    /// Time from the first send to the last echo received (flood only).
+    pub last_echo: Option<Duration>,
 }
 
 impl EchoSummary {
@@ -214,11 +218,14 @@ impl Peer {
         let rx = self.socket.try_clone()?;
         let (base, nic_mac, host_mac) = (self.base_seq, self.nic_mac, self.host_mac);
         let flag = Arc::clone(&done_sending);
+        let started = Instant::now();
         let receiver = thread::spawn(move || -> Result<EchoSummary> {
             let mut s = EchoSummary::default();
             let mut seen = HashSet::new();
             let mut highest: Option<usize> = None;
             let mut last_send_seen: Option<Instant> = None;
+            let mut buf = vec![0u8; 65536];
+            rx.set_read_timeout(Some(Duration::from_millis(20)))?;
             while seen.len() < count {
                 if flag.load(Ordering::Acquire) {
                     let t = *last_send_seen.get_or_insert_with(Instant::now);
@@ -226,10 +233,22 @@ impl Peer {
                         break;
                     }
                 }
-                let Some(got) = recv(&rx, Duration::from_millis(20))? else {
-                    continue;
+                // The timeout is set once: one system call per frame, not two.
+                let got = match rx.recv(&mut buf) {
+                    Ok(n) => &buf[..n],
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock
+                                | ErrorKind::TimedOut
+                                | ErrorKind::ConnectionRefused
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(e.into()),
                 };
-                let Some(i) = test_seq(&got)
+                let Some(i) = test_seq(got)
                     .map(|q| q.wrapping_sub(base) as usize)
                     .filter(|&i| i < count)
                 else {
@@ -251,12 +270,12 @@ impl Peer {
                     base.wrapping_add(i as u32),
                     (spec.size)(i),
                 );
-                record_check(&mut s, check_echo(&sent, &got, nic_mac));
+                record_check(&mut s, check_echo(&sent, got, nic_mac));
+                s.last_echo = Some(started.elapsed());
             }
             s.lost = (count - seen.len()) as u64;
             Ok(s)
         });
-        let started = Instant::now();
         let mut sent = 0;
         let mut send_result = Ok(());
         for i in 0..count {
@@ -272,10 +291,12 @@ impl Peer {
             }
             sent += 1;
         }
+        let send_elapsed = started.elapsed();
         done_sending.store(true, Ordering::Release);
         let mut s = receiver.join().map_err(|_| "flood receiver panicked")??;
         send_result?;
         s.sent = sent;
+        s.send_elapsed = send_elapsed;
         s.elapsed = started.elapsed();
         Ok(s)
     }
@@ -305,19 +326,25 @@ pub fn send(socket: &UdpSocket, frame: &[u8]) -> Result<()> {
 
 /// Receives one frame from a NIC socket, or `None` after `timeout`.
 pub fn recv(socket: &UdpSocket, timeout: Duration) -> Result<Option<Vec<u8>>> {
+    thread_local! {
+        // One buffer per thread: a fresh zeroed 64 KiB per frame would cap
+        // the peer's own receive rate.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 65536]);
+    }
+    BUF.with_borrow_mut(|buf| recv_into(socket, timeout, buf))
+}
+
+/// [`recv`] with the caller's buffer.
+fn recv_into(socket: &UdpSocket, timeout: Duration, buf: &mut [u8]) -> Result<Option<Vec<u8>>> {
     let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; 65536];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(None);
         }
         socket.set_read_timeout(Some(left))?;
-        match socket.recv(&mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(Some(buf));
-            }
+        match socket.recv(buf) {
+            Ok(n) => return Ok(Some(buf[..n].to_vec())),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Ok(None)
             }

@@ -1,0 +1,407 @@
+//! The measurements, each against a booted guest (or, for the host peer's
+//! own ceiling, against a socket on the host): TX counted at the host peer,
+//! the echo rate ladder, ping-pong latency, and the CLI's MMIO line.
+
+use super::ladder::{self, Rung};
+use super::Effort;
+use crate::ensure;
+use crate::error::{Error, Result};
+use crate::frame::{expected_echo, FrameKind, Mac};
+use crate::guest::{Guest, Nic};
+use crate::peer::{Peer, TrafficSpec};
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The destination MAC of generated traffic (the host peer's).
+pub const TX_DST: &str = "02:00:00:00:00:01";
+
+/// Echo traffic: raw test frames of 60 bytes (64 on the wire with the FCS),
+/// the packets-per-second worst case.
+pub fn small_frames() -> TrafficSpec {
+    TrafficSpec {
+        kind: FrameKind::Raw,
+        size: |_| 60,
+    }
+}
+
+/// Frames a transmitter delivered to the host peer.
+#[derive(Clone, Debug, Default)]
+pub struct TxCount {
+    /// Frame size without FCS.
+    pub size: usize,
+    /// Frames the transmitter was asked to send.
+    pub asked: u64,
+    /// Frames of that size received at the host peer.
+    pub received: u64,
+    /// Received frames per second, between the first and the last.
+    pub fps: f64,
+    /// What the guest side printed (the CLI's or pktgen's own result).
+    pub guest_says: String,
+    /// MMIO (reads, writes) per frame, for our driver.
+    pub mmio: Option<(f64, f64)>,
+}
+
+/// Counts IPv4 frames to [`TX_DST`] arriving on `nic`'s link while `run`
+/// makes the guest send `asked` frames of `size` bytes.
+pub fn count_tx(
+    nic: &Nic,
+    size: usize,
+    asked: u64,
+    run: impl FnOnce() -> Result<String>,
+) -> Result<TxCount> {
+    let socket = nic.socket.try_clone()?;
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let counter = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let (mut n, mut first, mut last) = (0u64, None::<Instant>, None::<Instant>);
+        let dst = [0x02, 0, 0, 0, 0, 0x01];
+        loop {
+            match socket.recv(&mut buf) {
+                Ok(len) if len == size && buf[0..6] == dst && buf[12..14] == [0x08, 0x00] => {
+                    let now = Instant::now();
+                    first.get_or_insert(now);
+                    last = Some(now);
+                    n += 1;
+                    if n >= asked {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    // Idle: stop once told to and nothing came for a second.
+                    let idle = last.is_none_or(|t| t.elapsed() > Duration::from_secs(1));
+                    if flag.load(Ordering::Acquire) && idle {
+                        break;
+                    }
+                }
+            }
+        }
+        let span = match (first, last) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        (
+            n,
+            if span > 0.0 {
+                (n - 1) as f64 / span
+            } else {
+                0.0
+            },
+        )
+    });
+    let result = run();
+    stop.store(true, Ordering::Release);
+    let (received, fps) = counter.join().map_err(|_| "TX counter panicked")?;
+    let guest_says = result?;
+    Ok(TxCount {
+        size,
+        asked,
+        received,
+        fps,
+        mmio: mmio_per_frame(&guest_says),
+        guest_says,
+    })
+}
+
+/// `e1000 send` as fast as it goes.
+pub fn tx_ours(g: &Guest, size: usize, count: u64) -> Result<TxCount> {
+    let nic = g.nic(0);
+    let cmd = format!(
+        "e1000 send {} --count {count} --size {size} --dst-mac {TX_DST}",
+        nic.pci
+    );
+    count_tx(nic, size, count, || {
+        let r = g.run(&cmd, Duration::from_secs(300))?;
+        ensure!(
+            r.status == 0,
+            "`{cmd}` exited {}:\n{}",
+            r.status,
+            r.output()
+        );
+        Ok(r.output())
+    })
+}
+
+/// The guest kernel's pktgen on interface `netdev`, as fast as it goes
+/// (`delay 0`, one skb cloned 1000 times: its usual fast setting).
+pub fn tx_pktgen(g: &Guest, netdev: &str, size: usize, count: u64) -> Result<TxCount> {
+    let nic = g.nic(0);
+    let script = format!(
+        "load-kernel-driver pktgen || exit 1; P=/proc/net/pktgen; \
+         echo rem_device_all > $P/kpktgend_0 && echo 'add_device {netdev}' > $P/kpktgend_0 && \
+         for c in 'count {count}' 'pkt_size {size}' 'dst_mac {TX_DST}' 'delay 0' 'clone_skb 1000'; do \
+           echo \"$c\" > $P/{netdev} || exit 1; done; \
+         echo start > $P/pgctrl; grep -A1 'Result:' $P/{netdev}"
+    );
+    count_tx(nic, size, count, || {
+        let r = g.run(&script, Duration::from_secs(600))?;
+        ensure!(r.status == 0, "pktgen exited {}:\n{}", r.status, r.output());
+        Ok(r.output()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" "))
+    })
+}
+
+/// One echo path's results: the ladder, latency and register accesses.
+#[derive(Clone, Debug, Default)]
+pub struct EchoResult {
+    /// `poll`, `intx`, `msi`, `msix` (ours) or `kernel` (kernel driver + AF_PACKET).
+    pub mode: String,
+    /// The ladder's rungs, in order.
+    pub rungs: Vec<Rung>,
+    /// Ping-pong round trips: p50, p99 (µs), frames lost.
+    pub ping: Option<(f64, f64, u64)>,
+    /// MMIO (reads, writes) per frame under flood, ping-pong.
+    pub mmio_flood: Option<(f64, f64)>,
+    /// MMIO (reads, writes) per frame in ping-pong.
+    pub mmio_ping: Option<(f64, f64)>,
+    /// What went wrong, if something did.
+    pub error: Option<String>,
+}
+
+impl EchoResult {
+    /// The highest lossless offered rate.
+    pub fn lossless(&self) -> Option<u64> {
+        ladder::highest_lossless(&self.rungs)
+    }
+}
+
+/// Climbs the rate ladder on `nic`'s link with whatever echoes in the guest.
+pub fn ladder(socket: &UdpSocket, nic_mac: Mac, effort: Effort) -> Result<Vec<Rung>> {
+    let mut rungs = Vec::new();
+    for &rate in ladder::RATES {
+        if !ladder::keep_climbing(&rungs) {
+            break;
+        }
+        // A fresh peer per rung: its own sequence range, so late echoes of
+        // an earlier rung never count.
+        let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
+        let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
+        let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
+        let echo_span = s.last_echo.unwrap_or(s.elapsed).as_secs_f64();
+        let rung = Rung {
+            offered: rate,
+            sent_rate: s.sent as f64 / s.send_elapsed.as_secs_f64().max(1e-6),
+            sent: s.sent,
+            echoed: s.echoed,
+            echoed_rate: s.echoed as f64 / echo_span.max(1e-6),
+            perfect: s.is_perfect(),
+        };
+        println!(
+            "      {rate:>7} fps offered: sent at {:.0}, {}/{} echoed at {:.0} fps{}",
+            rung.sent_rate,
+            rung.echoed,
+            rung.sent,
+            rung.echoed_rate,
+            if rung.perfect { "" } else { "  LOSSY" }
+        );
+        rungs.push(rung);
+        // Let queues drain before the next rung.
+        thread::sleep(Duration::from_millis(300));
+    }
+    Ok(rungs)
+}
+
+/// Ping-pong: (p50 µs, p99 µs, lost).
+pub fn ping(socket: &UdpSocket, nic_mac: Mac, count: usize) -> Result<(f64, f64, u64)> {
+    let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
+    let s = peer.ping_pong(count, small_frames(), Duration::from_secs(1))?;
+    let us = |q| {
+        s.rtt_quantile(q)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+    };
+    println!("      ping-pong: {s}");
+    Ok((us(0.5), us(0.99), s.lost))
+}
+
+/// Starts `cmd` in the guest, waits for `ready`, runs `traffic`, then sends
+/// SIGINT to `process` and returns the traffic's result and the job's output.
+fn with_echo_job<T>(
+    g: &Guest,
+    cmd: &str,
+    ready: &str,
+    process: &str,
+    traffic: impl FnOnce() -> Result<T>,
+) -> Result<(T, String)> {
+    let mut job = g.spawn(cmd)?;
+    job.wait_line(|l| l.contains(ready), Duration::from_secs(60))?;
+    // The 8254x models hold reception for 1 s after every RCTL write.
+    thread::sleep(Duration::from_millis(1500));
+    let result = traffic();
+    g.run(&format!("killall -INT {process}"), Duration::from_secs(20))?;
+    let r = job.wait(Duration::from_secs(60))?;
+    Ok((result?, r.output()))
+}
+
+/// Our `e1000 echo` in `mode`: ladder in one run, ping-pong in another (so
+/// each gets its own MMIO count).
+pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
+    let mut out = EchoResult {
+        mode: mode.to_string(),
+        ..EchoResult::default()
+    };
+    let nic = g.nic(0);
+    let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
+    let flood = with_echo_job(g, &cmd, "echo: ready", "e1000", || {
+        ladder(&nic.socket, nic.mac, effort)
+    });
+    match flood {
+        Ok((rungs, output)) => {
+            out.rungs = rungs;
+            out.mmio_flood = mmio_per_frame(&output);
+        }
+        Err(e) => out.error = Some(format!("ladder: {e}")),
+    }
+    let pings = with_echo_job(g, &cmd, "echo: ready", "e1000", || {
+        ping(&nic.socket, nic.mac, effort.pings())
+    });
+    match pings {
+        Ok((p, output)) => {
+            out.ping = Some(p);
+            out.mmio_ping = mmio_per_frame(&output);
+        }
+        Err(e) => out.error = Some(format!("ping-pong: {e}")),
+    }
+    out
+}
+
+/// The kernel's driver on `netdev` plus `afpacket-echo` in the guest.
+pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
+    let mut out = EchoResult {
+        mode: "kernel".to_string(),
+        ..EchoResult::default()
+    };
+    let nic = g.nic(0);
+    let cmd = format!("afpacket-echo {netdev}");
+    let run = with_echo_job(g, &cmd, "afpacket-echo: ready", "afpacket-echo", || {
+        let p = ping(&nic.socket, nic.mac, effort.pings())?;
+        let rungs = ladder(&nic.socket, nic.mac, effort)?;
+        Ok((p, rungs))
+    });
+    match run {
+        Ok(((p, rungs), _)) => {
+            out.ping = Some(p);
+            out.rungs = rungs;
+        }
+        Err(e) => out.error = Some(e.to_string()),
+    }
+    out
+}
+
+/// The host peer's own limits, with no guest involved.
+#[derive(Clone, Debug, Default)]
+pub struct HostCeiling {
+    /// Frames per second the peer sends into a plain UDP socket nobody reads.
+    pub send_fps: f64,
+    /// The ladder against a plain UDP echo thread on the host.
+    pub echo: Vec<Rung>,
+}
+
+/// Measures the host peer against plain UDP sockets on the host.
+pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
+    let mac = Mac::nic(0);
+    // Send rate: into a socket nobody reads.
+    let sink = UdpSocket::bind("127.0.0.1:0")?;
+    let tx = UdpSocket::bind("127.0.0.1:0")?;
+    tx.connect(sink.local_addr()?)?;
+    let peer = Peer::with_socket(tx, mac);
+    let n = effort.rung_min() * 20;
+    let s = peer.flood(n, small_frames(), None, Duration::ZERO)?;
+    let send_fps = s.sent as f64 / s.send_elapsed.as_secs_f64().max(1e-6);
+    drop(sink);
+    // Echo: a thread that echoes by the contract.
+    let nic = UdpSocket::bind("127.0.0.1:0")?;
+    let host = UdpSocket::bind("127.0.0.1:0")?;
+    // Large buffers on both ends, as the bench gives the real peer socket:
+    // this measures the peer, not the loopback's default buffer.
+    big_receive_buffer(&nic);
+    big_receive_buffer(&host);
+    nic.connect(host.local_addr()?)?;
+    host.connect(nic.local_addr()?)?;
+    nic.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let echo = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while !flag.load(Ordering::Relaxed) {
+            if let Ok(len) = nic.recv(&mut buf) {
+                let _ = nic.send(&expected_echo(&buf[..len], mac));
+            }
+        }
+    });
+    let rungs = ladder(&host, mac, effort);
+    stop.store(true, Ordering::Relaxed);
+    let _ = echo.join();
+    Ok(HostCeiling {
+        send_fps,
+        echo: rungs?,
+    })
+}
+
+/// Asks for a 16 MiB receive buffer (best effort).
+fn big_receive_buffer(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let bytes: libc::c_int = 16 << 20;
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt reads a c_int from a valid pointer on a socket we own.
+        let ok = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if ok == 0 {
+            return;
+        }
+    }
+}
+
+/// (reads, writes) per frame from the CLI's `mmio in the data path` line.
+pub fn mmio_per_frame(output: &str) -> Option<(f64, f64)> {
+    let line = output
+        .lines()
+        .find(|l| l.contains("mmio in the data path"))?;
+    let inside = line.rsplit_once('(')?.1;
+    let nums: Vec<f64> = inside
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [reads, writes, ..] => Some((*reads, *writes)),
+        _ => None,
+    }
+}
+
+/// Turns a failed measurement into a note instead of aborting the model.
+pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let e: Error = e;
+            let msg = format!("{what}: {}", e.message().lines().next().unwrap_or(""));
+            println!("    ! {msg}");
+            notes.push(msg);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_the_mmio_line() {
+        let out = "x\necho: mmio in the data path: 0 reads, 12 writes for 96 frames (0.000 reads, 0.125 writes per frame)\n";
+        assert_eq!(super::mmio_per_frame(out), Some((0.0, 0.125)));
+        assert_eq!(super::mmio_per_frame("nothing"), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! `cargo xtask bench [--model M]... [--quick]`: the benchmark of the
+//! project's driver against the guest kernel's, one guest boot per model.
+//!
+//! In each boot the NIC is first driven by `e1000` (TX with `e1000 send`,
+//! then `e1000 echo` in every interrupt mode the model offers), then handed
+//! to the kernel's driver for the same measurements (TX with `pktgen`, echo
+//! with `afpacket-echo`). Every number is thus paired with a peer measured
+//! in the same boot, and the report quotes ratios. The host peer's own
+//! ceiling is measured first, against plain UDP sockets.
+//!
+//! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
+//! ladder), [`report`] (Markdown), [`chart`], [`png`] and [`font`] (the PNG).
+
+pub mod chart;
+pub mod font;
+pub mod ladder;
+pub mod measure;
+pub mod png;
+pub mod report;
+
+use crate::error::Result;
+use crate::guest::{Guest, GuestConfig};
+use crate::scenarios::bench::kernel_netdev_up;
+use crate::scenarios::driver::irq_modes;
+use crate::{bail, ensure};
+use measure::{EchoResult, HostCeiling, TxCount};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Usage text of the `bench` command.
+pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--out DIR]";
+
+/// The models benchmarked when none is named.
+pub const DEFAULT_MODELS: &[&str] = &["e1000e", "igb", "e1000"];
+
+/// How long the measurements run: the full bench or a smoke run.
+#[derive(Clone, Copy, Debug)]
+pub struct Effort {
+    /// `--quick`: shorter counts.
+    pub quick: bool,
+}
+
+impl Effort {
+    /// Seconds of traffic per ladder rung.
+    pub fn rung_secs(self) -> f64 {
+        if self.quick {
+            0.25
+        } else {
+            1.0
+        }
+    }
+
+    /// Minimum frames per ladder rung.
+    pub fn rung_min(self) -> usize {
+        if self.quick {
+            1000
+        } else {
+            3000
+        }
+    }
+
+    /// Ping-pong round trips.
+    pub fn pings(self) -> usize {
+        if self.quick {
+            100
+        } else {
+            300
+        }
+    }
+
+    /// Frames per TX run of `size` bytes.
+    pub fn tx_count(self, size: usize) -> u64 {
+        match (self.quick, size <= 128) {
+            (true, true) => 20_000,
+            (true, false) => 5_000,
+            (false, true) => 100_000,
+            (false, false) => 30_000,
+        }
+    }
+}
+
+/// Frame sizes of the TX comparison (without FCS: 64 and 1518 on the wire).
+pub const TX_SIZES: [usize; 2] = [60, 1514];
+
+/// Everything measured in one model's boot.
+#[derive(Clone, Debug, Default)]
+pub struct ModelResult {
+    /// QEMU device model.
+    pub model: String,
+    /// `e1000 send`, per size.
+    pub tx_ours: Vec<TxCount>,
+    /// `pktgen`, per size.
+    pub tx_kernel: Vec<TxCount>,
+    /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
+    pub echo: Vec<EchoResult>,
+    /// Measurements that failed, and why.
+    pub notes: Vec<String>,
+    /// Wall time of the boot and all its measurements.
+    pub seconds: f64,
+}
+
+impl ModelResult {
+    /// The kernel path's echo result.
+    pub fn kernel_echo(&self) -> Option<&EchoResult> {
+        self.echo.iter().find(|e| e.mode == "kernel")
+    }
+
+    /// Our echo results, per interrupt mode.
+    pub fn ours_echo(&self) -> impl Iterator<Item = &EchoResult> {
+        self.echo.iter().filter(|e| e.mode != "kernel")
+    }
+}
+
+/// The whole run, as the report needs it.
+#[derive(Clone, Debug, Default)]
+pub struct BenchRun {
+    /// Per model.
+    pub models: Vec<ModelResult>,
+    /// The host peer on its own.
+    pub host: HostCeiling,
+    /// `qemu-system-x86_64 --version`, first line.
+    pub qemu_version: String,
+    /// The command line that produced it.
+    pub command: String,
+    /// UTC date and time of the run.
+    pub date: String,
+    /// Wall time of the whole run.
+    pub seconds: f64,
+    /// Smoke run?
+    pub quick: bool,
+}
+
+/// Parses the arguments, runs the bench, writes the report; returns the exit status.
+pub fn main(args: &[String]) -> Result<i32> {
+    let mut models = Vec::new();
+    let mut quick = false;
+    let mut out = crate::assets::workspace_root()
+        .join("bench")
+        .join("results");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--model" => models.push(it.next().ok_or("--model needs a value")?.clone()),
+            "--quick" => quick = true,
+            "--out" => out = PathBuf::from(it.next().ok_or("--out needs a value")?),
+            other => bail!("unknown argument {other}\nusage: {USAGE}"),
+        }
+    }
+    if models.is_empty() {
+        models = DEFAULT_MODELS.iter().map(|m| m.to_string()).collect();
+    }
+    let effort = Effort { quick };
+    let started = Instant::now();
+    let mut run = BenchRun {
+        qemu_version: qemu_version()?,
+        command: std::iter::once("cargo xtask bench".to_string())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        date: utc_now(),
+        quick,
+        ..BenchRun::default()
+    };
+    println!("bench: host peer against plain UDP sockets");
+    run.host = measure::host_ceiling(effort)?;
+    println!("    host peer sends {:.0} frames/s", run.host.send_fps);
+    for model in &models {
+        println!("bench: {model}");
+        let r = run_model(model, effort)?;
+        println!("bench: {model} took {:.0} s", r.seconds);
+        run.models.push(r);
+    }
+    run.seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&out)?;
+    let md = out.join("README.md");
+    std::fs::write(&md, report::markdown(&run))?;
+    let png = out.join("chart.png");
+    std::fs::write(&png, chart::render(&run))?;
+    println!(
+        "bench: {} and {} written in {:.0} s",
+        md.display(),
+        png.display(),
+        run.seconds
+    );
+    Ok(0)
+}
+
+/// One boot of `model`: ours, then the kernel's, on the same NIC.
+fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
+    let started = Instant::now();
+    let g = Guest::boot(GuestConfig::with_nics(&[model]))?;
+    let mut r = ModelResult {
+        model: model.to_string(),
+        ..ModelResult::default()
+    };
+    let pci = g.nic(0).pci.clone();
+    for size in TX_SIZES {
+        println!("    e1000 send, {size} bytes");
+        let t = measure::tx_ours(&g, size, effort.tx_count(size));
+        if let Some(t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
+            println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
+            r.tx_ours.push(t);
+        }
+    }
+    for mode in irq_modes(model) {
+        println!("    e1000 echo --irq {mode}");
+        r.echo.push(measure::echo_ours(&g, mode, effort));
+    }
+    // Hand the NIC to the kernel's driver.
+    g.run_ok(&format!("unbind-vfio {pci}"), Duration::from_secs(30))?;
+    let netdev = kernel_netdev_up(&g, 0)?;
+    // Keep the link quiet: no IPv6 autoconfiguration traffic.
+    g.run(
+        &format!("echo 1 > /proc/sys/net/ipv6/conf/{netdev}/disable_ipv6"),
+        Duration::from_secs(10),
+    )?;
+    for size in TX_SIZES {
+        println!("    pktgen on {netdev}, {size} bytes");
+        let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size));
+        if let Some(t) = measure::note(&format!("pktgen {size}"), t, &mut r.notes) {
+            println!(
+                "      {} frames at the peer, {:.0} fps ({})",
+                t.received, t.fps, t.guest_says
+            );
+            r.tx_kernel.push(t);
+        }
+    }
+    println!("    kernel driver + afpacket-echo on {netdev}");
+    r.echo.push(measure::echo_kernel(&g, &netdev, effort));
+    for e in &r.echo {
+        if let Some(err) = &e.error {
+            r.notes.push(format!("echo {}: {err}", e.mode));
+        }
+    }
+    // And back to vfio-pci, as the boot left it.
+    let back = g.run(&format!("bind-vfio {pci}"), Duration::from_secs(30))?;
+    ensure!(back.status == 0, "rebinding {pci}: {}", back.output());
+    r.seconds = started.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// The first line of `qemu-system-x86_64 --version`.
+fn qemu_version() -> Result<String> {
+    let qemu = crate::assets::ensure_qemu()?;
+    let out = std::process::Command::new(qemu).arg("--version").output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("unknown")
+        .to_string())
+}
+
+/// The current UTC date and time, `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_000), (2024, 10, 4));
+    }
+}

@@ -1,0 +1,264 @@
+//! The Markdown report, `bench/results/README.md`: per model, TX against
+//! pktgen, echo and latency against the kernel driver with AF_PACKET, MMIO
+//! per frame, and the issue's targets with whether each is met.
+
+use super::chart::short;
+use super::ladder::{self, Rung};
+use super::measure::{EchoResult, TxCount};
+use super::{BenchRun, ModelResult, TX_SIZES};
+use std::fmt::Write;
+
+/// The original C driver's poll-mode echo ceiling the issue quotes.
+const C_DRIVER_POLL_KPPS: f64 = 46_000.0;
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.filter(|v| v.is_finite()).map_or("–".into(), f)
+}
+
+fn met(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn lossless_text(e: &EchoResult) -> String {
+    match (e.lossless(), e.rungs.first()) {
+        (Some(v), _) => short(v as f64),
+        (None, Some(first)) => format!("< {}", short(first.offered as f64)),
+        (None, None) => "–".into(),
+    }
+}
+
+fn rungs_text(rungs: &[Rung]) -> String {
+    rungs
+        .iter()
+        .map(|r| {
+            if r.perfect {
+                format!("{} ✓", short(r.offered as f64))
+            } else {
+                format!(
+                    "{} ✗ ({}/{} back at {})",
+                    short(r.offered as f64),
+                    r.echoed,
+                    r.sent,
+                    short(r.echoed_rate)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn tx_of(v: &[TxCount], size: usize) -> Option<&TxCount> {
+    v.iter().find(|t| t.size == size)
+}
+
+fn model_section(s: &mut String, m: &ModelResult) {
+    let _ = writeln!(s, "\n## {} (one boot, {:.0} s)\n", m.model, m.seconds);
+    let _ = writeln!(s, "### TX: `e1000 send` vs the kernel's `pktgen`\n");
+    let _ = writeln!(
+        s,
+        "| frame (on the wire) | e1000 send, frames/s | pktgen, frames/s | ratio | frames at the peer (ours / pktgen) | our MMIO per frame (reads, writes) |\n|---|---|---|---|---|---|"
+    );
+    for size in TX_SIZES {
+        let (o, k) = (tx_of(&m.tx_ours, size), tx_of(&m.tx_kernel, size));
+        let count =
+            |t: Option<&TxCount>| t.map_or("–".into(), |t| format!("{}/{}", t.received, t.asked));
+        let _ = writeln!(
+            s,
+            "| {} B | {} | {} | {} | {} / {} | {} |",
+            size + 4,
+            opt(o.map(|t| t.fps), |v| format!("{v:.0}")),
+            opt(k.map(|t| t.fps), |v| format!("{v:.0}")),
+            ratio(o.map(|t| t.fps), k.map(|t| t.fps)),
+            count(o),
+            count(k),
+            o.and_then(|t| t.mmio)
+                .map_or("–".into(), |(r, w)| format!("{r:.3}, {w:.3}")),
+        );
+    }
+    let kernel = m.kernel_echo();
+    let k_lossless = kernel.and_then(|k| k.lossless()).map(|v| v as f64);
+    let k_p50 = kernel.and_then(|k| k.ping).map(|p| p.0);
+    let poll_p50 = m
+        .echo
+        .iter()
+        .find(|e| e.mode == "poll")
+        .and_then(|e| e.ping)
+        .map(|p| p.0);
+    let _ = writeln!(
+        s,
+        "\n### Echo and latency: `e1000 echo` vs kernel driver + `afpacket-echo`\n\n\
+         64-byte frames (60 + FCS). *Lossless* is the highest offered rate that it and every lower rung \
+         returned completely, intact and in order; *saturation* is the highest rate echoes came back at on any rung.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| path | lossless, frames/s | vs kernel | saturation, frames/s | ping-pong p50 / p99, µs | p50 vs kernel | p50 vs poll | MMIO per frame, flood (reads, writes) | MMIO per frame, ping-pong |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for e in &m.echo {
+        let name = if e.mode == "kernel" {
+            "kernel + AF_PACKET".to_string()
+        } else {
+            format!("ours, `--irq {}`", e.mode)
+        };
+        let p50 = e.ping.map(|p| p.0);
+        let mmio =
+            |v: Option<(f64, f64)>| v.map_or("–".into(), |(r, w)| format!("{r:.3}, {w:.3}"));
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            lossless_text(e),
+            if e.mode == "kernel" {
+                "–".into()
+            } else {
+                ratio(e.lossless().map(|v| v as f64), k_lossless)
+            },
+            short(ladder::saturation(&e.rungs)),
+            e.ping.map_or("–".into(), |(a, b, lost)| {
+                let lost = if lost > 0 {
+                    format!(" ({lost} lost)")
+                } else {
+                    String::new()
+                };
+                format!("{a:.0} / {b:.0}{lost}")
+            }),
+            if e.mode == "kernel" {
+                "–".into()
+            } else {
+                ratio(p50, k_p50)
+            },
+            ratio(p50, poll_p50),
+            mmio(e.mmio_flood),
+            mmio(e.mmio_ping),
+        );
+    }
+    let _ = writeln!(s, "\nLadders (offered rate, ✓ lossless, ✗ lossy):\n");
+    for e in &m.echo {
+        let _ = writeln!(s, "- {}: {}", e.mode, rungs_text(&e.rungs));
+    }
+    targets(s, m);
+    if !m.notes.is_empty() {
+        let _ = writeln!(s, "\nProblems during this model's run:\n");
+        for n in &m.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+}
+
+fn targets(s: &mut String, m: &ModelResult) {
+    let _ = writeln!(
+        s,
+        "\n### Targets\n\n| target | measured | status |\n|---|---|---|"
+    );
+    let tx = tx_of(&m.tx_ours, 60).zip(tx_of(&m.tx_kernel, 60));
+    let tx_ratio = tx.map(|(o, k)| o.fps / k.fps.max(1.0));
+    let applies = m.model == "e1000e";
+    let _ = writeln!(
+        s,
+        "| TX ≥ 4× pktgen (64 B){} | {} | {} |",
+        if applies {
+            ""
+        } else {
+            " — set for the 82574L; shown for reference"
+        },
+        tx_ratio.map_or("–".into(), |r| format!("{r:.2}×")),
+        met(tx_ratio.map(|r| r >= 4.0))
+    );
+    let poll = m.echo.iter().find(|e| e.mode == "poll");
+    let poll_lossless = poll.and_then(|p| p.lossless());
+    let _ = writeln!(
+        s,
+        "| poll-mode echo lossless ≥ 2.5 × 46 kpps = 115 kpps | {} | {} |",
+        poll_lossless.map_or("–".into(), |v| short(v as f64)),
+        met(poll.map(|_| poll_lossless.unwrap_or(0) as f64 >= 2.5 * C_DRIVER_POLL_KPPS))
+    );
+    for e in m.ours_echo().filter(|e| e.mode != "poll") {
+        let ok = e
+            .lossless()
+            .zip(poll_lossless)
+            .map(|(v, p)| v >= p)
+            .or(Some(false).filter(|_| !e.rungs.is_empty()));
+        let _ = writeln!(
+            s,
+            "| `--irq {}`: no loss up to the rate poll mode carries ({}) | lossless to {} | {} |",
+            e.mode,
+            poll_lossless.map_or("–".into(), |v| short(v as f64)),
+            lossless_text(e),
+            met(ok)
+        );
+    }
+    let poll_p50 = poll.and_then(|p| p.ping).map(|p| p.0);
+    for e in m.ours_echo().filter(|e| e.mode != "poll") {
+        let r = e.ping.map(|p| p.0).zip(poll_p50).map(|(a, b)| a / b);
+        let _ = writeln!(
+            s,
+            "| `--irq {}` ping-pong p50 ≤ 2× poll | {} | {} |",
+            e.mode,
+            r.map_or("–".into(), |r| format!("{r:.2}×")),
+            met(r.map(|r| r <= 2.0))
+        );
+    }
+    for e in m.ours_echo() {
+        let worst = [e.mmio_flood, e.mmio_ping].into_iter().flatten().fold(
+            None,
+            |acc: Option<(f64, f64)>, (r, w)| {
+                Some(acc.map_or((r, w), |(ar, aw)| (ar.max(r), aw.max(w))))
+            },
+        );
+        let _ = writeln!(
+            s,
+            "| `--irq {}`: no MMIO read per frame, ≤ 1 tail write per batch (≤ 1 write per frame) | {} | {} |",
+            e.mode,
+            worst.map_or("–".into(), |(r, w)| format!("{r:.3} reads, {w:.3} writes per frame (worst run)")),
+            met(worst.map(|(r, w)| r == 0.0 && w <= 1.0))
+        );
+    }
+}
+
+/// The report of `run`.
+pub fn markdown(run: &BenchRun) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Benchmark: `e1000` (user space, VFIO) vs the Linux kernel driver\n\n\
+         Produced by `{}` on {} with {} (TCG, q35, vIOMMU on, 1 vCPU); the whole run took {:.0} s{}.\n\n\
+         Each model is one guest boot: our driver first (`e1000 send`, `e1000 echo` in every interrupt mode the model offers), \
+         then the NIC is handed to the guest kernel's driver for the same measurements (`pktgen`; `afpacket-echo`, \
+         an AF_PACKET echo program using `recvmmsg`/`sendmmsg`). Frames are counted at the host end of the NIC's link \
+         (a UDP socket: one datagram per frame). Absolute numbers depend on the host and its load: read the ratios. \
+         The chart is [chart.png](chart.png).",
+        run.command,
+        run.date,
+        run.qemu_version,
+        run.seconds,
+        if run.quick { " (`--quick`: short runs, noisy)" } else { "" }
+    );
+    let h = &run.host;
+    let _ = writeln!(
+        s,
+        "\n## The host peer's own ceiling\n\n\
+         Measured with no guest, against plain UDP sockets on the host:\n\n\
+         - it sends {:.0} frames/s (64-byte test frames into a socket nobody reads);\n\
+         - against a host thread echoing by the same contract it is lossless up to {} frames/s, \
+         and echoes come back at up to {} frames/s. Ladder: {}.\n\n\
+         Offered rates above these are the peer's limit, not the guest's.",
+        h.send_fps,
+        ladder::highest_lossless(&h.echo).map_or("–".into(), |v| short(v as f64)),
+        short(ladder::saturation(&h.echo)),
+        rungs_text(&h.echo)
+    );
+    for m in &run.models {
+        model_section(&mut s, m);
+    }
+    s
+}
