@@ -28,6 +28,11 @@ pub struct Config {
     pub pool_size: usize,
     /// Minimum interval between interrupts, in µs (interrupt moderation).
     pub irq_interval_us: u32,
+    /// In interrupt modes, how long [`Queue::wait`] keeps polling the ring
+    /// before it sleeps on the interrupt, in µs (0: sleep at once). While
+    /// frames keep coming this saves the interrupt's wake-up latency and
+    /// cost; an idle queue pays this much polling per wait.
+    pub busy_poll_us: u32,
     /// How IOVAs are chosen.
     pub iova: IovaPolicy,
     /// RX/TX queue pairs (RSS spreads received flows over them); each gets
@@ -45,6 +50,7 @@ impl Default for Config {
             irq_interval_us: 128,
             iova: IovaPolicy::Allocated,
             queues: 1,
+            busy_poll_us: 100,
         }
     }
 }
@@ -205,6 +211,7 @@ impl Nic {
                 wait_vectors: Vec::new(),
                 release: None,
                 polls: 0,
+                busy_poll: Duration::from_micros(config.busy_poll_us as u64),
             });
         }
         family.enable_rss(&regs, queues)?;

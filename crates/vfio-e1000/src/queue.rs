@@ -46,6 +46,8 @@ pub(crate) struct QueueState {
     pub release: Option<RawFd>,
     /// `wait` calls in poll mode.
     pub polls: u32,
+    /// How long `wait` polls the ring before sleeping (interrupt modes).
+    pub busy_poll: Duration,
 }
 
 /// One RX/TX queue pair. Its methods never touch another queue's state, and
@@ -122,11 +124,20 @@ impl<'a> Queue<'a> {
                 link_changed: false,
             });
         }
-        if self.state.rx.pending() {
-            return Ok(Wakeup {
-                rx: true,
-                link_changed: false,
-            });
+        // Busy-poll the ring a little first: when frames keep coming, the
+        // next one usually arrives before an interrupt would wake us.
+        let spin_until = Instant::now() + self.state.busy_poll;
+        loop {
+            if self.state.rx.pending() {
+                return Ok(Wakeup {
+                    rx: true,
+                    link_changed: false,
+                });
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
         }
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         let fired = irq::wait_any(&self.state.wait_fds, timeout_ms)?;

@@ -30,6 +30,7 @@ const COMMON: &[&str] = &[
     "ring",
     "irq-interval",
     "iova",
+    "busy-poll",
     "link-timeout",
     "timeout",
     "count",
@@ -64,6 +65,7 @@ impl Common {
                 }
             },
             queues: 1,
+            busy_poll_us: args.num("busy-poll", 100u32).map_err(usage)?,
         };
         let count = match args.get("count") {
             None => None,
