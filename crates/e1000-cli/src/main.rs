@@ -32,7 +32,7 @@ options for the traffic commands:
   --ring N                   descriptors per ring (default 512)
   --irq-interval US          minimum µs between interrupts (default 128)
   --busy-poll US             with interrupts: poll the ring this long before
-                             sleeping (default 100, 0 = sleep at once)
+                             sleeping (default 500, 0 = sleep at once)
   --iova allocated|identity  device addresses: allocated from 4 GiB up (default),
                              or equal to virtual addresses (needs a 48-bit IOMMU)
   --link-timeout MS          how long to wait for link up (default 10000)

@@ -65,7 +65,7 @@ impl Common {
                 }
             },
             queues: 1,
-            busy_poll_us: args.num("busy-poll", 100u32).map_err(usage)?,
+            busy_poll_us: args.num("busy-poll", 500u32).map_err(usage)?,
         };
         let count = match args.get("count") {
             None => None,
