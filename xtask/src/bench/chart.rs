@@ -121,7 +121,12 @@ fn panels(run: &BenchRun) -> Vec<Panel> {
         for e in &m.echo {
             let ours = e.mode != "kernel";
             let label = if ours {
-                format!("{} {}", m.model, e.mode)
+                // "msix --busy-poll 0" is too long for the label column.
+                format!(
+                    "{} {}",
+                    m.model,
+                    e.mode.replace(" --busy-poll 0", " NO-BUSY")
+                )
             } else {
                 format!("{} KERNEL+AF_PACKET", m.model)
             };

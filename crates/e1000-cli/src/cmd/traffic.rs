@@ -7,8 +7,8 @@ use crate::args::Args;
 use crate::frame::{build_udp, mac_str, parse_mac, set_seq, summary};
 use crate::signal;
 use std::io::Write;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 use vfio_e1000::mmio::{MMIO_READS, MMIO_WRITES};
 use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
@@ -241,7 +241,12 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
         let threads: Vec<_> = nic
             .split()
             .into_iter()
-            .map(|queue| scope.spawn(move || echo_queue(queue, common, budget, mac)))
+            .map(|queue| {
+                scope.spawn(move || {
+                    // One queue failing (e.g. hot-unplug seen on queue 0) ends them all.
+                    echo_queue(queue, common, budget, mac).inspect_err(|_| budget.stop())
+                })
+            })
             .collect();
         threads
             .into_iter()
@@ -311,6 +316,7 @@ fn echo_queue(
 struct Budget {
     taken: AtomicU64,
     limit: Option<u64>,
+    stopped: AtomicBool,
 }
 
 impl Budget {
@@ -318,6 +324,7 @@ impl Budget {
         Budget {
             taken: AtomicU64::new(0),
             limit,
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -344,11 +351,17 @@ impl Budget {
         }
     }
 
-    /// Whether the limit has been reached.
+    /// Ends the run early for everyone.
+    fn stop(&self) {
+        self.stopped.store(true, SeqCst);
+    }
+
+    /// Whether the limit has been reached (or the run was stopped).
     fn exhausted(&self) -> bool {
-        self.limit.is_some_and(|l| self.taken.load(SeqCst) >= l)
+        self.stopped.load(SeqCst) || self.limit.is_some_and(|l| self.taken.load(SeqCst) >= l)
     }
 }
+
 /// `e1000 send`: IPv4/UDP frames with sequence numbers, optionally paced.
 pub fn send(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &["size", "rate", "dst-mac"])?;
