@@ -70,10 +70,11 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     iface.update_ip_addrs(|addrs| {
         let _ = addrs.push(cidr);
     });
-    let socket = icmp::Socket::new(
-        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
-        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
-    );
+    // Room for a burst of replies (a link that held frames back delivers
+    // them together): smoltcp drops what does not fit.
+    let buffer =
+        || icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 256], vec![0; 64 * 1024]);
+    let socket = icmp::Socket::new(buffer(), buffer());
     let mut sockets = SocketSet::new(vec![]);
     let handle = sockets.add(socket);
     let checksums = ChecksumCapabilities::default();
