@@ -149,6 +149,52 @@ fn hot_unplug(g: &mut Guest, mode: &str) -> Result<()> {
     no_dmar_faults(g)
 }
 
+/// `e1000 forward` between two NICs: frames sent into one come out of the
+/// other unchanged, both ways.
+pub fn forward_suite() -> Suite {
+    Suite::new(GuestConfig::with_nics(&["e1000e", "igb"])).test(
+        "e1000e+igb::forward_both_ways",
+        |g| {
+            const N: usize = 500;
+            let (a, b) = (g.nic(0), g.nic(1));
+            let mut job = g.spawn(&format!(
+                "e1000 forward {} {} --count {} --timeout 60",
+                a.pci,
+                b.pci,
+                2 * N
+            ))?;
+            job.wait_line(
+                |l| l.contains(&format!("forward: ready on {}", b.pci)),
+                Duration::from_secs(30),
+            )?;
+            std::thread::sleep(Duration::from_millis(300));
+            for (from, to) in [(a, b), (b, a)] {
+                let (tx, rx) = (Peer::new(from)?, Peer::new(to)?);
+                rx.drain()?;
+                for i in 0..N {
+                    let frame = tx.frame(&TrafficSpec::default(), i);
+                    tx.send(&frame)?;
+                    let got = rx.recv(Duration::from_secs(2))?;
+                    ensure!(
+                        got.as_deref() == Some(&frame[..]),
+                        "frame {i} from {} did not come out of {} unchanged",
+                        from.model,
+                        to.model
+                    );
+                }
+            }
+            let r = job.wait(Duration::from_secs(30))?;
+            ensure!(
+                r.status == 0,
+                "forward exited {}:\n{}",
+                r.status,
+                r.output()
+            );
+            Ok(())
+        },
+    )
+}
+
 /// A guest without an IOMMU: the driver must say so, with the fix.
 pub fn no_iommu_suite() -> Suite {
     let mut config = GuestConfig::with_nics(&["e1000e"]);

@@ -41,6 +41,7 @@ pub fn suites() -> Vec<Suite> {
         driver::suite("e1000-82545em"),
         driver::suite("igb"),
         driver::no_iommu_suite(),
+        driver::forward_suite(),
         driver::group_not_viable_suite(),
         driver::hot_unplug_suite("msix"),
         driver::hot_unplug_suite("poll"),
