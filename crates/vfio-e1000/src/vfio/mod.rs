@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 pub use ioctl::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
 
@@ -170,6 +170,9 @@ impl Container {
     }
 }
 
+/// The container the devices of this process share (see [`Device::open`]).
+static SHARED_CONTAINER: Mutex<Weak<Container>> = Mutex::new(Weak::new());
+
 /// An open IOMMU group, attached to its container.
 #[derive(Debug)]
 struct Group {
@@ -246,7 +249,15 @@ impl Device {
         if !std::path::Path::new("/dev/vfio/vfio").exists() {
             return Err(Error::VfioMissing);
         }
-        let mut container = Container::open()?;
+        // Every device this process opens joins one container (one IOMMU
+        // address space), so a buffer mapped for one NIC is valid for all:
+        // forwarding between NICs stays zero-copy.
+        let mut shared = SHARED_CONTAINER.lock().unwrap_or_else(|e| e.into_inner());
+        let existing = shared.upgrade();
+        let mut fresh = match existing {
+            Some(_) => None,
+            None => Some(Container::open()?),
+        };
         let plain = format!("/dev/vfio/{group}");
         let noiommu = format!("/dev/vfio/noiommu-{group}");
         let (path, no_iommu) = if std::path::Path::new(&noiommu).exists() {
@@ -282,7 +293,11 @@ impl Device {
                 others: pci::group_peers(group, address),
             });
         }
-        let container_fd: RawFd = container.fd.as_raw_fd();
+        let container_fd: RawFd = match (&existing, &fresh) {
+            (Some(c), _) => c.fd.as_raw_fd(),
+            (None, Some(c)) => c.fd.as_raw_fd(),
+            (None, None) => unreachable!("one of them is set"),
+        };
         // SAFETY: VFIO_GROUP_SET_CONTAINER takes a pointer to the container's fd.
         unsafe {
             vfio_ioctl(
@@ -292,7 +307,22 @@ impl Device {
             )
         }
         .map_err(|e| Error::io("VFIO_GROUP_SET_CONTAINER", e))?;
-        container.set_iommu(no_iommu)?;
+        let container = match (existing, fresh.take()) {
+            (Some(c), _) if c.no_iommu != no_iommu => {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} and an already open NIC differ in IOMMU mode; open them in separate processes"
+                )))
+            }
+            (Some(c), _) => c,
+            (None, Some(mut c)) => {
+                c.set_iommu(no_iommu)?;
+                let c = Arc::new(c);
+                *shared = Arc::downgrade(&c);
+                c
+            }
+            (None, None) => unreachable!("one of them is set"),
+        };
+        drop(shared);
         let cname = std::ffi::CString::new(name.clone()).expect("PCI address has no NUL");
         // SAFETY: the argument is a NUL-terminated device name that outlives the call.
         let dev_fd = unsafe {
@@ -321,7 +351,7 @@ impl Device {
         Ok(Device {
             file,
             _group: Group { _fd: group_fd },
-            container: Arc::new(container),
+            container,
             address: *address,
             group,
             num_regions: info.num_regions,
