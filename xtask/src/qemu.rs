@@ -125,7 +125,7 @@ pub(crate) fn shell_quote(s: &str) -> String {
 /// Gives the host peer's socket a large receive buffer, so that a burst of
 /// frames the guest sends back in one batch is not dropped by the host kernel
 /// before the peer reads it (that loss would be the bench's, not the driver's).
-fn grow_receive_buffer(socket: &UdpSocket) {
+pub(crate) fn grow_receive_buffer(socket: &UdpSocket) {
     use std::os::fd::AsRawFd;
     let bytes: libc::c_int = 16 << 20;
     for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {

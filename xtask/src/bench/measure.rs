@@ -321,8 +321,8 @@ pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
     let host = UdpSocket::bind("127.0.0.1:0")?;
     // Large buffers on both ends, as the bench gives the real peer socket:
     // this measures the peer, not the loopback's default buffer.
-    big_receive_buffer(&nic);
-    big_receive_buffer(&host);
+    crate::qemu::grow_receive_buffer(&nic);
+    crate::qemu::grow_receive_buffer(&host);
     nic.connect(host.local_addr()?)?;
     host.connect(nic.local_addr()?)?;
     nic.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -343,27 +343,6 @@ pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
         send_fps,
         echo: rungs?,
     })
-}
-
-/// Asks for a 16 MiB receive buffer (best effort).
-fn big_receive_buffer(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let bytes: libc::c_int = 16 << 20;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt reads a c_int from a valid pointer on a socket we own.
-        let ok = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&bytes as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if ok == 0 {
-            return;
-        }
-    }
 }
 
 /// (reads, writes) per frame from the CLI's `mmio in the data path` line.
