@@ -15,6 +15,7 @@ pub mod guest;
 pub mod initramfs;
 pub mod job;
 pub mod kmod;
+pub mod mmsg;
 pub mod peer;
 pub mod qemu;
 pub mod qmp;

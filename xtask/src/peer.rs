@@ -9,6 +9,7 @@
 use crate::error::Result;
 use crate::frame::{check_echo, test_frame, test_seq, FrameKind, Mac};
 use crate::guest::Nic;
+use crate::mmsg::{send_batch, RecvBatch};
 use std::collections::HashSet;
 use std::fmt;
 use std::io::ErrorKind;
@@ -17,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Frames per `sendmmsg` call in a flood.
+const SEND_BATCH: usize = 32;
 
 /// What one echo run observed.
 #[derive(Debug, Default, Clone)]
@@ -224,7 +228,7 @@ impl Peer {
             let mut seen = HashSet::new();
             let mut highest: Option<usize> = None;
             let mut last_send_seen: Option<Instant> = None;
-            let mut buf = vec![0u8; 65536];
+            let mut batch = RecvBatch::new(64, 2048);
             rx.set_read_timeout(Some(Duration::from_millis(20)))?;
             while seen.len() < count {
                 if flag.load(Ordering::Acquire) {
@@ -233,69 +237,66 @@ impl Peer {
                         break;
                     }
                 }
-                // The timeout is set once: one system call per frame, not two.
-                let got = match rx.recv(&mut buf) {
-                    Ok(n) => &buf[..n],
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            ErrorKind::WouldBlock
-                                | ErrorKind::TimedOut
-                                | ErrorKind::ConnectionRefused
-                        ) =>
-                    {
-                        continue
+                let n = batch.recv(&rx);
+                for got in batch.frames(n) {
+                    let Some(i) = test_seq(got)
+                        .map(|q| q.wrapping_sub(base) as usize)
+                        .filter(|&i| i < count)
+                    else {
+                        s.foreign += 1;
+                        continue;
+                    };
+                    if !seen.insert(i) {
+                        s.duplicates += 1;
+                        continue;
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                let Some(i) = test_seq(got)
-                    .map(|q| q.wrapping_sub(base) as usize)
-                    .filter(|&i| i < count)
-                else {
-                    s.foreign += 1;
-                    continue;
-                };
-                if !seen.insert(i) {
-                    s.duplicates += 1;
-                    continue;
+                    if highest.is_some_and(|h| i < h) {
+                        s.out_of_order += 1;
+                    }
+                    highest = highest.max(Some(i));
+                    let sent = test_frame(
+                        spec.kind,
+                        nic_mac,
+                        host_mac,
+                        base.wrapping_add(i as u32),
+                        (spec.size)(i),
+                    );
+                    record_check(&mut s, check_echo(&sent, got, nic_mac));
+                    s.last_echo = Some(started.elapsed());
                 }
-                if highest.is_some_and(|h| i < h) {
-                    s.out_of_order += 1;
-                }
-                highest = highest.max(Some(i));
-                let sent = test_frame(
-                    spec.kind,
-                    nic_mac,
-                    host_mac,
-                    base.wrapping_add(i as u32),
-                    (spec.size)(i),
-                );
-                record_check(&mut s, check_echo(&sent, got, nic_mac));
-                s.last_echo = Some(started.elapsed());
             }
             s.lost = (count - seen.len()) as u64;
             Ok(s)
         });
+        // Paced in small batches: every frame that is due goes out in one
+        // sendmmsg call.
         let mut sent = 0;
-        let mut send_result = Ok(());
-        for i in 0..count {
-            if let Some(rate) = rate.filter(|&r| r > 0) {
-                let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    thread::sleep(wait);
+        let mut send_result: Result<()> = Ok(());
+        let mut batch = Vec::with_capacity(SEND_BATCH);
+        while sent < count {
+            let due = match rate.filter(|&r| r > 0) {
+                Some(r) => ((started.elapsed().as_secs_f64() * r as f64) as usize + 1).min(count),
+                None => count,
+            };
+            if due <= sent {
+                thread::sleep(Duration::from_micros(20));
+                continue;
+            }
+            batch.clear();
+            batch.extend((sent..due.min(sent + SEND_BATCH)).map(|i| self.frame(&spec, i)));
+            match send_batch(&self.socket, &batch) {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    send_result = Err(e.into());
+                    break;
                 }
             }
-            if let Err(e) = self.send(&self.frame(&spec, i)) {
-                send_result = Err(e);
-                break;
-            }
-            sent += 1;
         }
         let send_elapsed = started.elapsed();
         done_sending.store(true, Ordering::Release);
         let mut s = receiver.join().map_err(|_| "flood receiver panicked")??;
         send_result?;
-        s.sent = sent;
+        s.sent = sent as u64;
         s.send_elapsed = send_elapsed;
         s.elapsed = started.elapsed();
         Ok(s)

@@ -8,6 +8,7 @@ use crate::ensure;
 use crate::error::{Error, Result};
 use crate::frame::{expected_echo, FrameKind, Mac};
 use crate::guest::{Guest, Nic};
+use crate::mmsg::RecvBatch;
 use crate::peer::{Peer, TrafficSpec};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -372,72 +373,6 @@ pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
             notes.push(msg);
             None
         }
-    }
-}
-
-/// Buffers for `recvmmsg(2)`: up to `count` datagrams of `size` bytes per call.
-struct RecvBatch {
-    bufs: Vec<Vec<u8>>,
-    /// Pointed at by `headers`; kept alive with them.
-    _iovecs: Vec<libc::iovec>,
-    headers: Vec<libc::mmsghdr>,
-}
-
-// SAFETY: the raw pointers in `iovecs` and `headers` point into `bufs` and
-// `iovecs`, which move with the struct (heap allocations do not move).
-unsafe impl Send for RecvBatch {}
-
-impl RecvBatch {
-    fn new(count: usize, size: usize) -> RecvBatch {
-        let mut bufs = vec![vec![0u8; size]; count];
-        let mut iovecs: Vec<libc::iovec> = bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            })
-            .collect();
-        let headers = iovecs
-            .iter_mut()
-            .map(|iov| {
-                // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                h.msg_hdr.msg_iov = iov;
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            })
-            .collect();
-        RecvBatch {
-            bufs,
-            _iovecs: iovecs,
-            headers,
-        }
-    }
-
-    /// Receives what is there (waiting up to the socket's read timeout for
-    /// the first datagram); returns how many datagrams arrived.
-    fn recv(&mut self, socket: &UdpSocket) -> usize {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `headers` describe `headers.len()` valid buffers owned by self.
-        let n = unsafe {
-            libc::recvmmsg(
-                socket.as_raw_fd(),
-                self.headers.as_mut_ptr(),
-                self.headers.len() as libc::c_uint,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        n.max(0) as usize
-    }
-
-    /// The first `n` datagrams of the last `recv`.
-    fn frames(&self, n: usize) -> impl Iterator<Item = &[u8]> {
-        self.bufs
-            .iter()
-            .zip(&self.headers)
-            .take(n)
-            .map(|(b, h)| &b[..h.msg_len as usize])
     }
 }
 
