@@ -29,16 +29,7 @@ impl RecvBatch {
                 iov_len: b.len(),
             })
             .collect();
-        let headers = iovecs
-            .iter_mut()
-            .map(|iov| {
-                // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                h.msg_hdr.msg_iov = iov;
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            })
-            .collect();
+        let headers = headers_for(&mut iovecs);
         RecvBatch {
             bufs,
             _iovecs: iovecs,
@@ -82,16 +73,7 @@ pub fn send_batch(socket: &UdpSocket, frames: &[Vec<u8>]) -> std::io::Result<usi
             iov_len: f.len(),
         })
         .collect();
-    let mut headers: Vec<libc::mmsghdr> = iovecs
-        .iter_mut()
-        .map(|iov| {
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h
-        })
-        .collect();
+    let mut headers = headers_for(&mut iovecs);
     let mut sent = 0;
     while sent < headers.len() {
         // SAFETY: the headers describe live buffers (`frames`, read only by the kernel).
@@ -117,4 +99,19 @@ pub fn send_batch(socket: &UdpSocket, frames: &[Vec<u8>]) -> std::io::Result<usi
         sent += n as usize;
     }
     Ok(sent)
+}
+
+/// One message header per iovec (one buffer each), pointing at `iovecs`,
+/// which must outlive the headers' use.
+fn headers_for(iovecs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovecs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect()
 }
