@@ -155,7 +155,6 @@ impl<'a> Queue<'a> {
                 wake.link_changed = true;
             }
             wake.rx |= !msix || vector == hw.plan.rx_queue0 + self.index as u32;
-            hw.family.rearm(&hw.regs, hw.irq_mode, vector);
         }
         if fired != 0 && hw.irq_mode == IrqMode::Intx {
             hw.device.unmask_intx()?;

@@ -257,9 +257,6 @@ pub trait Family: Send + Sync {
         ack_icr(r)
     }
 
-    /// Re-enables vector `vector` after it was handled (where the device auto-masks).
-    fn rearm(&self, _r: &Mmio, _mode: IrqMode, _vector: u32) {}
-
     /// Masks every interrupt cause.
     fn disable_irqs(&self, r: &Mmio) {
         r.write(IMC, u32::MAX);
