@@ -295,6 +295,11 @@ impl Guest {
         })
     }
 
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// NIC `index` (in [`GuestConfig::nics`] order).
     pub fn nic(&self, index: usize) -> &Nic {
         &self.nics[index]

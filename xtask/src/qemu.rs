@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Machine options that never change.
 const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -smp 1 -nodefaults -display none \
-                       -no-reboot -serial stdio -monitor none";
+                       -no-reboot -serial stdio -monitor none -name e1000-guest,debug-threads=on";
 /// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
 const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
 

@@ -110,6 +110,10 @@ pub struct Stats {
     pub rx_multicast: u64,
     /// Frames the driver dropped (errors, frames spanning buffers).
     pub rx_driver_dropped: u64,
+    /// Times the driver found a receive ring full: the NIC had no free
+    /// descriptor for the next frame because software fell behind. Zero
+    /// means every frame lost on the way in was lost before the NIC.
+    pub rx_ring_full: u64,
 }
 
 /// An Intel 1GbE controller driven from user space.
@@ -329,7 +333,8 @@ impl Nic {
     }
 
     /// Receives up to `max` frames from `queue` into `out` (appended);
-    /// returns how many. No register read; one tail write if any arrived.
+    /// returns how many. No register read; at most one tail write (the
+    /// refilled descriptors go back to the NIC in groups).
     pub fn rx_batch(&mut self, queue: u16, out: &mut Vec<Packet>, max: usize) -> usize {
         self.queue(queue).rx_batch(out, max)
     }
@@ -373,6 +378,7 @@ impl Nic {
     pub fn stats(&mut self) -> Stats {
         self.hw.family.read_stats(&self.hw.regs, &mut self.stats);
         self.stats.rx_driver_dropped = self.queues.iter().map(|q| q.rx.dropped).sum();
+        self.stats.rx_ring_full = self.queues.iter().map(|q| q.rx.full).sum();
         self.stats
     }
 

@@ -70,7 +70,8 @@ impl<'a> Queue<'a> {
     }
 
     /// Receives up to `max` frames into `out` (appended); returns how many.
-    /// No register read; one tail write if any arrived.
+    /// No register read; at most one tail write (the refilled descriptors
+    /// go back to the NIC in groups).
     pub fn rx_batch(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
         self.state.rx.rx_batch(&self.hw.regs, out, max)
     }
@@ -105,6 +106,12 @@ impl<'a> Queue<'a> {
     /// Frames the ring dropped (errors, frames spanning buffers).
     pub fn dropped(&self) -> u64 {
         self.state.rx.dropped
+    }
+
+    /// Times this queue's receive ring was found full (see
+    /// [`Stats::rx_ring_full`](crate::Stats::rx_ring_full)).
+    pub fn ring_full(&self) -> u64 {
+        self.state.rx.full
     }
 
     /// Sleeps until this queue's interrupt (or `timeout`), acknowledges it

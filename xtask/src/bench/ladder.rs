@@ -1,6 +1,8 @@
 //! The offered-rate ladder of the echo benchmark, as pure logic: which rates
 //! to offer, when to stop climbing, and what the rungs say.
 
+use super::attribution::{CpuShare, LinkDrops};
+
 /// Offered rates (frames per second), in the order they are tried.
 pub const RATES: &[u64] = &[
     5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000, 120_000,
@@ -22,6 +24,10 @@ pub struct Rung {
     pub echoed_rate: f64,
     /// Every frame came back intact, once, in order.
     pub perfect: bool,
+    /// Frames the host kernel dropped at either end of the link.
+    pub drops: Option<LinkDrops>,
+    /// Where the host's CPU went during the rung.
+    pub cpu: Option<CpuShare>,
 }
 
 /// Whether the host peer kept up with the offered rate (within 10 %).

@@ -2,6 +2,7 @@
 //! own ceiling, against a socket on the host): TX counted at the host peer,
 //! the echo rate ladder, ping-pong latency, and the CLI's MMIO line.
 
+use super::attribution::{watch_cpu, LinkDrops};
 use super::ladder::{self, Rung};
 use super::Effort;
 use crate::ensure;
@@ -163,6 +164,8 @@ pub struct EchoResult {
     pub mmio_flood: Option<(f64, f64)>,
     /// MMIO (reads, writes) per frame in ping-pong.
     pub mmio_ping: Option<(f64, f64)>,
+    /// Times the driver found its RX ring full during the ladder (ours only).
+    pub ring_full: Option<u64>,
     /// What went wrong, if something did.
     pub error: Option<String>,
 }
@@ -174,8 +177,14 @@ impl EchoResult {
     }
 }
 
-/// Climbs the rate ladder on `nic`'s link with whatever echoes in the guest.
-pub fn ladder(socket: &UdpSocket, nic_mac: Mac, effort: Effort) -> Result<Vec<Rung>> {
+/// Climbs the rate ladder on `nic`'s link with whatever echoes in the guest;
+/// `qemu` (QEMU's pid) adds where the host's CPU went on each rung.
+pub fn ladder(
+    socket: &UdpSocket,
+    nic_mac: Mac,
+    effort: Effort,
+    qemu: Option<u32>,
+) -> Result<Vec<Rung>> {
     let mut rungs = Vec::new();
     for &rate in ladder::RATES {
         if !ladder::keep_climbing(&rungs) {
@@ -185,7 +194,14 @@ pub fn ladder(socket: &UdpSocket, nic_mac: Mac, effort: Effort) -> Result<Vec<Ru
         // an earlier rung never count.
         let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
         let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
+        let drops_before = LinkDrops::read(socket);
+        let cpu =
+            qemu.map(|pid| watch_cpu(pid, Duration::from_secs_f64(count as f64 / rate as f64)));
         let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
+        let cpu = cpu.and_then(|h| h.join().ok().flatten());
+        let drops = drops_before
+            .zip(LinkDrops::read(socket))
+            .map(|(a, b)| a.since(b));
         let echo_span = s.last_echo.unwrap_or(s.elapsed).as_secs_f64();
         let rung = Rung {
             offered: rate,
@@ -194,6 +210,8 @@ pub fn ladder(socket: &UdpSocket, nic_mac: Mac, effort: Effort) -> Result<Vec<Ru
             echoed: s.echoed,
             echoed_rate: s.echoed as f64 / echo_span.max(1e-6),
             perfect: s.is_perfect(),
+            drops,
+            cpu,
         };
         println!(
             "      {rate:>7} fps offered: sent at {:.0}, {}/{} echoed at {:.0} fps{}",
@@ -203,6 +221,15 @@ pub fn ladder(socket: &UdpSocket, nic_mac: Mac, effort: Effort) -> Result<Vec<Ru
             rung.echoed_rate,
             if rung.perfect { "" } else { "  LOSSY" }
         );
+        if let Some(d) = drops.filter(|d| d.qemu + d.peer > 0) {
+            println!(
+                "        dropped by the host kernel: {} at QEMU's socket, {} at the peer's",
+                d.qemu, d.peer
+            );
+        }
+        if let Some(c) = cpu {
+            println!("        cpu: {c}");
+        }
         rungs.push(rung);
         // Let queues drain before the next rung.
         thread::sleep(Duration::from_millis(300));
@@ -251,12 +278,13 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
     let nic = g.nic(0);
     let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
     let flood = with_echo_job(g, &cmd, "echo: ready", "e1000", || {
-        ladder(&nic.socket, nic.mac, effort)
+        ladder(&nic.socket, nic.mac, effort, Some(g.pid()))
     });
     match flood {
         Ok((rungs, output)) => {
             out.rungs = rungs;
             out.mmio_flood = mmio_per_frame(&output);
+            out.ring_full = ring_full_count(&output);
         }
         Err(e) => out.error = Some(format!("ladder: {e}")),
     }
@@ -273,6 +301,82 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
     out
 }
 
+/// The emulation's own receive ceiling: frames offered to `e1000 dump
+/// --quiet` in poll mode, which only counts them (no transmit, so the NIC's
+/// transmit path does not compete), one fresh run per rung so that each rung
+/// is counted exactly. A rung is perfect when the driver counted every frame
+/// sent; `echoed` is the driver's count.
+pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
+    let nic = g.nic(0);
+    let cmd = format!("e1000 dump {} --irq poll --quiet", nic.pci);
+    let mut rungs = Vec::new();
+    for &rate in ladder::RATES {
+        if !ladder::keep_climbing(&rungs) {
+            break;
+        }
+        let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
+        let ((s, drops, cpu), output) = with_echo_job(g, &cmd, "dump: ready", "e1000", || {
+            let drops_before = LinkDrops::read(&nic.socket);
+            let cpu = watch_cpu(g.pid(), Duration::from_secs_f64(count as f64 / rate as f64));
+            // Nothing comes back: linger only briefly after the last send.
+            let s = peer.flood(
+                count,
+                small_frames(),
+                Some(rate),
+                Duration::from_millis(300),
+            )?;
+            let cpu = cpu.join().ok().flatten();
+            let drops = drops_before
+                .zip(LinkDrops::read(&nic.socket))
+                .map(|(a, b)| a.since(b));
+            Ok((s, drops, cpu))
+        })?;
+        let received = received_count(&output)
+            .ok_or_else(|| Error::msg(format!("no summary from `{cmd}`:\n{output}")))?;
+        let send_secs = s.send_elapsed.as_secs_f64().max(1e-6);
+        let rung = Rung {
+            offered: rate,
+            sent_rate: s.sent as f64 / send_secs,
+            sent: s.sent,
+            echoed: received,
+            echoed_rate: received as f64 / send_secs,
+            perfect: received == s.sent,
+            drops,
+            cpu,
+        };
+        println!(
+            "      {rate:>7} fps offered: sent at {:.0}, {}/{} received{}",
+            rung.sent_rate,
+            rung.echoed,
+            rung.sent,
+            if rung.perfect { "" } else { "  LOSSY" }
+        );
+        if let Some(d) = drops.filter(|d| d.qemu > 0) {
+            println!(
+                "        dropped by the host kernel at QEMU's socket: {}",
+                d.qemu
+            );
+        }
+        if let Some(c) = cpu {
+            println!("        cpu: {c}");
+        }
+        rungs.push(rung);
+    }
+    Ok(rungs)
+}
+
+/// Frames received, from the CLI's `summary: rx N frames` line.
+fn received_count(output: &str) -> Option<u64> {
+    let line = output.lines().find(|l| l.contains("summary: rx "))?;
+    line.split("summary: rx ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The kernel's driver on `netdev` plus `afpacket-echo` in the guest.
 pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
     let mut out = EchoResult {
@@ -283,7 +387,7 @@ pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
     let cmd = format!("afpacket-echo {netdev}");
     let run = with_echo_job(g, &cmd, "afpacket-echo: ready", "afpacket-echo", || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
-        let rungs = ladder(&nic.socket, nic.mac, effort)?;
+        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
         Ok((p, rungs))
     });
     match run {
@@ -337,7 +441,7 @@ pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
             }
         }
     });
-    let rungs = ladder(&host, mac, effort);
+    let rungs = ladder(&host, mac, effort, None);
     stop.store(true, Ordering::Relaxed);
     let _ = echo.join();
     Ok(HostCeiling {
@@ -362,6 +466,17 @@ pub fn mmio_per_frame(output: &str) -> Option<(f64, f64)> {
     }
 }
 
+/// The `rx-ring-full N` count from the CLI's `nic counters` line: how often
+/// the driver found its RX ring full (it fell behind).
+pub fn ring_full_count(output: &str) -> Option<u64> {
+    let line = output.lines().find(|l| l.contains("nic counters"))?;
+    line.split(", ")
+        .find_map(|part| part.trim().strip_prefix("rx-ring-full "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Turns a failed measurement into a note instead of aborting the model.
 pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
     match r {
@@ -383,5 +498,19 @@ mod tests {
         let out = "x\necho: mmio in the data path: 0 reads, 12 writes for 96 frames (0.000 reads, 0.125 writes per frame)\n";
         assert_eq!(super::mmio_per_frame(out), Some((0.0, 0.125)));
         assert_eq!(super::mmio_per_frame("nothing"), None);
+    }
+
+    #[test]
+    fn parses_the_received_count() {
+        let out = "dump: summary: rx 1234 frames 74040 bytes, tx 0 frames 0 bytes, tx dropped (ring full) 0\n";
+        assert_eq!(super::received_count(out), Some(1234));
+        assert_eq!(super::received_count("dump: ready"), None);
+    }
+
+    #[test]
+    fn parses_the_ring_full_count() {
+        let out = "echo: nic counters: rx 5 frames 300 bytes, tx 5 frames 300 bytes, missed 0, no-buffer 0, crc-errors 0, driver-dropped 0, rx-ring-full 17\n";
+        assert_eq!(super::ring_full_count(out), Some(17));
+        assert_eq!(super::ring_full_count("echo: nic counters: rx 5"), None);
     }
 }

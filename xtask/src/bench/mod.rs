@@ -11,6 +11,7 @@
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
 //! ladder), [`report`] (Markdown), [`chart`], [`png`] and [`font`] (the PNG).
 
+pub mod attribution;
 pub mod chart;
 pub mod font;
 pub mod ladder;
@@ -93,6 +94,9 @@ pub struct ModelResult {
     pub tx_kernel: Vec<TxCount>,
     /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
     pub echo: Vec<EchoResult>,
+    /// Receive alone (`e1000 dump --quiet`, poll mode): the emulation's
+    /// receive ceiling, which bounds any echo.
+    pub rx_only: Vec<ladder::Rung>,
     /// Measurements that failed, and why.
     pub notes: Vec<String>,
     /// Wall time of the boot and all its measurements.
@@ -201,6 +205,11 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
             println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
             r.tx_ours.push(t);
         }
+    }
+    println!("    e1000 dump --quiet (receive alone)");
+    let rx = measure::rx_only(&g, effort);
+    if let Some(rungs) = measure::note("receive alone", rx, &mut r.notes) {
+        r.rx_only = rungs;
     }
     // Every mode as a user gets it (interrupt modes busy-poll the ring for a
     // while before sleeping), then the best interrupt mode with pure

@@ -146,11 +146,117 @@ fn model_section(s: &mut String, m: &ModelResult) {
     for e in &m.echo {
         let _ = writeln!(s, "- {}: {}", e.mode, rungs_text(&e.rungs));
     }
+    losses(s, m);
     targets(s, m);
     if !m.notes.is_empty() {
         let _ = writeln!(s, "\nProblems during this model's run:\n");
         for n in &m.notes {
             let _ = writeln!(s, "- {n}");
+        }
+    }
+}
+
+/// Frames of `rungs` lost neither at QEMU's socket nor at the peer's: lost
+/// inside the guest (NIC or driver). `None` without drop counters.
+fn lost_in_guest(rungs: &[Rung]) -> Option<u64> {
+    rungs.iter().try_fold(0, |acc, r| {
+        let d = r.drops?;
+        Some(acc + r.sent.saturating_sub(r.echoed + d.qemu + d.peer))
+    })
+}
+
+fn cpu_text(r: &Rung) -> String {
+    r.cpu.map_or("–".into(), |c| {
+        format!(
+            "{:.0}% / {:.0}% / {:.0}% / {:.0}% ({:.0}%)",
+            c.vcpu * 100.0,
+            c.main_loop * 100.0,
+            c.peer * 100.0,
+            c.host_busy * 100.0,
+            c.host_steal * 100.0
+        )
+    })
+}
+
+/// Where each path's frames were lost (at its first lossy rung and over the
+/// whole ladder) and where the host's CPU went: the evidence for what caps
+/// the echo rate.
+fn losses(s: &mut String, m: &ModelResult) {
+    let cores = m
+        .echo
+        .iter()
+        .flat_map(|e| &e.rungs)
+        .chain(&m.rx_only)
+        .find_map(|r| r.cpu.map(|c| c.cores))
+        .unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\n### Where the frames were lost, and where the time went\n\n\
+         A frame offered to the guest can be lost in three places. (1) Before QEMU reads it: \
+         QEMU's link socket overflows because QEMU's main loop, which reads that socket and runs \
+         the NIC's receive path, did not keep up; Linux counts these drops per socket. \
+         (2) Inside the guest: the NIC had no free descriptor because the driver fell behind; \
+         our driver counts every time it finds its RX ring full. (3) Before the host peer reads \
+         the echo (its socket overflows; also counted). CPU is the share of one core over the \
+         middle of the rung: QEMU's vCPU thread (guest code, plus the NIC's transmit path, which \
+         runs when the guest writes the tail), QEMU's main loop, the host peer, and the whole \
+         host's busy share of its {cores} cores, with the part a hypervisor stole for other \
+         tenants in brackets."
+    );
+    if !m.rx_only.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Receive alone** (`e1000 dump --quiet`, poll mode: the guest only counts frames, \
+             nothing is transmitted): lossless to {} frames/s, at most {} frames/s received. \
+             This is the receive half of the emulation's work in an echo; the transmit half is \
+             `e1000 send` in the TX table. Ladder: {}.",
+            ladder::highest_lossless(&m.rx_only).map_or("–".into(), |v| short(v as f64)),
+            short(ladder::saturation(&m.rx_only)),
+            rungs_text(&m.rx_only)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n| path | first lossy rung | lost there | at QEMU's socket | at the peer's socket | in the guest | lost in the guest, whole ladder | RX ring found full, whole ladder | CPU there: vCPU / main loop / peer / host busy (stolen) |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let rx_only = EchoResult {
+        mode: "receive alone".into(),
+        rungs: m.rx_only.clone(),
+        ..EchoResult::default()
+    };
+    let paths = std::iter::once(&rx_only)
+        .filter(|e| !e.rungs.is_empty())
+        .chain(&m.echo);
+    for e in paths {
+        let name = match e.mode.as_str() {
+            "kernel" => "kernel + AF_PACKET".to_string(),
+            "receive alone" => "ours, receive alone (poll)".to_string(),
+            mode => format!("ours, `--irq {mode}`"),
+        };
+        let ring_full = e.ring_full.map_or("–".into(), |n| n.to_string());
+        let whole = lost_in_guest(&e.rungs).map_or("–".into(), |n| n.to_string());
+        match e.rungs.iter().find(|r| !r.perfect) {
+            None => {
+                let _ = writeln!(
+                    s,
+                    "| {name} | none | – | – | – | – | {whole} | {ring_full} | – |"
+                );
+            }
+            Some(r) => {
+                let lost = r.sent.saturating_sub(r.echoed);
+                let (q, p) = r.drops.map_or(("–".into(), "–".into()), |d| {
+                    (d.qemu.to_string(), d.peer.to_string())
+                });
+                let guest =
+                    lost_in_guest(std::slice::from_ref(r)).map_or("–".into(), |n| n.to_string());
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {lost} of {} | {q} | {p} | {guest} | {whole} | {ring_full} | {} |",
+                    short(r.offered as f64),
+                    r.sent,
+                    cpu_text(r)
+                );
+            }
         }
     }
 }
@@ -176,12 +282,29 @@ fn targets(s: &mut String, m: &ModelResult) {
     );
     let poll = m.echo.iter().find(|e| e.mode == "poll");
     let poll_lossless = poll.and_then(|p| p.lossless());
+    let rx_alone = ladder::highest_lossless(&m.rx_only);
     let _ = writeln!(
         s,
-        "| poll-mode echo lossless ≥ 2.5 × 46 kpps = 115 kpps | {} | {} |",
+        "| poll-mode echo lossless ≥ 2.5 × 46 kpps = 115 kpps | {}{} | {} |",
         poll_lossless.map_or("–".into(), |v| short(v as f64)),
+        rx_alone.map_or(String::new(), |v| format!(
+            " (the emulation receives alone losslessly only to {})",
+            short(v as f64)
+        )),
         met(poll.map(|_| poll_lossless.unwrap_or(0) as f64 >= 2.5 * C_DRIVER_POLL_KPPS))
     );
+    for e in m.ours_echo() {
+        let guest = lost_in_guest(&e.rungs);
+        let ok = guest.zip(e.ring_full).map(|(g, f)| g == 0 && f == 0);
+        let _ = writeln!(
+            s,
+            "| `--irq {}`: no frame lost by the driver at any offered rate (every loss is the emulation's) | {} frames lost in the guest, RX ring full {} times | {} |",
+            e.mode,
+            guest.map_or("–".into(), |n| n.to_string()),
+            e.ring_full.map_or("–".into(), |n| n.to_string()),
+            met(ok)
+        );
+    }
     for e in m.ours_echo().filter(|e| e.mode != "poll") {
         let ok = e
             .lossless()
@@ -232,7 +355,8 @@ pub fn markdown(run: &BenchRun) -> String {
         s,
         "# Benchmark: `e1000` (user space, VFIO) vs the Linux kernel driver\n\n\
          Produced by `{}` on {} with {} (TCG, q35, vIOMMU on, 1 vCPU); the whole run took {:.0} s{}.\n\n\
-         Each model is one guest boot: our driver first (`e1000 send`, `e1000 echo` in every interrupt mode the model offers), \
+         Each model is one guest boot: our driver first (`e1000 send`, `e1000 dump --quiet` receiving alone, \
+         `e1000 echo` in every interrupt mode the model offers), \
          then the NIC is handed to the guest kernel's driver for the same measurements (`pktgen`; `afpacket-echo`, \
          an AF_PACKET echo program using `recvmmsg`/`sendmmsg`). Frames are counted at the host end of the NIC's link \
          (a UDP socket: one datagram per frame). Absolute numbers depend on the host and its load: read the ratios. \
