@@ -16,6 +16,7 @@ use crate::{bail, ensure};
 use std::fs::File;
 use std::io::Write;
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -210,6 +211,7 @@ impl Guest {
             args,
             nics,
             trace_path,
+            link_ends,
         } = qemu_args(
             &config,
             &prepared.vmlinuz,
@@ -231,12 +233,21 @@ impl Guest {
             Some(p) => cmd.stderr(File::create(p).with_context(|| p.display().to_string())?),
             None => cmd.stderr(Stdio::piped()),
         };
-        // SAFETY: prctl is async-signal-safe; QEMU dies with the thread that
-        // started it, even if xtask is killed without running destructors.
+        // The link ends QEMU inherits lose close-on-exec in the child only,
+        // so a QEMU started concurrently by another thread never gets them.
+        let inherit: Vec<i32> = link_ends.iter().map(AsRawFd::as_raw_fd).collect();
+        // SAFETY: prctl and fcntl are async-signal-safe, and the closure
+        // allocates nothing. QEMU dies with the thread that started it, even
+        // if xtask is killed without running destructors.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                for &fd in &inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -245,6 +256,8 @@ impl Guest {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {command_line}"))?;
+        // QEMU holds its ends now.
+        drop(link_ends);
         let echo = std::env::var_os("XTASK_CONSOLE").is_some();
         let console = Console::spawn_reader(child.stdout.take().expect("piped"), echo);
         let stderr = Arc::new(Mutex::new(String::new()));

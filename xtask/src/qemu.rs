@@ -1,6 +1,7 @@
 //! The QEMU command line of a guest: a q35 machine under TCG with an
 //! emulated IOMMU, the bench kernel and initramfs, a QMP socket, and one
-//! `dgram` netdev per NIC wired to a host UDP socket on 127.0.0.1.
+//! `dgram` netdev per NIC: a pair of connected UDP sockets on 127.0.0.1, one
+//! end inherited by QEMU, the other kept by the host side of the tests.
 
 use crate::assets;
 use crate::error::Result;
@@ -22,11 +23,9 @@ pub(crate) struct QemuArgs {
     pub nics: Vec<Nic>,
     /// Where trace output goes, when tracing.
     pub trace_path: Option<PathBuf>,
-}
-
-/// A free UDP port on 127.0.0.1 (bound, then released for QEMU to take).
-fn free_port() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    /// QEMU's ends of the NIC links, for QEMU to inherit (the arguments
+    /// name them by file descriptor number).
+    pub link_ends: Vec<UdpSocket>,
 }
 
 /// Builds the command line for `config`; `tag` makes file names unique.
@@ -68,22 +67,30 @@ pub(crate) fn qemu_args(
         format!("unix:{},server=on,wait=off", qmp_path.display()),
     ]);
     let mut nics = Vec::new();
+    let mut link_ends = Vec::new();
     for (i, nic) in config.nics.iter().enumerate() {
+        // Both ends of the link are made here, connected to each other, and
+        // QEMU inherits its end. Both get the same large receive buffer: on a
+        // shared 2-core host QEMU's main loop can be kept off the CPU for a
+        // few milliseconds, and the default buffer (a few hundred small
+        // frames) would turn that scheduling hiccup into lost frames that no
+        // NIC or driver could have saved. Sustained overload still shows: the
+        // ladder demands that echoes keep pace with the offered rate.
         let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let qemu_end = UdpSocket::bind("127.0.0.1:0")?;
         grow_receive_buffer(&socket);
-        let host_port = socket.local_addr()?.port();
-        let qemu_port = free_port()?;
-        socket.connect(("127.0.0.1", qemu_port))?;
+        grow_receive_buffer(&qemu_end);
+        socket.connect(qemu_end.local_addr()?)?;
+        qemu_end.connect(socket.local_addr()?)?;
+        let qemu_fd = std::os::fd::AsRawFd::as_raw_fd(&qemu_end);
+        link_ends.push(qemu_end);
         let (bridge, place) = config.placement.device_args(i);
         if let Some(bridge) = bridge {
             args.extend(["-device".into(), bridge]);
         }
         args.extend([
             "-netdev".into(),
-            format!(
-                "dgram,id=n{i},local.type=inet,local.host=127.0.0.1,local.port={qemu_port},\
-                 remote.type=inet,remote.host=127.0.0.1,remote.port={host_port}"
-            ),
+            format!("dgram,id=n{i},local.type=fd,local.str={qemu_fd}"),
             "-device".into(),
             format!(
                 "{},netdev=n{i},mac={},{place},id=nic{i}",
@@ -108,6 +115,7 @@ pub(crate) fn qemu_args(
         args,
         nics,
         trace_path,
+        link_ends,
     })
 }
 

@@ -30,28 +30,40 @@ pub struct Rung {
     pub cpu: Option<CpuShare>,
 }
 
+/// How closely echoes must keep pace with the frames sent for a rung to
+/// count as carried: a backlog that only drains after the rung (the link
+/// sockets have large buffers) is not a rate the path carries.
+pub const PACE: f64 = 0.95;
+
+/// Whether the rung was carried: every frame back intact and in order, at
+/// (nearly) the rate they were sent.
+pub fn carried(r: &Rung) -> bool {
+    r.perfect && r.echoed_rate >= PACE * r.sent_rate
+}
+
 /// Whether the host peer kept up with the offered rate (within 10 %).
 pub fn peer_kept_up(r: &Rung) -> bool {
     r.sent_rate >= 0.9 * r.offered as f64
 }
 
 /// Whether to offer the next rate after `rungs`: stop once saturated (two
-/// lossy rungs in a row, the second bringing back less than 10 % more than
-/// the first), or once the host peer could not send at the rate asked.
+/// rungs in a row not carried, the second bringing back less than 10 % more
+/// than the first), or once the host peer could not send at the rate asked.
 pub fn keep_climbing(rungs: &[Rung]) -> bool {
     match rungs {
         [] => true,
-        [.., a, b] if !a.perfect && !b.perfect && b.echoed_rate < 1.1 * a.echoed_rate => false,
+        [.., a, b] if !carried(a) && !carried(b) && b.echoed_rate < 1.1 * a.echoed_rate => false,
         [.., last] => peer_kept_up(last),
     }
 }
 
-/// The highest offered rate such that it and every lower rung were lossless
-/// (and the peer really offered it); `None` if the first rung lost frames.
+/// The highest offered rate such that it and every lower rung were carried
+/// (lossless and at pace, and the peer really offered it); `None` if the
+/// first rung was not.
 pub fn highest_lossless(rungs: &[Rung]) -> Option<u64> {
     rungs
         .iter()
-        .take_while(|r| r.perfect)
+        .take_while(|r| carried(r))
         .filter(|r| peer_kept_up(r))
         .map(|r| r.offered)
         .last()
@@ -95,6 +107,15 @@ mod tests {
         // Lossless only up to the first loss, even if a later rung was clean.
         assert_eq!(highest_lossless(&rungs), Some(5_000));
         assert_eq!(saturation(&rungs), 41_000.0);
+    }
+
+    #[test]
+    fn a_backlog_is_not_carried() {
+        // Everything came back, but at 80 % of the rate sent: late.
+        let late = rung(60_000, true, 60_000.0, 48_000.0);
+        assert!(!carried(&late));
+        let rungs = vec![rung(50_000, true, 50_000.0, 49_900.0), late];
+        assert_eq!(highest_lossless(&rungs), Some(50_000));
     }
 
     #[test]

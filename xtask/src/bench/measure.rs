@@ -219,7 +219,13 @@ pub fn ladder(
             rung.echoed,
             rung.sent,
             rung.echoed_rate,
-            if rung.perfect { "" } else { "  LOSSY" }
+            if !rung.perfect {
+                "  LOSSY"
+            } else if !ladder::carried(&rung) {
+                "  LATE"
+            } else {
+                ""
+            }
         );
         if let Some(d) = drops.filter(|d| d.qemu + d.peer > 0) {
             println!(
