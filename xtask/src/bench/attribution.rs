@@ -16,17 +16,43 @@ use std::net::UdpSocket;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The `/proc/net/udp` columns of the UDP socket bound to 127.0.0.1:`port`.
+fn udp_row(port: u16) -> Option<Vec<String>> {
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    // `local_address` is `0100007F:PPPP` (address in host byte order, hex).
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        (cols.get(1) == Some(&local)).then_some(cols)
+    })
+}
+
 /// Datagrams the host kernel dropped for the UDP socket bound to
 /// 127.0.0.1:`port` (its receive queue was full), or `None` if no such socket.
 pub fn udp_drops(port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
-    // `local_address` is `0100007F:PPPP` (address in host byte order, hex);
     // `drops` is the last column.
-    let local = format!("0100007F:{port:04X}");
-    table.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.get(1) == Some(&local.as_str())).then(|| cols.last()?.parse().ok())?
-    })
+    udp_row(port)?.last()?.parse().ok()
+}
+
+/// Bytes waiting in the receive queue of the UDP socket bound to
+/// 127.0.0.1:`port` (column `tx_queue:rx_queue`, hex).
+pub fn udp_queued(port: u16) -> Option<u64> {
+    let row = udp_row(port)?;
+    u64::from_str_radix(row.get(4)?.split(':').nth(1)?, 16).ok()
+}
+
+/// Waits until QEMU's end of the link behind `socket` (the host end,
+/// connected to it) has no datagram waiting, or `limit` passes; returns how
+/// long that took: the backlog the emulation still had to work through.
+pub fn wait_drained(socket: &UdpSocket, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let Some(port) = socket.peer_addr().ok().map(|a| a.port()) else {
+        return Duration::ZERO;
+    };
+    while udp_queued(port).unwrap_or(0) > 0 && started.elapsed() < limit {
+        thread::sleep(Duration::from_millis(2));
+    }
+    started.elapsed()
 }
 
 /// Drop counters of both ends of a NIC's link.
@@ -223,11 +249,13 @@ mod tests {
         tx.connect(full.local_addr().unwrap()).unwrap();
         let port = full.local_addr().unwrap().port();
         assert_eq!(udp_drops(port), Some(0));
+        assert_eq!(udp_queued(port), Some(0));
         // Nobody reads `full`: its default receive buffer overflows.
         for _ in 0..20_000 {
             let _ = tx.send(&[0u8; 1000]);
         }
         assert!(udp_drops(port).unwrap() > 0);
+        assert!(udp_queued(port).unwrap() > 0);
         assert_eq!(udp_drops(1), None);
     }
 

@@ -24,6 +24,8 @@ pub struct Rung {
     pub echoed_rate: f64,
     /// Every frame came back intact, once, in order.
     pub perfect: bool,
+    /// Echoes that came back only after the rung was over (not in `echoed`).
+    pub late: u64,
     /// Frames the host kernel dropped at either end of the link.
     pub drops: Option<LinkDrops>,
     /// Where the host's CPU went during the rung.

@@ -2,7 +2,7 @@
 //! own ceiling, against a socket on the host): TX counted at the host peer,
 //! the echo rate ladder, ping-pong latency, and the CLI's MMIO line.
 
-use super::attribution::{watch_cpu, LinkDrops};
+use super::attribution::{wait_drained, watch_cpu, LinkDrops};
 use super::ladder::{self, Rung};
 use super::Effort;
 use crate::ensure;
@@ -199,6 +199,10 @@ pub fn ladder(
             qemu.map(|pid| watch_cpu(pid, Duration::from_secs_f64(count as f64 / rate as f64)));
         let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
         let cpu = cpu.and_then(|h| h.join().ok().flatten());
+        // Let the emulation work through any backlog before the next rung,
+        // and count the echoes that come back too late to count.
+        wait_drained(socket, Duration::from_secs(5));
+        let late = count_late(socket);
         let drops = drops_before
             .zip(LinkDrops::read(socket))
             .map(|(a, b)| a.since(b));
@@ -210,6 +214,7 @@ pub fn ladder(
             echoed: s.echoed,
             echoed_rate: s.echoed as f64 / echo_span.max(1e-6),
             perfect: s.is_perfect(),
+            late,
             drops,
             cpu,
         };
@@ -232,6 +237,9 @@ pub fn ladder(
                 "        dropped by the host kernel: {} at QEMU's socket, {} at the peer's",
                 d.qemu, d.peer
             );
+        }
+        if late > 0 {
+            println!("        {late} echoes came back after the rung");
         }
         if let Some(c) = cpu {
             println!("        cpu: {c}");
@@ -271,7 +279,7 @@ fn with_echo_job<T>(
     let result = traffic();
     g.run(&format!("killall -INT {process}"), Duration::from_secs(20))?;
     let r = job.wait(Duration::from_secs(60))?;
-    Ok((result?, r.output()))
+    Ok((result?, format!("{}\nexit status {}", r.output(), r.status)))
 }
 
 /// Our `e1000 echo` in `mode`: ladder in one run, ping-pong in another (so
@@ -291,6 +299,13 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
             out.rungs = rungs;
             out.mmio_flood = mmio_per_frame(&output);
             out.ring_full = ring_full_count(&output);
+            if out.mmio_flood.is_none() {
+                // The run did not end with its summary: say how it ended.
+                let tail: Vec<&str> = output.lines().rev().take(12).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                println!("      ! no summary from `{cmd}`: {}", tail.join(" | "));
+                out.error = Some(format!("no summary; it ended with: {}", tail.join(" | ")));
+            }
         }
         Err(e) => out.error = Some(format!("ladder: {e}")),
     }
@@ -322,22 +337,21 @@ pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
         }
         let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
         let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
-        let ((s, drops, cpu), output) = with_echo_job(g, &cmd, "dump: ready", "e1000", || {
-            let drops_before = LinkDrops::read(&nic.socket);
-            let cpu = watch_cpu(g.pid(), Duration::from_secs_f64(count as f64 / rate as f64));
-            // Nothing comes back: linger only briefly after the last send.
-            let s = peer.flood(
-                count,
-                small_frames(),
-                Some(rate),
-                Duration::from_millis(300),
-            )?;
-            let cpu = cpu.join().ok().flatten();
-            let drops = drops_before
-                .zip(LinkDrops::read(&nic.socket))
-                .map(|(a, b)| a.since(b));
-            Ok((s, drops, cpu))
-        })?;
+        let ((s, backlog, drops, cpu), output) =
+            with_echo_job(g, &cmd, "dump: ready", "e1000", || {
+                let drops_before = LinkDrops::read(&nic.socket);
+                let cpu = watch_cpu(g.pid(), Duration::from_secs_f64(count as f64 / rate as f64));
+                // Nothing comes back: stop right after the last send, then wait
+                // for QEMU to work through its backlog, which the guest counts
+                // late (the rate below includes that time).
+                let s = peer.flood(count, small_frames(), Some(rate), Duration::ZERO)?;
+                let backlog = wait_drained(&nic.socket, Duration::from_secs(5));
+                let cpu = cpu.join().ok().flatten();
+                let drops = drops_before
+                    .zip(LinkDrops::read(&nic.socket))
+                    .map(|(a, b)| a.since(b));
+                Ok((s, backlog, drops, cpu))
+            })?;
         let received = received_count(&output)
             .ok_or_else(|| Error::msg(format!("no summary from `{cmd}`:\n{output}")))?;
         let send_secs = s.send_elapsed.as_secs_f64().max(1e-6);
@@ -346,17 +360,25 @@ pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
             sent_rate: s.sent as f64 / send_secs,
             sent: s.sent,
             echoed: received,
-            echoed_rate: received as f64 / send_secs,
+            echoed_rate: received as f64 / (send_secs + backlog.as_secs_f64()),
             perfect: received == s.sent,
+            late: 0,
             drops,
             cpu,
         };
         println!(
-            "      {rate:>7} fps offered: sent at {:.0}, {}/{} received{}",
+            "      {rate:>7} fps offered: sent at {:.0}, {}/{} received at {:.0} fps{}",
             rung.sent_rate,
             rung.echoed,
             rung.sent,
-            if rung.perfect { "" } else { "  LOSSY" }
+            rung.echoed_rate,
+            if !rung.perfect {
+                "  LOSSY"
+            } else if !ladder::carried(&rung) {
+                "  LATE"
+            } else {
+                ""
+            }
         );
         if let Some(d) = drops.filter(|d| d.qemu > 0) {
             println!(
@@ -370,6 +392,25 @@ pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
         rungs.push(rung);
     }
     Ok(rungs)
+}
+
+/// Datagrams arriving on `socket` until it has been quiet for 200 ms (at
+/// most 5 s): echoes too late for their rung.
+fn count_late(socket: &UdpSocket) -> u64 {
+    let Ok(rx) = socket.try_clone() else { return 0 };
+    if rx
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .is_err()
+    {
+        return 0;
+    }
+    let started = Instant::now();
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    while rx.recv(&mut buf).is_ok() && started.elapsed() < Duration::from_secs(5) {
+        n += 1;
+    }
+    n
 }
 
 /// Frames received, from the CLI's `summary: rx N frames` line.
@@ -508,7 +549,7 @@ mod tests {
 
     #[test]
     fn parses_the_received_count() {
-        let out = "dump: summary: rx 1234 frames 74040 bytes, tx 0 frames 0 bytes, tx dropped (ring full) 0\n";
+        let out = "dump: summary: rx 1234 frames 74040 bytes, tx 0 frames 0 bytes, dropped (tx ring full or runt frame) 0\n";
         assert_eq!(super::received_count(out), Some(1234));
         assert_eq!(super::received_count("dump: ready"), None);
     }

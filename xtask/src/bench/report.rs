@@ -164,12 +164,13 @@ fn model_section(s: &mut String, m: &ModelResult) {
     }
 }
 
-/// Frames of `rungs` lost neither at QEMU's socket nor at the peer's: lost
-/// inside the guest (NIC or driver). `None` without drop counters.
+/// Frames of `rungs` lost neither at QEMU's socket nor at the peer's, nor
+/// echoed late: lost inside the guest (NIC or driver). `None` without drop
+/// counters.
 fn lost_in_guest(rungs: &[Rung]) -> Option<u64> {
     rungs.iter().try_fold(0, |acc, r| {
         let d = r.drops?;
-        Some(acc + r.sent.saturating_sub(r.echoed + d.qemu + d.peer))
+        Some(acc + r.sent.saturating_sub(r.echoed + r.late + d.qemu + d.peer))
     })
 }
 
@@ -252,7 +253,7 @@ fn losses(s: &mut String, m: &ModelResult) {
     }
     let _ = writeln!(
         s,
-        "\n| path | first lossy rung | lost there | at QEMU's socket | at the peer's socket | in the guest | lost in the guest, whole ladder | RX ring found full, whole ladder | CPU there: vCPU / main loop / peer / host busy (stolen) |\n|---|---|---|---|---|---|---|---|---|"
+        "\n| path | first lossy rung | not back in time there | dropped at QEMU's socket | at the peer's socket | came back after the rung | lost in the guest | lost in the guest, whole ladder | RX ring found full, whole ladder | CPU there: vCPU / main loop / peer / host busy (stolen) |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let rx_only = EchoResult {
         mode: "receive alone".into(),
@@ -274,7 +275,7 @@ fn losses(s: &mut String, m: &ModelResult) {
             None => {
                 let _ = writeln!(
                     s,
-                    "| {name} | none | – | – | – | – | {whole} | {ring_full} | – |"
+                    "| {name} | none | – | – | – | – | – | {whole} | {ring_full} | – |"
                 );
             }
             Some(r) => {
@@ -286,9 +287,10 @@ fn losses(s: &mut String, m: &ModelResult) {
                     lost_in_guest(std::slice::from_ref(r)).map_or("–".into(), |n| n.to_string());
                 let _ = writeln!(
                     s,
-                    "| {name} | {} | {lost} of {} | {q} | {p} | {guest} | {whole} | {ring_full} | {} |",
+                    "| {name} | {} | {lost} of {} | {q} | {p} | {} | {guest} | {whole} | {ring_full} | {} |",
                     short(r.offered as f64),
                     r.sent,
+                    r.late,
                     cpu_text(r)
                 );
             }

@@ -154,7 +154,7 @@ fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, 
     );
     let s = nic.stats();
     println!(
-        "{what}: summary: rx {} frames {} bytes, tx {} frames {} bytes, tx dropped (ring full) {tx_dropped}",
+        "{what}: summary: rx {} frames {} bytes, tx {} frames {} bytes, dropped (tx ring full or runt frame) {tx_dropped}",
         rx.frames, rx.bytes, tx.frames, tx.bytes
     );
     println!(
@@ -224,6 +224,9 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
     report("dump", &mut nic, &since, &rx, &Tally::default(), 0);
     Ok(())
 }
+
+/// Bytes of an Ethernet header: destination and source MAC, EtherType.
+const ETHERNET_HEADER: usize = 14;
 
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
 pub fn echo(args: &Args) -> Result<(), CliError> {
@@ -296,6 +299,10 @@ fn echo_queue(
                 break;
             }
             rx.add(&pkts);
+            // A frame too short for an Ethernet header cannot be echoed.
+            let before = pkts.len();
+            pkts.retain(|p| p.len() >= ETHERNET_HEADER);
+            dropped += (before - pkts.len()) as u64;
             for p in pkts.iter_mut() {
                 p.copy_within(6..12, 0);
                 p[6..12].copy_from_slice(&mac);

@@ -176,8 +176,10 @@ impl RxRing {
             unsafe { self.format.arm(self.desc.at(i), iova) };
             last_refilled = Some(i);
             self.next = (i + 1) % count;
-            // A frame that spans descriptors (longer than a buffer) or has errors is dropped whole.
-            if done.error || !done.eop || in_frame_error {
+            // A frame that spans descriptors (longer than a buffer), has
+            // errors or an impossible length is dropped whole.
+            let bad_len = done.len == 0 || done.len as usize > BUFFER_SIZE;
+            if done.error || !done.eop || in_frame_error || bad_len {
                 in_frame_error = !done.eop;
                 self.dropped += 1;
                 continue;
