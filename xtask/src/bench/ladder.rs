@@ -5,8 +5,8 @@ use super::attribution::{CpuShare, LinkDrops};
 
 /// Offered rates (frames per second), in the order they are tried.
 pub const RATES: &[u64] = &[
-    5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000, 120_000,
-    160_000, 240_000,
+    1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000,
+    120_000, 160_000, 240_000,
 ];
 
 /// What one rung of the ladder observed.
