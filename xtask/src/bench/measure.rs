@@ -354,6 +354,11 @@ pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
             })?;
         let received = received_count(&output)
             .ok_or_else(|| Error::msg(format!("no summary from `{cmd}`:\n{output}")))?;
+        if received != count as u64 {
+            if let Some(line) = output.lines().find(|l| l.contains("nic counters")) {
+                println!("        {}", line.trim());
+            }
+        }
         let send_secs = s.send_elapsed.as_secs_f64().max(1e-6);
         let rung = Rung {
             offered: rate,
