@@ -43,6 +43,17 @@ pub fn carried(r: &Rung) -> bool {
     r.perfect && r.echoed_rate >= PACE * r.sent_rate
 }
 
+/// How a progress line flags the rung: `  LOSSY`, `  LATE` or nothing.
+pub fn flag(r: &Rung) -> &'static str {
+    if !r.perfect {
+        "  LOSSY"
+    } else if !carried(r) {
+        "  LATE"
+    } else {
+        ""
+    }
+}
+
 /// Whether the host peer kept up with the offered rate (within 10 %).
 pub fn peer_kept_up(r: &Rung) -> bool {
     r.sent_rate >= 0.9 * r.offered as f64

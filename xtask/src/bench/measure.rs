@@ -224,13 +224,7 @@ pub fn ladder(
             rung.echoed,
             rung.sent,
             rung.echoed_rate,
-            if !rung.perfect {
-                "  LOSSY"
-            } else if !ladder::carried(&rung) {
-                "  LATE"
-            } else {
-                ""
-            }
+            ladder::flag(&rung)
         );
         if let Some(d) = drops.filter(|d| d.qemu + d.peer > 0) {
             println!(
@@ -377,13 +371,7 @@ pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
             rung.echoed,
             rung.sent,
             rung.echoed_rate,
-            if !rung.perfect {
-                "  LOSSY"
-            } else if !ladder::carried(&rung) {
-                "  LATE"
-            } else {
-                ""
-            }
+            ladder::flag(&rung)
         );
         if let Some(d) = drops.filter(|d| d.qemu > 0) {
             println!(

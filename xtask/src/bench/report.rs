@@ -326,7 +326,7 @@ fn targets(s: &mut String, m: &ModelResult) {
         "| poll-mode echo lossless ≥ 2.5 × 46 kpps = 115 kpps | {}{} | {} |",
         poll_lossless.map_or("–".into(), |v| short(v as f64)),
         rx_alone.map_or(String::new(), |v| format!(
-            " (receive alone carries {}; with transmit, the emulation's bound is {})",
+            " (receive alone carries {}; with transmit, the emulation's estimate is {})",
             short(v as f64),
             serial_bound(m).map_or("–".into(), short)
         )),
