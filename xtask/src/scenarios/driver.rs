@@ -6,6 +6,7 @@
 use crate::error::Result;
 use crate::frame::{checksum, FrameKind, Mac};
 use crate::guest::{Guest, GuestConfig, Placement};
+use crate::job::Job;
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
@@ -348,6 +349,16 @@ fn ring_full_count(output: &str) -> Result<u64> {
         .ok_or_else(|| crate::error::Error::msg(format!("no rx-ring-full count in:\n{output}")))
 }
 
+/// Starts `e1000 echo NIC0 OPTIONS --quiet` in the background and returns
+/// once it is ready and receiving: QEMU's 8254x models hold reception for
+/// 1 s after the RCTL write, so every model gets that long.
+fn start_echo<'g>(g: &'g Guest, options: &str) -> Result<Job<'g>> {
+    let mut job = g.spawn(&format!("e1000 echo {} {options} --quiet", g.nic(0).pci))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(job)
+}
+
 /// A driver that falls behind must say so, and recover: `e1000 echo` on
 /// 32-descriptor rings with pure interrupts spaced 10 ms apart cannot keep
 /// up with a burst of 150 frames, so its RX ring fills. What the NIC then
@@ -362,13 +373,10 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
     let mode = irq_modes(&g.nic(0).model).last().copied().unwrap_or("intx");
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
-    let mut job = g.spawn(&format!(
-        "e1000 echo {} --irq {mode} --busy-poll 0 --irq-interval 10000 --ring 32 --quiet",
-        nic.pci
-    ))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
-    // The 8254x models hold reception for 1 s after the RCTL write.
-    std::thread::sleep(Duration::from_millis(1500));
+    let job = start_echo(
+        g,
+        &format!("--irq {mode} --busy-poll 0 --irq-interval 10000 --ring 32"),
+    )?;
     let burst = peer.flood(BURST, TrafficSpec::default(), None, Duration::from_secs(2));
     let ping = Peer::new(nic)?.ping_pong(PINGS, TrafficSpec::default(), Duration::from_secs(2));
     g.run("killall -INT e1000", Duration::from_secs(10))?;
@@ -406,9 +414,7 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
 fn overload(g: &mut Guest) -> Result<()> {
     const BURST: usize = 20_000;
     let nic = g.nic(0);
-    let mut job = g.spawn(&format!("e1000 echo {} --irq poll --quiet", nic.pci))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1500));
+    let job = start_echo(g, "--irq poll")?;
     let mut bursts = Vec::new();
     for _ in 0..3 {
         bursts.push(Peer::new(nic)?.flood(
