@@ -114,6 +114,10 @@ pub struct Stats {
     /// descriptor for the next frame because software fell behind. Zero
     /// means every frame lost on the way in was lost before the NIC.
     pub rx_ring_full: u64,
+    /// Times the next RX descriptor showed its DD bit before its length and
+    /// the driver waited for the rest of the write-back (QEMU's 82576 model
+    /// does this now and then; real hardware writes a descriptor at once).
+    pub rx_early_dd: u64,
 }
 
 /// An Intel 1GbE controller driven from user space.
@@ -379,6 +383,7 @@ impl Nic {
         self.hw.family.read_stats(&self.hw.regs, &mut self.stats);
         self.stats.rx_driver_dropped = self.queues.iter().map(|q| q.rx.dropped).sum();
         self.stats.rx_ring_full = self.queues.iter().map(|q| q.rx.full).sum();
+        self.stats.rx_early_dd = self.queues.iter().map(|q| q.rx.early_dd).sum();
         self.stats
     }
 

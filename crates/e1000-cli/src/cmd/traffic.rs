@@ -158,8 +158,8 @@ fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, 
         rx.frames, rx.bytes, tx.frames, tx.bytes
     );
     println!(
-        "{what}: nic counters: rx {} frames {} bytes, tx {} frames {} bytes, missed {}, no-buffer {}, crc-errors {}, driver-dropped {}, rx-ring-full {}",
-        s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes, s.rx_missed, s.rx_no_buffer, s.rx_crc_errors, s.rx_driver_dropped, s.rx_ring_full
+        "{what}: nic counters: rx {} frames {} bytes, tx {} frames {} bytes, missed {}, no-buffer {}, crc-errors {}, driver-dropped {}, rx-ring-full {}, rx-early-dd {}",
+        s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes, s.rx_missed, s.rx_no_buffer, s.rx_crc_errors, s.rx_driver_dropped, s.rx_ring_full, s.rx_early_dd
     );
 }
 

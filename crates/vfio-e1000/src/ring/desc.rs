@@ -32,8 +32,11 @@ const RX_DD: u32 = 1 << 0;
 const RX_EOP: u32 = 1 << 1;
 /// Legacy RX errors byte (bits of byte 13): CE, SE, SEQ, CXE, RXE.
 const RX_LEGACY_ERR_MASK: u32 = 0x01 | 0x02 | 0x04 | 0x10 | 0x80;
-/// Advanced RX error bits in the status/error dword: RXE (bit 31) and length/CRC errors.
-const RX_ADV_ERR_MASK: u32 = 1 << 31 | 1 << 29 | 1 << 30;
+/// Advanced RX error bit in the status/error dword: RXE (bit 31: CRC, symbol
+/// or length error; 82576 §7.1.5.2). IPE (30) and L4E (29) are checksum
+/// verdicts on an intact frame: not errors for a driver that moves frames
+/// (and never set while RX checksum offload is off, as we leave it).
+const RX_ADV_ERR_MASK: u32 = 1 << 31;
 
 /// Legacy TX command: End Of Packet, Insert FCS, Report Status.
 const TX_CMD_EOP: u8 = 1 << 0;

@@ -20,6 +20,11 @@ use crate::mmio::Mmio;
 use crate::vfio::Container;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// RDH sits 8 bytes before RDT in every family (8254x SDM §13.4.28–29,
+/// 82574 §10.2.5.x, 82576 §8.10.x: RDH at +0x10, RDT at +0x18).
+const TAIL_AFTER_HEAD: u32 = 8;
 
 /// Ring sizes must be a multiple of 8 descriptors (128 bytes, SDM §13.4.27).
 pub const RING_ALIGN: usize = 8;
@@ -78,7 +83,17 @@ pub struct RxRing {
     /// held a frame, so the NIC had nowhere to put the next one (the
     /// software fell behind; the device then drops or holds frames).
     pub full: u64,
+    /// Times the next descriptor showed DD before its length (see
+    /// [`RxRing::rx_batch`]): the driver waited for the rest of the write-back.
+    pub early_dd: u64,
+    /// When the descriptor at `next` was first seen with DD but no length.
+    early_since: Option<Instant>,
 }
+
+/// How long a descriptor may show DD without a length before it is taken as
+/// written that way (an empty frame, dropped): far longer than the few tens
+/// of µs the emulation has been seen to take.
+const EARLY_DD_LIMIT: Duration = Duration::from_millis(5);
 
 impl RxRing {
     /// Allocates `count` descriptors and fills all of them with buffers from `pool`.
@@ -110,6 +125,8 @@ impl RxRing {
             tail: count - 1,
             dropped: 0,
             full: 0,
+            early_dd: 0,
+            early_since: None,
         })
     }
 
@@ -137,9 +154,30 @@ impl RxRing {
     }
 
     /// Whether a received frame is waiting (one descriptor read, no register).
+    /// A descriptor showing DD without a length is not (yet) a frame: see
+    /// [`rx_batch`](Self::rx_batch).
     pub fn pending(&self) -> bool {
         // SAFETY: `next` indexes this ring.
-        unsafe { self.format.done(self.desc.at(self.next)) }.is_some()
+        unsafe { self.format.done(self.desc.at(self.next)) }.is_some_and(|d| d.len != 0)
+    }
+
+    /// For descriptor `i` showing DD without a length: true if the NIC
+    /// really wrote it that way (it is then dropped), false while the rest
+    /// of the write-back may still land. After [`EARLY_DD_LIMIT`] the head
+    /// register decides: if the NIC's head is still at `i`, it has not
+    /// written `i` at all (the DD is a stray late status write) and the
+    /// driver keeps waiting for the frame. Off the fast path.
+    #[cold]
+    fn waited_out_early_dd(&mut self, regs: &Mmio, i: usize) -> bool {
+        match self.early_since {
+            None => {
+                self.early_dd += 1;
+                self.early_since = Some(Instant::now());
+                false
+            }
+            Some(t) if t.elapsed() < EARLY_DD_LIMIT => false,
+            Some(_) => regs.read(self.tail_reg - TAIL_AFTER_HEAD) as usize != i,
+        }
     }
 
     /// Moves up to `max` received frames into `out` and refills the ring with
@@ -165,6 +203,18 @@ impl RxRing {
             let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else {
                 break;
             };
+            // Every descriptor we arm has a zero length field, and every
+            // frame the NIC writes back has a non-zero one. DD with length 0
+            // is a write-back still landing: QEMU's 82576 model has been seen
+            // to show the status word up to ~100 µs before the rest, and to
+            // rewrite the status after the driver re-armed the descriptor.
+            // Taking such a descriptor loses its frame, and re-arming it early
+            // lets the late write clobber the fresh buffer address. Wait for
+            // the whole write-back (bounded, in case a NIC really wrote 0).
+            if done.len == 0 && !self.waited_out_early_dd(regs, i) {
+                break;
+            }
+            self.early_since = None;
             let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else {
                 break;
             };
