@@ -89,11 +89,15 @@ impl LinkDrops {
 #[derive(Clone, Debug)]
 pub struct CpuSample {
     at: Instant,
-    /// QEMU's vCPU thread(s) (`CPU n/TCG`), ns.
+    /// QEMU's vCPU thread(s) (`CPU n/TCG`), ns on a core.
     vcpu_ns: u64,
+    /// ns the vCPU thread(s) were runnable but waited for a core.
+    vcpu_wait_ns: u64,
     /// QEMU's main thread: the main loop, which reads the link socket and
-    /// runs the NIC's receive path; ns.
+    /// runs the NIC's receive path; ns on a core.
     main_ns: u64,
+    /// ns the main loop was runnable but waited for a core.
+    main_wait_ns: u64,
     /// QEMU's other threads (RCU, monitor, workers), ns.
     other_ns: u64,
     /// This process (the host peer), ns.
@@ -106,18 +110,24 @@ impl CpuSample {
     /// Samples QEMU's threads (`qemu` is its pid), this process and the host.
     pub fn take(qemu: u32) -> Option<CpuSample> {
         let (mut vcpu_ns, mut main_ns, mut other_ns) = (0, 0, 0);
+        let (mut vcpu_wait_ns, mut main_wait_ns) = (0, 0);
         for task in std::fs::read_dir(format!("/proc/{qemu}/task")).ok()? {
             let path = task.ok()?.path();
             let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
                 continue; // the thread just exited
             };
-            let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+            // "time on a core, time waiting on a run queue, time slices" (ns).
+            let mut fields = stat.split_whitespace().map(|w| w.parse::<u64>());
+            let ns = fields.next()?.ok()?;
+            let wait_ns = fields.next()?.ok()?;
             let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
             let tid = path.file_name()?.to_str()?.parse::<u32>().ok()?;
             if name.contains("/TCG") || name.contains("/KVM") {
                 vcpu_ns += ns;
+                vcpu_wait_ns += wait_ns;
             } else if tid == qemu {
                 main_ns += ns;
+                main_wait_ns += wait_ns;
             } else {
                 other_ns += ns;
             }
@@ -125,7 +135,9 @@ impl CpuSample {
         Some(CpuSample {
             at: Instant::now(),
             vcpu_ns,
+            vcpu_wait_ns,
             main_ns,
+            main_wait_ns,
             other_ns,
             peer_ns: self_cpu_ns(),
             host_ticks: host_ticks()?,
@@ -170,8 +182,15 @@ pub struct CpuShare {
     /// QEMU's vCPU thread: guest code, plus the NIC's transmit path, which
     /// runs in the vCPU thread when the guest writes the tail register.
     pub vcpu: f64,
+    /// Time the vCPU thread was ready to run but waited for a core (the
+    /// host's scheduler, not QEMU, held it back). A poll-mode guest never
+    /// sleeps, so 1 − `vcpu` − `vcpu_wait` is time its thread was blocked:
+    /// waiting for QEMU's big lock.
+    pub vcpu_wait: f64,
     /// QEMU's main loop: reading the link socket and the NIC's receive path.
     pub main_loop: f64,
+    /// Time the main loop was ready to run but waited for a core.
+    pub main_wait: f64,
     /// QEMU's other threads.
     pub qemu_other: f64,
     /// The host peer (this process): sending, receiving and checking frames.
@@ -197,7 +216,9 @@ impl CpuShare {
         );
         CpuShare {
             vcpu: share(a.vcpu_ns, b.vcpu_ns),
+            vcpu_wait: share(a.vcpu_wait_ns, b.vcpu_wait_ns),
             main_loop: share(a.main_ns, b.main_ns),
+            main_wait: share(a.main_wait_ns, b.main_wait_ns),
             qemu_other: share(a.other_ns, b.other_ns),
             peer: share(a.peer_ns, b.peer_ns),
             host_busy: busy as f64 / total.max(1) as f64,
@@ -212,9 +233,11 @@ impl std::fmt::Display for CpuShare {
         let pc = |x: f64| (x * 100.0).round();
         write!(
             f,
-            "vCPU {}%, QEMU main loop {}%, QEMU other {}%, peer {}%; host {}% of {} cores busy ({}% stolen)",
+            "vCPU {}% (+{}% waiting for a core), QEMU main loop {}% (+{}%), QEMU other {}%, peer {}%; host {}% of {} cores busy ({}% stolen)",
             pc(self.vcpu),
+            pc(self.vcpu_wait),
             pc(self.main_loop),
+            pc(self.main_wait),
             pc(self.qemu_other),
             pc(self.peer),
             pc(self.host_busy),

@@ -4,6 +4,7 @@
 
 use super::attribution::{wait_drained, watch_cpu, LinkDrops};
 use super::ladder::{self, Rung};
+use super::profile::{self, Profile};
 use super::Effort;
 use crate::ensure;
 use crate::error::{Error, Result};
@@ -166,6 +167,9 @@ pub struct EchoResult {
     pub mmio_ping: Option<(f64, f64)>,
     /// Times the driver found its RX ring full during the ladder (ours only).
     pub ring_full: Option<u64>,
+    /// Times an RX descriptor showed DD before its length and the driver
+    /// waited for the rest of the write-back (ours only).
+    pub early_dd: Option<u64>,
     /// What went wrong, if something did.
     pub error: Option<String>,
 }
@@ -293,6 +297,7 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
             out.rungs = rungs;
             out.mmio_flood = mmio_per_frame(&output);
             out.ring_full = ring_full_count(&output);
+            out.early_dd = nic_counter(&output, "rx-early-dd");
             if out.mmio_flood.is_none() {
                 // The run did not end with its summary: say how it ended.
                 let tail: Vec<&str> = output.lines().rev().take(12).collect();
@@ -314,6 +319,47 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
         Err(e) => out.error = Some(format!("ping-pong: {e}")),
     }
     out
+}
+
+/// A profile of QEMU while `e1000 echo --irq {mode}` is saturated: the
+/// host peer offers `rate` frames/s for a few seconds and `perf` records
+/// QEMU's threads over the middle of it. The echoed rate under the
+/// profiler (which itself takes CPU) turns shares into time per frame.
+pub fn profile_echo(g: &Guest, mode: &str, rate: u64) -> Result<Profile> {
+    let nic = g.nic(0);
+    let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
+    let scratch = std::env::temp_dir();
+    let (mut p, _) = with_echo_job(g, &cmd, "echo: ready", "e1000", || {
+        let pid = g.pid();
+        let dir = scratch.clone();
+        let recording = thread::spawn(move || {
+            thread::sleep(Duration::from_secs(1));
+            profile::record(pid, Duration::from_secs(2), "", &dir)
+        });
+        let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let s = peer.flood(
+            rate as usize * 4,
+            small_frames(),
+            Some(rate),
+            Duration::from_secs(1),
+        )?;
+        let mut p = recording
+            .join()
+            .map_err(|_| Error::msg("the perf thread panicked"))??;
+        wait_drained(&nic.socket, Duration::from_secs(5));
+        count_late(&nic.socket);
+        let span = s.last_echo.unwrap_or(s.elapsed).as_secs_f64().max(1e-6);
+        p.echoed_rate = s.echoed as f64 / span;
+        Ok(p)
+    })?;
+    p.during = format!("`e1000 echo --irq {mode}`, {} frames/s offered", rate);
+    println!(
+        "      profiled at {rate} fps offered, {:.0} fps echoed: vCPU {} samples, main loop {}",
+        p.echoed_rate,
+        p.vcpu.samples(),
+        p.main_loop.samples()
+    );
+    Ok(p)
 }
 
 /// The emulation's own receive ceiling: frames offered to `e1000 dump
@@ -407,7 +453,7 @@ fn count_late(socket: &UdpSocket) -> u64 {
 }
 
 /// Frames received, from the CLI's `summary: rx N frames` line.
-fn received_count(output: &str) -> Option<u64> {
+pub fn received_count(output: &str) -> Option<u64> {
     let line = output.lines().find(|l| l.contains("summary: rx "))?;
     line.split("summary: rx ")
         .nth(1)?
@@ -509,9 +555,15 @@ pub fn mmio_per_frame(output: &str) -> Option<(f64, f64)> {
 /// The `rx-ring-full N` count from the CLI's `nic counters` line: how often
 /// the driver found its RX ring full (it fell behind).
 pub fn ring_full_count(output: &str) -> Option<u64> {
+    nic_counter(output, "rx-ring-full")
+}
+
+/// Counter `name` (`driver-dropped`, `rx-early-dd`, …) from the CLI's
+/// `nic counters` line.
+pub fn nic_counter(output: &str, name: &str) -> Option<u64> {
     let line = output.lines().find(|l| l.contains("nic counters"))?;
     line.split(", ")
-        .find_map(|part| part.trim().strip_prefix("rx-ring-full "))?
+        .find_map(|part| part.trim().strip_prefix(name)?.strip_prefix(' '))?
         .trim()
         .parse()
         .ok()
@@ -551,6 +603,8 @@ mod tests {
     fn parses_the_ring_full_count() {
         let out = "echo: nic counters: rx 5 frames 300 bytes, tx 5 frames 300 bytes, missed 0, no-buffer 0, crc-errors 0, driver-dropped 0, rx-ring-full 17\n";
         assert_eq!(super::ring_full_count(out), Some(17));
+        assert_eq!(super::nic_counter(out, "driver-dropped"), Some(0));
+        assert_eq!(super::nic_counter(out, "rx-early"), None);
         assert_eq!(super::ring_full_count("echo: nic counters: rx 5"), None);
     }
 }

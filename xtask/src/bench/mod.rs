@@ -17,6 +17,7 @@ pub mod font;
 pub mod ladder;
 pub mod measure;
 pub mod png;
+pub mod profile;
 pub mod report;
 
 use crate::error::Result;
@@ -97,6 +98,8 @@ pub struct ModelResult {
     /// Receive alone (`e1000 dump --quiet`, poll mode): the emulation's
     /// receive ceiling, which bounds any echo.
     pub rx_only: Vec<ladder::Rung>,
+    /// Where QEMU's time went while the poll-mode echo was saturated.
+    pub profile: Option<profile::Profile>,
     /// Measurements that failed, and why.
     pub notes: Vec<String>,
     /// Wall time of the boot and all its measurements.
@@ -219,6 +222,17 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     for mode in modes.iter().map(|m| m.to_string()).chain(pure) {
         println!("    e1000 echo --irq {mode}");
         r.echo.push(measure::echo_ours(&g, &mode, effort));
+    }
+    // Where QEMU's time goes when the echo is saturated: offered half again
+    // what poll mode carried at best.
+    if profile::available() {
+        println!("    perf record of QEMU, e1000 echo --irq poll saturated");
+        let carried = r.echo.first().map_or(0.0, |e| ladder::saturation(&e.rungs));
+        let rate = ((carried * 1.5 / 10_000.0).ceil() as u64 * 10_000).max(20_000);
+        let p = measure::profile_echo(&g, "poll", rate);
+        r.profile = measure::note("profile", p, &mut r.notes);
+    } else {
+        r.notes.push("profile: `perf` is not installed".into());
     }
     // Hand the NIC to the kernel's driver.
     g.run_ok(&format!("unbind-vfio {pci}"), Duration::from_secs(30))?;

@@ -5,6 +5,7 @@
 use super::chart::short;
 use super::ladder::{self, Rung};
 use super::measure::{EchoResult, TxCount};
+use super::profile::{Bucket, Profile, ThreadProfile};
 use super::{BenchRun, ModelResult, TX_SIZES};
 use std::fmt::Write;
 
@@ -155,6 +156,9 @@ fn model_section(s: &mut String, m: &ModelResult) {
         let _ = writeln!(s, "- {}: {}", e.mode, rungs_text(&e.rungs));
     }
     losses(s, m);
+    if let Some(p) = &m.profile {
+        profile_section(s, p);
+    }
     targets(s, m);
     if !m.notes.is_empty() {
         let _ = writeln!(s, "\nProblems during this model's run:\n");
@@ -162,6 +166,67 @@ fn model_section(s: &mut String, m: &ModelResult) {
             let _ = writeln!(s, "- {n}");
         }
     }
+}
+
+/// Where QEMU's threads spent their time while the echo was saturated.
+fn profile_section(s: &mut String, p: &Profile) {
+    let _ = writeln!(
+        s,
+        "\n### Where QEMU's time goes at saturation\n\n\
+         `perf record` with call graphs ({} Hz) of QEMU's vCPU thread and main loop over {:.0} s \
+         of {}; {} frames/s came back meanwhile (the profiler takes CPU too, so fewer than \
+         without it). Each sample is sorted by the functions on its call chain: QEMU's binary is \
+         stripped but exports its register-write entry (`memory_region_dispatch_write`), frame \
+         transmit (`net_tx_pkt_send`), frame receive (`qemu_net_queue_send`), main loop and \
+         big lock, and the host kernel names its socket calls.\n\n\
+         | where | vCPU thread, % of a core | main loop, % of a core | CPU µs per echoed frame |\n\
+         |---|---|---|---|",
+        p.frequency,
+        p.seconds,
+        p.during,
+        short(p.echoed_rate)
+    );
+    let of = |t: &ThreadProfile, b: Bucket| t.buckets.get(&b).copied().unwrap_or(0);
+    for b in Bucket::ALL {
+        let (v, m) = (of(&p.vcpu, b), of(&p.main_loop, b));
+        if v + m == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} % | {:.0} % | {:.1} |",
+            b.label(),
+            100.0 * p.share(v),
+            100.0 * p.share(m),
+            p.us_per_frame(v + m)
+        );
+    }
+    let (v, m) = (p.vcpu.samples(), p.main_loop.samples());
+    let _ = writeln!(
+        s,
+        "| **total** | {:.0} % | {:.0} % | {:.1} |",
+        100.0 * p.share(v),
+        100.0 * p.share(m),
+        p.us_per_frame(v + m)
+    );
+    let guest = of(&p.vcpu, Bucket::GuestCode);
+    let emulation: u64 = Bucket::ALL
+        .iter()
+        .filter(|b| b.is_device_work())
+        .map(|&b| of(&p.vcpu, b) + of(&p.main_loop, b))
+        .sum();
+    let us = p.us_per_frame(emulation);
+    let _ = writeln!(
+        s,
+        "\nGuest code (our driver and the guest kernel, as TCG runs it) is {:.0} % of the vCPU \
+         thread, {:.1} µs per frame. The NIC model and its socket calls (both transmit rows, \
+         both receive rows, the register accesses) run under QEMU's big lock, one thread at a \
+         time: {:.1} µs per frame, so at most {} frames/s however little the driver does.",
+        100.0 * p.share(guest),
+        p.us_per_frame(guest),
+        us,
+        short(1e6 / us.max(1e-9))
+    );
 }
 
 /// Frames of `rungs` lost neither at QEMU's socket nor at the peer's, nor
@@ -185,9 +250,11 @@ fn serial_bound(m: &ModelResult) -> Option<f64> {
 fn cpu_text(r: &Rung) -> String {
     r.cpu.map_or("–".into(), |c| {
         format!(
-            "{:.0}% / {:.0}% / {:.0}% / {:.0}% ({:.0}%)",
+            "{:.0}% (+{:.0}%) / {:.0}% (+{:.0}%) / {:.0}% / {:.0}% ({:.0}%)",
             c.vcpu * 100.0,
+            c.vcpu_wait * 100.0,
             c.main_loop * 100.0,
+            c.main_wait * 100.0,
             c.peer * 100.0,
             c.host_busy * 100.0,
             c.host_steal * 100.0
@@ -213,12 +280,15 @@ fn losses(s: &mut String, m: &ModelResult) {
          QEMU's link socket overflows because QEMU's main loop, which reads that socket and runs \
          the NIC's receive path, did not keep up; Linux counts these drops per socket. \
          (2) Inside the guest: the NIC had no free descriptor because the driver fell behind; \
-         our driver counts every time it finds its RX ring full. (3) Before the host peer reads \
+         our driver counts every time it finds its RX ring full. (It also counts the times a \
+         descriptor showed its DD bit before its length, which QEMU's 82576 model does now and \
+         then; the driver waits for the rest of the write-back instead of losing the frame.) (3) Before the host peer reads \
          the echo (its socket overflows; also counted). CPU is the share of one core over the \
          middle of the rung: QEMU's vCPU thread (guest code, plus the NIC's transmit path, which \
          runs when the guest writes the tail), QEMU's main loop, the host peer, and the whole \
          host's busy share of its {cores} cores, with the part a hypervisor stole for other \
-         tenants in brackets."
+         tenants in brackets. The (+n %) beside a QEMU thread is time it was ready to run but \
+         waited for a core: what the host's scheduler, not QEMU, cost it."
     );
     if let Some(bound) = serial_bound(m) {
         let best = m
@@ -254,7 +324,7 @@ fn losses(s: &mut String, m: &ModelResult) {
     }
     let _ = writeln!(
         s,
-        "\n| path | first lossy rung | not back in time there | dropped at QEMU's socket | at the peer's socket | came back after the rung | lost in the guest | lost in the guest, whole ladder | RX ring found full, whole ladder | CPU there: vCPU / main loop / peer / host busy (stolen) |\n|---|---|---|---|---|---|---|---|---|---|"
+        "\n| path | first lossy rung | not back in time there | dropped at QEMU's socket | at the peer's socket | came back after the rung | lost in the guest | lost in the guest, whole ladder | RX ring found full / DD seen before the length, whole ladder | CPU there: vCPU (+waiting) / main loop (+waiting) / peer / host busy (stolen) |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let rx_only = EchoResult {
         mode: "receive alone".into(),
@@ -270,7 +340,11 @@ fn losses(s: &mut String, m: &ModelResult) {
             "receive alone" => "ours, receive alone (poll)".to_string(),
             mode => format!("ours, `--irq {mode}`"),
         };
-        let ring_full = e.ring_full.map_or("–".into(), |n| n.to_string());
+        let ring_full = match (e.ring_full, e.early_dd) {
+            (Some(f), Some(d)) => format!("{f} / {d}"),
+            (Some(f), None) => format!("{f} / –"),
+            _ => "–".into(),
+        };
         let whole = lost_in_guest(&e.rungs).map_or("–".into(), |n| n.to_string());
         match e.rungs.iter().find(|r| !r.perfect) {
             None => {
