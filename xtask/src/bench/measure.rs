@@ -328,13 +328,11 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
 pub fn profile_echo(g: &Guest, mode: &str, rate: u64) -> Result<Profile> {
     let nic = g.nic(0);
     let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
-    let scratch = std::env::temp_dir();
     let (mut p, _) = with_echo_job(g, &cmd, "echo: ready", "e1000", || {
         let pid = g.pid();
-        let dir = scratch.clone();
         let recording = thread::spawn(move || {
             thread::sleep(Duration::from_secs(1));
-            profile::record(pid, Duration::from_secs(2), "", &dir)
+            profile::record(pid, Duration::from_secs(2), &std::env::temp_dir())
         });
         let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
         let s = peer.flood(

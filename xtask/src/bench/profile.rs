@@ -171,8 +171,6 @@ pub fn classify(chain: &[Frame]) -> Bucket {
 /// Samples of one thread, by bucket.
 #[derive(Clone, Debug, Default)]
 pub struct ThreadProfile {
-    /// The thread's name (`CPU 0/TCG`, `qemu-system-x86`).
-    pub name: String,
     /// Samples per bucket.
     pub buckets: BTreeMap<Bucket, u64>,
 }
@@ -181,6 +179,11 @@ impl ThreadProfile {
     /// All samples of the thread.
     pub fn samples(&self) -> u64 {
         self.buckets.values().sum()
+    }
+
+    /// Samples in bucket `b`.
+    pub fn of(&self, b: Bucket) -> u64 {
+        self.buckets.get(&b).copied().unwrap_or(0)
     }
 }
 
@@ -222,9 +225,9 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Records QEMU (`pid`) for `length` and sorts its samples; `during` says
-/// what was running. The raw data goes to `scratch` and is deleted.
-pub fn record(pid: u32, length: Duration, during: &str, scratch: &Path) -> Result<Profile> {
+/// Records QEMU (`pid`) for `length` and sorts its samples. The raw data
+/// goes to `scratch` and is deleted.
+pub fn record(pid: u32, length: Duration, scratch: &Path) -> Result<Profile> {
     let data = scratch.join(format!("qemu-{pid}.perf"));
     let rec = Command::new("perf")
         .args(["record", "-q", "-F", &FREQUENCY.to_string()])
@@ -245,24 +248,24 @@ pub fn record(pid: u32, length: Duration, during: &str, scratch: &Path) -> Resul
     let _ = std::fs::remove_file(&data);
     let text = String::from_utf8_lossy(&script.stdout);
     let mut p = Profile {
-        during: during.to_string(),
         seconds: length.as_secs_f64(),
         frequency: FREQUENCY,
         ..Profile::default()
     };
+    // Whether each thread is a vCPU, from its name (read once per thread).
+    let mut is_vcpu = BTreeMap::new();
     for (tid, chain) in samples(&text) {
-        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let vcpu = *is_vcpu.entry(tid).or_insert_with(|| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"));
+            name.is_ok_and(|n| n.contains("/TCG") || n.contains("/KVM"))
+        });
         let thread = if tid == pid {
             &mut p.main_loop
-        } else if name.contains("/TCG") || name.contains("/KVM") {
+        } else if vcpu {
             &mut p.vcpu
         } else {
             continue;
         };
-        thread.name = name;
         *thread.buckets.entry(classify(&chain)).or_default() += 1;
     }
     if p.vcpu.samples() + p.main_loop.samples() == 0 {

@@ -5,7 +5,7 @@
 use super::chart::short;
 use super::ladder::{self, Rung};
 use super::measure::{EchoResult, TxCount};
-use super::profile::{Bucket, Profile, ThreadProfile};
+use super::profile::{Bucket, Profile};
 use super::{BenchRun, ModelResult, TX_SIZES};
 use std::fmt::Write;
 
@@ -186,9 +186,8 @@ fn profile_section(s: &mut String, p: &Profile) {
         p.during,
         short(p.echoed_rate)
     );
-    let of = |t: &ThreadProfile, b: Bucket| t.buckets.get(&b).copied().unwrap_or(0);
     for b in Bucket::ALL {
-        let (v, m) = (of(&p.vcpu, b), of(&p.main_loop, b));
+        let (v, m) = (p.vcpu.of(b), p.main_loop.of(b));
         if v + m == 0 {
             continue;
         }
@@ -209,11 +208,11 @@ fn profile_section(s: &mut String, p: &Profile) {
         100.0 * p.share(m),
         p.us_per_frame(v + m)
     );
-    let guest = of(&p.vcpu, Bucket::GuestCode);
+    let guest = p.vcpu.of(Bucket::GuestCode);
     let emulation: u64 = Bucket::ALL
         .iter()
         .filter(|b| b.is_device_work())
-        .map(|&b| of(&p.vcpu, b) + of(&p.main_loop, b))
+        .map(|&b| p.vcpu.of(b) + p.main_loop.of(b))
         .sum();
     let us = p.us_per_frame(emulation);
     let _ = writeln!(

@@ -320,7 +320,7 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     // 10 k frames/s is far below what the driver carries: the RX ring must
     // never have filled (the counter the bench relies on to clear the driver).
     ensure!(
-        ring_full_count(&r.output())? == 0,
+        nic_counter(&r.output(), "rx-ring-full")? == 0,
         "the RX ring filled at {RATE} frames/s in {mode}:\n{}",
         r.output()
     );
@@ -347,18 +347,24 @@ fn mmio_per_frame(output: &str) -> Result<(f64, f64)> {
         .ok_or_else(|| crate::error::Error::msg(format!("no mmio line in:\n{output}")))
 }
 
-/// The `rx-ring-full` count from the CLI's counters line.
-fn ring_full_count(output: &str) -> Result<u64> {
-    crate::bench::measure::ring_full_count(output)
-        .ok_or_else(|| crate::error::Error::msg(format!("no rx-ring-full count in:\n{output}")))
+/// Counter `name` (`rx-ring-full`, `driver-dropped`, …) from the CLI's
+/// counters line.
+fn nic_counter(output: &str, name: &str) -> Result<u64> {
+    crate::bench::measure::nic_counter(output, name)
+        .ok_or_else(|| crate::error::Error::msg(format!("no {name} count in:\n{output}")))
 }
 
-/// Starts `e1000 echo NIC0 OPTIONS --quiet` in the background and returns
-/// once it is ready and receiving: QEMU's 8254x models hold reception for
-/// 1 s after the RCTL write, so every model gets that long.
-fn start_echo<'g>(g: &'g Guest, options: &str) -> Result<Job<'g>> {
-    let mut job = g.spawn(&format!("e1000 echo {} {options} --quiet", g.nic(0).pci))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet` (`echo`, `dump`) in the
+/// background and returns once it is ready and receiving: QEMU's 8254x
+/// models hold reception for 1 s after the RCTL write, so every model gets
+/// that long.
+fn start_cli<'g>(g: &'g Guest, command: &str, options: &str) -> Result<Job<'g>> {
+    let mut job = g.spawn(&format!(
+        "e1000 {command} {} {options} --quiet",
+        g.nic(0).pci
+    ))?;
+    let ready = format!("{command}: ready");
+    job.wait_line(|l| l.contains(&ready), Duration::from_secs(30))?;
     std::thread::sleep(Duration::from_millis(1500));
     Ok(job)
 }
@@ -377,8 +383,9 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
     let mode = irq_modes(&g.nic(0).model).last().copied().unwrap_or("intx");
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
-    let job = start_echo(
+    let job = start_cli(
         g,
+        "echo",
         &format!("--irq {mode} --busy-poll 0 --irq-interval 10000 --ring 32"),
     )?;
     let burst = peer.flood(BURST, TrafficSpec::default(), None, Duration::from_secs(2));
@@ -402,7 +409,7 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
         out.contains(&format!("summary: {want}")) && out.contains(&format!("counters: {want}")),
         "the NIC and the driver should both count {echoed} frames received:\n{out}"
     );
-    let full = ring_full_count(&out)?;
+    let full = nic_counter(&out, "rx-ring-full")?;
     ensure!(
         full > 0,
         "a 32-descriptor ring took a {BURST}-frame burst yet was never found full:\n{out}"
@@ -419,13 +426,11 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
 /// that trusts DD alone loses frames and can deadlock its ring.
 fn receive_at_speed(g: &mut Guest) -> Result<()> {
     use crate::bench::attribution::{wait_drained, LinkDrops};
-    use crate::bench::measure::{nic_counter, received_count};
+    use crate::bench::measure::received_count;
     const BURST: usize = 30_000;
     const RATE: u64 = 100_000;
     let nic = g.nic(0);
-    let mut job = g.spawn(&format!("e1000 dump {} --irq poll --quiet", nic.pci))?;
-    job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1500));
+    let job = start_cli(g, "dump", "--irq poll")?;
     let before = LinkDrops::read(&nic.socket);
     let mut sent = 0;
     let mut bursts = Vec::new();
@@ -446,11 +451,8 @@ fn receive_at_speed(g: &mut Guest) -> Result<()> {
     ensure!(r.status == 0, "dump exited {}:\n{out}", r.status);
     let received = received_count(&out)
         .ok_or_else(|| crate::error::Error::msg(format!("no summary in:\n{out}")))?;
-    let count = |name: &str| {
-        nic_counter(&out, name)
-            .ok_or_else(|| crate::error::Error::msg(format!("no {name} count in:\n{out}")))
-    };
-    let (dropped, early) = (count("driver-dropped")?, count("rx-early-dd")?);
+    let dropped = nic_counter(&out, "driver-dropped")?;
+    let early = nic_counter(&out, "rx-early-dd")?;
     ensure!(
         dropped == 0 && received + dropped_by_host == sent,
         "sent {sent}, received {received}, {dropped_by_host} dropped at QEMU's socket, \
@@ -470,7 +472,7 @@ fn receive_at_speed(g: &mut Guest) -> Result<()> {
 fn overload(g: &mut Guest) -> Result<()> {
     const BURST: usize = 20_000;
     let nic = g.nic(0);
-    let job = start_echo(g, "--irq poll")?;
+    let job = start_cli(g, "echo", "--irq poll")?;
     let mut bursts = Vec::new();
     for _ in 0..3 {
         bursts.push(Peer::new(nic)?.flood(

@@ -163,10 +163,11 @@ impl RxRing {
 
     /// For descriptor `i` showing DD without a length: true if the NIC
     /// really wrote it that way (it is then dropped), false while the rest
-    /// of the write-back may still land. After [`EARLY_DD_LIMIT`] the head
+    /// of the write-back may still land. Every [`EARLY_DD_LIMIT`] the head
     /// register decides: if the NIC's head is still at `i`, it has not
     /// written `i` at all (the DD is a stray late status write) and the
-    /// driver keeps waiting for the frame. Off the fast path.
+    /// driver keeps waiting for the frame, asking again one limit later (so
+    /// an idle ring is not polled through a register). Off the fast path.
     #[cold]
     fn waited_out_early_dd(&mut self, regs: &Mmio, i: usize) -> bool {
         match self.early_since {
@@ -176,7 +177,13 @@ impl RxRing {
                 false
             }
             Some(t) if t.elapsed() < EARLY_DD_LIMIT => false,
-            Some(_) => regs.read(self.tail_reg - TAIL_AFTER_HEAD) as usize != i,
+            Some(_) => {
+                let written = regs.read(self.tail_reg - TAIL_AFTER_HEAD) as usize != i;
+                if !written {
+                    self.early_since = Some(Instant::now());
+                }
+                written
+            }
         }
     }
 
