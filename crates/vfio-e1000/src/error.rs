@@ -6,6 +6,7 @@ use std::io;
 
 /// Everything [`crate::Nic::open`] and the data path can fail with.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The PCI address is not of the form `[DDDD:]BB:DD.F`.
     BadPciAddress(String),
@@ -13,45 +14,122 @@ pub enum Error {
     NoSuchDevice(String),
     /// The device exists but is not an Intel NIC this driver knows.
     Unsupported {
+        /// The PCI address.
         pci: String,
+        /// PCI vendor ID.
         vendor: u16,
+        /// PCI device ID.
         device: u16,
     },
     /// The device is bound to another driver (or none), not `vfio-pci`.
     NotBoundToVfio {
+        /// The PCI address.
         pci: String,
+        /// The bound driver, if any.
         driver: Option<String>,
+        /// PCI vendor ID.
         vendor: u16,
+        /// PCI device ID.
         device: u16,
     },
     /// The device has no IOMMU group: no IOMMU, and no-IOMMU mode is off.
-    NoIommu { pci: String },
+    NoIommu {
+        /// The PCI address.
+        pci: String,
+    },
+    /// The device is in an unsafe no-IOMMU group, which this driver refuses
+    /// (it would let the device write anywhere in memory).
+    NoIommuModeUnsupported {
+        /// The PCI address.
+        pci: String,
+    },
+    /// The kernel's VFIO reports an API version this driver does not know.
+    UnsupportedVfioApi {
+        /// The version the kernel reported.
+        version: i32,
+    },
     /// `/dev/vfio/vfio` does not exist: the vfio modules are not loaded.
     VfioMissing,
     /// The IOMMU group has devices not bound to `vfio-pci`.
     GroupNotViable {
+        /// The IOMMU group number.
         group: u32,
+        /// The other devices of the group, with their drivers.
         others: Vec<(String, Option<String>)>,
     },
     /// Opening `/dev/vfio/N` was refused.
-    PermissionDenied { path: String },
+    PermissionDenied {
+        /// The device file.
+        path: String,
+    },
     /// Opening `/dev/vfio/N` says the group is already open (another process owns the NIC).
-    Busy { path: String },
+    Busy {
+        /// The device file.
+        path: String,
+    },
     /// Pinning DMA memory needs more than `RLIMIT_MEMLOCK` allows.
-    MemlockTooLow { needed: u64, limit: u64 },
+    MemlockTooLow {
+        /// Bytes the driver needs pinned, in all.
+        needed: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The IOMMU refused a mapping at this IOVA (outside its address width).
+    IovaRefused {
+        /// The device address refused.
+        iova: u64,
+        /// Bytes of the mapping.
+        size: usize,
+    },
+    /// BAR `index` of the device is absent or cannot be mmap-ed.
+    BarNotMappable {
+        /// The PCI address.
+        pci: String,
+        /// The BAR number.
+        index: u32,
+    },
+    /// The interrupt mode asked for is not offered by the device or the family.
+    IrqModeUnavailable {
+        /// The PCI address.
+        pci: String,
+        /// The mode asked for.
+        mode: String,
+        /// The modes that are offered.
+        available: Vec<String>,
+    },
+    /// Writing `driver_override` and reprobing did not bind `vfio-pci`.
+    BindFailed {
+        /// The PCI address.
+        pci: String,
+        /// The bound driver, if any.
+        driver: Option<String>,
+    },
     /// The link did not come up within the timeout.
-    LinkDown { pci: String, waited_ms: u64 },
+    LinkDown {
+        /// The PCI address.
+        pci: String,
+        /// How long the driver waited.
+        waited_ms: u64,
+    },
     /// The device did not finish a reset or an EEPROM/PHY access in time.
     DeviceTimeout(&'static str),
-    /// A configuration value the device cannot take.
+    /// A [`crate::Config`] value the device cannot take.
     InvalidConfig(String),
     /// The device has gone (surprise removal): reads return all ones.
     DeviceGone,
     /// The kernel asked for the device back (hot-unplug or unbind); the
     /// caller should drop the [`crate::Nic`], which stops and releases it.
-    RemovalRequested { pci: String },
+    RemovalRequested {
+        /// The PCI address.
+        pci: String,
+    },
     /// A system call failed.
-    Io { what: String, source: io::Error },
+    Io {
+        /// What the driver was doing.
+        what: String,
+        /// The system error.
+        source: io::Error,
+    },
 }
 
 /// Short for `std::result::Result<T, vfio_e1000::Error>`.
@@ -131,6 +209,34 @@ impl fmt::Display for Error {
                 needed.div_ceil(1024),
                 needed.div_ceil(1024),
                 needed
+            ),
+            Error::NoIommuModeUnsupported { pci } => write!(
+                f,
+                "{pci} is in an unsafe no-IOMMU VFIO group: this driver needs a real IOMMU \
+                 (kernel command line intel_iommu=on or amd_iommu=on, VT-d in firmware)"
+            ),
+            Error::UnsupportedVfioApi { version } => write!(
+                f,
+                "the kernel's VFIO API version is {version}; this driver knows version 0"
+            ),
+            Error::IovaRefused { iova, size } => write!(
+                f,
+                "the IOMMU refused IOVA {iova:#x} ({size} bytes): it is outside the IOMMU's usable range \
+                 (identity IOVAs = virtual addresses need a 48-bit IOMMU); use the allocated IOVA policy"
+            ),
+            Error::BarNotMappable { pci, index } => write!(
+                f,
+                "BAR{index} of {pci} is absent or cannot be mmap-ed through VFIO"
+            ),
+            Error::IrqModeUnavailable { pci, mode, available } => write!(
+                f,
+                "{pci} does not offer {mode} interrupts here; available: {}",
+                available.join(", ")
+            ),
+            Error::BindFailed { pci, driver } => write!(
+                f,
+                "{pci} did not bind to vfio-pci (driver now: {}): is the module loaded (`modprobe vfio-pci`)?",
+                driver.as_deref().unwrap_or("none")
             ),
             Error::LinkDown { pci, waited_ms } => write!(
                 f,

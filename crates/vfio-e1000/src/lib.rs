@@ -16,28 +16,61 @@
 //! # Ok::<(), vfio_e1000::Error>(())
 //! ```
 //!
-//! Layers, bottom up: [`vfio`] (container, group, device), [`mmio`] (the
-//! register accessor), [`dma`] (pinned memory and IOVAs), [`mempool`]
-//! ([`Packet`] buffers), [`ring`] (descriptor rings), [`family`] (what each
-//! controller family does differently), [`Nic`] (all of it together).
+//! Safe code cannot reach the device's registers, map memory for it, or see
+//! a buffer the device may be writing: [`Packet`]s move into the rings by
+//! value, and oversize buffers are refused.
+//!
+//! ```compile_fail
+//! // The register accessor, the VFIO wrappers and the DMA layer are private.
+//! use vfio_e1000::sys::mmio::Mmio;
+//! ```
+//!
+//! ```
+//! # fn f(nic: &vfio_e1000::Nic) {
+//! // A buffer larger than a pool buffer is refused, not handed out.
+//! assert!(nic.alloc(vfio_e1000::BUFFER_SIZE + 1).is_none());
+//! # }
+//! ```
+//!
+//! Layers, bottom up (a module imports only from the layers below it):
+//! - `sys`: Linux, nothing Intel: VFIO container/group/device, the register
+//!   accessor, DMA memory and IOVAs, eventfds, sysfs PCI;
+//! - `hw`: the datasheets: registers, descriptor formats, the device table,
+//!   what each family (8254x, 82574L, 82576) does differently;
+//! - `datapath`: the packet pool and the RX/TX rings, written once;
+//! - `nic`: [`Nic`], [`Config`], [`Queue`]: bring-up as named steps,
+//!   interrupt vectors, diagnostics, teardown;
+//! - `smoltcp_phy` (feature `smoltcp`): a `smoltcp::phy::Device` on a queue.
+//!
+//! `unsafe` is denied crate-wide and allowed only where the hardware or
+//! the kernel requires it: `sys` (system calls, MMIO, DMA memory),
+//! `hw::desc` (descriptors in DMA memory), `datapath` (buffers and
+//! descriptor rings in DMA memory), and the software NIC of the tests.
+//! Every block carries a `SAFETY` argument.
 
-pub mod dma;
-pub mod error;
-pub mod family;
-pub mod irq;
-pub mod mempool;
-pub mod mmio;
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[allow(unsafe_code)] // packet buffers and descriptor rings in DMA memory
+mod datapath;
+mod error;
+mod hw;
 mod nic;
-pub mod pci;
-mod queue;
-pub mod ring;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp_phy;
-pub mod vfio;
+#[allow(unsafe_code)] // system calls, MMIO and DMA memory
+mod sys;
+#[cfg(test)]
+#[allow(unsafe_code)] // the model NIC reads and writes DMA memory as a device would
+mod testing;
 
-pub use dma::IovaPolicy;
+pub use datapath::mempool::{Packet, BUFFER_SIZE};
 pub use error::{Error, Result};
-pub use irq::IrqMode;
-pub use mempool::{Mempool, Packet, BUFFER_SIZE};
-pub use nic::{irq_counts, Config, LinkStatus, Nic, Stats};
-pub use queue::{Queue, Wakeup};
+pub use hw::counters::{LinkStatus, Stats};
+pub use hw::irq::IrqMode;
+pub use nic::config::MAX_IRQ_INTERVAL_US;
+pub use nic::diag::{bind_vfio, supported_devices, Bar, DeviceListing, Diagnostics};
+pub use nic::{Config, Nic, Queue, Wakeup};
+pub use sys::dma::IovaPolicy;
+pub use sys::pci::PciAddress;

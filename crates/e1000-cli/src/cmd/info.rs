@@ -3,33 +3,28 @@
 use super::{pci_arg, CliError};
 use crate::args::Args;
 use crate::frame::mac_str;
-use vfio_e1000::family::Tested;
-use vfio_e1000::{irq_counts, Config, Nic};
+use vfio_e1000::{Config, IrqMode, Nic};
 
 /// Prints model, IDs, MAC, link, BARs, IRQs, config space and key registers.
 pub fn run(args: &Args) -> Result<(), CliError> {
     args.only(&["irq"]).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
-    let config = Config {
-        irq: Some(vfio_e1000::IrqMode::Poll),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.irq = Some(IrqMode::Poll);
     let nic = Nic::open(&pci, &config)?;
-    let entry = nic.entry();
-    let dev = nic.device();
-    let (vendor, device) = dev.address.ids()?;
-    let (sv, sd) = dev.address.subsystem_ids()?;
+    let d = nic.diagnostics()?;
+    let dev = &d.device;
     println!("pci:        {}", nic.pci());
     println!(
-        "model:      Intel {} ({vendor:04x}:{device:04x}, subsystem {sv:04x}:{sd:04x})",
-        entry.name
+        "model:      Intel {} ({:04x}:{:04x}, subsystem {:04x}:{:04x})",
+        dev.name, dev.vendor, dev.device, d.subsystem.0, d.subsystem.1
     );
-    println!("family:     {}", entry.family.name());
+    println!("family:     {}", dev.family);
     println!(
         "tested:     {}",
-        match entry.tested {
-            Tested::QemuModel(m) => format!("tested on QEMU model {m}"),
-            Tested::Untested => "untested on hardware".into(),
+        match dev.tested_on {
+            Some(m) => format!("tested on QEMU model {m}"),
+            None => "untested on hardware".into(),
         }
     );
     println!("mac:        {}", mac_str(&nic.mac()));
@@ -38,14 +33,17 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         .or_else(|_| nic.link())?;
     println!("link:       {link}");
     println!(
-        "datapath:   {} queue(s) used of {}, rx descriptors {:?}, tx descriptors {:?}, msi-x vectors used {}",
+        "datapath:   {} queue(s) used of {}, rx descriptors {}, tx descriptors {}, msi-x vectors used {}",
         nic.queues(),
-        entry.family.max_queues(),
-        entry.family.rx_format(),
-        entry.family.tx_format(),
-        entry.family.msix_vectors(nic.queues())
+        d.max_queues,
+        d.descriptor_formats.0,
+        d.descriptor_formats.1,
+        d.msix_vectors_used
     );
-    println!("iommu:      group {}", dev.group);
+    println!(
+        "iommu:      group {}",
+        dev.iommu_group.map_or("-".into(), |g| g.to_string())
+    );
     println!(
         "dma:        {}",
         if nic.hugepages() {
@@ -54,35 +52,27 @@ pub fn run(args: &Args) -> Result<(), CliError> {
             "4 KiB pages"
         }
     );
-    for i in 0..6 {
-        if let Ok(r) = dev.region_info(i) {
-            if r.size > 0 {
-                println!(
-                    "bar{i}:       {} bytes{}",
-                    r.size,
-                    if r.mmap { ", mmap" } else { "" }
-                );
-            }
-        }
+    for bar in &d.bars {
+        println!(
+            "bar{}:       {} bytes{}",
+            bar.index,
+            bar.size,
+            if bar.mmap { ", mmap" } else { "" }
+        );
     }
-    let irqs: Vec<String> = irq_counts(dev)
+    let irqs: Vec<String> = d
+        .irq_counts
         .iter()
-        .map(|(i, n)| format!("{i:?} {n}"))
+        .map(|(i, n)| format!("{i} {n}"))
         .collect();
     println!("irqs:       {}", irqs.join(", "));
-    let modes: Vec<String> = entry
-        .family
-        .irq_modes()
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    println!("irq modes:  {}", modes.join(", "));
+    println!("irq modes:  {}", d.irq_modes.join(", "));
     println!("registers:");
-    for (name, off, value) in nic.key_registers() {
+    for (name, off, value) in &d.registers {
         println!("  {name:<9} [{off:#06x}] = {value:#010x}");
     }
     println!("config space:");
-    for (i, row) in dev.config_dump(256)?.chunks(16).enumerate() {
+    for (i, row) in d.config_space.chunks(16).enumerate() {
         let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
         println!("  {:02x}: {}", i * 16, hex.join(" "));
     }

@@ -47,19 +47,17 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         ),
     };
 
-    let mut nic = Nic::open(
-        &pci,
-        &Config {
-            irq,
-            ..Config::default()
-        },
-    )?;
+    let mut nic = Nic::open(&pci, &{
+        let mut config = Config::default();
+        config.irq = irq;
+        config
+    })?;
     nic.wait_link(Duration::from_secs(10))?;
     let mac = nic.mac();
     println!(
         "ping: {} ({}) mac {} as {cidr}, pinging {target}",
         nic.pci(),
-        nic.entry().name,
+        nic.model(),
         mac_str(&mac)
     );
 

@@ -7,10 +7,9 @@ use crate::args::Args;
 use crate::frame::{build_udp, mac_str, parse_mac, set_seq, summary};
 use crate::signal;
 use std::io::Write;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
-use vfio_e1000::mmio::{MMIO_READS, MMIO_WRITES};
 use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
@@ -49,24 +48,23 @@ impl Common {
             ),
         };
         let ring = args.num("ring", 512usize).map_err(usage)?;
-        let config = Config {
-            irq,
-            rx_ring: ring,
-            tx_ring: ring,
-            pool_size: (4 * ring).max(2048),
-            irq_interval_us: args.num("irq-interval", 128u32).map_err(usage)?,
-            iova: match args.get("iova") {
-                None | Some("allocated") => IovaPolicy::Allocated,
-                Some("identity") => IovaPolicy::Identity,
-                Some(other) => {
-                    return Err(usage(format!(
-                        "--iova {other}: expected allocated or identity"
-                    )))
-                }
-            },
-            queues: 1,
-            busy_poll_us: args.num("busy-poll", 500u32).map_err(usage)?,
+        let mut config = Config::default();
+        config.irq = irq;
+        config.rx_ring = ring;
+        config.tx_ring = ring;
+        config.pool_size = (4 * ring).max(2048);
+        config.irq_interval_us = args.num("irq-interval", 128u32).map_err(usage)?;
+        config.iova = match args.get("iova") {
+            None | Some("allocated") => IovaPolicy::Allocated,
+            Some("identity") => IovaPolicy::Identity,
+            Some(other) => {
+                return Err(usage(format!(
+                    "--iova {other}: expected allocated or identity"
+                )))
+            }
         };
+        config.hugepages = std::env::var_os("E1000_NO_HUGEPAGES").is_none();
+        config.busy_poll_us = args.num("busy-poll", 500u32).map_err(usage)?;
         let count = match args.get("count") {
             None => None,
             Some(_) => Some(args.num("count", 0u64).map_err(usage)?),
@@ -93,7 +91,7 @@ impl Common {
         println!(
             "{what}: ready on {} ({}) mac {}, irq {}, link {link}",
             nic.pci(),
-            nic.entry().name,
+            nic.model(),
             mac_str(&nic.mac()),
             nic.irq_mode()
         );
@@ -130,21 +128,17 @@ struct MmioSince {
 }
 
 impl MmioSince {
-    fn now() -> MmioSince {
-        MmioSince {
-            reads: MMIO_READS.load(Relaxed),
-            writes: MMIO_WRITES.load(Relaxed),
-        }
+    fn now(nic: &Nic) -> MmioSince {
+        let (reads, writes) = nic.register_accesses();
+        MmioSince { reads, writes }
     }
 }
 
 /// Prints the end-of-run summary: our counts, register accesses per frame,
 /// then the NIC's counters.
 fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, tx_dropped: u64) {
-    let (reads, writes) = (
-        MMIO_READS.load(Relaxed) - since.reads,
-        MMIO_WRITES.load(Relaxed) - since.writes,
-    );
+    let (reads, writes) = nic.register_accesses();
+    let (reads, writes) = (reads - since.reads, writes - since.writes);
     let frames = (rx.frames + tx.frames).max(1) as f64;
     println!(
         "{what}: mmio in the data path: {reads} reads, {writes} writes for {} frames ({:.3} reads, {:.3} writes per frame)",
@@ -161,6 +155,18 @@ fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, 
         "{what}: nic counters: rx {} frames {} bytes, tx {} frames {} bytes, missed {}, no-buffer {}, crc-errors {}, driver-dropped {}, rx-ring-full {}, rx-early-dd {}",
         s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes, s.rx_missed, s.rx_no_buffer, s.rx_crc_errors, s.rx_driver_dropped, s.rx_ring_full, s.rx_early_dd
     );
+    if s.tx_hangs > 0 {
+        println!(
+            "{what}: transmit hang: the NIC stopped completing frames; queue reset {} time(s), frames in flight lost",
+            s.tx_hangs
+        );
+    }
+    if s.tx_runts > 0 {
+        println!(
+            "{what}: {} frame(s) shorter than an Ethernet header refused",
+            s.tx_runts
+        );
+    }
 }
 
 /// Sleeps for the next interrupt (or returns at once in poll mode); a link
@@ -199,7 +205,7 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
         None => None,
     };
     let mut nic = common.open("dump", &pci)?;
-    let since = MmioSince::now();
+    let since = MmioSince::now(&nic);
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let stdout = std::io::stdout();
     let budget = Budget::new(common.count);
@@ -234,7 +240,7 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
     common.config.queues = args.num("queues", 1u16).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
     let mut nic = common.open("echo", &pci)?;
-    let since = MmioSince::now();
+    let since = MmioSince::now(&nic);
     let mac = nic.mac();
     let budget = Budget::new(common.count);
     let common = &common;
@@ -386,7 +392,7 @@ pub fn send(args: &Args) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Usage(format!("--dst-mac {s}: expected aa:bb:cc:dd:ee:ff")))?,
     };
     let mut nic = common.open("send", &pci)?;
-    let since = MmioSince::now();
+    let since = MmioSince::now(&nic);
     let mut template = vec![0u8; size];
     build_udp(&mut template, dst, nic.mac(), 0);
     let (mut tx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
@@ -403,7 +409,7 @@ pub fn send(args: &Args) -> Result<(), CliError> {
             }
         }
         let want = budget.take(want);
-        nic.pool().alloc_batch(want, size, &mut pkts);
+        nic.alloc_batch(want, size, &mut pkts);
         budget.give_back(want - pkts.len());
         if pkts.is_empty() {
             nic.tx_flush(0, Duration::from_millis(1)); // reclaim, then retry
@@ -442,11 +448,17 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
     let common = Common::parse(args, &[])?;
     let (a, b) = (pci_arg(args, 0)?, pci_arg(args, 1)?);
     let mut nics = [common.open("forward", &a)?, common.open("forward", &b)?];
-    let since = MmioSince::now();
+    let since = [MmioSince::now(&nics[0]), MmioSince::now(&nics[1])];
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
     let budget = Budget::new(common.count);
     while !common.finished(&budget) {
+        if nics[0].irq_mode() == IrqMode::Poll {
+            // Poll mode's look at the release request (hot-unplug) and the TX watchdog.
+            for nic in nics.iter_mut() {
+                nic.wait(Duration::ZERO)?;
+            }
+        }
         let mut idle = true;
         for from in 0..2 {
             let want = budget.take(BATCH);
@@ -463,9 +475,9 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
             std::thread::sleep(Duration::from_micros(100));
         }
     }
-    for nic in nics.iter_mut() {
+    for (nic, since) in nics.iter_mut().zip(&since) {
         nic.tx_flush(0, Duration::from_secs(2));
-        report("forward", nic, &since, &rx, &tx, dropped);
+        report("forward", nic, since, &rx, &tx, dropped);
     }
     Ok(())
 }

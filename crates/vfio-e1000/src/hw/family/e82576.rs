@@ -14,12 +14,12 @@
 //!
 //! TX completions raise no interrupt: the rings reclaim them on the next batch.
 
-use super::regs::*;
-use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, Family, VectorPlan};
+use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, Family};
 use crate::error::{Error, Result};
-use crate::mmio::Mmio;
-use crate::ring::{RxFormat, TxFormat};
-use crate::IrqMode;
+use crate::hw::desc::{RxFormat, TxFormat};
+use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::regs::*;
+use crate::sys::mmio::Registers;
 
 /// RX queue 0 register block (RDBAL0…); queue `n` at `+ n * QUEUE_STRIDE`
 /// (82576 §8.10). The low 4 queues also answer at the 8254x offsets.
@@ -153,7 +153,7 @@ const BMCR_LOOPBACK: u16 = 1 << 14;
 const VEC_RXQ0: u32 = 0;
 
 /// The 82576 family driver.
-pub struct E82576;
+pub(crate) struct E82576;
 
 impl Family for E82576 {
     fn name(&self) -> &'static str {
@@ -182,7 +182,7 @@ impl Family for E82576 {
 
     /// RSS over `queues` queues: hash IPv4 (and its TCP/UDP ports), spread
     /// the 128-entry redirection table round-robin (82576 §7.1.2.8).
-    fn enable_rss(&self, r: &Mmio, queues: u16) -> Result<()> {
+    fn enable_rss(&self, r: &dyn Registers, queues: u16) -> Result<()> {
         if queues == 1 {
             r.write(MRQC, 0);
             return Ok(());
@@ -214,11 +214,11 @@ impl Family for E82576 {
     /// requests drain (82576 §4.3.1: master disable before a software reset),
     /// then CTRL.RST. The reset also leaves MSI-X mode (GPIE) and the IVARs,
     /// whoever set them; EITR survives it (QEMU keeps it too).
-    fn reset(&self, r: &Mmio) -> Result<()> {
+    fn reset(&self, r: &dyn Registers) -> Result<()> {
         quiesce_extended(r);
         r.set_bits(CTRL, CTRL_GIO_MASTER_DISABLE);
         // Best effort: a device stuck with requests in flight is reset anyway.
-        r.wait_for(STATUS, MASTER_DISABLE_TIMEOUT_MS, |v| {
+        r.wait_for(STATUS, MASTER_DISABLE_TIMEOUT_MS, &|v| {
             v & STATUS_GIO_MASTER_ENABLE == 0
         });
         mac_reset(r)?;
@@ -232,7 +232,7 @@ impl Family for E82576 {
     /// after reset it stays down until the PHY renegotiates, CTRL.SLU alone
     /// does not bring it up. No PAUSE is advertised. The link comes up about
     /// 500 ms later ([`crate::Nic::wait_link`]).
-    fn init(&self, r: &Mmio) -> Result<()> {
+    fn init(&self, r: &dyn Registers) -> Result<()> {
         base_init(r);
         r.write(RXCSUM, 0);
         let anar = phy_read(r, PHY_ANAR)?;
@@ -243,13 +243,13 @@ impl Family for E82576 {
     }
 
     /// 82576 EERD: START bit 0, DONE bit 1, address << 2 (as the 82574).
-    fn eeprom_read(&self, r: &Mmio, addr: u16) -> Result<u16> {
+    fn eeprom_read(&self, r: &dyn Registers, addr: u16) -> Result<u16> {
         super::eeprom_read_pcie(r, addr)
     }
 
     /// Buffer size and descriptor type in SRRCTL (the 82576 has no RDTR/RADV),
     /// then the queue enable, which must read back before the tail is written.
-    fn enable_rx_queue(&self, r: &Mmio, q: u16) -> Result<()> {
+    fn enable_rx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
         let block = self.rx_queue(q);
         let bsize = RX_BUFFER_BYTES >> SRRCTL_BSIZEPACKET_SHIFT;
         r.write(
@@ -257,7 +257,7 @@ impl Family for E82576 {
             bsize | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
         );
         r.write(block + Q_DCTL, QUEUE_ENABLE | RXDCTL_WTHRESH_1);
-        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, |v| {
+        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
             v & QUEUE_ENABLE != 0
         })
         .ok_or(Error::DeviceTimeout("the RX queue enable"))?;
@@ -266,19 +266,32 @@ impl Family for E82576 {
 
     /// TXDCTL.ENABLE with zero thresholds: each descriptor with RS is written
     /// back at once.
-    fn enable_tx_queue(&self, r: &Mmio, q: u16) -> Result<()> {
+    fn enable_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
         let block = self.tx_queue(q);
         r.write(block + Q_DCTL, QUEUE_ENABLE);
-        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, |v| {
+        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
             v & QUEUE_ENABLE != 0
         })
         .ok_or(Error::DeviceTimeout("the TX queue enable"))?;
         Ok(())
     }
 
+    /// The 82576 stops one queue with TXDCTL.ENABLE (82576 §8.12.13).
+    fn stop_tx_queue(&self, r: &dyn Registers, q: u16) {
+        let block = self.tx_queue(q);
+        r.clear_bits(block + Q_DCTL, QUEUE_ENABLE);
+        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
+            v & QUEUE_ENABLE == 0
+        });
+    }
+
+    fn restart_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
+        self.enable_tx_queue(r, q)
+    }
+
     /// TCTL with the full-duplex collision settings; TIPG keeps its reset
     /// value, which is the 82576's recommended one.
-    fn start_tx(&self, r: &Mmio) {
+    fn start_tx(&self, r: &dyn Registers) {
         let tctl = r.read(TCTL) & !(TCTL_CT_MASK | TCTL_COLD_MASK);
         r.write(
             TCTL,
@@ -286,7 +299,7 @@ impl Family for E82576 {
         );
     }
 
-    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32, queues: u16) -> VectorPlan {
+    fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, queues: u16) -> VectorPlan {
         let eitr = eitr_value(itr);
         if mode != IrqMode::Msix {
             // RX queue 0 → vector 0 as the datasheet's non-MSI-X setup has it;
@@ -294,11 +307,7 @@ impl Family for E82576 {
             r.write(IVAR0, (IVAR_VALID | VEC_RXQ0) << IVAR0_RXQ0_SHIFT);
             r.write(EITR0, eitr);
             r.write(IMS, INT_RXDW | INT_RXDMT0 | INT_RXO | INT_LSC);
-            return VectorPlan {
-                count: 1,
-                rx_queue0: 0,
-                other: 0,
-            };
+            return VectorPlan::SINGLE;
         }
         // GPIE first: QEMU only accepts EIAC/EIMS bits once it is in MSI-X mode.
         r.write(GPIE, GPIE_MSIX_MODE | GPIE_PBA);
@@ -329,14 +338,14 @@ impl Family for E82576 {
     /// MSI-X RX: nothing to do, EIAC cleared the cause. MSI-X "other": clear
     /// ICR (write 1s; reading does not clear it in MSI-X mode) so the next
     /// link change raises it again. MSI/INTx: read and clear ICR.
-    fn ack(&self, r: &Mmio, mode: IrqMode, link_vector: bool) -> bool {
+    fn ack(&self, r: &dyn Registers, mode: IrqMode, link_vector: bool) -> bool {
         if mode == IrqMode::Msix && !link_vector {
             return false;
         }
         ack_icr(r)
     }
 
-    fn disable_irqs(&self, r: &Mmio) {
+    fn disable_irqs(&self, r: &dyn Registers) {
         r.write(IMC, u32::MAX);
         r.write(EIMC, u32::MAX);
     }
@@ -357,7 +366,7 @@ impl Family for E82576 {
 }
 
 /// [`quiesce`], plus the extended causes: every EICR bit masked and cleared.
-fn quiesce_extended(r: &Mmio) {
+fn quiesce_extended(r: &dyn Registers) {
     quiesce(r);
     r.write(EIMC, u32::MAX);
     r.write(EICR, u32::MAX);
@@ -367,8 +376,8 @@ fn quiesce_extended(r: &Mmio) {
 /// (Linux's igb writes 196 for 20 000 interrupts/s, i.e. 49 µs); 0 = no
 /// throttling. QEMU's model reads the register as (value & 0x7FFE) × 1.024 µs,
 /// so there the gap is about 4× longer than asked.
-fn eitr_value(itr: u32) -> u32 {
-    let us = (itr as u64 * 256 / 1000).min(EITR_INTERVAL_MAX_US as u64) as u32;
+fn eitr_value(itr: u16) -> u32 {
+    let us = (itr as u32 * 256 / 1000).min(EITR_INTERVAL_MAX_US);
     us << EITR_INTERVAL_SHIFT
 }
 
@@ -381,7 +390,8 @@ mod tests {
         assert_eq!(eitr_value(0), 0);
         // 128 µs = 500 × 256 ns.
         assert_eq!(eitr_value(500), 128 << 2);
-        assert_eq!(eitr_value(u32::MAX), 0x7FFC);
+        // The largest ITR, 65535 × 256 ns = 16.8 ms, is over EITR's 8.2 ms.
+        assert_eq!(eitr_value(u16::MAX), 0x7FFC);
     }
 
     #[test]

@@ -33,8 +33,6 @@ pub const VFIO_API_VERSION: i32 = 0;
 pub const VFIO_TYPE1_IOMMU: u64 = 1;
 /// `VFIO_TYPE1v2_IOMMU`: type 1 with stricter unmap semantics; preferred.
 pub const VFIO_TYPE1V2_IOMMU: u64 = 3;
-/// `VFIO_NOIOMMU_IOMMU`: the unsafe no-IOMMU mode (`enable_unsafe_noiommu_mode`).
-pub const VFIO_NOIOMMU_IOMMU: u64 = 8;
 
 /// `VFIO_GROUP_FLAGS_VIABLE`: every device of the group is bound to a VFIO driver (or none).
 pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;

@@ -7,13 +7,13 @@ use std::fs;
 use std::path::PathBuf;
 
 /// Configuration space: Command register (PCI 3.0 §6.2.2).
-pub const CFG_COMMAND: u64 = 0x04;
+pub(crate) const CFG_COMMAND: u64 = 0x04;
 /// Command register: Memory Space Enable.
-pub const CMD_MEMORY: u16 = 1 << 1;
+pub(crate) const CMD_MEMORY: u16 = 1 << 1;
 /// Command register: Bus Master Enable (without it the NIC does no DMA).
-pub const CMD_BUS_MASTER: u16 = 1 << 2;
+pub(crate) const CMD_BUS_MASTER: u16 = 1 << 2;
 /// Command register: INTx Disable.
-pub const CMD_INTX_DISABLE: u16 = 1 << 10;
+pub(crate) const CMD_INTX_DISABLE: u16 = 1 << 10;
 
 /// A PCI address `domain:bus:device.function`, e.g. `0000:00:03.0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +130,7 @@ impl std::str::FromStr for PciAddress {
 }
 
 /// Every PCI device in sysfs, sorted by address.
-pub fn all_devices() -> Vec<PciAddress> {
+pub(crate) fn all_devices() -> Vec<PciAddress> {
     let mut out: Vec<PciAddress> = fs::read_dir("/sys/bus/pci/devices")
         .into_iter()
         .flatten()
@@ -142,7 +142,7 @@ pub fn all_devices() -> Vec<PciAddress> {
 }
 
 /// The devices of IOMMU group `group` other than `me`, with their drivers.
-pub fn group_peers(group: u32, me: &PciAddress) -> Vec<(String, Option<String>)> {
+pub(crate) fn group_peers(group: u32, me: &PciAddress) -> Vec<(String, Option<String>)> {
     let dir = format!("/sys/kernel/iommu_groups/{group}/devices");
     let mut peers: Vec<(String, Option<String>)> = fs::read_dir(dir)
         .into_iter()
@@ -157,7 +157,7 @@ pub fn group_peers(group: u32, me: &PciAddress) -> Vec<(String, Option<String>)>
 }
 
 /// Binds `addr` to `vfio-pci` through `driver_override` (needs root).
-pub fn bind_to_vfio(addr: &PciAddress) -> Result<()> {
+pub(crate) fn bind_to_vfio(addr: &PciAddress) -> Result<()> {
     let dev = addr.sysfs();
     addr.ids()?;
     let write = |path: PathBuf, value: &str| {
@@ -177,9 +177,10 @@ pub fn bind_to_vfio(addr: &PciAddress) -> Result<()> {
     )?;
     match addr.driver().as_deref() {
         Some("vfio-pci") => Ok(()),
-        _ => Err(Error::InvalidConfig(format!(
-            "{addr} did not bind to vfio-pci: is the module loaded (`modprobe vfio-pci`)?"
-        ))),
+        driver => Err(Error::BindFailed {
+            pci: addr.to_string(),
+            driver: driver.map(str::to_string),
+        }),
     }
 }
 

@@ -78,8 +78,6 @@ pub const STATUS_LU: u32 = 1 << 1;
 /// STATUS: speed field shift (bits 7:6: 00 10, 01 100, 1x 1000 Mb/s).
 pub const STATUS_SPEED_SHIFT: u32 = 6;
 
-/// ICR/IMS: Transmit Descriptor Written Back.
-pub const INT_TXDW: u32 = 1 << 0;
 /// ICR/IMS: Link Status Change.
 pub const INT_LSC: u32 = 1 << 2;
 /// ICR/IMS: Receive Descriptor Minimum Threshold reached.
@@ -91,14 +89,10 @@ pub const INT_RXT0: u32 = 1 << 7;
 
 /// RCTL: Receiver Enable.
 pub const RCTL_EN: u32 = 1 << 1;
-/// RCTL: Store Bad Packets.
-pub const RCTL_SBP: u32 = 1 << 2;
 /// RCTL: Unicast Promiscuous.
 pub const RCTL_UPE: u32 = 1 << 3;
 /// RCTL: Multicast Promiscuous.
 pub const RCTL_MPE: u32 = 1 << 4;
-/// RCTL: Long Packet Enable.
-pub const RCTL_LPE: u32 = 1 << 5;
 /// RCTL: Receive Descriptor Minimum Threshold: half the ring.
 pub const RCTL_RDMTS_HALF: u32 = 0 << 8;
 /// RCTL: Broadcast Accept Mode.
@@ -186,10 +180,6 @@ pub mod stats {
     pub const RUC: u32 = 0x40A4;
     /// Receive Oversize Count.
     pub const ROC: u32 = 0x40AC;
-    /// Total Packets Received.
-    pub const TPR: u32 = 0x40D0;
-    /// Total Packets Transmitted.
-    pub const TPT: u32 = 0x40D4;
     /// End of the statistics block.
     pub const END: u32 = 0x4100;
 }

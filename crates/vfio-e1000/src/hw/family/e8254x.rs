@@ -2,14 +2,14 @@
 //! `e1000-82544gc`, `e1000-82545em`): the base programming model of
 //! [`Family`]'s defaults, conventional PCI, INTx only, one queue.
 
-use super::regs::*;
 use super::{quiesce, Family};
 use crate::error::Result;
-use crate::mmio::Mmio;
+use crate::hw::regs::*;
+use crate::sys::mmio::Registers;
 use std::time::Duration;
 
 /// The 8254x family driver.
-pub struct E8254x;
+pub(crate) struct E8254x;
 
 impl Family for E8254x {
     fn name(&self) -> &'static str {
@@ -19,11 +19,11 @@ impl Family for E8254x {
     /// CTRL.RST resets real 8254x parts, but QEMU's model only clears the bit
     /// and keeps every register: so also zero the ring registers ourselves,
     /// which leaves the same state either way.
-    fn reset(&self, r: &Mmio) -> Result<()> {
+    fn reset(&self, r: &dyn Registers) -> Result<()> {
         quiesce(r);
         r.write(CTRL, r.read(CTRL) | CTRL_RST);
         std::thread::sleep(Duration::from_millis(10));
-        r.wait_for(CTRL, 500, |v| v & CTRL_RST == 0);
+        r.wait_for(CTRL, 500, &|v| v & CTRL_RST == 0);
         quiesce(r);
         for block in [self.rx_queue(0), self.tx_queue(0)] {
             for reg in [Q_BAL, Q_BAH, Q_LEN, Q_HEAD, Q_TAIL, Q_DELAY, Q_ABS_DELAY] {

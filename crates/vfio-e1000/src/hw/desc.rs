@@ -5,11 +5,11 @@
 use std::sync::atomic::{fence, Ordering};
 
 /// Size of every descriptor format.
-pub const DESC_SIZE: usize = 16;
+pub(crate) const DESC_SIZE: usize = 16;
 
 /// Receive descriptor layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RxFormat {
+pub(crate) enum RxFormat {
     /// Legacy: address (8), length (2), checksum (2), status (1), errors (1), special (2).
     Legacy,
     /// Advanced one-buffer: read = packet address, header address;
@@ -19,7 +19,7 @@ pub enum RxFormat {
 
 /// Transmit descriptor layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxFormat {
+pub(crate) enum TxFormat {
     /// Legacy: address (8), length (2), CSO (1), command (1), status (1), CSS (1), special (2).
     Legacy,
     /// Advanced data: address (8), cmd_type_len (4), olinfo_status (4).
@@ -55,7 +55,7 @@ const ADV_PAYLEN_SHIFT: u32 = 14;
 
 /// A completed receive descriptor.
 #[derive(Debug, Clone, Copy)]
-pub struct RxDone {
+pub(crate) struct RxDone {
     /// Bytes written into the buffer.
     pub len: u16,
     /// Last descriptor of the frame.
@@ -87,7 +87,7 @@ impl RxFormat {
     ///
     /// # Safety
     /// `desc` points at a descriptor of this ring that software owns.
-    pub unsafe fn arm(self, desc: *mut u8, iova: u64) {
+    pub(crate) unsafe fn arm(self, desc: *mut u8, iova: u64) {
         // SAFETY: forwarded; both formats take the buffer address in words 0-1
         // and want the status zeroed (legacy) / header address zero (advanced).
         unsafe {
@@ -103,7 +103,7 @@ impl RxFormat {
     /// # Safety
     /// `desc` points at a descriptor of this ring.
     #[inline]
-    pub unsafe fn done(self, desc: *const u8) -> Option<RxDone> {
+    pub(crate) unsafe fn done(self, desc: *const u8) -> Option<RxDone> {
         match self {
             RxFormat::Legacy => {
                 // SAFETY: forwarded.
@@ -146,7 +146,7 @@ impl TxFormat {
     /// # Safety
     /// `desc` points at a descriptor of this ring that software owns.
     #[inline]
-    pub unsafe fn fill(self, desc: *mut u8, iova: u64, len: u16, report: bool) {
+    pub(crate) unsafe fn fill(self, desc: *mut u8, iova: u64, len: u16, report: bool) {
         let (w2, w3) = match self {
             TxFormat::Legacy => {
                 let cmd = TX_CMD_EOP | TX_CMD_IFCS | if report { TX_CMD_RS } else { 0 };
@@ -172,7 +172,7 @@ impl TxFormat {
     /// # Safety
     /// `desc` points at a descriptor of this ring.
     #[inline]
-    pub unsafe fn done(self, desc: *const u8) -> bool {
+    pub(crate) unsafe fn done(self, desc: *const u8) -> bool {
         // SAFETY: forwarded. Both formats put DD in bit 0 of word 3.
         let done = unsafe { read_word(desc, 3) } & TX_DD != 0;
         if done {
@@ -191,6 +191,7 @@ mod tests {
         // A 4-byte aligned stack descriptor stands in for DMA memory.
         let mut buf = [0u32; 4];
         let p = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         unsafe {
             RxFormat::Legacy.arm(p, 0x1234_5678_9abc);
             assert!(RxFormat::Legacy.done(p).is_none());
@@ -198,6 +199,7 @@ mod tests {
         // The NIC writes length 60 and status DD|EOP.
         buf[2] = 60;
         buf[3] = RX_DD | RX_EOP;
+        // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         let done = unsafe { RxFormat::Legacy.done(p) }.unwrap();
         assert_eq!((done.len, done.eop, done.error), (60, true, false));
         assert_eq!(buf[0], 0x5678_9abc);
@@ -208,15 +210,18 @@ mod tests {
     fn tx_formats_encode_length_and_commands() {
         let mut buf = [0u32; 4];
         let p = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         unsafe { TxFormat::Legacy.fill(p, 0x1000, 1514, true) };
         assert_eq!(buf[2] & 0xffff, 1514);
         assert_eq!((buf[2] >> 24) as u8, TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS);
+        // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         unsafe { TxFormat::Advanced.fill(p, 0x1000, 60, false) };
         assert_eq!(
             buf[2],
             60 | ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS
         );
         assert_eq!(buf[3] >> ADV_PAYLEN_SHIFT, 60);
+        // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         assert!(!unsafe { TxFormat::Advanced.done(p) });
     }
 }

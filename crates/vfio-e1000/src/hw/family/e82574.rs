@@ -2,11 +2,11 @@
 //! PCIe, MSI and five MSI-X vectors routed through IVAR (82574 datasheet §7.4,
 //! §10.2.4), a different EERD layout and the TARC/GCR setup bits.
 
-use super::regs::*;
-use super::{Family, VectorPlan};
+use super::Family;
 use crate::error::Result;
-use crate::mmio::Mmio;
-use crate::IrqMode;
+use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::regs::*;
+use crate::sys::mmio::Registers;
 
 /// 3GIO Control (82574 §10.2.10.1).
 const GCR: u32 = 0x5B00;
@@ -40,7 +40,7 @@ const VEC_RXQ0: u32 = 0;
 const VEC_OTHER: u32 = 4;
 
 /// The 82574L family driver.
-pub struct E82574;
+pub(crate) struct E82574;
 
 impl Family for E82574 {
     fn name(&self) -> &'static str {
@@ -55,26 +55,32 @@ impl Family for E82574 {
         5
     }
 
-    fn init(&self, r: &Mmio) -> Result<()> {
+    fn init(&self, r: &dyn Registers) -> Result<()> {
         r.set_bits(GCR, GCR_BIT22);
-        r.set_bits(TARC0, TARC_ENABLE);
         super::base_init(r);
         Ok(())
     }
 
+    /// TARC0 bit 10 enables the queue's arbitration; without it QEMU's model
+    /// transmits nothing (set again whenever the queue is restarted).
+    fn enable_tx_queue(&self, r: &dyn Registers, _q: u16) -> Result<()> {
+        r.set_bits(TARC0, TARC_ENABLE);
+        Ok(())
+    }
+
     /// 82574 EERD: START bit 0, DONE bit 1, address << 2, data << 16 (§10.2.2.4).
-    fn eeprom_read(&self, r: &Mmio, addr: u16) -> Result<u16> {
+    fn eeprom_read(&self, r: &dyn Registers, addr: u16) -> Result<u16> {
         super::eeprom_read_pcie(r, addr)
     }
 
-    fn enable_irqs(&self, r: &Mmio, mode: IrqMode, itr: u32, _queues: u16) -> VectorPlan {
+    fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, _queues: u16) -> VectorPlan {
         if mode != IrqMode::Msix {
             return super::enable_single_vector(r, itr);
         }
         let ivar = (0..5u32).fold(0, |acc, v| acc | (IVAR_VALID | v) << (4 * v));
         r.write(IVAR, ivar);
         for v in 0..5 {
-            r.write(EITR0 + 4 * v, itr);
+            r.write(EITR0 + 4 * v, itr as u32);
         }
         // Every MSI-X message auto-clears its causes in ICR, so the next event
         // raises it again. Nothing auto-masks: real parts only do with
@@ -93,7 +99,7 @@ impl Family for E82574 {
         }
     }
 
-    fn ack(&self, r: &Mmio, mode: IrqMode, link_vector: bool) -> bool {
+    fn ack(&self, r: &dyn Registers, mode: IrqMode, link_vector: bool) -> bool {
         if mode == IrqMode::Msix {
             return link_vector;
         }

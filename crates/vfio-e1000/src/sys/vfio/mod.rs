@@ -1,23 +1,30 @@
 //! Linux VFIO: the container (an IOMMU address space), the group (the unit of
 //! isolation) and the device (regions and interrupts), as small safe wrappers,
-//! one per ioctl. All `unsafe` of this layer is in this file and `mmio.rs`.
+//! one per ioctl. Knows nothing of Intel NICs.
 
 mod ioctl;
 
+use super::dma::IommuMap;
+use super::mmio::Mmio;
+use super::pci::{self, PciAddress};
 use crate::error::{Error, Result};
-use crate::pci::{self, PciAddress};
 use ioctl::*;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-pub use ioctl::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
+pub(crate) use ioctl::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
+
+/// Lowest IOVA the container's allocator hands out: above 4 GiB, clear of
+/// the x86 interrupt window at 0xfee00000, well inside a 39-bit IOMMU.
+const IOVA_BASE: u64 = 1 << 32;
 
 /// Interrupt indices of a `vfio-pci` device (`VFIO_PCI_*_IRQ_INDEX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IrqIndex {
+pub(crate) enum IrqIndex {
     /// Legacy line interrupt, masked by VFIO on every trigger.
     Intx = 0,
     /// Message-signalled interrupts.
@@ -45,10 +52,12 @@ unsafe fn vfio_ioctl(fd: RawFd, request: u64, arg: usize) -> io::Result<i32> {
 
 /// A VFIO container: one IOMMU address space into which DMA memory is mapped.
 #[derive(Debug)]
-pub struct Container {
+pub(crate) struct Container {
     fd: OwnedFd,
-    /// True in unsafe no-IOMMU mode: no translation, IOVA = physical address.
-    pub no_iommu: bool,
+    /// Next free IOVA of this address space.
+    next_iova: AtomicU64,
+    /// Bytes pinned through this container.
+    pinned: AtomicU64,
 }
 
 impl Container {
@@ -73,13 +82,12 @@ impl Container {
         let version = unsafe { vfio_ioctl(fd.as_raw_fd(), VFIO_GET_API_VERSION, 0) }
             .map_err(|e| Error::io("VFIO_GET_API_VERSION", e))?;
         if version != VFIO_API_VERSION {
-            return Err(Error::InvalidConfig(format!(
-                "unknown VFIO API version {version}"
-            )));
+            return Err(Error::UnsupportedVfioApi { version });
         }
         Ok(Container {
             fd,
-            no_iommu: false,
+            next_iova: AtomicU64::new(IOVA_BASE),
+            pinned: AtomicU64::new(0),
         })
     }
 
@@ -89,11 +97,9 @@ impl Container {
         matches!(unsafe { vfio_ioctl(self.fd.as_raw_fd(), VFIO_CHECK_EXTENSION, extension as usize) }, Ok(n) if n > 0)
     }
 
-    /// Chooses the IOMMU model; needs at least one group attached.
-    fn set_iommu(&mut self, no_iommu: bool) -> Result<()> {
-        let model = if no_iommu {
-            VFIO_NOIOMMU_IOMMU
-        } else if self.check_extension(VFIO_TYPE1V2_IOMMU) {
+    /// Chooses the IOMMU model (type 1 v2 if offered); needs a group attached.
+    fn set_iommu(&self) -> Result<()> {
+        let model = if self.check_extension(VFIO_TYPE1V2_IOMMU) {
             VFIO_TYPE1V2_IOMMU
         } else {
             VFIO_TYPE1_IOMMU
@@ -101,17 +107,13 @@ impl Container {
         // SAFETY: VFIO_SET_IOMMU takes the model number by value.
         unsafe { vfio_ioctl(self.fd.as_raw_fd(), VFIO_SET_IOMMU, model as usize) }
             .map_err(|e| Error::io("VFIO_SET_IOMMU", e))?;
-        self.no_iommu = no_iommu;
         Ok(())
     }
+}
 
-    /// Makes `size` bytes at `vaddr` visible to devices at `iova` (and pins them).
-    ///
-    /// The caller keeps the memory mapped until [`Container::unmap_dma`].
-    pub fn map_dma(&self, vaddr: *mut u8, iova: u64, size: usize) -> Result<()> {
-        if self.no_iommu {
-            return Ok(());
-        }
+impl IommuMap for Container {
+    /// `VFIO_IOMMU_MAP_DMA` (pins the pages).
+    unsafe fn map(&self, vaddr: *mut u8, iova: u64, size: usize) -> io::Result<()> {
         let map = DmaMap {
             argsz: argsz::<DmaMap>(),
             flags: VFIO_DMA_MAP_FLAG_READ_WRITE,
@@ -119,45 +121,28 @@ impl Container {
             iova,
             size: size as u64,
         };
-        // SAFETY: `map` is a live vfio_iommu_type1_dma_map.
-        match unsafe {
+        // SAFETY: `map` is a live vfio_iommu_type1_dma_map; the caller keeps
+        // the memory allocated until the matching unmap.
+        unsafe {
             vfio_ioctl(
                 self.fd.as_raw_fd(),
                 VFIO_IOMMU_MAP_DMA,
                 &map as *const DmaMap as usize,
             )
-        } {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
-                let limit = crate::dma::memlock_limit();
-                Err(Error::MemlockTooLow {
-                    needed: size as u64 + crate::dma::locked_bytes(),
-                    limit,
-                })
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::InvalidConfig(format!(
-                "the IOMMU refused IOVA {iova:#x} ({size} bytes): it is outside the IOMMU's usable range \
-                 (identity IOVAs = virtual addresses need a 48-bit IOMMU); use the allocated IOVA policy"
-            ))),
-            Err(e) => Err(Error::io(
-                format!("VFIO_IOMMU_MAP_DMA of {size} bytes at IOVA {iova:#x}"),
-                e,
-            )),
         }
+        .map(|_| ())
     }
 
-    /// Removes a mapping made by [`Container::map_dma`].
-    pub fn unmap_dma(&self, iova: u64, size: usize) -> Result<()> {
-        if self.no_iommu {
-            return Ok(());
-        }
+    /// `VFIO_IOMMU_UNMAP_DMA`.
+    fn unmap(&self, iova: u64, size: usize) -> io::Result<()> {
         let unmap = DmaUnmap {
             argsz: argsz::<DmaUnmap>(),
             flags: 0,
             iova,
             size: size as u64,
         };
-        // SAFETY: `unmap` is a live vfio_iommu_type1_dma_unmap.
+        // SAFETY: `unmap` is a live vfio_iommu_type1_dma_unmap; removing a
+        // mapping cannot affect this process's memory.
         unsafe {
             vfio_ioctl(
                 self.fd.as_raw_fd(),
@@ -166,7 +151,14 @@ impl Container {
             )
         }
         .map(|_| ())
-        .map_err(|e| Error::io("VFIO_IOMMU_UNMAP_DMA", e))
+    }
+
+    fn reserve_iova(&self, size: usize) -> u64 {
+        self.next_iova.fetch_add(size as u64, Ordering::Relaxed)
+    }
+
+    fn pinned(&self) -> &AtomicU64 {
+        &self.pinned
     }
 }
 
@@ -184,23 +176,19 @@ struct Group {
 /// Dropping it closes the device and the group; the container (and so the DMA
 /// mappings) lives as long as any [`Arc<Container>`] does.
 #[derive(Debug)]
-pub struct Device {
+pub(crate) struct Device {
     file: File,
     _group: Group,
     container: Arc<Container>,
     /// The device's PCI address.
-    pub address: PciAddress,
+    pub(crate) address: PciAddress,
     /// The IOMMU group number.
-    pub group: u32,
-    /// Number of regions the device has.
-    pub num_regions: u32,
-    /// Number of interrupt indices the device has.
-    pub num_irqs: u32,
+    pub(crate) group: u32,
 }
 
 /// What VFIO says about one region (a BAR, the ROM, configuration space).
 #[derive(Debug, Clone, Copy)]
-pub struct RegionInfo {
+pub(crate) struct RegionInfo {
     /// Region index (0-5 BARs, 6 ROM, 7 config).
     pub index: u32,
     /// Size in bytes; 0 if the region does not exist.
@@ -213,7 +201,7 @@ pub struct RegionInfo {
 
 /// What VFIO says about one interrupt index.
 #[derive(Debug, Clone, Copy)]
-pub struct IrqInfo {
+pub(crate) struct IrqInfo {
     /// Number of vectors (0 if this kind is not offered).
     pub count: u32,
     /// Whether it can signal an eventfd.
@@ -223,16 +211,10 @@ pub struct IrqInfo {
 impl Device {
     /// Opens the VFIO group of `address` and the device in it, after checking
     /// every precondition a user can get wrong, each with its own error.
-    pub fn open(address: &PciAddress) -> Result<Device> {
+    /// Unsafe no-IOMMU mode is refused.
+    pub(crate) fn open(address: &PciAddress) -> Result<Device> {
         let name = address.to_string();
         let (vendor, device) = address.ids()?;
-        if crate::family::lookup(vendor, device).is_none() {
-            return Err(Error::Unsupported {
-                pci: name,
-                vendor,
-                device,
-            });
-        }
         // Without an IOMMU group vfio-pci cannot bind at all: say that first.
         let group = address
             .iommu_group()
@@ -260,11 +242,10 @@ impl Device {
         };
         let plain = format!("/dev/vfio/{group}");
         let noiommu = format!("/dev/vfio/noiommu-{group}");
-        let (path, no_iommu) = if std::path::Path::new(&noiommu).exists() {
-            (noiommu, true)
-        } else {
-            (plain, false)
-        };
+        if std::path::Path::new(&noiommu).exists() {
+            return Err(Error::NoIommuModeUnsupported { pci: name });
+        }
+        let path = plain;
         let group_file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -308,14 +289,9 @@ impl Device {
         }
         .map_err(|e| Error::io("VFIO_GROUP_SET_CONTAINER", e))?;
         let container = match (existing, fresh.take()) {
-            (Some(c), _) if c.no_iommu != no_iommu => {
-                return Err(Error::InvalidConfig(format!(
-                    "{name} and an already open NIC differ in IOMMU mode; open them in separate processes"
-                )))
-            }
             (Some(c), _) => c,
-            (None, Some(mut c)) => {
-                c.set_iommu(no_iommu)?;
+            (None, Some(c)) => {
+                c.set_iommu()?;
                 let c = Arc::new(c);
                 *shared = Arc::downgrade(&c);
                 c
@@ -354,18 +330,16 @@ impl Device {
             container,
             address: *address,
             group,
-            num_regions: info.num_regions,
-            num_irqs: info.num_irqs,
         })
     }
 
     /// The container this device's DMA goes through.
-    pub fn container(&self) -> &Arc<Container> {
+    pub(crate) fn container(&self) -> &Arc<Container> {
         &self.container
     }
 
     /// `VFIO_DEVICE_GET_REGION_INFO` for region `index`.
-    pub fn region_info(&self, index: u32) -> Result<RegionInfo> {
+    pub(crate) fn region_info(&self, index: u32) -> Result<RegionInfo> {
         let mut info = ioctl::RegionInfo {
             argsz: argsz::<ioctl::RegionInfo>(),
             index,
@@ -389,7 +363,7 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_GET_IRQ_INFO` for interrupt index `index`.
-    pub fn irq_info(&self, index: IrqIndex) -> Result<IrqInfo> {
+    pub(crate) fn irq_info(&self, index: IrqIndex) -> Result<IrqInfo> {
         let mut info = ioctl::IrqInfo {
             argsz: argsz::<ioctl::IrqInfo>(),
             index: index as u32,
@@ -411,7 +385,7 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_SET_IRQS`: signal `eventfds[i]` for vector `i` of `index`.
-    pub fn enable_irqs(&self, index: IrqIndex, eventfds: &[RawFd]) -> Result<()> {
+    pub(crate) fn enable_irqs(&self, index: IrqIndex, eventfds: &[RawFd]) -> Result<()> {
         self.set_irqs(
             index,
             VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -421,7 +395,7 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_SET_IRQS` with count 0: tear down every vector of `index`.
-    pub fn disable_irqs(&self, index: IrqIndex) -> Result<()> {
+    pub(crate) fn disable_irqs(&self, index: IrqIndex) -> Result<()> {
         self.set_irqs(
             index,
             VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -431,7 +405,7 @@ impl Device {
     }
 
     /// Unmasks INTx, which VFIO masks each time it fires.
-    pub fn unmask_intx(&self) -> Result<()> {
+    pub(crate) fn unmask_intx(&self) -> Result<()> {
         self.set_irqs(
             IrqIndex::Intx,
             VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
@@ -473,7 +447,7 @@ impl Device {
     }
 
     /// Reads `buf.len()` bytes of region `index` at `offset` (slow path: config space).
-    pub fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
+    pub(crate) fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
         let region = self.region_info(index)?;
         self.file
             .read_exact_at(buf, region.offset + offset)
@@ -481,7 +455,7 @@ impl Device {
     }
 
     /// Writes `buf` to region `index` at `offset`.
-    pub fn write_region(&self, index: u32, offset: u64, buf: &[u8]) -> Result<()> {
+    pub(crate) fn write_region(&self, index: u32, offset: u64, buf: &[u8]) -> Result<()> {
         let region = self.region_info(index)?;
         self.file
             .write_all_at(buf, region.offset + offset)
@@ -489,33 +463,33 @@ impl Device {
     }
 
     /// Reads a 16-bit configuration-space register.
-    pub fn config_read16(&self, offset: u64) -> Result<u16> {
+    pub(crate) fn config_read16(&self, offset: u64) -> Result<u16> {
         let mut b = [0u8; 2];
         self.read_region(VFIO_PCI_CONFIG_REGION_INDEX, offset, &mut b)?;
         Ok(u16::from_le_bytes(b))
     }
 
     /// Writes a 16-bit configuration-space register.
-    pub fn config_write16(&self, offset: u64, value: u16) -> Result<()> {
+    pub(crate) fn config_write16(&self, offset: u64, value: u16) -> Result<()> {
         self.write_region(VFIO_PCI_CONFIG_REGION_INDEX, offset, &value.to_le_bytes())
     }
 
     /// The first `len` bytes of configuration space (for `info`).
-    pub fn config_dump(&self, len: usize) -> Result<Vec<u8>> {
+    pub(crate) fn config_dump(&self, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
         self.read_region(VFIO_PCI_CONFIG_REGION_INDEX, 0, &mut buf)?;
         Ok(buf)
     }
 
     /// Maps region `index` (a BAR) for MMIO.
-    pub fn map_bar(&self, index: u32) -> Result<crate::mmio::Mmio> {
+    pub(crate) fn map_bar(&self, index: u32) -> Result<Mmio> {
         let region = self.region_info(index)?;
         if region.size == 0 || !region.mmap {
-            return Err(Error::InvalidConfig(format!(
-                "BAR{index} of {} cannot be mmap-ed",
-                self.address
-            )));
+            return Err(Error::BarNotMappable {
+                pci: self.address.to_string(),
+                index,
+            });
         }
-        crate::mmio::Mmio::map(self.file.as_raw_fd(), region.offset, region.size as usize)
+        Mmio::map(self.file.as_raw_fd(), region.offset, region.size as usize)
     }
 }

@@ -1,0 +1,259 @@
+//! The receive ring: every descriptor the NIC owns holds a buffer it may fill.
+
+use super::mempool::{Mempool, Packet, BUFFER_SIZE};
+use super::Descriptors;
+use crate::error::Result;
+use crate::hw::desc::RxFormat;
+use crate::hw::regs::{Q_HEAD, Q_TAIL};
+use crate::sys::dma::DmaMemory;
+use crate::sys::mmio::Registers;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a descriptor may show DD without a length before the head
+/// register is asked whether the NIC really wrote it that way: far longer
+/// than the few tens of µs the emulation has been seen to take.
+const EARLY_DD_LIMIT: Duration = Duration::from_millis(5);
+
+/// A receive ring.
+///
+/// Ownership: the NIC owns the descriptors from its head up to, not
+/// including, `tail` (the last value written to the tail register); software
+/// owns the rest. `next` walks from the NIC's head towards `tail` and never
+/// passes it.
+#[derive(Debug)]
+pub(crate) struct RxRing {
+    desc: Descriptors,
+    format: RxFormat,
+    /// The buffer behind each descriptor.
+    bufs: Vec<Option<Packet>>,
+    pool: Arc<Mempool>,
+    /// Next descriptor to look at.
+    next: usize,
+    /// The queue's register block (head at +0x10, tail at +0x18).
+    block: u32,
+    /// The value last written to the tail register.
+    tail: usize,
+    /// Dropping the rest of a frame whose first descriptor was bad.
+    discarding: bool,
+    /// Frames dropped: errors, frames spanning descriptors, impossible lengths.
+    pub(crate) dropped: u64,
+    /// Polls that found the ring full: every descriptor given to the NIC
+    /// held a frame, so the NIC had nowhere to put the next one.
+    pub(crate) full: u64,
+    /// Times the next descriptor showed DD before its length.
+    pub(crate) early_dd: u64,
+    /// When the descriptor at `next` was first seen with DD but no length.
+    early_since: Option<Instant>,
+}
+
+impl RxRing {
+    /// Allocates `count` descriptors, fills every one with a buffer from
+    /// `pool`, for the queue whose register block is at `block`.
+    pub(crate) fn new(
+        dma: &DmaMemory,
+        format: RxFormat,
+        count: usize,
+        pool: &Arc<Mempool>,
+        block: u32,
+    ) -> Result<RxRing> {
+        let desc = Descriptors::new(dma, "RX", count)?;
+        if pool.free_count() < count {
+            return Err(crate::Error::InvalidConfig(format!(
+                "a pool of {} free buffers cannot fill an RX ring of {count}",
+                pool.free_count()
+            )));
+        }
+        let mut bufs = Vec::with_capacity(count);
+        for i in 0..count {
+            let p = pool.alloc(BUFFER_SIZE).expect("counted above");
+            // SAFETY: descriptor i of a ring the NIC does not know yet.
+            unsafe { format.arm(desc.at(i), p.iova()) };
+            bufs.push(Some(p));
+        }
+        Ok(RxRing {
+            desc,
+            format,
+            bufs,
+            pool: Arc::clone(pool),
+            next: 0,
+            block,
+            tail: count - 1,
+            discarding: false,
+            dropped: 0,
+            full: 0,
+            early_dd: 0,
+            early_since: None,
+        })
+    }
+
+    /// Device address of the descriptors, for RDBAL/RDBAH.
+    pub(crate) fn iova(&self) -> u64 {
+        self.desc.region.iova()
+    }
+
+    /// Number of descriptors.
+    pub(crate) fn len(&self) -> usize {
+        self.desc.count
+    }
+
+    /// The queue's register block.
+    pub(crate) fn block(&self) -> u32 {
+        self.block
+    }
+
+    /// Hands the NIC every descriptor but one (head == tail means empty).
+    pub(crate) fn post_all(&self, regs: &dyn Registers) {
+        regs.write(self.block + Q_TAIL, self.tail as u32);
+    }
+
+    /// The pool the ring refills from.
+    pub(crate) fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
+    }
+
+    /// How many refilled descriptors wait before the tail moves: a quarter
+    /// of the ring, at most 32 (Linux's e1000e waits for 16, DPDK's default
+    /// free threshold is 32), so the NIC always owns at least three quarters
+    /// of the ring.
+    pub(crate) fn post_threshold(&self) -> usize {
+        (self.desc.count / 4).clamp(1, 32)
+    }
+
+    /// Descriptors between `next` and the tail: the NIC owns them or has
+    /// written them back.
+    fn outstanding(&self) -> usize {
+        (self.tail + self.desc.count - self.next) % self.desc.count
+    }
+
+    /// Whether a received frame is waiting (one descriptor read, no
+    /// register). A descriptor showing DD without a length is not (yet) a
+    /// frame: see [`RxRing::rx_batch`].
+    pub(crate) fn pending(&self) -> bool {
+        self.outstanding() > 0
+            // SAFETY: `next` indexes this ring.
+            && unsafe { self.format.done(self.desc.at(self.next)) }.is_some_and(|d| d.len != 0)
+    }
+
+    /// For descriptor `i` showing DD without a length: true if the NIC
+    /// really wrote it that way (it is then dropped), false while the rest
+    /// of the write-back may still land. Every [`EARLY_DD_LIMIT`] the head
+    /// register decides: if the NIC's head is still at `i`, it has not
+    /// written `i` at all (the DD is a stray late status write) and the
+    /// driver keeps waiting for the frame, asking again one limit later (so
+    /// an idle ring is not polled through a register). Off the fast path.
+    #[cold]
+    fn waited_out_early_dd(&mut self, regs: &dyn Registers, i: usize) -> bool {
+        match self.early_since {
+            None => {
+                self.early_dd += 1;
+                self.early_since = Some(Instant::now());
+                false
+            }
+            Some(t) if t.elapsed() < EARLY_DD_LIMIT => false,
+            Some(_) => {
+                let written = regs.read(self.block + Q_HEAD) as usize != i;
+                if !written {
+                    self.early_since = Some(Instant::now());
+                }
+                written
+            }
+        }
+    }
+
+    /// Moves up to `max` received frames into `out` and refills the ring
+    /// with fresh buffers; moves the tail once if at least
+    /// [`post_threshold`](Self::post_threshold) descriptors are refilled.
+    /// Returns the number received. Looks at no more than the descriptors
+    /// the NIC was given, whatever their contents.
+    pub(crate) fn rx_batch(
+        &mut self,
+        regs: &dyn Registers,
+        out: &mut Vec<Packet>,
+        max: usize,
+    ) -> usize {
+        let count = self.desc.count;
+        // The NIC fills the descriptor before the tail last: if that one is
+        // done, every descriptor it owned is (one descriptor read).
+        let last_owned = (self.tail + count - 1) % count;
+        // SAFETY: `last_owned` indexes this ring; reading its status is
+        // harmless whoever owns it.
+        if unsafe { self.format.done(self.desc.at(last_owned)) }.is_some() {
+            self.full += 1;
+        }
+        let mut budget = self.outstanding();
+        let mut received = 0;
+        let mut last_refilled = None;
+        while received < max && budget > 0 {
+            let i = self.next;
+            // SAFETY: `i` indexes this ring; software owns it once DD is set.
+            let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else {
+                break;
+            };
+            // Every descriptor we arm has a zero length field, and every
+            // frame the NIC writes back has a non-zero one. DD with length 0
+            // is a write-back still landing: QEMU's 82576 model has been seen
+            // to show the status word up to ~100 µs before the rest. Taking
+            // such a descriptor loses its frame, and re-arming it early lets
+            // the late write clobber the fresh buffer address. Wait for the
+            // whole write-back (bounded, in case a NIC really wrote 0).
+            if done.len == 0 && !self.waited_out_early_dd(regs, i) {
+                break;
+            }
+            self.early_since = None;
+            let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else {
+                break;
+            };
+            let iova = fresh.iova();
+            let mut p = self.bufs[i]
+                .replace(fresh)
+                .expect("every RX descriptor holds a buffer");
+            // SAFETY: software owns descriptor i (DD was set); re-arm it with the fresh buffer.
+            unsafe { self.format.arm(self.desc.at(i), iova) };
+            last_refilled = Some(i);
+            self.next = (i + 1) % count;
+            budget -= 1;
+            // A frame that spans descriptors (longer than a buffer), has
+            // errors or an impossible length is dropped whole, even when its
+            // descriptors arrive over several calls.
+            let bad_len = done.len == 0 || done.len as usize > BUFFER_SIZE;
+            if done.error || !done.eop || self.discarding || bad_len {
+                self.discarding = !done.eop;
+                self.dropped += 1;
+                continue;
+            }
+            p.set_len(done.len as usize);
+            out.push(p);
+            received += 1;
+        }
+        if let Some(i) = last_refilled {
+            // Writing `i` hands the NIC the descriptors from the old tail up
+            // to, not including, `i` (all refilled).
+            let refilled = (i + count - self.tail) % count;
+            if refilled >= self.post_threshold() {
+                regs.write(self.block + Q_TAIL, i as u32);
+                self.tail = i;
+            }
+        }
+        received
+    }
+
+    /// Checks the ring's bookkeeping: every descriptor holds a distinct
+    /// buffer of the pool, none of them free (tests).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut seen = std::collections::HashSet::new();
+        for b in &self.bufs {
+            let p = b.as_ref().expect("every RX descriptor holds a buffer");
+            assert!(self.pool.owns(p));
+            assert!(seen.insert(p.index()), "buffer {} armed twice", p.index());
+        }
+        assert!(self.next < self.desc.count && self.tail < self.desc.count);
+    }
+
+    /// The IOVA of the buffer armed in descriptor `i` (tests).
+    #[cfg(test)]
+    pub(crate) fn armed_iova(&self, i: usize) -> u64 {
+        self.bufs[i].as_ref().expect("armed").iova()
+    }
+}

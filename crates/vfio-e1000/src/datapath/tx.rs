@@ -1,0 +1,211 @@
+//! The transmit ring: descriptors plus the packets the NIC still owns, and
+//! the watchdog that notices when the NIC stops completing them.
+
+use super::mempool::Packet;
+use super::{program_ring, Descriptors};
+use crate::error::Result;
+use crate::hw::desc::TxFormat;
+use crate::hw::family::Family;
+use crate::hw::regs::Q_TAIL;
+use crate::sys::dma::DmaMemory;
+use crate::sys::mmio::Registers;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Request a status write-back at least every this many descriptors.
+const REPORT_EVERY: usize = 64;
+/// Shortest frame the driver sends as it is: an Ethernet header.
+/// The MAC pads anything from 17 bytes up (TCTL.PSP), but a frame shorter
+/// than a header is a caller's mistake: refused and counted.
+pub(crate) const MIN_FRAME: usize = 14;
+/// Frames shorter than this (the 60-byte Ethernet minimum without FCS) are
+/// padded with zeros by the driver, so no stale buffer bytes go out.
+pub(crate) const PAD_TO: usize = 60;
+
+/// A transmit ring.
+#[derive(Debug)]
+pub(crate) struct TxRing {
+    desc: Descriptors,
+    format: TxFormat,
+    bufs: Vec<Option<Packet>>,
+    /// Next free descriptor (software's tail).
+    tail: usize,
+    /// Oldest descriptor not yet reclaimed.
+    clean: usize,
+    /// Descriptors that requested a status write-back, oldest first.
+    reports: VecDeque<usize>,
+    /// The queue's register block.
+    block: u32,
+    /// Descriptors completed since the ring was made.
+    completed: u64,
+    /// Watchdog: the completion count when the ring was first seen stalled, and when.
+    stalled_since: Option<(u64, Instant)>,
+    /// Frames refused as shorter than [`MIN_FRAME`].
+    pub(crate) runts: u64,
+    /// Times the queue was reset after a hang.
+    pub(crate) hangs: u64,
+}
+
+impl TxRing {
+    /// Allocates `count` empty descriptors for the queue whose register
+    /// block is at `block`.
+    pub(crate) fn new(
+        dma: &DmaMemory,
+        format: TxFormat,
+        count: usize,
+        block: u32,
+    ) -> Result<TxRing> {
+        let desc = Descriptors::new(dma, "TX", count)?;
+        Ok(TxRing {
+            desc,
+            format,
+            bufs: (0..count).map(|_| None).collect(),
+            tail: 0,
+            clean: 0,
+            reports: VecDeque::new(),
+            block,
+            completed: 0,
+            stalled_since: None,
+            runts: 0,
+            hangs: 0,
+        })
+    }
+
+    /// Device address of the descriptors, for TDBAL/TDBAH.
+    pub(crate) fn iova(&self) -> u64 {
+        self.desc.region.iova()
+    }
+
+    /// Number of descriptors.
+    pub(crate) fn len(&self) -> usize {
+        self.desc.count
+    }
+
+    /// The queue's register block.
+    pub(crate) fn block(&self) -> u32 {
+        self.block
+    }
+
+    /// Descriptors the NIC still owns (sent or not).
+    pub(crate) fn in_flight(&self) -> usize {
+        (self.tail + self.desc.count - self.clean) % self.desc.count
+    }
+
+    /// Frees the buffers of every completed batch; returns how many.
+    pub(crate) fn reclaim(&mut self) -> usize {
+        let count = self.desc.count;
+        let mut freed = 0;
+        while let Some(&last) = self.reports.front() {
+            // SAFETY: `last` indexes this ring.
+            if !unsafe { self.format.done(self.desc.at(last)) } {
+                break;
+            }
+            self.reports.pop_front();
+            let end = (last + 1) % count;
+            while self.clean != end {
+                self.bufs[self.clean] = None; // the Packet goes back to its pool
+                self.clean = (self.clean + 1) % count;
+                freed += 1;
+            }
+        }
+        self.completed += freed as u64;
+        freed
+    }
+
+    /// Queues as many packets from the front of `pkts` as fit, writes the
+    /// tail once, and returns how many were taken (they leave `pkts`).
+    /// Frames shorter than [`PAD_TO`] are zero-padded; shorter than
+    /// [`MIN_FRAME`], dropped and counted.
+    pub(crate) fn tx_batch(&mut self, regs: &dyn Registers, pkts: &mut Vec<Packet>) -> usize {
+        self.reclaim();
+        let count = self.desc.count;
+        let room = count - 1 - self.in_flight();
+        let n = room.min(pkts.len());
+        if n == 0 {
+            return 0;
+        }
+        let mut queued = 0;
+        for (k, mut p) in pkts.drain(..n).enumerate() {
+            if p.len() < PAD_TO {
+                if p.len() < MIN_FRAME {
+                    self.runts += 1;
+                    continue;
+                }
+                let len = p.len();
+                p.set_len(PAD_TO);
+                p[len..].fill(0);
+            }
+            let i = self.tail;
+            let report = k == n - 1 || (i + 1).is_multiple_of(REPORT_EVERY);
+            // SAFETY: descriptor i is free (between tail and clean).
+            unsafe {
+                self.format
+                    .fill(self.desc.at(i), p.iova(), p.len() as u16, report)
+            };
+            if report {
+                self.reports.push_back(i);
+            }
+            self.bufs[i] = Some(p);
+            self.tail = (i + 1) % count;
+            queued += 1;
+        }
+        if queued > 0 {
+            if self.reports.back() != Some(&((self.tail + count - 1) % count)) {
+                // The last frame of the batch was a refused runt: make the
+                // last queued descriptor report so that it is reclaimed.
+                let last = (self.tail + count - 1) % count;
+                let p = self.bufs[last].as_ref().expect("just queued");
+                // SAFETY: descriptor `last` is software-filled and not yet posted.
+                unsafe {
+                    self.format
+                        .fill(self.desc.at(last), p.iova(), p.len() as u16, true)
+                };
+                self.reports.push_back(last);
+            }
+            regs.write(self.block + Q_TAIL, self.tail as u32);
+        }
+        n
+    }
+
+    /// The watchdog, for slow paths (a full ring, a flush, an idle wait): true
+    /// once descriptors have been in flight for `limit` without any completing.
+    pub(crate) fn hung(&mut self, now: Instant, limit: Duration) -> bool {
+        self.reclaim();
+        if self.in_flight() == 0 {
+            self.stalled_since = None;
+            return false;
+        }
+        match self.stalled_since {
+            Some((completed, since)) if completed == self.completed => {
+                now.duration_since(since) >= limit
+            }
+            _ => {
+                self.stalled_since = Some((self.completed, now));
+                false
+            }
+        }
+    }
+
+    /// Recovers queue `q` from a hang: stops it, drops the frames in flight
+    /// (their buffers go back to the pool), writes an empty ring and starts
+    /// the queue again. Counted in [`TxRing::hangs`].
+    pub(crate) fn reset(
+        &mut self,
+        regs: &dyn Registers,
+        family: &dyn Family,
+        q: u16,
+    ) -> Result<()> {
+        family.stop_tx_queue(regs, q);
+        for b in &mut self.bufs {
+            *b = None;
+        }
+        self.desc.clear();
+        self.tail = 0;
+        self.clean = 0;
+        self.reports.clear();
+        self.stalled_since = None;
+        self.hangs += 1;
+        program_ring(regs, self.block, self.iova(), self.desc.count);
+        family.restart_tx_queue(regs, q)
+    }
+}

@@ -1,0 +1,97 @@
+//! What the NIC counts (its clear-on-read statistics registers) and what the
+//! driver counts, in one record; and the link state.
+
+/// Link state as the MAC reports it (STATUS register).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStatus {
+    /// Link is up.
+    pub up: bool,
+    /// 10, 100 or 1000.
+    pub speed_mbps: u32,
+    /// Full duplex.
+    pub full_duplex: bool,
+}
+
+impl std::fmt::Display for LinkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.up {
+            write!(
+                f,
+                "up {} Mb/s {} duplex",
+                self.speed_mbps,
+                if self.full_duplex { "full" } else { "half" }
+            )
+        } else {
+            write!(f, "down")
+        }
+    }
+}
+
+/// Counters: the NIC's own (clear-on-read registers, accumulated since
+/// open) and the driver's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Good frames received (GPRC).
+    pub rx_packets: u64,
+    /// Good octets received (GORC).
+    pub rx_bytes: u64,
+    /// Good frames transmitted (GPTC).
+    pub tx_packets: u64,
+    /// Good octets transmitted (GOTC).
+    pub tx_bytes: u64,
+    /// Frames missed for lack of FIFO space (MPC).
+    pub rx_missed: u64,
+    /// Times a frame arrived with no free descriptor (RNBC).
+    pub rx_no_buffer: u64,
+    /// CRC errors (CRCERRS).
+    pub rx_crc_errors: u64,
+    /// Undersized frames (RUC).
+    pub rx_undersize: u64,
+    /// Oversized frames (ROC).
+    pub rx_oversize: u64,
+    /// Broadcast frames received (BPRC).
+    pub rx_broadcast: u64,
+    /// Multicast frames received (MPRC).
+    pub rx_multicast: u64,
+    /// Frames the driver dropped (errors, frames spanning buffers, impossible lengths).
+    pub rx_driver_dropped: u64,
+    /// Times the driver found a receive ring full: the NIC had no free
+    /// descriptor for the next frame because software fell behind. Zero
+    /// means every frame lost on the way in was lost before the NIC.
+    pub rx_ring_full: u64,
+    /// Times the next RX descriptor showed its DD bit before its length and
+    /// the driver waited for the rest of the write-back (QEMU's 82576 model
+    /// does this now and then; real hardware writes a descriptor at once).
+    pub rx_early_dd: u64,
+    /// Times a transmit queue stopped completing descriptors for longer than
+    /// the watchdog allows and was reset (frames in flight were lost).
+    pub tx_hangs: u64,
+    /// Frames shorter than the 17 bytes the MAC can pad, refused by the driver.
+    pub tx_runts: u64,
+}
+
+impl Stats {
+    /// Every counter by its `ethtool -S` style name, in a fixed order.
+    pub fn named(&self) -> [(&'static str, u64); 16] {
+        [
+            ("rx_packets", self.rx_packets),
+            ("rx_bytes", self.rx_bytes),
+            ("tx_packets", self.tx_packets),
+            ("tx_bytes", self.tx_bytes),
+            ("rx_missed", self.rx_missed),
+            ("rx_no_buffer", self.rx_no_buffer),
+            ("rx_crc_errors", self.rx_crc_errors),
+            ("rx_undersize", self.rx_undersize),
+            ("rx_oversize", self.rx_oversize),
+            ("rx_broadcast", self.rx_broadcast),
+            ("rx_multicast", self.rx_multicast),
+            ("rx_driver_dropped", self.rx_driver_dropped),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_early_dd", self.rx_early_dd),
+            ("tx_hangs", self.tx_hangs),
+            ("tx_runts", self.tx_runts),
+        ]
+    }
+}

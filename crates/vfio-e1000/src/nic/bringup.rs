@@ -1,0 +1,215 @@
+//! Bringing a NIC up, as named steps that [`Nic::open`](crate::Nic::open)
+//! runs in order:
+//!
+//! 1. [`claim`]: VFIO device, configuration space, BAR0; no register written yet.
+//! 2. [`reset`]: the family's reset from whatever state the NIC was left in,
+//!    then bus mastering on.
+//! 3. [`init`]: link and MAC setup, the MAC address.
+//! 4. [`arm_queue`], per queue: pool, RX ring full of buffers, TX ring.
+//! 5. RSS over the queues (the family's `enable_rss`).
+//! 6. [`start`]: transmit, then receive.
+//! 7. Interrupts ([`choose_irq_mode`], the family's `enable_irqs`, VFIO eventfds).
+//!
+//! From step 2 on the hardware belongs to the `Nic` under construction,
+//! whose `Drop` stops and resets it before any DMA memory goes, so a failure
+//! (or a panic) half-way leaves nothing running. Steps 2 to 6 use only
+//! registers and DMA memory: the tests run them against the software NIC.
+
+use super::config::Config;
+use super::queue::QueueState;
+use super::vectors::QueueVectors;
+use crate::datapath::mempool::Mempool;
+use crate::datapath::program_ring;
+use crate::datapath::rx::RxRing;
+use crate::datapath::tx::TxRing;
+use crate::error::{Error, Result};
+use crate::hw::devices::{self, DeviceEntry};
+use crate::hw::family::Family;
+use crate::hw::irq::IrqMode;
+use crate::hw::regs;
+use crate::sys::dma::DmaMemory;
+use crate::sys::mmio::{Mmio, Registers};
+use crate::sys::pci::{self, PciAddress};
+use crate::sys::vfio::{Device, IrqIndex, VFIO_PCI_BAR0_REGION_INDEX};
+use std::time::Duration;
+
+/// What step 1 hands over: the device, its registers, its table entry.
+pub(crate) struct Claimed {
+    pub device: Device,
+    pub regs: Mmio,
+    pub entry: &'static DeviceEntry,
+    /// The PCI Command register value to run with (bus mastering off).
+    pub command: u16,
+}
+
+/// Step 1: checks the address and the device, opens it through VFIO, turns
+/// on memory decoding (bus mastering stays off, PCI 3.0 §6.2.2: a NIC left
+/// running by a killed process still points at that process's rings, so it
+/// must not DMA before it is reset) and maps BAR0.
+pub(crate) fn claim(pci: &str) -> Result<Claimed> {
+    let address = PciAddress::parse(pci)?;
+    let (vendor, device_id) = address.ids()?;
+    let entry = devices::lookup(vendor, device_id).ok_or_else(|| Error::Unsupported {
+        pci: address.to_string(),
+        vendor,
+        device: device_id,
+    })?;
+    let device = Device::open(&address)?;
+    let cmd = device.config_read16(pci::CFG_COMMAND)?;
+    let command = (cmd | pci::CMD_MEMORY) & !(pci::CMD_INTX_DISABLE | pci::CMD_BUS_MASTER);
+    device.config_write16(pci::CFG_COMMAND, command)?;
+    let regs = device.map_bar(VFIO_PCI_BAR0_REGION_INDEX)?;
+    if regs.read(regs::STATUS) == u32::MAX {
+        return Err(Error::DeviceGone);
+    }
+    Ok(Claimed {
+        device,
+        regs,
+        entry,
+        command,
+    })
+}
+
+/// Checks the queue count against what the family drives.
+pub(crate) fn check_queues(family: &dyn Family, queues: u16) -> Result<()> {
+    if queues == 0 || queues > family.max_queues() {
+        return Err(Error::InvalidConfig(format!(
+            "{queues} queues: the {} family supports 1 to {}",
+            family.name(),
+            family.max_queues()
+        )));
+    }
+    Ok(())
+}
+
+/// Step 2: stops interrupts and DMA and resets the MAC, from any prior state.
+pub(crate) fn reset(r: &dyn Registers, family: &dyn Family) -> Result<()> {
+    family.reset(r)
+}
+
+/// Step 3: link and MAC setup; returns the MAC address.
+pub(crate) fn init(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
+    family.init(r)?;
+    read_mac(r, family)
+}
+
+/// Step 4, for queue `q`: a pool, an RX ring full of its buffers handed to
+/// the NIC, an empty TX ring.
+pub(crate) fn arm_queue(
+    r: &dyn Registers,
+    family: &dyn Family,
+    dma: &DmaMemory,
+    config: &Config,
+    q: u16,
+) -> Result<QueueState> {
+    let pool = Mempool::new(dma, config.pool_size)?;
+    let rx = RxRing::new(
+        dma,
+        family.rx_format(),
+        config.rx_ring,
+        &pool,
+        family.rx_queue(q),
+    )?;
+    let tx = TxRing::new(dma, family.tx_format(), config.tx_ring, family.tx_queue(q))?;
+    program_ring(r, rx.block(), rx.iova(), rx.len());
+    family.enable_rx_queue(r, q)?;
+    rx.post_all(r);
+    program_ring(r, tx.block(), tx.iova(), tx.len());
+    family.enable_tx_queue(r, q)?;
+    Ok(QueueState {
+        rx,
+        tx,
+        vectors: QueueVectors::default(),
+        polls: 0,
+        busy_poll: Duration::from_micros(config.busy_poll_us as u64),
+        hang_timeout: config.tx_hang_timeout,
+    })
+}
+
+/// Step 6: transmit on, then receive (once: the 8254x holds reception for a
+/// second after every RCTL write).
+pub(crate) fn start(r: &dyn Registers, family: &dyn Family, queues: u16) {
+    family.start_tx(r);
+    family.start_rx(r, queues);
+}
+
+/// The MAC address from receive-address entry 0, else from the EEPROM; then
+/// written back to entry 0 as valid.
+fn read_mac(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
+    let (lo, hi) = (r.read(regs::RAL0), r.read(regs::RAH0));
+    let mut mac = [0u8; 6];
+    mac[..4].copy_from_slice(&lo.to_le_bytes());
+    mac[4..].copy_from_slice(&hi.to_le_bytes()[..2]);
+    if hi & regs::RAH_AV == 0 || mac == [0; 6] {
+        for w in 0..3u16 {
+            let word = family.eeprom_read(r, w)?.to_le_bytes();
+            mac[2 * w as usize..2 * w as usize + 2].copy_from_slice(&word);
+        }
+    }
+    r.write(
+        regs::RAL0,
+        u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
+    );
+    r.write(
+        regs::RAH0,
+        u16::from_le_bytes([mac[4], mac[5]]) as u32 | regs::RAH_AV,
+    );
+    Ok(mac)
+}
+
+/// The VFIO interrupt index of a mode.
+pub(crate) fn irq_index(mode: IrqMode) -> Option<IrqIndex> {
+    match mode {
+        IrqMode::Poll => None,
+        IrqMode::Intx => Some(IrqIndex::Intx),
+        IrqMode::Msi => Some(IrqIndex::Msi),
+        IrqMode::Msix => Some(IrqIndex::Msix),
+    }
+}
+
+/// Step 7's choice: the requested mode if the device offers it, else the
+/// family's best offered one. Several queues need MSI-X or poll mode.
+pub(crate) fn choose_irq_mode(
+    device: &Device,
+    family: &dyn Family,
+    wanted: Option<IrqMode>,
+    queues: u16,
+) -> Result<IrqMode> {
+    let offered = |mode: IrqMode| -> bool {
+        let needed = match mode {
+            IrqMode::Poll => return true,
+            IrqMode::Msix => family.msix_vectors(queues).max(1),
+            _ if queues > 1 => return false,
+            _ => 1,
+        };
+        family.irq_modes().contains(&mode)
+            && irq_index(mode).is_some_and(|i| {
+                device
+                    .irq_info(i)
+                    .is_ok_and(|info| info.eventfd && info.count >= needed)
+            })
+    };
+    match wanted {
+        Some(mode) if offered(mode) => Ok(mode),
+        Some(mode) => Err(Error::IrqModeUnavailable {
+            pci: device.address.to_string(),
+            mode: if queues > 1 {
+                format!("{mode} (with {queues} queues, which need one vector each)")
+            } else {
+                mode.to_string()
+            },
+            available: family
+                .irq_modes()
+                .iter()
+                .filter(|m| offered(**m))
+                .map(|m| m.to_string())
+                .collect(),
+        }),
+        None => Ok(family
+            .irq_modes()
+            .iter()
+            .copied()
+            .find(|m| offered(*m))
+            .unwrap_or(IrqMode::Poll)),
+    }
+}

@@ -1,0 +1,139 @@
+//! [`Config`]: how to bring a NIC up, and its validation.
+
+use crate::datapath::check_ring_size;
+use crate::error::{Error, Result};
+use crate::hw::irq::IrqMode;
+use crate::sys::dma::IovaPolicy;
+use std::time::Duration;
+
+/// The longest interrupt interval ITR can hold: 65535 × 256 ns.
+pub const MAX_IRQ_INTERVAL_US: u32 = 16_776;
+/// Spare buffers each pool needs beyond the RX ring, for frames in flight on TX.
+const MIN_SPARE_BUFFERS: usize = 64;
+
+/// How to bring a NIC up. `Config::default()` suits most uses; change
+/// fields on it:
+///
+/// ```
+/// let mut config = vfio_e1000::Config::default();
+/// config.irq = Some(vfio_e1000::IrqMode::Poll);
+/// config.rx_ring = 256;
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Interrupt mode; `None` picks the best the device offers (MSI-X > MSI > INTx).
+    pub irq: Option<IrqMode>,
+    /// Receive descriptors per queue (a multiple of 8, 8 to 4096).
+    pub rx_ring: usize,
+    /// Transmit descriptors per queue (a multiple of 8, 8 to 4096).
+    pub tx_ring: usize,
+    /// Packet buffers in each queue's pool; at least `rx_ring` + 64.
+    pub pool_size: usize,
+    /// Minimum interval between interrupts, in µs (interrupt moderation).
+    /// Values over [`MAX_IRQ_INTERVAL_US`] (what the 16-bit ITR holds) are
+    /// clamped to it.
+    pub irq_interval_us: u32,
+    /// In interrupt modes, how long [`Queue::wait`](crate::Queue::wait)
+    /// keeps polling the ring before it sleeps on the interrupt, in µs (0:
+    /// sleep at once). While frames keep coming this saves the interrupt's
+    /// wake-up latency and cost; an idle queue pays this much polling per
+    /// wait. The default, 500 µs, is sized for virtualised hosts, where
+    /// waking a sleeping vCPU and process takes 100 µs or more.
+    pub busy_poll_us: u32,
+    /// How IOVAs are chosen.
+    pub iova: IovaPolicy,
+    /// Put DMA memory in 2 MiB hugepages when the system has them (else
+    /// 4 KiB pages).
+    pub hugepages: bool,
+    /// RX/TX queue pairs (RSS spreads received flows over them); each gets
+    /// its own rings, pool of `pool_size` buffers and, in MSI-X mode, vector.
+    pub queues: u16,
+    /// How long transmit descriptors may stay in flight with none completing,
+    /// while the link is up, before the queue is declared hung and reset.
+    pub tx_hang_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            irq: None,
+            rx_ring: 512,
+            tx_ring: 512,
+            pool_size: 2048,
+            irq_interval_us: 128,
+            busy_poll_us: 500,
+            iova: IovaPolicy::Allocated,
+            hugepages: true,
+            queues: 1,
+            tx_hang_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Config {
+    /// Checks what can be checked without a device: ring sizes, pool size,
+    /// queue count.
+    pub fn validate(&self) -> Result<()> {
+        check_ring_size("RX", self.rx_ring)?;
+        check_ring_size("TX", self.tx_ring)?;
+        if self.pool_size < self.rx_ring + MIN_SPARE_BUFFERS {
+            return Err(Error::InvalidConfig(format!(
+                "a pool of {} buffers is too small for an RX ring of {}: it needs at least {}",
+                self.pool_size,
+                self.rx_ring,
+                self.rx_ring + MIN_SPARE_BUFFERS
+            )));
+        }
+        if self.queues == 0 {
+            return Err(Error::InvalidConfig("0 queues: at least 1".into()));
+        }
+        if self.tx_hang_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "a zero TX hang timeout would reset every queue with frames in flight".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The interrupt interval in ITR units of 256 ns, clamped to 16 bits.
+    pub(crate) fn itr(&self) -> u16 {
+        let us = self.irq_interval_us.min(MAX_IRQ_INTERVAL_US) as u64;
+        (us * 1000).div_ceil(256).min(u16::MAX as u64) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn itr_is_clamped_not_wrapped() {
+        let mut c = Config::default();
+        assert_eq!(c.itr(), 500); // 128 µs
+        c.irq_interval_us = u32::MAX; // once overflowed `* 1000` in a u32
+        assert_eq!(c.itr(), 65532); // 16 776 µs, the most ITR holds
+        c.irq_interval_us = 0;
+        assert_eq!(c.itr(), 0);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = Config {
+            rx_ring: 100,
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("RX ring of 100"));
+        let c = Config {
+            pool_size: 512,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("too small"));
+        assert!(Config::default().validate().is_ok());
+    }
+}

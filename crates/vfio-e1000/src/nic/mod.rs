@@ -1,0 +1,309 @@
+//! The controller as a user sees it: [`Nic`] (open, data path, interrupts,
+//! statistics, teardown), its [`Config`], one [`Queue`] per thread, and the
+//! diagnostics behind `e1000 info` and `e1000 list`.
+
+pub(crate) mod bringup;
+pub(crate) mod config;
+pub(crate) mod diag;
+pub(crate) mod queue;
+pub(crate) mod vectors;
+
+pub use config::Config;
+pub use queue::{Queue, Wakeup};
+
+use crate::datapath::mempool::Packet;
+use crate::error::{Error, Result};
+use crate::hw::counters::{LinkStatus, Stats};
+use crate::hw::devices::DeviceEntry;
+use crate::hw::family::Family;
+use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::regs;
+use crate::sys::dma::{DmaMemory, IommuMap};
+use crate::sys::eventfd::Eventfds;
+use crate::sys::mmio::{Mmio, Registers};
+use crate::sys::pci;
+use crate::sys::vfio::{Device, IrqIndex};
+use queue::QueueState;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The hardware shared by every queue: registers, device, family,
+/// interrupt mode and plan, and the eventfds the queues sleep on.
+#[derive(Debug)]
+pub(crate) struct Hw {
+    pub regs: Mmio,
+    pub device: Device,
+    pub family: &'static dyn Family,
+    pub entry: &'static DeviceEntry,
+    pub pci: String,
+    /// The PCI Command register value with bus mastering off.
+    pub command: u16,
+    pub irq_mode: IrqMode,
+    pub plan: VectorPlan,
+    pub irqs: Option<Eventfds>,
+    pub release: Option<Eventfds>,
+}
+
+impl Hw {
+    /// Stops the device: interrupts off, RX and TX off, MAC reset, bus
+    /// mastering off, then VFIO's interrupts off. Safe to run in any state.
+    fn stop(&self) {
+        if self.regs.read(regs::STATUS) != u32::MAX {
+            self.family.disable_irqs(&self.regs);
+            let _ = self.family.reset(&self.regs);
+        }
+        let _ = self.device.config_write16(pci::CFG_COMMAND, self.command);
+        if let Some(index) = bringup::irq_index(self.irq_mode).filter(|_| self.irqs.is_some()) {
+            let _ = self.device.disable_irqs(index);
+        }
+        if self.release.is_some() {
+            let _ = self.device.disable_irqs(IrqIndex::Req);
+        }
+    }
+}
+
+/// An Intel 1GbE controller driven from user space.
+///
+/// Dropping it masks interrupts, stops RX/TX and resets the MAC before any
+/// DMA memory is unmapped, so the device never writes into freed memory;
+/// the same happens when [`Nic::open`] fails half-way.
+#[derive(Debug)]
+pub struct Nic {
+    // Field order is drop order: the queues (DMA memory) go before the
+    // device, after `Drop::drop` has stopped the hardware.
+    queues: Vec<QueueState>,
+    hw: Hw,
+    mac: [u8; 6],
+    hugepages: bool,
+    stats: Stats,
+}
+
+impl Nic {
+    /// Opens the NIC at `pci` (e.g. `"0000:00:03.0"`), resets and initialises
+    /// it, arms `config.queues` RX/TX queue pairs (RSS spreads flows over
+    /// them) and enables interrupts. Does not wait for the link: see
+    /// [`Nic::wait_link`]. The steps are in [`bringup`]'s order.
+    pub fn open(pci: &str, config: &Config) -> Result<Nic> {
+        config.validate()?;
+        let claimed = bringup::claim(pci)?;
+        let family = claimed.entry.family;
+        bringup::check_queues(family, config.queues)?;
+        let irq_mode =
+            bringup::choose_irq_mode(&claimed.device, family, config.irq, config.queues)?;
+        let dma = DmaMemory::new(
+            Arc::clone(claimed.device.container()) as Arc<dyn IommuMap>,
+            config.iova,
+            config.hugepages,
+        );
+        // From here on, dropping `nic` stops the hardware.
+        let mut nic = Nic {
+            queues: Vec::with_capacity(config.queues as usize),
+            hw: Hw {
+                pci: claimed.device.address.to_string(),
+                regs: claimed.regs,
+                device: claimed.device,
+                family,
+                entry: claimed.entry,
+                command: claimed.command,
+                irq_mode,
+                plan: VectorPlan::NONE,
+                irqs: None,
+                release: None,
+            },
+            mac: [0; 6],
+            hugepages: false,
+            stats: Stats::default(),
+        };
+        let hw = &nic.hw;
+        bringup::reset(&hw.regs, family)?;
+        hw.device
+            .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
+        nic.mac = bringup::init(&nic.hw.regs, family)?;
+        for q in 0..config.queues {
+            let state = bringup::arm_queue(&nic.hw.regs, family, &dma, config, q)?;
+            nic.hugepages = state.rx.pool().hugepages();
+            nic.queues.push(state);
+        }
+        family.enable_rss(&nic.hw.regs, config.queues)?;
+        bringup::start(&nic.hw.regs, family, config.queues);
+        nic.enable_interrupts(config)?;
+        Ok(nic)
+    }
+
+    /// Step 7: the family routes its causes (interrupts last, once the
+    /// rings can take what they announce), VFIO signals eventfds, and each
+    /// queue learns which ones to sleep on. Also subscribes to the kernel's
+    /// release request (hot-unplug, unbind).
+    fn enable_interrupts(&mut self, config: &Config) -> Result<()> {
+        let hw = &mut self.hw;
+        if let Some(index) = bringup::irq_index(hw.irq_mode) {
+            hw.plan = hw
+                .family
+                .enable_irqs(&hw.regs, hw.irq_mode, config.itr(), config.queues);
+            let fds = Eventfds::new(hw.plan.count)?;
+            hw.device.enable_irqs(index, &fds.raw())?;
+            hw.irqs = Some(fds);
+        }
+        hw.release = match hw.device.irq_info(IrqIndex::Req) {
+            Ok(info) if info.eventfd && info.count > 0 => {
+                let fds = Eventfds::new(1)?;
+                hw.device.enable_irqs(IrqIndex::Req, &fds.raw())?;
+                Some(fds)
+            }
+            _ => None,
+        };
+        let vector_fds = hw.irqs.as_ref().map(Eventfds::raw).unwrap_or_default();
+        let release = hw.release.as_ref().map(|r| r.raw()[0]);
+        let assigned = vectors::assign(hw.irq_mode, hw.plan, config.queues, &vector_fds, release);
+        for (state, vectors) in self.queues.iter_mut().zip(assigned) {
+            state.vectors = vectors;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the link to come up. A signal (SIGINT…)
+    /// does not end the wait; poll [`Nic::link`] for that.
+    pub fn wait_link(&self, timeout: Duration) -> Result<LinkStatus> {
+        let start = Instant::now();
+        loop {
+            let link = self.link()?;
+            if link.up {
+                return Ok(link);
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::LinkDown {
+                    pci: self.pci(),
+                    waited_ms: timeout.as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Current link state; [`Error::DeviceGone`] if the device stopped answering.
+    pub fn link(&self) -> Result<LinkStatus> {
+        if self.hw.regs.read(regs::STATUS) == u32::MAX {
+            return Err(Error::DeviceGone);
+        }
+        Ok(self.hw.family.link(&self.hw.regs))
+    }
+
+    /// Queue pair `index`, borrowed (see [`Nic::split`] for all of them at once).
+    ///
+    /// # Panics
+    /// If `index` is not below [`Nic::queues`].
+    pub fn queue(&mut self, index: u16) -> Queue<'_> {
+        Queue::new(index, &mut self.queues[index as usize], &self.hw)
+    }
+
+    /// Every queue pair, to drive each from its own thread (e.g. with
+    /// `std::thread::scope`). The `Nic` is borrowed until they are dropped.
+    pub fn split(&mut self) -> Vec<Queue<'_>> {
+        let hw = &self.hw;
+        self.queues
+            .iter_mut()
+            .enumerate()
+            .map(|(i, state)| Queue::new(i as u16, state, hw))
+            .collect()
+    }
+
+    /// Receives up to `max` frames from `queue` into `out` (appended);
+    /// returns how many. No register read; at most one tail write (the
+    /// refilled descriptors go back to the NIC in groups).
+    pub fn rx_batch(&mut self, queue: u16, out: &mut Vec<Packet>, max: usize) -> usize {
+        self.queue(queue).rx_batch(out, max)
+    }
+
+    /// Sends packets from the front of `pkts` on `queue`, as many as the ring
+    /// has room for; they leave `pkts`. One tail write per call. See
+    /// [`Queue::tx_batch`].
+    pub fn tx_batch(&mut self, queue: u16, pkts: &mut Vec<Packet>) -> usize {
+        self.queue(queue).tx_batch(pkts)
+    }
+
+    /// Waits until the NIC has completed every transmission queued on
+    /// `queue`, or `timeout`. Returns whether everything completed.
+    pub fn tx_flush(&mut self, queue: u16, timeout: Duration) -> bool {
+        self.queue(queue).tx_flush(timeout)
+    }
+
+    /// Takes an empty packet buffer of `len` bytes from queue 0's pool;
+    /// `None` if the pool is exhausted or `len` is over [`crate::BUFFER_SIZE`].
+    pub fn alloc(&self, len: usize) -> Option<Packet> {
+        self.queues[0].rx.pool().alloc(len)
+    }
+
+    /// Takes up to `n` buffers of `len` bytes from queue 0's pool (one lock)
+    /// into `out`; returns how many.
+    pub fn alloc_batch(&self, n: usize, len: usize, out: &mut Vec<Packet>) -> usize {
+        self.queues[0].rx.pool().alloc_batch(n, len, out)
+    }
+
+    /// [`Queue::wait`] on queue 0, which also watches link changes and the
+    /// kernel's release request.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
+        self.queue(0).wait(timeout)
+    }
+
+    /// The interrupt eventfds, one per vector (empty in poll mode), for
+    /// registering with an async runtime; then call [`Nic::wait`] (or
+    /// [`Queue::wait`]) with a zero timeout when one is readable.
+    pub fn irq_fds(&self) -> Vec<RawFd> {
+        self.hw.irqs.as_ref().map(Eventfds::raw).unwrap_or_default()
+    }
+
+    /// Reads the NIC's statistics registers and returns the totals since open.
+    pub fn stats(&mut self) -> Stats {
+        self.hw.family.read_stats(&self.hw.regs, &mut self.stats);
+        let sum = |f: fn(&QueueState) -> u64| self.queues.iter().map(f).sum::<u64>();
+        self.stats.rx_driver_dropped = sum(|q| q.rx.dropped);
+        self.stats.rx_ring_full = sum(|q| q.rx.full);
+        self.stats.rx_early_dd = sum(|q| q.rx.early_dd);
+        self.stats.tx_hangs = sum(|q| q.tx.hangs);
+        self.stats.tx_runts = sum(|q| q.tx.runts);
+        self.stats
+    }
+
+    /// Register reads and writes this NIC has done since open (for the
+    /// "register accesses per frame" figure).
+    pub fn register_accesses(&self) -> (u64, u64) {
+        self.hw.regs.accesses()
+    }
+
+    /// The MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The PCI address, `0000:00:03.0` style.
+    pub fn pci(&self) -> String {
+        self.hw.pci.clone()
+    }
+
+    /// The controller's name, e.g. "82574L".
+    pub fn model(&self) -> &'static str {
+        self.hw.entry.name
+    }
+
+    /// The interrupt mode in use.
+    pub fn irq_mode(&self) -> IrqMode {
+        self.hw.irq_mode
+    }
+
+    /// Number of RX/TX queue pairs in use.
+    pub fn queues(&self) -> u16 {
+        self.queues.len() as u16
+    }
+
+    /// Whether the packet buffers are in 2 MiB hugepages.
+    pub fn hugepages(&self) -> bool {
+        self.hugepages
+    }
+}
+
+impl Drop for Nic {
+    fn drop(&mut self) {
+        self.hw.stop();
+    }
+}

@@ -1,0 +1,250 @@
+//! [`Queue`]: one RX/TX queue pair of a [`Nic`](crate::Nic) with its own
+//! rings, pool and interrupt vector. [`Nic::split`](crate::Nic::split) hands
+//! out one per queue so that each can be driven by its own thread; the `Nic`
+//! methods that take a queue index go through the same code.
+
+use super::vectors::{QueueVectors, Role};
+use super::Hw;
+use crate::datapath::mempool::Packet;
+use crate::datapath::rx::RxRing;
+use crate::datapath::tx::TxRing;
+use crate::error::{Error, Result};
+use crate::hw::irq::IrqMode;
+use crate::hw::regs;
+use crate::sys::eventfd;
+use crate::sys::mmio::Registers;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// What woke [`Queue::wait`] (or [`Nic::wait`](crate::Nic::wait)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Wakeup {
+    /// Frames may be waiting on the queue.
+    pub rx: bool,
+    /// The link changed (see [`Nic::link`](crate::Nic::link)).
+    pub link_changed: bool,
+}
+
+/// Everything one queue pair owns.
+#[derive(Debug)]
+pub(crate) struct QueueState {
+    pub rx: RxRing,
+    pub tx: TxRing,
+    /// The eventfds this queue sleeps on, with their roles.
+    pub vectors: QueueVectors,
+    /// `wait` calls in poll mode.
+    pub polls: u32,
+    /// How long `wait` polls the ring before sleeping (interrupt modes).
+    pub busy_poll: Duration,
+    /// The TX watchdog's limit.
+    pub hang_timeout: Duration,
+}
+
+/// Poll-mode `wait` calls between two looks at the slow-path events (the
+/// release request, the TX watchdog): cheap enough to be unnoticed, often
+/// enough to notice a removal within milliseconds.
+const POLLS_PER_CHECK: u32 = 1024;
+
+/// One RX/TX queue pair. Its methods never touch another queue's state, and
+/// in poll and MSI-X modes its fast path and interrupt path access no shared
+/// register, so queues can run on separate threads.
+pub struct Queue<'a> {
+    index: u16,
+    state: &'a mut QueueState,
+    hw: &'a Hw,
+}
+
+impl<'a> Queue<'a> {
+    pub(crate) fn new(index: u16, state: &'a mut QueueState, hw: &'a Hw) -> Self {
+        Queue { index, state, hw }
+    }
+
+    /// This queue's number.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Receives up to `max` frames into `out` (appended); returns how many.
+    /// No register read; at most one tail write (the refilled descriptors
+    /// go back to the NIC in groups).
+    pub fn rx_batch(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        self.state.rx.rx_batch(&self.hw.regs, out, max)
+    }
+
+    /// Sends packets from the front of `pkts`, as many as the ring has room
+    /// for; they leave `pkts`. One tail write per call. Frames shorter than
+    /// 60 bytes are zero-padded; shorter than an Ethernet header (14 bytes),
+    /// dropped and counted ([`Stats::tx_runts`](crate::Stats::tx_runts)).
+    ///
+    /// When the ring is full, the TX watchdog looks whether the NIC stopped
+    /// completing descriptors; after [`Config::tx_hang_timeout`](crate::Config::tx_hang_timeout)
+    /// with the link up, the queue is reset and the frames in flight are lost
+    /// ([`Stats::tx_hangs`](crate::Stats::tx_hangs)).
+    pub fn tx_batch(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        let n = self.state.tx.tx_batch(&self.hw.regs, pkts);
+        if n == 0 && !pkts.is_empty() {
+            self.watch_tx();
+        }
+        n
+    }
+
+    /// Waits until every queued transmission completed, or `timeout`;
+    /// returns whether everything completed.
+    pub fn tx_flush(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            self.state.tx.reclaim();
+            if self.state.tx.in_flight() == 0 {
+                return true;
+            }
+            if start.elapsed() > timeout || self.watch_tx() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// The TX watchdog (slow path): resets the queue if it hung with the
+    /// link up. Returns whether it did.
+    fn watch_tx(&mut self) -> bool {
+        let hw = self.hw;
+        if !self.state.tx.hung(Instant::now(), self.state.hang_timeout) {
+            return false;
+        }
+        if !hw.family.link(&hw.regs).up {
+            return false; // a dead link holds frames; that is not a hang
+        }
+        if let Err(e) = self.state.tx.reset(&hw.regs, hw.family, self.index) {
+            eprintln!("vfio-e1000: resetting hung TX queue {}: {e}", self.index);
+        }
+        true
+    }
+
+    /// Takes an empty packet buffer of `len` bytes from this queue's pool;
+    /// `None` if the pool is exhausted or `len` is over the buffer size.
+    pub fn alloc(&self, len: usize) -> Option<Packet> {
+        self.state.rx.pool().alloc(len)
+    }
+
+    /// Takes up to `n` buffers of `len` bytes (one lock) into `out`; returns how many.
+    pub fn alloc_batch(&self, n: usize, len: usize, out: &mut Vec<Packet>) -> usize {
+        self.state.rx.pool().alloc_batch(n, len, out)
+    }
+
+    /// Buffers free in this queue's pool.
+    pub fn pool_free(&self) -> usize {
+        self.state.rx.pool().free_count()
+    }
+
+    /// Frames the ring dropped (errors, frames spanning buffers).
+    pub fn dropped(&self) -> u64 {
+        self.state.rx.dropped
+    }
+
+    /// Times this queue's receive ring was found full (see
+    /// [`Stats::rx_ring_full`](crate::Stats::rx_ring_full)).
+    pub fn ring_full(&self) -> u64 {
+        self.state.rx.full
+    }
+
+    /// Times this queue's transmit ring was reset after a hang.
+    pub fn tx_hangs(&self) -> u64 {
+        self.state.tx.hangs
+    }
+
+    /// Sleeps until this queue's interrupt (or `timeout`), acknowledges it
+    /// and reports what happened. In poll mode it returns at once with
+    /// `rx: true`. A signal ends the wait early with an empty [`Wakeup`].
+    /// [`Error::RemovalRequested`] means the kernel wants the device back
+    /// (hot-unplug): drop the `Nic` promptly.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
+        let hw = self.hw;
+        if hw.irq_mode == IrqMode::Poll {
+            self.state.polls = self.state.polls.wrapping_add(1);
+            if self.state.polls.is_multiple_of(POLLS_PER_CHECK) {
+                self.slow_path_checks()?;
+            }
+            return Ok(Wakeup {
+                rx: true,
+                link_changed: false,
+            });
+        }
+        // Busy-poll the ring a little first: when frames keep coming, the
+        // next one usually arrives before an interrupt would wake us.
+        let spin_until = Instant::now() + self.state.busy_poll;
+        loop {
+            if self.state.rx.pending() {
+                return Ok(Wakeup {
+                    rx: true,
+                    link_changed: false,
+                });
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let fired = eventfd::wait_any(&self.state.vectors.fds, timeout_ms)?;
+        let mut wake = Wakeup::default();
+        for (i, role) in self.state.vectors.roles.iter().enumerate() {
+            if fired & (1 << i) == 0 {
+                continue;
+            }
+            match role {
+                Role::Release => return Err(self.removal()),
+                Role::Rx => wake.rx = true,
+                Role::Link => {
+                    hw.family.ack(&hw.regs, hw.irq_mode, true);
+                    wake.link_changed = true;
+                }
+                Role::Shared => {
+                    wake.link_changed |= hw.family.ack(&hw.regs, hw.irq_mode, false);
+                    wake.rx = true;
+                }
+            }
+        }
+        if fired != 0 && hw.irq_mode == IrqMode::Intx {
+            hw.device.unmask_intx()?;
+        }
+        if fired == 0 {
+            // A removed device stops interrupting: look for it only when a
+            // wait times out, so the interrupt path itself reads no register.
+            if hw.regs.read(regs::STATUS) == u32::MAX {
+                return Err(Error::DeviceGone);
+            }
+            self.watch_tx();
+        }
+        Ok(wake)
+    }
+
+    /// Poll mode's occasional look at what interrupts would report: the
+    /// kernel's release request and the TX watchdog.
+    fn slow_path_checks(&mut self) -> Result<()> {
+        let released = self
+            .state
+            .vectors
+            .roles
+            .iter()
+            .zip(&self.state.vectors.fds)
+            .any(|(role, fd)| *role == Role::Release && eventfd::take(*fd));
+        if released {
+            return Err(self.removal());
+        }
+        self.watch_tx();
+        Ok(())
+    }
+
+    /// The eventfds this queue sleeps on (for an async runtime: when one is
+    /// readable, call [`Queue::wait`] with a zero timeout).
+    pub fn fds(&self) -> &[RawFd] {
+        &self.state.vectors.fds
+    }
+
+    fn removal(&self) -> Error {
+        Error::RemovalRequested {
+            pci: self.hw.pci.clone(),
+        }
+    }
+}

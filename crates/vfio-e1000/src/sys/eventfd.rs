@@ -1,0 +1,89 @@
+//! Eventfds: how VFIO signals interrupts (and its release request) to user
+//! space. The driver sleeps in `poll(2)` on them.
+
+use crate::error::{Error, Result};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A set of eventfds, one per interrupt vector.
+#[derive(Debug)]
+pub(crate) struct Eventfds {
+    fds: Vec<OwnedFd>,
+}
+
+impl Eventfds {
+    /// Creates `count` non-blocking eventfds.
+    pub(crate) fn new(count: u32) -> Result<Eventfds> {
+        let mut fds = Vec::new();
+        for _ in 0..count {
+            // SAFETY: eventfd creates a new descriptor or fails; no memory is involved.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            if fd < 0 {
+                return Err(Error::last_os("eventfd"));
+            }
+            // SAFETY: `fd` is a new descriptor owned by nothing else.
+            fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        Ok(Eventfds { fds })
+    }
+
+    /// The raw descriptors, vector by vector. They stay valid while `self` lives.
+    pub(crate) fn raw(&self) -> Vec<RawFd> {
+        self.fds.iter().map(|f| f.as_raw_fd()).collect()
+    }
+}
+
+/// Sleeps until one of `fds` is signalled or `timeout_ms` passes (-1:
+/// forever); returns a bit mask of those signalled (their counters are reset).
+/// A signal (SIGINT…) ends the wait early with an empty mask.
+pub(crate) fn wait_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
+    debug_assert!(fds.len() <= 64);
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is a valid, exclusively borrowed array of pollfd of the given length.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(0);
+        }
+        return Err(Error::io("poll on interrupt eventfds", e));
+    }
+    let mut fired = 0;
+    for (i, p) in pfds.iter().enumerate() {
+        if p.revents & libc::POLLIN != 0 && take(p.fd) {
+            fired |= 1 << i;
+        }
+    }
+    Ok(fired)
+}
+
+/// Resets eventfd `fd`'s counter; true if it was signalled (never blocks on
+/// a non-blocking eventfd).
+pub(crate) fn take(fd: RawFd) -> bool {
+    let mut counter = 0u64;
+    // SAFETY: reads at most 8 bytes into `counter`, which is 8 bytes long.
+    unsafe { libc::read(fd, (&mut counter as *mut u64).cast(), 8) == 8 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signalled_eventfd_is_reported_once() {
+        let fds = Eventfds::new(2).unwrap();
+        let raw = fds.raw();
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from `one` to an eventfd we own.
+        let written = unsafe { libc::write(raw[1], (&one as *const u64).cast(), 8) };
+        assert_eq!(written, 8);
+        assert_eq!(wait_any(&raw, 0).unwrap(), 0b10);
+        assert_eq!(wait_any(&raw, 0).unwrap(), 0);
+    }
+}

@@ -1,0 +1,101 @@
+//! The software NIC model and the tests that drive the driver's ring and
+//! family code against it, in plain `cargo test`, with no VM.
+
+pub(crate) mod model;
+mod proptests;
+mod tests;
+
+use crate::datapath::mempool::Packet;
+use crate::hw::devices::{lookup, INTEL};
+use crate::hw::family::Family;
+use crate::nic::bringup;
+use crate::nic::config::Config;
+use crate::nic::queue::QueueState;
+use crate::sys::dma::{DmaMemory, IommuMap, IovaPolicy};
+use model::{Kind, ModelNic};
+use std::sync::Arc;
+
+/// Every family's model.
+pub(crate) const KINDS: [Kind; 3] = [Kind::E8254x, Kind::E82574, Kind::E82576];
+
+/// A queue pair brought up on a model NIC by the driver's own bring-up steps.
+pub(crate) struct Harness {
+    pub model: Arc<ModelNic>,
+    pub family: &'static dyn Family,
+    pub q: QueueState,
+    pub mac: [u8; 6],
+}
+
+impl Harness {
+    /// Brings up one queue pair of `kind` with the given ring and pool sizes.
+    pub(crate) fn new(kind: Kind, rx_ring: usize, tx_ring: usize, pool: usize) -> Harness {
+        let model = Arc::new(ModelNic::new(kind));
+        let family = lookup(INTEL, kind.device_id())
+            .expect("in the table")
+            .family;
+        let dma = DmaMemory::new(
+            Arc::clone(&model) as Arc<dyn IommuMap>,
+            IovaPolicy::Allocated,
+            false,
+        );
+        let config = Config {
+            rx_ring,
+            tx_ring,
+            pool_size: pool,
+            ..Config::default()
+        };
+        config.validate().expect("a valid test configuration");
+        let r = &*model;
+        bringup::reset(r, family).unwrap();
+        let mac = bringup::init(r, family).unwrap();
+        let q = bringup::arm_queue(r, family, &dma, &config, 0).unwrap();
+        family.enable_rss(r, 1).unwrap();
+        bringup::start(r, family, 1);
+        Harness {
+            model,
+            family,
+            q,
+            mac,
+        }
+    }
+
+    /// `rx_batch` through the driver's ring.
+    pub(crate) fn rx(&mut self, max: usize) -> Vec<Packet> {
+        let mut out = Vec::new();
+        let n = self.q.rx.rx_batch(&*self.model, &mut out, max);
+        assert_eq!(n, out.len());
+        assert!(n <= max);
+        out
+    }
+
+    /// `tx_batch` through the driver's ring; returns how many were taken.
+    pub(crate) fn tx(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        self.q.tx.tx_batch(&*self.model, pkts)
+    }
+
+    /// A packet from the pool holding `bytes`.
+    pub(crate) fn packet(&self, bytes: &[u8]) -> Packet {
+        let mut p = self.q.rx.pool().alloc(bytes.len()).expect("pool has room");
+        p.copy_from_slice(bytes);
+        p
+    }
+}
+
+/// A recognisable frame of `len` bytes: its sequence number in every byte
+/// after a 14-byte Ethernet header.
+pub(crate) fn frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    if len < 14 {
+        f.fill(seq as u8);
+        return f;
+    }
+    f[..6].fill(0xff);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    for (i, b) in f.iter_mut().enumerate().skip(14) {
+        *b = (seq as usize + i) as u8;
+    }
+    if len >= 18 {
+        f[14..18].copy_from_slice(&seq.to_be_bytes());
+    }
+    f
+}

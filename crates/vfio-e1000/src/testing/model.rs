@@ -1,0 +1,497 @@
+//! A software NIC: a register file plus a device that consumes and writes
+//! back descriptors in DMA memory the way the datasheets (and QEMU's models)
+//! describe, reached through the same [`Registers`] and [`IommuMap`]
+//! interfaces as the real device. Written from the datasheets, not from the
+//! driver: its offsets and bits are its own, so a driver mistake shows.
+//!
+//! What it does: CTRL.RST (self-clearing, registers back to zero), STATUS
+//! (link up once CTRL.SLU is set, or the PHY restarted auto-negotiation on
+//! the 82576), EERD and MDIC (EEPROM and PHY answered at once), ICR (clear on
+//! read, write 1s to clear), receive into the ring on [`ModelNic::deliver`]
+//! (legacy or advanced write-back, frames longer than a buffer over several
+//! descriptors), transmit on every tail write (DD written back on RS), and
+//! misbehaviour on request: a transmitter that stops, stray descriptor
+//! writes, head values out of range.
+
+use crate::sys::dma::IommuMap;
+use crate::sys::mmio::Registers;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+/// Which datasheet the model follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// 82540EM and friends: legacy descriptors, queue blocks at 0x2800/0x3800.
+    E8254x,
+    /// 82574L: as the 8254x, plus TARC0 bit 10 gating transmit.
+    E82574,
+    /// 82576: advanced descriptors, queue blocks at 0xC000/0xE000 (stride 0x40),
+    /// per-queue enables.
+    E82576,
+}
+
+impl Kind {
+    /// The PCI device ID of the model QEMU emulates.
+    pub(crate) fn device_id(self) -> u16 {
+        match self {
+            Kind::E8254x => 0x100E,
+            Kind::E82574 => 0x10D3,
+            Kind::E82576 => 0x10C9,
+        }
+    }
+
+    fn rx_block(self, q: u32) -> u32 {
+        match self {
+            Kind::E82576 => 0xC000 + 0x40 * q,
+            _ => 0x2800 + 0x100 * q,
+        }
+    }
+
+    fn tx_block(self, q: u32) -> u32 {
+        match self {
+            Kind::E82576 => 0xE000 + 0x40 * q,
+            _ => 0x3800 + 0x100 * q,
+        }
+    }
+
+    fn advanced(self) -> bool {
+        self == Kind::E82576
+    }
+}
+
+// The model's own register map (8254x SDM §13, 82574 §10, 82576 §8).
+pub(crate) const CTRL: u32 = 0x0;
+pub(crate) const STATUS: u32 = 0x8;
+pub(crate) const EERD: u32 = 0x14;
+pub(crate) const MDIC: u32 = 0x20;
+pub(crate) const ICR: u32 = 0xC0;
+pub(crate) const IMS: u32 = 0xD0;
+pub(crate) const IMC: u32 = 0xD8;
+pub(crate) const RCTL: u32 = 0x100;
+pub(crate) const TCTL: u32 = 0x400;
+pub(crate) const TARC0: u32 = 0x3840;
+pub(crate) const RAL0: u32 = 0x5400;
+pub(crate) const RAH0: u32 = 0x5404;
+pub(crate) const CTRL_SLU: u32 = 1 << 6;
+pub(crate) const CTRL_RST: u32 = 1 << 26;
+pub(crate) const STATUS_LINK_1000_FD: u32 = 1 | 1 << 1 | 2 << 6;
+pub(crate) const RCTL_EN: u32 = 1 << 1;
+pub(crate) const TCTL_EN: u32 = 1 << 1;
+// Offsets inside a queue block.
+pub(crate) const BAL: u32 = 0x00;
+pub(crate) const BAH: u32 = 0x04;
+pub(crate) const LEN: u32 = 0x08;
+pub(crate) const HEAD: u32 = 0x10;
+pub(crate) const TAIL: u32 = 0x18;
+pub(crate) const DCTL: u32 = 0x28;
+pub(crate) const DCTL_ENABLE: u32 = 1 << 25;
+/// Buffer size the model writes into (RCTL.BSIZE 2048 / SRRCTL 2 KiB).
+const BUFFER: usize = 2048;
+
+/// The MAC address in the model's EEPROM.
+pub(crate) const EEPROM_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+
+/// A frame the model sent, as the wire would carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub queue: u32,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    regs: HashMap<u32, u32>,
+    /// Every register write, in order.
+    log: Vec<(u32, u32)>,
+    reads: u64,
+    writes: u64,
+    /// IOVA mappings: (iova, virtual address, size).
+    maps: Vec<(u64, usize, usize)>,
+    next_iova: u64,
+    phy: [u16; 32],
+    sent: Vec<Sent>,
+    /// When set, tail writes do not transmit (a hung transmitter).
+    tx_stalled: bool,
+    /// When set, the link stays down.
+    link_down: bool,
+    /// DMA accesses to unmapped IOVAs, refused as an IOMMU would.
+    faults: u64,
+}
+
+/// The software NIC.
+#[derive(Debug)]
+pub(crate) struct ModelNic {
+    pub(crate) kind: Kind,
+    state: Mutex<State>,
+    pinned: AtomicU64,
+}
+
+impl ModelNic {
+    /// A NIC of `kind`, just out of power-on reset.
+    pub(crate) fn new(kind: Kind) -> ModelNic {
+        ModelNic {
+            kind,
+            state: Mutex::new(State {
+                next_iova: 0x1_0000_0000,
+                ..State::default()
+            }),
+            pinned: AtomicU64::new(0),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A register's value, without the side effects of a read.
+    pub(crate) fn peek(&self, reg: u32) -> u32 {
+        self.state().regs.get(&reg).copied().unwrap_or(0)
+    }
+
+    /// Sets a register behind the driver's back (e.g. a head out of range).
+    pub(crate) fn poke(&self, reg: u32, value: u32) {
+        self.state().regs.insert(reg, value);
+    }
+
+    /// Every register write so far, in order.
+    pub(crate) fn writes(&self) -> Vec<(u32, u32)> {
+        self.state().log.clone()
+    }
+
+    /// Frames sent so far (taken).
+    pub(crate) fn take_sent(&self) -> Vec<Sent> {
+        std::mem::take(&mut self.state().sent)
+    }
+
+    /// DMA accesses refused so far because the IOVA was not mapped.
+    pub(crate) fn faults(&self) -> u64 {
+        self.state().faults
+    }
+
+    /// Stops (or resumes) the transmitter: a hang.
+    pub(crate) fn stall_tx(&self, stalled: bool) {
+        self.state().tx_stalled = stalled;
+    }
+
+    /// Pulls the cable (or plugs it back).
+    pub(crate) fn set_link(&self, up: bool) {
+        self.state().link_down = !up;
+    }
+
+    /// RX queue `q`'s register block.
+    pub(crate) fn rx_block(&self, q: u32) -> u32 {
+        self.kind.rx_block(q)
+    }
+
+    /// TX queue `q`'s register block.
+    pub(crate) fn tx_block(&self, q: u32) -> u32 {
+        self.kind.tx_block(q)
+    }
+
+    /// Receives `frame` on queue `q` as the NIC would: into the descriptors
+    /// from the head on (several if it is longer than a buffer), written
+    /// back, head advanced. Returns false, leaving everything as it was, if
+    /// the driver gave the NIC too few descriptors or receive is off.
+    pub(crate) fn deliver(&self, q: u32, frame: &[u8]) -> bool {
+        let mut st = self.state();
+        let block = self.kind.rx_block(q);
+        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
+        if get(&st, RCTL) & RCTL_EN == 0 {
+            return false;
+        }
+        let count = (get(&st, block + LEN) / 16) as usize;
+        let (head, tail) = (
+            get(&st, block + HEAD) as usize,
+            get(&st, block + TAIL) as usize,
+        );
+        if count == 0 || head >= count || tail >= count {
+            return false;
+        }
+        let needed = frame.len().div_ceil(BUFFER).max(1);
+        let available = (tail + count - head) % count;
+        if available < needed {
+            return false;
+        }
+        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        let mut i = head;
+        for (k, chunk) in frame.chunks(BUFFER).enumerate() {
+            let desc = base + 16 * i as u64;
+            let words = st.read_desc(desc);
+            let buffer = (words[1] as u64) << 32 | words[0] as u64;
+            st.dma_write(buffer, chunk);
+            let eop = k == needed - 1;
+            let status = 1 | (eop as u32) << 1; // DD, EOP
+            let wb = if self.kind.advanced() {
+                [0, 0, status, chunk.len() as u32]
+            } else {
+                [words[0], words[1], chunk.len() as u32, status]
+            };
+            st.write_desc(desc, wb);
+            i = (i + 1) % count;
+        }
+        st.regs.insert(block + HEAD, i as u32);
+        true
+    }
+
+    /// Writes descriptor `i` of RX queue `q` as a misbehaving device might.
+    pub(crate) fn scribble_rx(&self, q: u32, i: usize, words: [u32; 4]) {
+        let mut st = self.state();
+        let block = self.kind.rx_block(q);
+        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
+        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        st.write_desc(base + 16 * i as u64, words);
+    }
+
+    /// Descriptor `i` of RX queue `q`.
+    pub(crate) fn rx_desc(&self, q: u32, i: usize) -> [u32; 4] {
+        let mut st = self.state();
+        let block = self.kind.rx_block(q);
+        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
+        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        st.read_desc(base + 16 * i as u64)
+    }
+
+    /// A DD value at the right place for this kind: legacy status is word 3,
+    /// advanced status word 2; lengths the other way round.
+    pub(crate) fn written_back(&self, len: u16, eop: bool, error: bool) -> [u32; 4] {
+        let status = 1 | (eop as u32) << 1;
+        if self.kind.advanced() {
+            [0, 0, status | (error as u32) << 31, len as u32]
+        } else {
+            [0, 0, len as u32, status | (error as u32) << 15]
+        }
+    }
+
+    /// Transmits what the driver posted on TX queue `q`, if the transmitter runs.
+    fn transmit(&self, st: &mut State, q: u32) {
+        let block = self.kind.tx_block(q);
+        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
+        let enabled = get(st, TCTL) & TCTL_EN != 0
+            && match self.kind {
+                Kind::E82576 => get(st, block + DCTL) & DCTL_ENABLE != 0,
+                Kind::E82574 => get(st, TARC0) & (1 << 10) != 0,
+                Kind::E8254x => true,
+            };
+        if !enabled || st.tx_stalled || st.link_down {
+            return;
+        }
+        let count = (get(st, block + LEN) / 16) as usize;
+        let base = (get(st, block + BAH) as u64) << 32 | get(st, block + BAL) as u64;
+        let tail = get(st, block + TAIL) as usize;
+        let mut head = get(st, block + HEAD) as usize;
+        if count == 0 || tail >= count || head >= count {
+            return;
+        }
+        let mut frame = Vec::new();
+        while head != tail {
+            let desc = base + 16 * head as u64;
+            let w = st.read_desc(desc);
+            let buffer = (w[1] as u64) << 32 | w[0] as u64;
+            // Legacy and advanced data descriptors agree on these: length in
+            // bits 15:0, EOP bit 24 and RS bit 27 of word 2.
+            let (len, eop, rs) = (w[2] & 0xFFFF, w[2] & 1 << 24 != 0, w[2] & 1 << 27 != 0);
+            let mut chunk = vec![0u8; len as usize];
+            st.dma_read(buffer, &mut chunk);
+            frame.extend_from_slice(&chunk);
+            if eop {
+                st.sent.push(Sent {
+                    queue: q,
+                    bytes: std::mem::take(&mut frame),
+                });
+            }
+            if rs {
+                let mut w = w;
+                w[3] |= 1; // DD in the status of both formats
+                st.write_desc(desc, w);
+            }
+            head = (head + 1) % count;
+        }
+        st.regs.insert(block + HEAD, head as u32);
+    }
+
+    fn tx_queue_of_tail(&self, reg: u32) -> Option<u32> {
+        (0..16).find(|&q| reg == self.kind.tx_block(q) + TAIL)
+    }
+}
+
+impl State {
+    /// The virtual address behind `len` bytes at `iova`, if the driver
+    /// mapped them; otherwise the access is refused and counted, as an IOMMU
+    /// would fault it.
+    fn translate(&mut self, iova: u64, len: usize) -> Option<*mut u8> {
+        for &(start, virt, size) in &self.maps {
+            if iova >= start && iova.saturating_add(len as u64) <= start + size as u64 {
+                return Some((virt + (iova - start) as usize) as *mut u8);
+            }
+        }
+        self.faults += 1;
+        None
+    }
+
+    fn dma_write(&mut self, iova: u64, data: &[u8]) {
+        if let Some(p) = self.translate(iova, data.len()) {
+            // SAFETY: `translate` checked that the range lies inside memory the
+            // driver mapped for the device, which it keeps allocated until unmap.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        }
+    }
+
+    fn dma_read(&mut self, iova: u64, out: &mut [u8]) {
+        if let Some(p) = self.translate(iova, out.len()) {
+            // SAFETY: as in `dma_write`.
+            unsafe { std::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+        }
+    }
+
+    fn read_desc(&mut self, iova: u64) -> [u32; 4] {
+        let mut b = [0u8; 16];
+        self.dma_read(iova, &mut b);
+        std::array::from_fn(|i| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap()))
+    }
+
+    fn write_desc(&mut self, iova: u64, words: [u32; 4]) {
+        let mut b = [0u8; 16];
+        for (i, w) in words.iter().enumerate() {
+            b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        self.dma_write(iova, &b);
+    }
+}
+
+impl Registers for ModelNic {
+    fn read(&self, reg: u32) -> u32 {
+        let mut st = self.state();
+        st.reads += 1;
+        let v = st.regs.get(&reg).copied().unwrap_or(0);
+        match reg {
+            STATUS => {
+                let ctrl = st.regs.get(&CTRL).copied().unwrap_or(0);
+                let up = !st.link_down
+                    && match self.kind {
+                        // The 82576 needs the PHY to renegotiate (BMCR bit 9 written).
+                        Kind::E82576 => st.phy[0] & (1 << 12) != 0,
+                        _ => ctrl & CTRL_SLU != 0,
+                    };
+                if up {
+                    v | STATUS_LINK_1000_FD
+                } else {
+                    v & !STATUS_LINK_1000_FD
+                }
+            }
+            ICR => {
+                st.regs.insert(ICR, 0);
+                v
+            }
+            _ => v,
+        }
+    }
+
+    fn write(&self, reg: u32, value: u32) {
+        let mut st = self.state();
+        st.writes += 1;
+        st.log.push((reg, value));
+        match reg {
+            CTRL if value & CTRL_RST != 0 => {
+                // Every register back to its reset value (zero here), but
+                // the receive address keeps what the EEPROM loaded.
+                st.regs.clear();
+                st.regs.insert(CTRL, value & !CTRL_RST);
+            }
+            EERD if value & 1 != 0 => {
+                let (addr, done) = match self.kind {
+                    Kind::E8254x => ((value >> 8) & 0xFF, 1 << 4),
+                    _ => ((value >> 2) & 0x3FFF, 1 << 1),
+                };
+                let word = match addr {
+                    0..=2 => u16::from_le_bytes([
+                        EEPROM_MAC[2 * addr as usize],
+                        EEPROM_MAC[2 * addr as usize + 1],
+                    ]),
+                    _ => 0xFFFF,
+                };
+                st.regs.insert(EERD, (word as u32) << 16 | done);
+            }
+            MDIC => {
+                let phy_reg = ((value >> 16) & 0x1F) as usize;
+                let phy_addr = (value >> 21) & 0x1F;
+                let op = (value >> 26) & 3;
+                let mut out = value & !0xFFFF | 1 << 28; // READY
+                if phy_addr != 1 {
+                    out |= 1 << 30; // ERROR: no PHY there
+                } else if op == 1 {
+                    st.phy[phy_reg] = value as u16 & !(1 << 9); // restart self-clears
+                } else {
+                    out |= st.phy[phy_reg] as u32;
+                }
+                st.regs.insert(MDIC, out);
+            }
+            ICR => {
+                let v = st.regs.get(&ICR).copied().unwrap_or(0);
+                st.regs.insert(ICR, v & !value);
+            }
+            IMS => {
+                let v = st.regs.get(&IMS).copied().unwrap_or(0);
+                st.regs.insert(IMS, v | value);
+            }
+            IMC => {
+                let v = st.regs.get(&IMS).copied().unwrap_or(0);
+                st.regs.insert(IMS, v & !value);
+            }
+            _ => {
+                st.regs.insert(reg, value);
+                if let Some(q) = self.tx_queue_of_tail(reg) {
+                    self.transmit(&mut st, q);
+                }
+            }
+        }
+    }
+
+    fn accesses(&self) -> (u64, u64) {
+        let st = self.state();
+        (st.reads, st.writes)
+    }
+}
+
+impl IommuMap for ModelNic {
+    unsafe fn map(&self, vaddr: *mut u8, iova: u64, size: usize) -> io::Result<()> {
+        let mut st = self.state();
+        let overlaps = st
+            .maps
+            .iter()
+            .any(|&(s, _, n)| iova < s + n as u64 && s < iova + size as u64);
+        if overlaps {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        st.maps.push((iova, vaddr as usize, size));
+        Ok(())
+    }
+
+    fn unmap(&self, iova: u64, size: usize) -> io::Result<()> {
+        let mut st = self.state();
+        let before = st.maps.len();
+        st.maps.retain(|&(s, _, n)| !(s == iova && n == size));
+        if st.maps.len() == before {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        Ok(())
+    }
+
+    fn reserve_iova(&self, size: usize) -> u64 {
+        let mut st = self.state();
+        let iova = st.next_iova;
+        st.next_iova += size as u64;
+        iova
+    }
+
+    fn pinned(&self) -> &AtomicU64 {
+        &self.pinned
+    }
+}
+
+/// Register offsets tests check, from the model's own map.
+pub(crate) mod reg {
+    pub(crate) use super::{BAH, BAL, DCTL, HEAD, LEN, TAIL};
+    pub(crate) use super::{CTRL, ICR, IMS, RAH0, RAL0, RCTL, TARC0, TCTL};
+}

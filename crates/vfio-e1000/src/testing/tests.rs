@@ -1,0 +1,385 @@
+//! The driver's rings and families against the model, one behaviour each.
+
+use super::model::{reg, Kind, EEPROM_MAC};
+use super::{frame, Harness, KINDS};
+use crate::datapath::mempool::BUFFER_SIZE;
+use crate::datapath::tx::PAD_TO;
+use crate::sys::mmio::Registers;
+use std::time::{Duration, Instant};
+
+#[test]
+fn bring_up_programs_what_each_datasheet_requires() {
+    for kind in KINDS {
+        let h = Harness::new(kind, 64, 32, 256);
+        let m = &h.model;
+        let writes = m.writes();
+        let reset_at = writes
+            .iter()
+            .position(|&(r, v)| r == reg::CTRL && v & (1 << 26) != 0)
+            .expect("a MAC reset");
+        let (rxb, txb) = (m.rx_block(0), m.tx_block(0));
+        let first_ring_write = writes
+            .iter()
+            .position(|&(r, _)| r == rxb + reg::BAL)
+            .expect("RX ring programmed");
+        assert!(
+            reset_at < first_ring_write,
+            "{kind:?}: reset before the rings"
+        );
+        // The rings where the driver's descriptors are, every descriptor but one posted.
+        assert_eq!(
+            m.peek(rxb + reg::BAL) as u64 | (m.peek(rxb + reg::BAH) as u64) << 32,
+            h.q.rx.iova()
+        );
+        assert_eq!(m.peek(rxb + reg::LEN), 64 * 16, "{kind:?}");
+        assert_eq!(m.peek(rxb + reg::TAIL), 63, "{kind:?}");
+        assert_eq!(m.peek(txb + reg::LEN), 32 * 16, "{kind:?}");
+        assert_eq!(
+            m.peek(txb + reg::BAL) as u64 | (m.peek(txb + reg::BAH) as u64) << 32,
+            h.q.tx.iova()
+        );
+        // Receive and transmit on; the MAC from the EEPROM, valid in RAL0/RAH0.
+        assert_ne!(m.peek(reg::RCTL) & 1 << 1, 0, "{kind:?}: RCTL.EN");
+        assert_ne!(m.peek(reg::RCTL) & 1 << 26, 0, "{kind:?}: RCTL.SECRC");
+        assert_ne!(m.peek(reg::TCTL) & 1 << 1, 0, "{kind:?}: TCTL.EN");
+        assert_ne!(m.peek(reg::TCTL) & 1 << 3, 0, "{kind:?}: TCTL.PSP");
+        assert_eq!(h.mac, EEPROM_MAC);
+        assert_eq!(m.peek(reg::RAL0).to_le_bytes(), EEPROM_MAC[..4]);
+        assert_eq!(m.peek(reg::RAH0), 0x5634 | 1 << 31);
+        assert!(h.family.link(&*h.model).up, "{kind:?}: link up after init");
+        match kind {
+            Kind::E82576 => {
+                // Per-queue enables must be set (only queue 0 is after reset).
+                assert_ne!(m.peek(rxb + reg::DCTL) & 1 << 25, 0);
+                assert_ne!(m.peek(txb + reg::DCTL) & 1 << 25, 0);
+                // Every RCTL write is a full value; DTYP (bits 11:10) must stay 0.
+                assert_eq!(m.peek(reg::RCTL) & 3 << 10, 0);
+            }
+            Kind::E82574 => assert_ne!(m.peek(reg::TARC0) & 1 << 10, 0, "TARC0 bit 10"),
+            Kind::E8254x => {
+                // RCTL is written once: every write holds reception for a second.
+                let rctl_writes = writes
+                    .iter()
+                    .filter(|&&(r, v)| r == reg::RCTL && v & 1 << 1 != 0)
+                    .count();
+                assert_eq!(rctl_writes, 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn received_frames_arrive_intact_across_ring_wraps() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        let mut seq = 0u32;
+        for round in 0..10 {
+            let sent: Vec<Vec<u8>> = (0..20)
+                .map(|k| {
+                    seq += 1;
+                    frame(seq, 60 + (round * 97 + k * 31) % 1455)
+                })
+                .collect();
+            for f in &sent {
+                assert!(h.model.deliver(0, f), "{kind:?}: NIC had a descriptor");
+            }
+            let got = h.rx(64);
+            let got: Vec<Vec<u8>> = got.iter().map(|p| p.to_vec()).collect();
+            assert_eq!(got, sent, "{kind:?} round {round}");
+            h.q.rx.check_invariants();
+        }
+        assert_eq!(h.q.rx.dropped, 0);
+        assert_eq!(h.model.faults(), 0, "{kind:?}: every DMA hit mapped memory");
+    }
+}
+
+#[test]
+fn rx_tail_moves_in_groups_and_never_hands_over_the_whole_ring() {
+    let mut h = Harness::new(Kind::E82574, 64, 32, 256);
+    let tail = h.model.rx_block(0) + reg::TAIL;
+    let tail_writes = |h: &Harness| h.model.writes().iter().filter(|w| w.0 == tail).count();
+    let before = tail_writes(&h);
+    // Fewer frames than the threshold (16 for 64 descriptors): no tail write.
+    for s in 0..10 {
+        assert!(h.model.deliver(0, &frame(s, 60)));
+    }
+    assert_eq!(h.rx(64).len(), 10);
+    assert_eq!(tail_writes(&h), before);
+    for s in 0..10 {
+        assert!(h.model.deliver(0, &frame(s, 60)));
+    }
+    assert_eq!(h.rx(64).len(), 10);
+    assert_eq!(tail_writes(&h), before + 1, "20 refilled: one tail write");
+    assert_eq!(
+        h.model.peek(tail),
+        19,
+        "tail at the last refilled descriptor"
+    );
+    // The NIC can fill what it owns, never the slot at the tail.
+    let owned = (h.model.peek(tail) as usize + 64
+        - h.model.peek(h.model.rx_block(0) + reg::HEAD) as usize)
+        % 64;
+    for s in 0..owned as u32 {
+        assert!(h.model.deliver(0, &frame(s, 60)));
+    }
+    assert!(
+        !h.model.deliver(0, &frame(99, 60)),
+        "head == tail: the ring is full"
+    );
+    let got = h.rx(128);
+    assert_eq!(got.len(), owned);
+    assert_eq!(h.q.rx.full, 1, "the full ring was seen");
+}
+
+#[test]
+fn a_frame_spanning_descriptors_is_dropped_whole_even_across_calls() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        assert!(h.model.deliver(0, &frame(1, 3000))); // two descriptors
+        assert!(h.model.deliver(0, &frame(2, 100)));
+        // As if the NIC had written only the first descriptor so far.
+        let second = h.model.rx_desc(0, 1);
+        h.model.scribble_rx(0, 1, [second[0], second[1], 0, 0]);
+        let third = h.model.rx_desc(0, 2);
+        h.model.scribble_rx(0, 2, [third[0], third[1], 0, 0]);
+        assert!(h.rx(8).is_empty(), "{kind:?}: first half dropped");
+        // Now the rest lands: the second half must not pass for a frame.
+        h.model.scribble_rx(0, 1, second);
+        h.model.scribble_rx(0, 2, third);
+        let got = h.rx(8);
+        assert_eq!(got.len(), 1, "{kind:?}");
+        assert_eq!(&got[0][..], &frame(2, 100)[..]);
+        assert_eq!(h.q.rx.dropped, 2);
+    }
+}
+
+#[test]
+fn rx_never_takes_a_descriptor_the_nic_was_not_given() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        // The NIC fills all it owns (31 of 32); then a stray write-back
+        // appears on the slot at the tail, which it never owned.
+        for s in 0..31 {
+            assert!(h.model.deliver(0, &frame(s, 60)), "{kind:?}");
+        }
+        let tail = h.model.peek(h.model.rx_block(0) + reg::TAIL) as usize;
+        h.model
+            .scribble_rx(0, tail, h.model.written_back(60, true, false));
+        assert_eq!(
+            h.rx(64).len(),
+            31,
+            "{kind:?}: stops at the last posted slot"
+        );
+        h.q.rx.check_invariants();
+    }
+}
+
+#[test]
+fn dd_without_a_length_is_waited_for_not_taken() {
+    let mut h = Harness::new(Kind::E82576, 32, 32, 128);
+    let armed = h.q.rx.armed_iova(0);
+    // The status word alone, over the armed image (QEMU's 82576 has shown this).
+    h.model
+        .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 1 | 1 << 1, 0]);
+    assert!(h.rx(8).is_empty());
+    assert!(
+        !h.q.rx.pending(),
+        "not a frame yet: an IRQ-mode wait must not spin on it"
+    );
+    assert_eq!(h.q.rx.early_dd, 1);
+    // The rest of the write-back lands.
+    assert!(h.model.deliver(0, &frame(5, 64)));
+    assert!(h.q.rx.pending());
+    let got = h.rx(8);
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0][..], &frame(5, 64)[..]);
+}
+
+#[test]
+fn impossible_lengths_and_errors_are_dropped_and_counted() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        let over = h.model.written_back((BUFFER_SIZE + 1) as u16, true, false);
+        let err = h.model.written_back(60, true, true);
+        h.model.scribble_rx(0, 0, over);
+        h.model.scribble_rx(0, 1, err);
+        h.model.poke(h.model.rx_block(0) + reg::HEAD, 2);
+        assert!(h.model.deliver(0, &frame(3, 60)));
+        let got = h.rx(8);
+        assert_eq!(got.len(), 1, "{kind:?}");
+        assert_eq!(h.q.rx.dropped, 2, "{kind:?}");
+        assert_eq!(&got[0][..], &frame(3, 60)[..]);
+    }
+}
+
+#[test]
+fn transmitted_frames_leave_intact_and_buffers_come_back() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        let free = h.q.rx.pool().free_count();
+        let mut sent = Vec::new();
+        for round in 0..8u32 {
+            let mut batch: Vec<_> = (0..12u32)
+                .map(|k| {
+                    let f = frame(round * 100 + k, 60 + (k as usize * 131) % 1455);
+                    sent.push(f.clone());
+                    h.packet(&f)
+                })
+                .collect();
+            assert_eq!(h.tx(&mut batch), 12, "{kind:?}");
+            assert!(batch.is_empty());
+        }
+        let wire: Vec<Vec<u8>> = h.model.take_sent().into_iter().map(|s| s.bytes).collect();
+        assert_eq!(wire, sent, "{kind:?}");
+        h.q.tx.reclaim();
+        assert_eq!(h.q.tx.in_flight(), 0, "{kind:?}: every report written back");
+        assert_eq!(h.q.rx.pool().free_count(), free);
+    }
+}
+
+#[test]
+fn short_frames_are_padded_with_zeros_and_runts_refused() {
+    let mut h = Harness::new(Kind::E8254x, 32, 32, 128);
+    let mut p = h.packet(&[0xAB; 100]); // stale bytes behind the short frame
+    p.set_len(20);
+    let mut batch = vec![p, h.packet(&[1; 13]), h.packet(&frame(7, 60))];
+    assert_eq!(h.tx(&mut batch), 3);
+    let wire = h.model.take_sent();
+    assert_eq!(wire.len(), 2);
+    assert_eq!(wire[0].bytes.len(), PAD_TO);
+    assert!(wire[0].bytes[..20].iter().all(|&b| b == 0xAB));
+    assert!(wire[0].bytes[20..].iter().all(|&b| b == 0));
+    assert_eq!(h.q.tx.runts, 1);
+    h.q.tx.reclaim();
+    assert_eq!(
+        h.q.tx.in_flight(),
+        0,
+        "the last queued frame asked for a report"
+    );
+}
+
+#[test]
+fn a_hung_transmitter_is_detected_and_the_queue_recovers() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 256);
+        let free = h.q.rx.pool().free_count();
+        h.model.stall_tx(true);
+        let mut queued = 0;
+        loop {
+            let mut batch = vec![h.packet(&frame(queued, 60))];
+            if h.tx(&mut batch) == 0 {
+                break;
+            }
+            queued += 1;
+        }
+        assert_eq!(queued, 31, "{kind:?}: a full ring takes nothing more");
+        let limit = Duration::from_secs(1);
+        let t0 = Instant::now();
+        assert!(
+            !h.q.tx.hung(t0, limit),
+            "the first look only starts the clock"
+        );
+        assert!(!h.q.tx.hung(t0 + limit / 2, limit));
+        assert!(
+            h.q.tx.hung(t0 + limit, limit),
+            "{kind:?}: no completion for the limit"
+        );
+        h.q.tx.reset(&*h.model, h.family, 0).unwrap();
+        assert_eq!(h.q.tx.hangs, 1);
+        assert_eq!(h.q.tx.in_flight(), 0);
+        assert_eq!(
+            h.q.rx.pool().free_count(),
+            free,
+            "{kind:?}: in-flight buffers returned"
+        );
+        let txb = h.model.tx_block(0);
+        assert_eq!(
+            (h.model.peek(txb + reg::HEAD), h.model.peek(txb + reg::TAIL)),
+            (0, 0)
+        );
+        h.model.stall_tx(false);
+        h.model.take_sent();
+        let mut batch = vec![h.packet(&frame(1000, 80))];
+        assert_eq!(h.tx(&mut batch), 1);
+        assert_eq!(
+            h.model.take_sent()[0].bytes,
+            frame(1000, 80),
+            "{kind:?}: sends again"
+        );
+        assert!(!h.q.tx.hung(t0 + 10 * limit, limit));
+    }
+}
+
+#[test]
+fn a_slow_but_completing_transmitter_is_not_a_hang() {
+    let mut h = Harness::new(Kind::E82574, 32, 32, 256);
+    let limit = Duration::from_secs(1);
+    let t0 = Instant::now();
+    h.model.stall_tx(true);
+    let mut batch = vec![h.packet(&frame(1, 60))];
+    h.tx(&mut batch);
+    assert!(!h.q.tx.hung(t0, limit));
+    // It completes, and something new goes in flight: the clock restarts.
+    h.model.stall_tx(false);
+    let mut batch = vec![h.packet(&frame(2, 60))];
+    h.tx(&mut batch);
+    h.model.stall_tx(true);
+    let mut batch = vec![h.packet(&frame(3, 60))];
+    h.tx(&mut batch);
+    assert!(
+        !h.q.tx.hung(t0 + limit, limit),
+        "progress since the first look"
+    );
+    assert!(h.q.tx.hung(t0 + 3 * limit, limit));
+}
+
+#[test]
+fn oversize_buffers_are_refused() {
+    let h = Harness::new(Kind::E82574, 32, 32, 128);
+    let pool = h.q.rx.pool();
+    assert!(pool.alloc(BUFFER_SIZE + 1).is_none());
+    assert!(pool.alloc(BUFFER_SIZE).is_some());
+    let mut out = Vec::new();
+    assert_eq!(pool.alloc_batch(4, BUFFER_SIZE + 1, &mut out), 0);
+    assert!(out.is_empty());
+    let mut p = pool.alloc(10).unwrap();
+    let grow =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.set_len(BUFFER_SIZE + 1)));
+    assert!(
+        grow.is_err(),
+        "set_len past the buffer panics instead of exposing memory"
+    );
+}
+
+#[test]
+fn registers_are_counted_per_device() {
+    let h = Harness::new(Kind::E8254x, 32, 32, 128);
+    let other = Harness::new(Kind::E8254x, 32, 32, 128);
+    let (r0, w0) = h.model.accesses();
+    let _ = h.model.read(reg::ICR);
+    assert_eq!(h.model.accesses(), (r0 + 1, w0));
+    assert_ne!(other.model.accesses(), h.model.accesses());
+    assert_eq!(
+        h.model.peek(reg::IMS),
+        0,
+        "no interrupt enabled by bring-up steps 2-6"
+    );
+}
+
+#[test]
+fn link_state_follows_the_cable_and_a_dead_link_sends_nothing() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        h.model.set_link(false);
+        assert!(!h.family.link(&*h.model).up, "{kind:?}");
+        let mut batch = vec![h.packet(&frame(1, 60))];
+        assert_eq!(h.tx(&mut batch), 1);
+        assert!(h.model.take_sent().is_empty());
+        h.model.set_link(true);
+        let link = h.family.link(&*h.model);
+        assert!(
+            link.up && link.full_duplex && link.speed_mbps == 1000,
+            "{kind:?}"
+        );
+    }
+}
