@@ -83,7 +83,8 @@ impl Nic {
     /// Opens the NIC at `pci` (e.g. `"0000:00:03.0"`), resets and initialises
     /// it, arms `config.queues` RX/TX queue pairs (RSS spreads flows over
     /// them) and enables interrupts. Does not wait for the link: see
-    /// [`Nic::wait_link`]. The steps are in [`bringup`]'s order.
+    /// [`Nic::wait_link`]. The steps: claim the device through VFIO, reset,
+    /// initialise link and MAC, arm the queues, RSS, start, interrupts.
     pub fn open(pci: &str, config: &Config) -> Result<Nic> {
         config.validate()?;
         let claimed = bringup::claim(pci)?;
