@@ -116,6 +116,19 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
         ],
     ),
     ("static::unit_tests", &["test", "--workspace", "--quiet"]),
+    (
+        "static::docs",
+        &[
+            "rustdoc",
+            "-p",
+            "vfio-e1000",
+            "--all-features",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
 ];
 
 /// Entry point; returns the process exit status.

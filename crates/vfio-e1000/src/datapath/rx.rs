@@ -2,7 +2,7 @@
 
 use super::mempool::{Mempool, Packet, BUFFER_SIZE};
 use super::Descriptors;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hw::desc::RxFormat;
 use crate::hw::regs::{Q_HEAD, Q_TAIL};
 use crate::sys::dma::DmaMemory;
@@ -59,7 +59,7 @@ impl RxRing {
     ) -> Result<RxRing> {
         let desc = Descriptors::new(dma, "RX", count)?;
         if pool.free_count() < count {
-            return Err(crate::Error::InvalidConfig(format!(
+            return Err(Error::InvalidConfig(format!(
                 "a pool of {} free buffers cannot fill an RX ring of {count}",
                 pool.free_count()
             )));

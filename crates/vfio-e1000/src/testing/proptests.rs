@@ -59,7 +59,7 @@ proptest! {
                     for p in &got {
                         // Only buffers the driver had armed, never over a buffer.
                         prop_assert!(armed.contains(&p.iova()));
-                        prop_assert!(!p.is_empty() && p.len() <= crate::BUFFER_SIZE);
+                        prop_assert!(!p.is_empty() && p.len() <= crate::datapath::mempool::BUFFER_SIZE);
                     }
                     held.extend(got);
                     if held.len() > 64 {
