@@ -147,7 +147,7 @@ impl ModelNic {
 
     /// A register's value, without the side effects of a read.
     pub(crate) fn peek(&self, reg: u32) -> u32 {
-        self.state().regs.get(&reg).copied().unwrap_or(0)
+        self.state().reg(reg)
     }
 
     /// Sets a register behind the driver's back (e.g. a head out of range).
@@ -197,15 +197,11 @@ impl ModelNic {
     pub(crate) fn deliver(&self, q: u32, frame: &[u8]) -> bool {
         let mut st = self.state();
         let block = self.kind.rx_block(q);
-        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
-        if get(&st, RCTL) & RCTL_EN == 0 {
+        if st.reg(RCTL) & RCTL_EN == 0 {
             return false;
         }
-        let count = (get(&st, block + LEN) / 16) as usize;
-        let (head, tail) = (
-            get(&st, block + HEAD) as usize,
-            get(&st, block + TAIL) as usize,
-        );
+        let count = (st.reg(block + LEN) / 16) as usize;
+        let (head, tail) = (st.reg(block + HEAD) as usize, st.reg(block + TAIL) as usize);
         if count == 0 || head >= count || tail >= count {
             return false;
         }
@@ -214,7 +210,7 @@ impl ModelNic {
         if available < needed {
             return false;
         }
-        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        let base = st.ring_base(block);
         let mut i = head;
         for (k, chunk) in frame.chunks(BUFFER).enumerate() {
             let desc = base + 16 * i as u64;
@@ -239,8 +235,7 @@ impl ModelNic {
     pub(crate) fn scribble_rx(&self, q: u32, i: usize, words: [u32; 4]) {
         let mut st = self.state();
         let block = self.kind.rx_block(q);
-        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
-        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        let base = st.ring_base(block);
         st.write_desc(base + 16 * i as u64, words);
     }
 
@@ -248,8 +243,7 @@ impl ModelNic {
     pub(crate) fn rx_desc(&self, q: u32, i: usize) -> [u32; 4] {
         let mut st = self.state();
         let block = self.kind.rx_block(q);
-        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
-        let base = (get(&st, block + BAH) as u64) << 32 | get(&st, block + BAL) as u64;
+        let base = st.ring_base(block);
         st.read_desc(base + 16 * i as u64)
     }
 
@@ -267,20 +261,19 @@ impl ModelNic {
     /// Transmits what the driver posted on TX queue `q`, if the transmitter runs.
     fn transmit(&self, st: &mut State, q: u32) {
         let block = self.kind.tx_block(q);
-        let get = |st: &State, r: u32| st.regs.get(&r).copied().unwrap_or(0);
-        let enabled = get(st, TCTL) & TCTL_EN != 0
+        let enabled = st.reg(TCTL) & TCTL_EN != 0
             && match self.kind {
-                Kind::E82576 => get(st, block + DCTL) & DCTL_ENABLE != 0,
-                Kind::E82574 => get(st, TARC0) & (1 << 10) != 0,
+                Kind::E82576 => st.reg(block + DCTL) & DCTL_ENABLE != 0,
+                Kind::E82574 => st.reg(TARC0) & (1 << 10) != 0,
                 Kind::E8254x => true,
             };
         if !enabled || st.tx_stalled || st.link_down {
             return;
         }
-        let count = (get(st, block + LEN) / 16) as usize;
-        let base = (get(st, block + BAH) as u64) << 32 | get(st, block + BAL) as u64;
-        let tail = get(st, block + TAIL) as usize;
-        let mut head = get(st, block + HEAD) as usize;
+        let count = (st.reg(block + LEN) / 16) as usize;
+        let base = st.ring_base(block);
+        let tail = st.reg(block + TAIL) as usize;
+        let mut head = st.reg(block + HEAD) as usize;
         if count == 0 || tail >= count || head >= count {
             return;
         }
@@ -317,6 +310,16 @@ impl ModelNic {
 }
 
 impl State {
+    /// A register's value.
+    fn reg(&self, r: u32) -> u32 {
+        self.regs.get(&r).copied().unwrap_or(0)
+    }
+
+    /// The descriptor base address programmed in queue block `block`.
+    fn ring_base(&self, block: u32) -> u64 {
+        (self.reg(block + BAH) as u64) << 32 | self.reg(block + BAL) as u64
+    }
+
     /// The virtual address behind `len` bytes at `iova`, if the driver
     /// mapped them; otherwise the access is refused and counted, as an IOMMU
     /// would fault it.
@@ -364,10 +367,10 @@ impl Registers for ModelNic {
     fn read(&self, reg: u32) -> u32 {
         let mut st = self.state();
         st.reads += 1;
-        let v = st.regs.get(&reg).copied().unwrap_or(0);
+        let v = st.reg(reg);
         match reg {
             STATUS => {
-                let ctrl = st.regs.get(&CTRL).copied().unwrap_or(0);
+                let ctrl = st.reg(CTRL);
                 let up = !st.link_down
                     && match self.kind {
                         // The 82576 needs the PHY to renegotiate (BMCR bit 9 written).
@@ -428,15 +431,15 @@ impl Registers for ModelNic {
                 st.regs.insert(MDIC, out);
             }
             ICR => {
-                let v = st.regs.get(&ICR).copied().unwrap_or(0);
+                let v = st.reg(ICR);
                 st.regs.insert(ICR, v & !value);
             }
             IMS => {
-                let v = st.regs.get(&IMS).copied().unwrap_or(0);
+                let v = st.reg(IMS);
                 st.regs.insert(IMS, v | value);
             }
             IMC => {
-                let v = st.regs.get(&IMS).copied().unwrap_or(0);
+                let v = st.reg(IMS);
                 st.regs.insert(IMS, v & !value);
             }
             _ => {
