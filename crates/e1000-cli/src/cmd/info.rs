@@ -1,15 +1,15 @@
 //! `e1000 info`: everything about one NIC.
 
-use super::{pci_arg, CliError};
+use super::{default_config, pci_arg, CliError};
 use crate::args::Args;
 use crate::frame::mac_str;
-use vfio_e1000::{Config, IrqMode, Nic};
+use vfio_e1000::{IrqMode, Nic};
 
 /// Prints model, IDs, MAC, link, BARs, IRQs, config space and key registers.
 pub fn run(args: &Args) -> Result<(), CliError> {
     args.only(&["irq"]).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
-    let mut config = Config::default();
+    let mut config = default_config();
     config.irq = Some(IrqMode::Poll);
     let nic = Nic::open(&pci, &config)?;
     let d = nic.diagnostics()?;

@@ -13,7 +13,7 @@ use smoltcp::wire::{EthernetAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr
 use std::collections::HashMap;
 use std::time::Duration;
 use vfio_e1000::smoltcp_phy::SmolDevice;
-use vfio_e1000::{Config, Nic};
+use vfio_e1000::Nic;
 
 /// Identifier of our echo requests.
 const IDENT: u16 = 0xe100;
@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     };
 
     let mut nic = Nic::open(&pci, &{
-        let mut config = Config::default();
+        let mut config = super::default_config();
         config.irq = irq;
         config
     })?;

@@ -48,7 +48,7 @@ impl Common {
             ),
         };
         let ring = args.num("ring", 512usize).map_err(usage)?;
-        let mut config = Config::default();
+        let mut config = super::default_config();
         config.irq = irq;
         config.rx_ring = ring;
         config.tx_ring = ring;
@@ -63,7 +63,6 @@ impl Common {
                 )))
             }
         };
-        config.hugepages = std::env::var_os("E1000_NO_HUGEPAGES").is_none();
         config.busy_poll_us = args.num("busy-poll", 500u32).map_err(usage)?;
         let count = match args.get("count") {
             None => None,
