@@ -192,6 +192,8 @@ pub struct GuestBinary {
     pub package: &'static str,
     /// Binary name, installed as `/bin/<bin>` in the guest.
     pub bin: &'static str,
+    /// Whether it is one of the package's examples rather than a binary.
+    pub example: bool,
 }
 
 /// The project binaries every guest gets.
@@ -199,11 +201,19 @@ pub const GUEST_BINARIES: &[GuestBinary] = &[
     GuestBinary {
         package: "e1000-cli",
         bin: "e1000",
+        example: false,
     },
     // The kernel-driver baseline of `cargo xtask bench`.
     GuestBinary {
         package: "bench-guest",
         bin: "afpacket-echo",
+        example: false,
+    },
+    // The library's async example, run by the scenarios.
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "tokio_echo",
+        example: true,
     },
 ];
 
@@ -235,7 +245,8 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     for b in GUEST_BINARIES {
-        cmd.args(["-p", b.package, "--bin", b.bin]);
+        let kind = if b.example { "--example" } else { "--bin" };
+        cmd.args(["-p", b.package, kind, b.bin]);
     }
     let status = cmd.status().context("running cargo build for the guest")?;
     ensure!(
@@ -248,6 +259,13 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
         .join("release");
     Ok(GUEST_BINARIES
         .iter()
-        .map(|b| (b.bin.to_string(), out.join(b.bin)))
+        .map(|b| {
+            let dir = if b.example {
+                out.join("examples")
+            } else {
+                out.clone()
+            };
+            (b.bin.to_string(), dir.join(b.bin))
+        })
         .collect())
 }

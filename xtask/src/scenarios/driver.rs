@@ -54,6 +54,7 @@ pub fn suite(model: &'static str) -> Suite {
         receive_at_speed,
     )
     .test(name("dump_lines_match_sent_frames"), dump)
+    .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
     .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
     .test(name("send_checksums_and_sequence"), send)
     .test(name("errors_are_clear"), errors)
@@ -262,6 +263,38 @@ fn info(g: &mut Guest) -> Result<()> {
 /// Ping-pong then a flood through `e1000 echo --irq MODE`, every echo checked byte by byte.
 fn echo(g: &mut Guest, mode: &str) -> Result<()> {
     echo_with(g, "", &format!("--irq {mode}"), mode)
+}
+
+/// The library's `tokio_echo` example (an `AsyncFd` on the interrupt
+/// eventfd, non-blocking acknowledgement): a ping-pong and a flood, every
+/// echo checked, then it stops at its count and says so.
+fn tokio_echo(g: &mut Guest) -> Result<()> {
+    const PINGS: usize = 200;
+    const FLOOD: usize = 1000;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("tokio_echo {} {}", nic.pci, PINGS + FLOOD))?;
+    job.wait_line(|l| l.contains("tokio_echo: ready"), Duration::from_secs(30))?;
+    let ping = peer.ping_pong(PINGS, TrafficSpec::default(), Duration::from_secs(2))?;
+    let flood = peer.flood(
+        FLOOD,
+        TrafficSpec::default(),
+        Some(5_000),
+        Duration::from_secs(3),
+    )?;
+    if !(ping.is_perfect() && flood.is_perfect()) {
+        g.run("killall -INT tokio_echo", Duration::from_secs(10))?;
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        ping.is_perfect() && flood.is_perfect() && r.status == 0,
+        "tokio_echo: ping-pong {ping}, flood {flood}:\n{}",
+        r.output()
+    );
+    let want = format!("echoed {} frames", PINGS + FLOOD);
+    ensure!(r.output().contains(&want), "no '{want}':\n{}", r.output());
+    println!("    tokio: ping-pong {ping}\n    tokio: flood {flood}");
+    Ok(())
 }
 
 /// Echo on 4 KiB pages (no hugepages) with identity IOVAs.

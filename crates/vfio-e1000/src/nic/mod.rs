@@ -24,7 +24,7 @@ use crate::sys::mmio::{Mmio, Registers};
 use crate::sys::pci;
 use crate::sys::vfio::{Device, IrqIndex};
 use queue::QueueState;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -249,9 +249,14 @@ impl Nic {
 
     /// The interrupt eventfds, one per vector (empty in poll mode), for
     /// registering with an async runtime; then call [`Nic::wait`] (or
-    /// [`Queue::wait`]) with a zero timeout when one is readable.
-    pub fn irq_fds(&self) -> Vec<RawFd> {
-        self.hw.irqs.as_ref().map(Eventfds::raw).unwrap_or_default()
+    /// [`Queue::wait`]) with a zero timeout when one is readable. See
+    /// [`Queue::fds`] for the ones a given queue sleeps on.
+    pub fn irq_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.hw
+            .irqs
+            .as_ref()
+            .map(Eventfds::borrowed)
+            .unwrap_or_default()
     }
 
     /// Reads the NIC's statistics registers and returns the totals since open.

@@ -13,7 +13,7 @@ use crate::hw::irq::IrqMode;
 use crate::hw::regs;
 use crate::sys::eventfd;
 use crate::sys::mmio::Registers;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 /// What woke [`Queue::wait`] (or [`Nic::wait`](crate::Nic::wait)).
@@ -236,10 +236,19 @@ impl<'a> Queue<'a> {
         Ok(())
     }
 
-    /// The eventfds this queue sleeps on (for an async runtime: when one is
-    /// readable, call [`Queue::wait`] with a zero timeout).
-    pub fn fds(&self) -> &[RawFd] {
-        &self.state.vectors.fds
+    /// The eventfds this queue sleeps on, borrowed from the `Nic` (for an
+    /// async runtime: register a `try_clone_to_owned()` copy, and when it is
+    /// readable call [`Queue::wait`] with a zero timeout). The first is the
+    /// queue's receive vector (MSI-X) or the one vector (INTx, MSI); none in
+    /// poll mode.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let owners = [self.hw.irqs.as_ref(), self.hw.release.as_ref()];
+        self.state
+            .vectors
+            .fds
+            .iter()
+            .filter_map(|&fd| owners.iter().flatten().find_map(|set| set.borrow(fd)))
+            .collect()
     }
 
     fn removal(&self) -> Error {

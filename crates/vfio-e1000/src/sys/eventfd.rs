@@ -2,7 +2,7 @@
 //! space. The driver sleeps in `poll(2)` on them.
 
 use crate::error::{Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A set of eventfds, one per interrupt vector.
 #[derive(Debug)]
@@ -29,6 +29,19 @@ impl Eventfds {
     /// The raw descriptors, vector by vector. They stay valid while `self` lives.
     pub(crate) fn raw(&self) -> Vec<RawFd> {
         self.fds.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// Descriptor `fd` of this set, borrowed from it; `None` if not one of its.
+    pub(crate) fn borrow(&self, fd: RawFd) -> Option<BorrowedFd<'_>> {
+        self.fds
+            .iter()
+            .find(|f| f.as_raw_fd() == fd)
+            .map(|f| f.as_fd())
+    }
+
+    /// The descriptors, borrowed from `self`.
+    pub(crate) fn borrowed(&self) -> Vec<BorrowedFd<'_>> {
+        self.fds.iter().map(|f| f.as_fd()).collect()
     }
 }
 
