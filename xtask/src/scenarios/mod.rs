@@ -45,5 +45,7 @@ pub fn suites() -> Vec<Suite> {
         driver::group_not_viable_suite(),
         driver::hot_unplug_suite("msix"),
         driver::hot_unplug_suite("poll"),
+        driver::hot_unplug_forward_suite("poll"),
+        driver::hot_unplug_forward_suite("msix"),
     ]
 }

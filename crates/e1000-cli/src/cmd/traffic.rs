@@ -160,6 +160,12 @@ fn report(what: &str, nic: &mut Nic, since: &MmioSince, rx: &Tally, tx: &Tally, 
             s.tx_hangs
         );
     }
+    if s.link_down_events > 0 {
+        println!(
+            "{what}: link went down {} time(s), down for {} ms in all",
+            s.link_down_events, s.link_down_ms
+        );
+    }
     if s.tx_runts > 0 {
         println!(
             "{what}: {} frame(s) shorter than an Ethernet header refused",
@@ -452,11 +458,10 @@ pub fn forward(args: &Args) -> Result<(), CliError> {
     let mut pkts = Vec::with_capacity(BATCH);
     let budget = Budget::new(common.count);
     while !common.finished(&budget) {
-        if nics[0].irq_mode() == IrqMode::Poll {
-            // Poll mode's look at the release request (hot-unplug) and the TX watchdog.
-            for nic in nics.iter_mut() {
-                nic.wait(Duration::ZERO)?;
-            }
+        // A look, without waiting, at the release request (hot-unplug),
+        // interrupts to acknowledge and the TX watchdog.
+        for nic in nics.iter_mut() {
+            nic.wait(Duration::ZERO)?;
         }
         let mut idle = true;
         for from in 0..2 {

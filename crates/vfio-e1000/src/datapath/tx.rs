@@ -186,6 +186,11 @@ impl TxRing {
         }
     }
 
+    /// Forgets the stall seen so far (the link was down: not the NIC's fault).
+    pub(crate) fn restart_watchdog(&mut self) {
+        self.stalled_since = None;
+    }
+
     /// Recovers queue `q` from a hang: stops it, drops the frames in flight
     /// (their buffers go back to the pool), writes an empty ring and starts
     /// the queue again. Counted in [`TxRing::hangs`].

@@ -68,13 +68,18 @@ pub struct Stats {
     /// Times a transmit queue stopped completing descriptors for longer than
     /// the watchdog allows and was reset (frames in flight were lost).
     pub tx_hangs: u64,
-    /// Frames shorter than the 17 bytes the MAC can pad, refused by the driver.
+    /// Frames shorter than an Ethernet header, refused by the driver.
     pub tx_runts: u64,
+    /// Times the link went down since open, as link interrupts reported it
+    /// (not tracked in poll mode, which has none: ask [`crate::Nic::link`]).
+    pub link_down_events: u64,
+    /// Milliseconds the link has been down since open, including now if it is.
+    pub link_down_ms: u64,
 }
 
 impl Stats {
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 16] {
+    pub fn named(&self) -> [(&'static str, u64); 18] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -92,6 +97,8 @@ impl Stats {
             ("rx_early_dd", self.rx_early_dd),
             ("tx_hangs", self.tx_hangs),
             ("tx_runts", self.tx_runts),
+            ("link_down_events", self.link_down_events),
+            ("link_down_ms", self.link_down_ms),
         ]
     }
 }

@@ -25,7 +25,7 @@ use crate::sys::pci;
 use crate::sys::vfio::{Device, IrqIndex};
 use queue::QueueState;
 use std::os::fd::BorrowedFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The hardware shared by every queue: registers, device, family,
@@ -43,9 +43,56 @@ pub(crate) struct Hw {
     pub plan: VectorPlan,
     pub irqs: Option<Eventfds>,
     pub release: Option<Eventfds>,
+    /// The link's history as interrupts told it.
+    pub link: Mutex<LinkHistory>,
+}
+
+/// When the link went down and for how long, from link interrupts.
+#[derive(Debug, Default)]
+pub(crate) struct LinkHistory {
+    /// Since when the link has been down, if it is.
+    down_since: Option<Instant>,
+    /// Time down before `down_since`.
+    down_before: Duration,
+    /// Times it went down.
+    downs: u64,
+}
+
+impl LinkHistory {
+    /// Records the link state read after a link interrupt.
+    fn note(&mut self, up: bool, now: Instant) {
+        match (self.down_since, up) {
+            (None, false) => {
+                self.down_since = Some(now);
+                self.downs += 1;
+            }
+            (Some(since), true) => {
+                self.down_before += now.duration_since(since);
+                self.down_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// (times down, total time down up to `now`).
+    fn totals(&self, now: Instant) -> (u64, Duration) {
+        let current = self
+            .down_since
+            .map_or(Duration::ZERO, |s| now.duration_since(s));
+        (self.downs, self.down_before + current)
+    }
 }
 
 impl Hw {
+    /// After a link interrupt: reads the link state and records it.
+    pub(crate) fn note_link_change(&self) {
+        let up = self.family.link(&self.regs).up;
+        self.link
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .note(up, Instant::now());
+    }
+
     /// Stops the device: interrupts off, RX and TX off, MAC reset, bus
     /// mastering off, then VFIO's interrupts off. Safe to run in any state.
     fn stop(&self) {
@@ -111,6 +158,7 @@ impl Nic {
                 plan: VectorPlan::NONE,
                 irqs: None,
                 release: None,
+                link: Mutex::new(LinkHistory::default()),
             },
             mac: [0; 6],
             hugepages: false,
@@ -268,6 +316,14 @@ impl Nic {
         self.stats.rx_early_dd = sum(|q| q.rx.early_dd);
         self.stats.tx_hangs = sum(|q| q.tx.hangs);
         self.stats.tx_runts = sum(|q| q.tx.runts);
+        let (downs, down) = self
+            .hw
+            .link
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .totals(Instant::now());
+        self.stats.link_down_events = downs;
+        self.stats.link_down_ms = down.as_millis() as u64;
         self.stats
     }
 
@@ -311,5 +367,26 @@ impl Nic {
 impl Drop for Nic {
     fn drop(&mut self) {
         self.hw.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkHistory;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn link_history_counts_downs_and_time_down() {
+        let t0 = Instant::now();
+        let s = |ms| t0 + Duration::from_millis(ms);
+        let mut h = LinkHistory::default();
+        h.note(true, s(0)); // an "up" report while up changes nothing
+        h.note(false, s(100));
+        h.note(false, s(150)); // a second "down" report: still one event
+        assert_eq!(h.totals(s(400)), (1, Duration::from_millis(300)));
+        h.note(true, s(1100));
+        h.note(false, s(2000));
+        h.note(true, s(2500));
+        assert_eq!(h.totals(s(9000)), (2, Duration::from_millis(1500)));
     }
 }

@@ -33,7 +33,7 @@ pub(crate) struct QueueState {
     pub tx: TxRing,
     /// The eventfds this queue sleeps on, with their roles.
     pub vectors: QueueVectors,
-    /// `wait` calls in poll mode.
+    /// `wait` calls in poll mode, and zero-timeout ones in interrupt modes.
     pub polls: u32,
     /// How long `wait` polls the ring before sleeping (interrupt modes).
     pub busy_poll: Duration,
@@ -113,7 +113,10 @@ impl<'a> Queue<'a> {
             return false;
         }
         if !hw.family.link(&hw.regs).up {
-            return false; // a dead link holds frames; that is not a hang
+            // A dead link holds frames; that is not a hang. The clock
+            // starts again when the link is back.
+            self.state.tx.restart_watchdog();
+            return false;
         }
         if let Err(e) = self.state.tx.reset(&hw.regs, hw.family, self.index) {
             eprintln!("vfio-e1000: resetting hung TX queue {}: {e}", self.index);
@@ -154,8 +157,11 @@ impl<'a> Queue<'a> {
     }
 
     /// Sleeps until this queue's interrupt (or `timeout`), acknowledges it
-    /// and reports what happened. In poll mode it returns at once with
-    /// `rx: true`. A signal ends the wait early with an empty [`Wakeup`].
+    /// and reports what happened; with a zero timeout it only looks (no
+    /// busy-poll, no sleep: what an async runtime or a loop over several
+    /// NICs wants). In poll mode it returns at once with `rx: true`, and
+    /// every 1024th call looks at the kernel's release request and the TX
+    /// watchdog. A signal ends the wait early with an empty [`Wakeup`].
     /// [`Error::RemovalRequested`] means the kernel wants the device back
     /// (hot-unplug): drop the `Nic` promptly.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
@@ -171,19 +177,23 @@ impl<'a> Queue<'a> {
             });
         }
         // Busy-poll the ring a little first: when frames keep coming, the
-        // next one usually arrives before an interrupt would wake us.
-        let spin_until = Instant::now() + self.state.busy_poll;
-        loop {
-            if self.state.rx.pending() {
-                return Ok(Wakeup {
-                    rx: true,
-                    link_changed: false,
-                });
+        // next one usually arrives before an interrupt would wake us. A zero
+        // timeout asks only what has happened: no spinning, no sleeping, and
+        // whatever fired is acknowledged (INTx unmasked) before returning.
+        if !timeout.is_zero() {
+            let spin_until = Instant::now() + self.state.busy_poll;
+            loop {
+                if self.state.rx.pending() {
+                    return Ok(Wakeup {
+                        rx: true,
+                        link_changed: false,
+                    });
+                }
+                if Instant::now() >= spin_until {
+                    break;
+                }
+                std::hint::spin_loop();
             }
-            if Instant::now() >= spin_until {
-                break;
-            }
-            std::hint::spin_loop();
         }
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         let fired = eventfd::wait_any(&self.state.vectors.fds, timeout_ms)?;
@@ -205,12 +215,21 @@ impl<'a> Queue<'a> {
                 }
             }
         }
+        if wake.link_changed {
+            hw.note_link_change();
+        }
+        if timeout.is_zero() {
+            wake.rx |= self.state.rx.pending();
+        }
         if fired != 0 && hw.irq_mode == IrqMode::Intx {
             hw.device.unmask_intx()?;
         }
-        if fired == 0 {
+        self.state.polls = self.state.polls.wrapping_add(1);
+        let look_around = !timeout.is_zero() || self.state.polls.is_multiple_of(POLLS_PER_CHECK);
+        if fired == 0 && look_around {
             // A removed device stops interrupting: look for it only when a
-            // wait times out, so the interrupt path itself reads no register.
+            // wait times out (or now and then for zero-timeout looks), so
+            // the interrupt path itself reads no register.
             if hw.regs.read(regs::STATUS) == u32::MAX {
                 return Err(Error::DeviceGone);
             }
