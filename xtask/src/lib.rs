@@ -22,4 +22,5 @@ pub mod qmp;
 pub mod responder;
 pub mod run;
 pub mod scenarios;
+pub mod soak;
 pub mod tests;

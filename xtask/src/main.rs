@@ -7,15 +7,16 @@
 //!   `bench/results/` (see [`bench`]).
 //! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
 //! - `run [...] -- CMD`: boot a guest and run one command (see [`run`]).
+//! - `soak [--minutes N]`: a long echo with faults in the middle (see [`soak`]).
 //! - `assets`: only prepare QEMU, the guest kernel and the initramfs.
 
 use std::process::ExitCode;
-use xtask::{assets, bench, demo, error, initramfs, run, tests};
+use xtask::{assets, bench, demo, error, initramfs, run, soak, tests};
 
 /// Usage text of every command.
 const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  cargo xtask bench [--model M]... [--quick] [--out DIR]\n  \
                      cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>\n  \
-                     cargo xtask assets";
+                     cargo xtask soak [--minutes N] [--model M] [--rate R]\n  cargo xtask assets";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("test") => tests::main(&args[1..]),
         Some("demo") => demo::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("soak") => soak::main(&args[1..]),
         Some("assets") => assets_main(),
         _ => {
             eprintln!("{USAGE}");

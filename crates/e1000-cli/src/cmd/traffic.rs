@@ -236,6 +236,16 @@ pub fn dump(args: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints how many packet buffers are free, over every queue's pool: the same
+/// at the end of a run as at the start, or buffers leaked.
+fn print_pool(nic: &mut Nic) {
+    let (free, size) = (0..nic.queues()).fold((0, 0), |(f, s), q| {
+        let queue = nic.queue(q);
+        (f + queue.pool_free(), s + queue.pool_size())
+    });
+    println!("echo: pool: {free} of {size} buffers free");
+}
+
 /// Bytes of an Ethernet header: destination and source MAC, EtherType.
 const ETHERNET_HEADER: usize = 14;
 
@@ -245,6 +255,7 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
     common.config.queues = args.num("queues", 1u16).map_err(CliError::Usage)?;
     let pci = pci_arg(args, 0)?;
     let mut nic = common.open("echo", &pci)?;
+    print_pool(&mut nic);
     let since = MmioSince::now(&nic);
     let mac = nic.mac();
     let budget = Budget::new(common.count);
@@ -283,6 +294,7 @@ pub fn echo(args: &Args) -> Result<(), CliError> {
         tx.bytes += qtx.bytes;
         dropped += qdropped;
     }
+    print_pool(&mut nic);
     report("echo", &mut nic, &since, &rx, &tx, dropped);
     Ok(())
 }

@@ -45,7 +45,6 @@ impl Mempool {
     }
 
     /// Total number of buffers.
-    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.count
     }

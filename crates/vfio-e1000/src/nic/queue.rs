@@ -135,6 +135,11 @@ impl<'a> Queue<'a> {
         self.state.rx.pool().alloc_batch(n, len, out)
     }
 
+    /// Buffers in this queue's pool.
+    pub fn pool_size(&self) -> usize {
+        self.state.rx.pool().capacity()
+    }
+
     /// Buffers free in this queue's pool.
     pub fn pool_free(&self) -> usize {
         self.state.rx.pool().free_count()
