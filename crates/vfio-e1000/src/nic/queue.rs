@@ -275,6 +275,14 @@ impl<'a> Queue<'a> {
             .collect()
     }
 
+    /// Stops this queue's transmitter behind the driver's back, as a hung
+    /// NIC would (the family's per-queue transmit enable goes off): the TX
+    /// watchdog must notice and recover. For end-to-end tests only.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_tx_stall(&mut self) {
+        self.hw.family.stop_tx_queue(&self.hw.regs, self.index);
+    }
+
     fn removal(&self) -> Error {
         Error::RemovalRequested {
             pci: self.hw.pci.clone(),
