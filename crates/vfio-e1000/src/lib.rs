@@ -21,8 +21,18 @@
 //! value, and oversize buffers are refused.
 //!
 //! ```compile_fail
-//! // The register accessor, the VFIO wrappers and the DMA layer are private.
+//! // The register accessor is private: no register can be written from outside.
 //! use vfio_e1000::sys::mmio::Mmio;
+//! ```
+//!
+//! ```compile_fail
+//! // So are the VFIO container and DMA mappings: no memory can be mapped for the device.
+//! use vfio_e1000::sys::dma::DmaMemory;
+//! ```
+//!
+//! ```compile_fail
+//! // And a `Nic` does not lend out its VFIO device (config space, BARs).
+//! fn f(nic: &vfio_e1000::Nic) { let _ = nic.device(); }
 //! ```
 //!
 //! ```
