@@ -30,10 +30,12 @@ pub fn pci_arg(args: &crate::args::Args, index: usize) -> Result<String, CliErro
         .ok_or_else(|| CliError::Usage("missing PCI address (e.g. 0000:00:03.0)".into()))
 }
 
-/// The library's default configuration, with what the environment asks:
-/// `E1000_NO_HUGEPAGES=1` keeps DMA memory on 4 KiB pages.
+/// The library's default configuration, promiscuous as a capture tool
+/// should be, with what the environment asks: `E1000_NO_HUGEPAGES=1` keeps
+/// DMA memory on 4 KiB pages.
 pub fn default_config() -> vfio_e1000::Config {
     let mut config = vfio_e1000::Config::default();
+    config.promiscuous = true;
     config.hugepages = std::env::var_os("E1000_NO_HUGEPAGES").is_none();
     config
 }

@@ -11,5 +11,6 @@ pub(crate) mod counters;
 pub(crate) mod desc;
 pub(crate) mod devices;
 pub(crate) mod family;
+pub(crate) mod filters;
 pub(crate) mod irq;
 pub(crate) mod regs;

@@ -25,6 +25,7 @@ use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::Family;
+use crate::hw::filters;
 use crate::hw::irq::IrqMode;
 use crate::hw::regs;
 use crate::sys::dma::DmaMemory;
@@ -87,10 +88,14 @@ pub(crate) fn reset(r: &dyn Registers, family: &dyn Family) -> Result<()> {
     family.reset(r)
 }
 
-/// Step 3: link and MAC setup; returns the MAC address.
-pub(crate) fn init(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
+/// Step 3: link and MAC setup, then the address filter (the NIC's MAC
+/// address or the configured one, extra unicast addresses, multicast
+/// groups); returns the MAC address in use.
+pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> Result<[u8; 6]> {
     family.init(r)?;
-    read_mac(r, family)
+    let filter = config.filter(read_mac(r, family)?);
+    filters::program(r, &filter);
+    Ok(filter.mac)
 }
 
 /// Step 4, for queue `q`: a pool, an RX ring full of its buffers handed to
@@ -127,14 +132,13 @@ pub(crate) fn arm_queue(
 }
 
 /// Step 6: transmit on, then receive (once: the 8254x holds reception for a
-/// second after every RCTL write).
-pub(crate) fn start(r: &dyn Registers, family: &dyn Family, queues: u16) {
+/// second after every RCTL write), promiscuous if configured.
+pub(crate) fn start(r: &dyn Registers, family: &dyn Family, config: &Config) {
     family.start_tx(r);
-    family.start_rx(r, queues);
+    family.start_rx(r, config.queues, config.promiscuous);
 }
 
-/// The MAC address from receive-address entry 0, else from the EEPROM; then
-/// written back to entry 0 as valid.
+/// The NIC's MAC address: receive-address entry 0 if valid, else the EEPROM.
 fn read_mac(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
     let (lo, hi) = (r.read(regs::RAL0), r.read(regs::RAH0));
     let mut mac = [0u8; 6];
@@ -146,14 +150,6 @@ fn read_mac(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
             mac[2 * w as usize..2 * w as usize + 2].copy_from_slice(&word);
         }
     }
-    r.write(
-        regs::RAL0,
-        u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
-    );
-    r.write(
-        regs::RAH0,
-        u16::from_le_bytes([mac[4], mac[5]]) as u32 | regs::RAH_AV,
-    );
     Ok(mac)
 }
 

@@ -2,6 +2,7 @@
 
 use crate::datapath::check_ring_size;
 use crate::error::{Error, Result};
+use crate::hw::filters::{AddressFilter, RECEIVE_ADDRESSES};
 use crate::hw::irq::IrqMode;
 use crate::sys::dma::IovaPolicy;
 use std::time::Duration;
@@ -53,6 +54,18 @@ pub struct Config {
     /// How long transmit descriptors may stay in flight with none completing,
     /// while the link is up, before the queue is declared hung and reset.
     pub tx_hang_timeout: Duration,
+    /// Accept every unicast and multicast frame (RCTL.UPE and MPE). Off by
+    /// default: only frames to the MAC address, to `unicast` and `multicast`
+    /// addresses, and broadcast.
+    pub promiscuous: bool,
+    /// The MAC address to use instead of the NIC's own (EEPROM) one.
+    pub mac: Option<[u8; 6]>,
+    /// Further unicast addresses to accept (at most 15: the receive address
+    /// table has 16 entries, the first is the MAC address).
+    pub unicast: Vec<[u8; 6]>,
+    /// Multicast groups to accept (hashed into the 4096-bit multicast
+    /// table, so a few others may pass too).
+    pub multicast: Vec<[u8; 6]>,
 }
 
 impl Default for Config {
@@ -68,6 +81,10 @@ impl Default for Config {
             hugepages: true,
             queues: 1,
             tx_hang_timeout: Duration::from_secs(1),
+            promiscuous: false,
+            mac: None,
+            unicast: Vec::new(),
+            multicast: Vec::new(),
         }
     }
 }
@@ -89,6 +106,32 @@ impl Config {
         if self.queues == 0 {
             return Err(Error::InvalidConfig("0 queues: at least 1".into()));
         }
+        let group = |a: &[u8; 6]| a[0] & 1 != 0;
+        if let Some(mac) = self.mac.filter(|m| group(m) || *m == [0; 6]) {
+            return Err(Error::InvalidConfig(format!(
+                "MAC address {}: must be a non-zero unicast address",
+                mac_string(&mac)
+            )));
+        }
+        if self.unicast.len() > RECEIVE_ADDRESSES - 1 {
+            return Err(Error::InvalidConfig(format!(
+                "{} extra unicast addresses: the receive address table holds {}",
+                self.unicast.len(),
+                RECEIVE_ADDRESSES - 1
+            )));
+        }
+        if let Some(a) = self.unicast.iter().find(|a| group(a)) {
+            return Err(Error::InvalidConfig(format!(
+                "{} is a multicast address: put it in `multicast`",
+                mac_string(a)
+            )));
+        }
+        if let Some(a) = self.multicast.iter().find(|a| !group(a)) {
+            return Err(Error::InvalidConfig(format!(
+                "{} is a unicast address: put it in `unicast`",
+                mac_string(a)
+            )));
+        }
         if self.tx_hang_timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "a zero TX hang timeout would reset every queue with frames in flight".into(),
@@ -97,11 +140,26 @@ impl Config {
         Ok(())
     }
 
+    /// The address filter for a NIC whose own address is `mac`.
+    pub(crate) fn filter(&self, mac: [u8; 6]) -> AddressFilter<'_> {
+        AddressFilter {
+            mac: self.mac.unwrap_or(mac),
+            unicast: &self.unicast,
+            multicast: &self.multicast,
+        }
+    }
+
     /// The interrupt interval in ITR units of 256 ns, clamped to 16 bits.
     pub(crate) fn itr(&self) -> u16 {
         let us = self.irq_interval_us.min(MAX_IRQ_INTERVAL_US) as u64;
         (us * 1000).div_ceil(256).min(u16::MAX as u64) as u16
     }
+}
+
+/// `52:54:00:12:34:56` style.
+fn mac_string(m: &[u8; 6]) -> String {
+    let hex: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
+    hex.join(":")
 }
 
 #[cfg(test)]
@@ -135,5 +193,28 @@ mod tests {
         };
         assert!(c.validate().unwrap_err().to_string().contains("too small"));
         assert!(Config::default().validate().is_ok());
+        let c = Config {
+            mac: Some([1, 0, 0, 0, 0, 1]),
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unicast address"));
+        let c = Config {
+            unicast: vec![[2, 0, 0, 0, 0, 1]; 16],
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("holds 15"));
+        let c = Config {
+            multicast: vec![[2, 0, 0, 0, 0, 1]],
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("put it in `unicast`"));
     }
 }

@@ -168,14 +168,14 @@ impl Nic {
         bringup::reset(&hw.regs, family)?;
         hw.device
             .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
-        nic.mac = bringup::init(&nic.hw.regs, family)?;
+        nic.mac = bringup::init(&nic.hw.regs, family, config)?;
         for q in 0..config.queues {
             let state = bringup::arm_queue(&nic.hw.regs, family, &dma, config, q)?;
             nic.hugepages = state.rx.pool().hugepages();
             nic.queues.push(state);
         }
         family.enable_rss(&nic.hw.regs, config.queues)?;
-        bringup::start(&nic.hw.regs, family, config.queues);
+        bringup::start(&nic.hw.regs, family, config);
         nic.enable_interrupts(config)?;
         Ok(nic)
     }

@@ -29,6 +29,17 @@ pub(crate) struct Harness {
 impl Harness {
     /// Brings up one queue pair of `kind` with the given ring and pool sizes.
     pub(crate) fn new(kind: Kind, rx_ring: usize, tx_ring: usize, pool: usize) -> Harness {
+        let config = Config {
+            rx_ring,
+            tx_ring,
+            pool_size: pool,
+            ..Config::default()
+        };
+        Harness::with(kind, &config)
+    }
+
+    /// Brings up one queue pair of `kind` configured by `config`.
+    pub(crate) fn with(kind: Kind, config: &Config) -> Harness {
         let model = Arc::new(ModelNic::new(kind));
         let family = lookup(INTEL, kind.device_id())
             .expect("in the table")
@@ -38,19 +49,13 @@ impl Harness {
             IovaPolicy::Allocated,
             false,
         );
-        let config = Config {
-            rx_ring,
-            tx_ring,
-            pool_size: pool,
-            ..Config::default()
-        };
         config.validate().expect("a valid test configuration");
         let r = &*model;
         bringup::reset(r, family).unwrap();
-        let mac = bringup::init(r, family).unwrap();
-        let q = bringup::arm_queue(r, family, &dma, &config, 0).unwrap();
+        let mac = bringup::init(r, family, config).unwrap();
+        let q = bringup::arm_queue(r, family, &dma, config, 0).unwrap();
         family.enable_rss(r, 1).unwrap();
-        bringup::start(r, family, 1);
+        bringup::start(r, family, config);
         Harness {
             model,
             family,

@@ -383,3 +383,58 @@ fn link_state_follows_the_cable_and_a_dead_link_sends_nothing() {
         );
     }
 }
+
+#[test]
+fn address_filter_programs_the_receive_address_and_multicast_tables() {
+    use crate::nic::config::Config;
+    for kind in KINDS {
+        // Default: not promiscuous, the EEPROM's address alone in the table.
+        let h = Harness::new(kind, 32, 32, 128);
+        let m = &h.model;
+        assert_eq!(
+            m.peek(reg::RCTL) & (1 << 3 | 1 << 4),
+            0,
+            "{kind:?}: UPE/MPE off"
+        );
+        assert_ne!(
+            m.peek(reg::RCTL) & 1 << 15,
+            0,
+            "{kind:?}: broadcast accepted"
+        );
+        for n in 1..16 {
+            assert_eq!(
+                m.peek(reg::RAH0 + 8 * n) & 1 << 31,
+                0,
+                "{kind:?}: entry {n} invalid"
+            );
+        }
+        // A chosen MAC, two more unicast addresses, a multicast group.
+        let config = Config {
+            rx_ring: 32,
+            tx_ring: 32,
+            pool_size: 128,
+            promiscuous: true,
+            mac: Some([0x02, 0, 0, 0, 0, 0x01]),
+            unicast: vec![[0x02, 0, 0, 0, 0, 0x02], [0x02, 0, 0, 0, 0, 0x03]],
+            multicast: vec![[0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb]],
+            ..Config::default()
+        };
+        let h = Harness::with(kind, &config);
+        let m = &h.model;
+        assert_eq!(h.mac, [0x02, 0, 0, 0, 0, 0x01]);
+        assert_ne!(
+            m.peek(reg::RCTL) & (1 << 3 | 1 << 4),
+            0,
+            "{kind:?}: promiscuous"
+        );
+        for (n, last) in [(0u32, 1u8), (1, 2), (2, 3)] {
+            assert_eq!(m.peek(reg::RAL0 + 8 * n), 0x0000_0002, "{kind:?} entry {n}");
+            assert_eq!(m.peek(reg::RAH0 + 8 * n), (last as u32) << 8 | 1 << 31);
+        }
+        assert_eq!(m.peek(reg::RAH0 + 24) & 1 << 31, 0);
+        // 01:00:5e:00:00:fb hashes to 0xfb0: MTA register 0x7d, bit 16.
+        let mta: Vec<u32> = (0..128).map(|i| m.peek(0x5200 + 4 * i)).collect();
+        assert_eq!(mta[0x7d], 1 << 16, "{kind:?}");
+        assert_eq!(mta.iter().map(|w| w.count_ones()).sum::<u32>(), 1);
+    }
+}

@@ -99,8 +99,9 @@ pub(crate) trait Family: Send + Sync {
 
     /// Enables reception on the configured queues (RCTL), once: the 8254x
     /// model holds reception for a second after every RCTL write.
-    fn start_rx(&self, r: &dyn Registers, _queues: u16) {
-        r.write(RCTL, rctl_value());
+    /// `promiscuous` accepts every unicast and multicast frame.
+    fn start_rx(&self, r: &dyn Registers, _queues: u16, promiscuous: bool) {
+        r.write(RCTL, rctl_value(promiscuous));
     }
 
     /// Per-queue RX setup after the ring registers are written, before the
@@ -277,9 +278,12 @@ pub(crate) fn clear_stats(r: &dyn Registers) {
     }
 }
 
-/// RCTL for our use: enabled, promiscuous, broadcast, 2 KiB buffers, CRC stripped.
-pub(crate) fn rctl_value() -> u32 {
-    RCTL_EN | RCTL_UPE | RCTL_MPE | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC | RCTL_RDMTS_HALF
+/// RCTL for our use: enabled, broadcast, 2 KiB buffers, CRC stripped,
+/// multicast offset 00 (the MTA hashes address bits 47:36), and unicast and
+/// multicast promiscuous if asked.
+pub(crate) fn rctl_value(promiscuous: bool) -> u32 {
+    let promisc = if promiscuous { RCTL_UPE | RCTL_MPE } else { 0 };
+    RCTL_EN | promisc | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC | RCTL_RDMTS_HALF
 }
 
 /// Writes PHY register `reg` through MDIC (SDM §13.4.7).
