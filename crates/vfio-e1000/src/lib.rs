@@ -79,7 +79,7 @@ pub use datapath::mempool::{Packet, BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use hw::counters::{LinkStatus, Stats};
 pub use hw::irq::IrqMode;
-pub use nic::config::MAX_IRQ_INTERVAL_US;
+pub use nic::config::{MAX_IRQ_INTERVAL_US, MAX_MTU};
 pub use nic::diag::{bind_vfio, supported_devices, Bar, DeviceListing, Diagnostics};
 pub use nic::{Config, Nic, Queue, Wakeup};
 pub use sys::dma::IovaPolicy;

@@ -3,7 +3,7 @@
 //! receive (the token holds the [`Packet`]); transmit fills a pool buffer in
 //! place and queues it (one tail write per frame, as smoltcp emits one at a time).
 
-use crate::{Nic, Packet, BUFFER_SIZE};
+use crate::{Nic, Packet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::collections::VecDeque;
@@ -91,7 +91,7 @@ impl phy::Device for SmolDevice<'_> {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
+        caps.max_transmission_unit = self.nic.mtu() as usize + 14;
         caps.max_burst_size = Some(RX_BATCH);
         caps
     }
@@ -105,7 +105,7 @@ impl phy::RxToken for RxToken {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        match self.nic.alloc(len.min(BUFFER_SIZE)) {
+        match self.nic.alloc(len) {
             Some(mut packet) => {
                 let r = f(&mut packet);
                 self.batch.push(packet);

@@ -6,8 +6,11 @@ use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Size of each packet buffer: holds a 1518-byte frame (RCTL.BSIZE = 2048).
+/// Size of each packet buffer at the standard MTU: holds a 1522-byte frame
+/// (RCTL.BSIZE = 2048). Jumbo MTUs get larger buffers ([`Packet::capacity`]).
 pub const BUFFER_SIZE: usize = 2048;
+/// The largest buffer: 16 KiB (RCTL.BSIZE 01 with BSEX).
+pub(crate) const MAX_BUFFER_SIZE: usize = 16384;
 
 /// Fixed-size packet buffers in one DMA region.
 ///
@@ -17,23 +20,31 @@ pub const BUFFER_SIZE: usize = 2048;
 pub(crate) struct Mempool {
     region: DmaRegion,
     count: usize,
+    /// Bytes per buffer: a power of two from 2 KiB to 16 KiB.
+    buffer_size: usize,
     /// Indices of the buffers nobody holds.
     free: Mutex<Vec<u32>>,
 }
 
 impl Mempool {
-    /// Allocates `count` buffers of [`BUFFER_SIZE`] bytes from `dma`.
-    pub(crate) fn new(dma: &DmaMemory, count: usize) -> Result<Arc<Mempool>> {
+    /// Allocates `count` buffers of `buffer_size` bytes (a power of two,
+    /// [`BUFFER_SIZE`] to 16 KiB) from `dma`.
+    pub(crate) fn new(dma: &DmaMemory, count: usize, buffer_size: usize) -> Result<Arc<Mempool>> {
         if count == 0 || count > u32::MAX as usize {
             return Err(Error::InvalidConfig(format!(
                 "a pool of {count} buffers: must be 1 to 2^32 - 1"
             )));
         }
-        let region = dma.alloc(count * BUFFER_SIZE)?;
+        assert!(
+            buffer_size.is_power_of_two() && (BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&buffer_size),
+            "buffer size {buffer_size}"
+        );
+        let region = dma.alloc(count * buffer_size)?;
         let free = (0..count as u32).rev().collect();
         Ok(Arc::new(Mempool {
             region,
             count,
+            buffer_size,
             free: Mutex::new(free),
         }))
     }
@@ -42,6 +53,11 @@ impl Mempool {
         // A panic elsewhere while holding the lock leaves the list intact
         // (push and pop do not unwind half-way).
         self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes per buffer.
+    pub(crate) fn buffer_size(&self) -> usize {
+        self.buffer_size
     }
 
     /// Total number of buffers.
@@ -60,9 +76,9 @@ impl Mempool {
     }
 
     /// Takes a free buffer as a [`Packet`] of `len` bytes; `None` if the
-    /// pool is exhausted or `len` is over [`BUFFER_SIZE`].
+    /// pool is exhausted or `len` is over the buffer size.
     pub(crate) fn alloc(self: &Arc<Self>, len: usize) -> Option<Packet> {
-        if len > BUFFER_SIZE {
+        if len > self.buffer_size {
             return None;
         }
         let index = self.free_list().pop()?;
@@ -74,14 +90,14 @@ impl Mempool {
     }
 
     /// Takes up to `n` buffers of `len` bytes at once (one lock) and appends
-    /// them to `out`; returns how many (0 if `len` is over [`BUFFER_SIZE`]).
+    /// them to `out`; returns how many (0 if `len` is over the buffer size).
     pub(crate) fn alloc_batch(
         self: &Arc<Self>,
         n: usize,
         len: usize,
         out: &mut Vec<Packet>,
     ) -> usize {
-        if len > BUFFER_SIZE {
+        if len > self.buffer_size {
             return 0;
         }
         let mut free = self.free_list();
@@ -96,12 +112,12 @@ impl Mempool {
     }
 
     /// Pointer to buffer `index`; in bounds because `index < count` and the
-    /// region holds `count * BUFFER_SIZE` bytes.
+    /// region holds `count * buffer_size` bytes.
     fn buffer_ptr(&self, index: u32) -> *mut u8 {
         assert!((index as usize) < self.count);
         self.region
             .virt()
-            .wrapping_add(index as usize * BUFFER_SIZE)
+            .wrapping_add(index as usize * self.buffer_size)
     }
 
     /// Whether `p` is one of this pool's buffers.
@@ -125,12 +141,13 @@ pub struct Packet {
 impl Packet {
     /// The device address of the buffer.
     pub(crate) fn iova(&self) -> u64 {
-        self.pool.region.iova() + self.index as u64 * BUFFER_SIZE as u64
+        self.pool.region.iova() + (self.index as usize * self.pool.buffer_size) as u64
     }
 
-    /// The largest length the buffer can hold ([`BUFFER_SIZE`]).
+    /// The largest length the buffer can hold: [`BUFFER_SIZE`] at the
+    /// standard MTU, more with a jumbo [`Config::mtu`](crate::Config::mtu).
     pub fn capacity(&self) -> usize {
-        BUFFER_SIZE
+        self.pool.buffer_size
     }
 
     /// Sets the packet length. Bytes that become part of the packet keep
@@ -139,7 +156,8 @@ impl Packet {
     /// # Panics
     /// If `len` is over [`Packet::capacity`].
     pub fn set_len(&mut self, len: usize) {
-        assert!(len <= BUFFER_SIZE, "packet length {len} > {BUFFER_SIZE}");
+        let cap = self.pool.buffer_size;
+        assert!(len <= cap, "packet length {len} > the buffer's {cap}");
         self.len = len as u32;
     }
 
@@ -153,10 +171,10 @@ impl Packet {
 impl Deref for Packet {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the buffer is BUFFER_SIZE bytes inside the pool's mapping,
+        // SAFETY: the buffer is buffer_size bytes inside the pool's mapping,
         // which lives as long as `self.pool`; this Packet owns it exclusively
         // (its index is off the free list and no ring holds it); and
-        // len <= BUFFER_SIZE (every path that sets `len` checks it).
+        // len <= buffer_size (every path that sets `len` checks it).
         unsafe { std::slice::from_raw_parts(self.pool.buffer_ptr(self.index), self.len as usize) }
     }
 }

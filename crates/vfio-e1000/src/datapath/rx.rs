@@ -1,6 +1,6 @@
 //! The receive ring: every descriptor the NIC owns holds a buffer it may fill.
 
-use super::mempool::{Mempool, Packet, BUFFER_SIZE};
+use super::mempool::{Mempool, Packet};
 use super::Descriptors;
 use crate::error::{Error, Result};
 use crate::hw::desc::RxFormat;
@@ -66,7 +66,7 @@ impl RxRing {
         }
         let mut bufs = Vec::with_capacity(count);
         for i in 0..count {
-            let p = pool.alloc(BUFFER_SIZE).expect("counted above");
+            let p = pool.alloc(pool.buffer_size()).expect("counted above");
             // SAFETY: descriptor i of a ring the NIC does not know yet.
             unsafe { format.arm(desc.at(i), p.iova()) };
             bufs.push(Some(p));
@@ -201,7 +201,7 @@ impl RxRing {
                 break;
             }
             self.early_since = None;
-            let Some(fresh) = self.pool.alloc(BUFFER_SIZE) else {
+            let Some(fresh) = self.pool.alloc(self.pool.buffer_size()) else {
                 break;
             };
             let iova = fresh.iova();
@@ -216,7 +216,7 @@ impl RxRing {
             // A frame that spans descriptors (longer than a buffer), has
             // errors or an impossible length is dropped whole, even when its
             // descriptors arrive over several calls.
-            let bad_len = done.len == 0 || done.len as usize > BUFFER_SIZE;
+            let bad_len = done.len == 0 || done.len as usize > self.pool.buffer_size();
             if done.error || !done.eop || self.discarding || bad_len {
                 self.discarding = !done.eop;
                 self.dropped += 1;

@@ -97,8 +97,13 @@ pub const RCTL_MPE: u32 = 1 << 4;
 pub const RCTL_RDMTS_HALF: u32 = 0 << 8;
 /// RCTL: Broadcast Accept Mode.
 pub const RCTL_BAM: u32 = 1 << 15;
-/// RCTL: Buffer Size 2048 bytes (BSIZE = 00, BSEX = 0).
-pub const RCTL_BSIZE_2048: u32 = 0 << 16;
+/// RCTL: Buffer Size field (bits 17:16); with BSEX: 01 = 16 KiB, 10 = 8 KiB,
+/// 11 = 4 KiB; without: 00 = 2 KiB (SDM §13.4.22).
+pub const RCTL_BSIZE_SHIFT: u32 = 16;
+/// RCTL: Buffer Size Extension (sizes × 16).
+pub const RCTL_BSEX: u32 = 1 << 25;
+/// RCTL: Long Packet Enable: accept frames over 1522 bytes.
+pub const RCTL_LPE: u32 = 1 << 5;
 /// RCTL: Strip Ethernet CRC.
 pub const RCTL_SECRC: u32 = 1 << 26;
 

@@ -107,7 +107,8 @@ pub(crate) fn arm_queue(
     config: &Config,
     q: u16,
 ) -> Result<QueueState> {
-    let pool = Mempool::new(dma, config.pool_size)?;
+    let mode = config.rx_mode();
+    let pool = Mempool::new(dma, config.pool_size, mode.buffer_size)?;
     let rx = RxRing::new(
         dma,
         family.rx_format(),
@@ -117,7 +118,7 @@ pub(crate) fn arm_queue(
     )?;
     let tx = TxRing::new(dma, family.tx_format(), config.tx_ring, family.tx_queue(q))?;
     program_ring(r, rx.block(), rx.iova(), rx.len());
-    family.enable_rx_queue(r, q)?;
+    family.enable_rx_queue(r, q, mode)?;
     rx.post_all(r);
     program_ring(r, tx.block(), tx.iova(), tx.len());
     family.enable_tx_queue(r, q)?;
@@ -135,7 +136,7 @@ pub(crate) fn arm_queue(
 /// second after every RCTL write), promiscuous if configured.
 pub(crate) fn start(r: &dyn Registers, family: &dyn Family, config: &Config) {
     family.start_tx(r);
-    family.start_rx(r, config.queues, config.promiscuous);
+    family.start_rx(r, config.queues, config.rx_mode());
 }
 
 /// The NIC's MAC address: receive-address entry 0 if valid, else the EEPROM.

@@ -1,11 +1,20 @@
 //! [`Config`]: how to bring a NIC up, and its validation.
 
 use crate::datapath::check_ring_size;
+use crate::datapath::mempool::BUFFER_SIZE;
 use crate::error::{Error, Result};
+use crate::hw::family::RxMode;
 use crate::hw::filters::{AddressFilter, RECEIVE_ADDRESSES};
 use crate::hw::irq::IrqMode;
 use crate::sys::dma::IovaPolicy;
 use std::time::Duration;
+
+/// The largest MTU: 9000 bytes, what jumbo frames carry.
+pub const MAX_MTU: u16 = 9000;
+/// The smallest MTU IPv4 allows.
+const MIN_MTU: u16 = 68;
+/// Bytes of a frame beyond the MTU: Ethernet header and a VLAN tag (no FCS).
+const ETHERNET_OVERHEAD: usize = 18;
 
 /// The longest interrupt interval ITR can hold: 65535 × 256 ns.
 pub const MAX_IRQ_INTERVAL_US: u32 = 16_776;
@@ -66,6 +75,11 @@ pub struct Config {
     /// Multicast groups to accept (hashed into the 4096-bit multicast
     /// table, so a few others may pass too).
     pub multicast: Vec<[u8; 6]>,
+    /// The largest IP packet a frame carries, 68 to [`MAX_MTU`] (default
+    /// 1500). Over 1500 the NIC accepts long frames and every buffer grows
+    /// to the next power of two that holds a VLAN-tagged frame (16 KiB for
+    /// 9000); a frame is always one [`Packet`](crate::Packet).
+    pub mtu: u16,
 }
 
 impl Default for Config {
@@ -85,6 +99,7 @@ impl Default for Config {
             mac: None,
             unicast: Vec::new(),
             multicast: Vec::new(),
+            mtu: 1500,
         }
     }
 }
@@ -132,12 +147,28 @@ impl Config {
                 mac_string(a)
             )));
         }
+        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
+            return Err(Error::InvalidConfig(format!(
+                "MTU {}: must be {MIN_MTU} to {MAX_MTU}",
+                self.mtu
+            )));
+        }
         if self.tx_hang_timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "a zero TX hang timeout would reset every queue with frames in flight".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The receiver's buffer size and longest frame for the MTU.
+    pub(crate) fn rx_mode(&self) -> RxMode {
+        let max_frame = self.mtu as usize + ETHERNET_OVERHEAD;
+        RxMode {
+            promiscuous: self.promiscuous,
+            buffer_size: max_frame.next_power_of_two().max(BUFFER_SIZE),
+            max_frame,
+        }
     }
 
     /// The address filter for a NIC whose own address is `mac`.

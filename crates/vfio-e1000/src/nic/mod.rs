@@ -122,6 +122,7 @@ pub struct Nic {
     queues: Vec<QueueState>,
     hw: Hw,
     mac: [u8; 6],
+    mtu: u16,
     hugepages: bool,
     stats: Stats,
 }
@@ -161,6 +162,7 @@ impl Nic {
                 link: Mutex::new(LinkHistory::default()),
             },
             mac: [0; 6],
+            mtu: config.mtu,
             hugepages: false,
             stats: Stats::default(),
         };
@@ -278,7 +280,8 @@ impl Nic {
     }
 
     /// Takes an empty packet buffer of `len` bytes from queue 0's pool;
-    /// `None` if the pool is exhausted or `len` is over [`crate::BUFFER_SIZE`].
+    /// `None` if the pool is exhausted or `len` is over the buffer size
+    /// ([`Packet::capacity`]).
     pub fn alloc(&self, len: usize) -> Option<Packet> {
         self.queues[0].rx.pool().alloc(len)
     }
@@ -336,6 +339,11 @@ impl Nic {
     /// The MAC address.
     pub fn mac(&self) -> [u8; 6] {
         self.mac
+    }
+
+    /// The MTU the NIC was opened with ([`Config::mtu`]).
+    pub fn mtu(&self) -> u16 {
+        self.mtu
     }
 
     /// The PCI address, `0000:00:03.0` style.

@@ -87,8 +87,8 @@ pub(crate) const HEAD: u32 = 0x10;
 pub(crate) const TAIL: u32 = 0x18;
 pub(crate) const DCTL: u32 = 0x28;
 pub(crate) const DCTL_ENABLE: u32 = 1 << 25;
-/// Buffer size the model writes into (RCTL.BSIZE 2048 / SRRCTL 2 KiB).
-const BUFFER: usize = 2048;
+/// The longest frame accepted without RCTL.LPE (no FCS, VLAN-tagged).
+const STANDARD_FRAME: usize = 1518;
 
 /// The MAC address in the model's EEPROM.
 pub(crate) const EEPROM_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -205,14 +205,32 @@ impl ModelNic {
         if count == 0 || head >= count || tail >= count {
             return false;
         }
-        let needed = frame.len().div_ceil(BUFFER).max(1);
+        let rctl = st.reg(RCTL);
+        if rctl & 1 << 5 == 0 && frame.len() > STANDARD_FRAME {
+            return false; // too long without LPE: dropped
+        }
+        let buffer_size = match self.kind {
+            // SRRCTL.BSIZEPACKET, in KiB, overrides RCTL (82576 §8.10).
+            Kind::E82576 if st.reg(block + 0x0C) & 0x7F != 0 => {
+                (st.reg(block + 0x0C) & 0x7F) as usize * 1024
+            }
+            _ => {
+                let bsize = (rctl >> 16) & 3;
+                match (rctl & 1 << 25 != 0, bsize) {
+                    (false, _) => 2048 >> bsize,
+                    (true, 0) => 2048, // reserved; as without BSEX
+                    (true, _) => 32768 >> bsize,
+                }
+            }
+        };
+        let needed = frame.len().div_ceil(buffer_size).max(1);
         let available = (tail + count - head) % count;
         if available < needed {
             return false;
         }
         let base = st.ring_base(block);
         let mut i = head;
-        for (k, chunk) in frame.chunks(BUFFER).enumerate() {
+        for (k, chunk) in frame.chunks(buffer_size).enumerate() {
             let desc = base + 16 * i as u64;
             let words = st.read_desc(desc);
             let buffer = (words[1] as u64) << 32 | words[0] as u64;

@@ -14,7 +14,7 @@
 //!
 //! TX completions raise no interrupt: the rings reclaim them on the next batch.
 
-use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, Family};
+use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, Family, RxMode};
 use crate::error::{Error, Result};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::irq::{IrqMode, VectorPlan};
@@ -41,9 +41,11 @@ const SRRCTL_DESCTYPE_ADV_ONEBUF: u32 = 1 << 25;
 /// SRRCTL.Drop_En: drop frames for this queue when it has no descriptors,
 /// rather than holding up the packet buffer.
 const SRRCTL_DROP_EN: u32 = 1 << 31;
-/// Receive buffer size programmed in SRRCTL; the mempool's buffers are at
-/// least this big (the same 2 KiB the other families set in RCTL.BSIZE).
-const RX_BUFFER_BYTES: u32 = 2048;
+/// Receive Long Packet Maximum Length: the longest frame accepted with
+/// RCTL.LPE, FCS included (82576 §8.10.x; QEMU's model drops longer ones).
+const RLPML: u32 = 0x5004;
+/// Bytes of the frame check sequence.
+const FCS: u32 = 4;
 
 /// RXDCTL/TXDCTL.ENABLE (bit 25): the queue is enabled (82576 §8.10, §8.12).
 /// Only queue 0 is enabled after reset.
@@ -249,9 +251,9 @@ impl Family for E82576 {
 
     /// Buffer size and descriptor type in SRRCTL (the 82576 has no RDTR/RADV),
     /// then the queue enable, which must read back before the tail is written.
-    fn enable_rx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
+    fn enable_rx_queue(&self, r: &dyn Registers, q: u16, mode: RxMode) -> Result<()> {
         let block = self.rx_queue(q);
-        let bsize = RX_BUFFER_BYTES >> SRRCTL_BSIZEPACKET_SHIFT;
+        let bsize = mode.buffer_size as u32 >> SRRCTL_BSIZEPACKET_SHIFT;
         r.write(
             block + Q_SRRCTL,
             bsize | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
@@ -262,6 +264,13 @@ impl Family for E82576 {
         })
         .ok_or(Error::DeviceTimeout("the RX queue enable"))?;
         Ok(())
+    }
+
+    /// RLPML for long packets, then RCTL as every family writes it (the
+    /// per-queue buffer size is in SRRCTL, which overrides RCTL's).
+    fn start_rx(&self, r: &dyn Registers, _queues: u16, mode: RxMode) {
+        r.write(RLPML, mode.max_frame as u32 + FCS);
+        r.write(RCTL, super::rctl_value(mode));
     }
 
     /// TXDCTL.ENABLE with zero thresholds: each descriptor with RS is written

@@ -18,6 +18,29 @@ use crate::error::{Error, Result};
 use crate::sys::mmio::Registers;
 use std::time::Duration;
 
+/// How the receiver is set up: filters and buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RxMode {
+    /// Accept every unicast and multicast frame.
+    pub promiscuous: bool,
+    /// Bytes per receive buffer: 2048, 4096, 8192 or 16384.
+    pub buffer_size: usize,
+    /// The longest frame to accept, without FCS; over 1522 turns on LPE.
+    pub max_frame: usize,
+}
+
+impl RxMode {
+    /// Whether frames over the standard 1522 bytes are accepted.
+    pub(crate) fn long_packets(&self) -> bool {
+        self.max_frame > STANDARD_MAX_FRAME
+    }
+}
+
+/// The longest standard frame: 1500 bytes of payload, a VLAN-tagged header,
+/// no FCS (the 1522 of the datasheets counts the FCS and no tag; either way
+/// the MAC accepts it without LPE).
+pub(crate) const STANDARD_MAX_FRAME: usize = 1518;
+
 /// What one controller family does differently. Defaults: the 8254x model.
 pub(crate) trait Family: Send + Sync {
     /// Family name, e.g. "82574L".
@@ -99,14 +122,14 @@ pub(crate) trait Family: Send + Sync {
 
     /// Enables reception on the configured queues (RCTL), once: the 8254x
     /// model holds reception for a second after every RCTL write.
-    /// `promiscuous` accepts every unicast and multicast frame.
-    fn start_rx(&self, r: &dyn Registers, _queues: u16, promiscuous: bool) {
-        r.write(RCTL, rctl_value(promiscuous));
+    fn start_rx(&self, r: &dyn Registers, _queues: u16, mode: RxMode) {
+        r.write(RCTL, rctl_value(mode));
     }
 
     /// Per-queue RX setup after the ring registers are written, before the
-    /// first tail write. Default: no delayed RX interrupts (RDTR = RADV = 0).
-    fn enable_rx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
+    /// first tail write. Default: no delayed RX interrupts (RDTR = RADV = 0);
+    /// the buffer size is global (RCTL, at [`Family::start_rx`]).
+    fn enable_rx_queue(&self, r: &dyn Registers, q: u16, _mode: RxMode) -> Result<()> {
         let block = self.rx_queue(q);
         r.write(block + Q_DELAY, 0);
         r.write(block + Q_ABS_DELAY, 0);
@@ -278,12 +301,23 @@ pub(crate) fn clear_stats(r: &dyn Registers) {
     }
 }
 
-/// RCTL for our use: enabled, broadcast, 2 KiB buffers, CRC stripped,
-/// multicast offset 00 (the MTA hashes address bits 47:36), and unicast and
-/// multicast promiscuous if asked.
-pub(crate) fn rctl_value(promiscuous: bool) -> u32 {
-    let promisc = if promiscuous { RCTL_UPE | RCTL_MPE } else { 0 };
-    RCTL_EN | promisc | RCTL_BAM | RCTL_BSIZE_2048 | RCTL_SECRC | RCTL_RDMTS_HALF
+/// RCTL for our use: enabled, broadcast, CRC stripped, multicast offset 00
+/// (the MTA hashes address bits 47:36); the buffer size of `mode`, long
+/// packets if it asks for them, unicast and multicast promiscuous if asked.
+pub(crate) fn rctl_value(mode: RxMode) -> u32 {
+    let promisc = if mode.promiscuous {
+        RCTL_UPE | RCTL_MPE
+    } else {
+        0
+    };
+    let lpe = if mode.long_packets() { RCTL_LPE } else { 0 };
+    let size = match mode.buffer_size {
+        16384 => RCTL_BSEX | 0b01 << RCTL_BSIZE_SHIFT,
+        8192 => RCTL_BSEX | 0b10 << RCTL_BSIZE_SHIFT,
+        4096 => RCTL_BSEX | 0b11 << RCTL_BSIZE_SHIFT,
+        _ => 0, // 2048: BSIZE 00 without BSEX
+    };
+    RCTL_EN | promisc | lpe | size | RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF
 }
 
 /// Writes PHY register `reg` through MDIC (SDM §13.4.7).
