@@ -11,18 +11,6 @@ pub fn mac_str(m: &[u8]) -> String {
         .join(":")
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<u8> = s
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16).ok())
-        .collect::<Option<_>>()?;
-    parts
-        .try_into()
-        .ok()
-        .filter(|_| s.split(':').all(|p| p.len() == 2))
-}
-
 const ETH_IPV4: u16 = 0x0800;
 const ETH_ARP: u16 = 0x0806;
 const ETH_IPV6: u16 = 0x86DD;
@@ -153,22 +141,34 @@ pub fn inet_checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Source and destination of the frames `send` builds (inside the test link only).
-pub const SEND_SRC_IP: [u8; 4] = [10, 11, 12, 2];
-/// Destination IPv4 address of `send` frames.
-pub const SEND_DST_IP: [u8; 4] = [10, 11, 12, 1];
-/// UDP ports of `send` frames.
-pub const SEND_PORTS: (u16, u16) = (40000, 40001);
+/// Addresses and ports of the frames `send` builds.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpSpec {
+    /// Destination MAC.
+    pub dst_mac: [u8; 6],
+    /// Source MAC.
+    pub src_mac: [u8; 6],
+    /// Source IPv4 address.
+    pub src_ip: [u8; 4],
+    /// Destination IPv4 address.
+    pub dst_ip: [u8; 4],
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+}
 
 /// Writes an IPv4/UDP frame of `buf.len()` bytes (60..=1514) carrying `seq`
-/// (8 bytes, big-endian, at offset 42) and a byte pattern. The IPv4 header
-/// checksum is valid; the UDP checksum is 0 ("none", RFC 768), so frames of
-/// one size differ only in the sequence number: see [`set_seq`].
-pub fn build_udp(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], seq: u64) {
+/// (8 bytes, big-endian, at offset 42) and then `payload` repeated (or
+/// byte `i` = `i` when `payload` is empty). The IPv4 header checksum is
+/// valid; the UDP checksum is 0 ("none", RFC 768), so frames of one size
+/// differ only in the sequence number and source port: see [`set_seq`] and
+/// [`set_src_port`].
+pub fn build_udp(buf: &mut [u8], spec: &UdpSpec, payload: &[u8], seq: u64) {
     let len = buf.len();
     assert!((60..=1514).contains(&len));
-    buf[0..6].copy_from_slice(&dst);
-    buf[6..12].copy_from_slice(&src);
+    buf[0..6].copy_from_slice(&spec.dst_mac);
+    buf[6..12].copy_from_slice(&spec.src_mac);
     buf[12..14].copy_from_slice(&ETH_IPV4.to_be_bytes());
     let ip_len = (len - 14) as u16;
     let udp_len = ip_len - 20;
@@ -177,18 +177,27 @@ pub fn build_udp(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], seq: u64) {
         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     ]);
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[12..16].copy_from_slice(&SEND_SRC_IP);
-    ip[16..20].copy_from_slice(&SEND_DST_IP);
+    ip[12..16].copy_from_slice(&spec.src_ip);
+    ip[16..20].copy_from_slice(&spec.dst_ip);
     let c = inet_checksum(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
-    buf[34..36].copy_from_slice(&SEND_PORTS.0.to_be_bytes());
-    buf[36..38].copy_from_slice(&SEND_PORTS.1.to_be_bytes());
+    set_src_port(buf, spec.src_port);
+    buf[36..38].copy_from_slice(&spec.dst_port.to_be_bytes());
     buf[38..40].copy_from_slice(&udp_len.to_be_bytes());
     buf[40..42].fill(0);
     set_seq(buf, seq);
     for (i, b) in buf[50..].iter_mut().enumerate() {
-        *b = i as u8;
+        *b = if payload.is_empty() {
+            i as u8
+        } else {
+            payload[i % payload.len()]
+        };
     }
+}
+
+/// Rewrites the UDP source port of a frame made by [`build_udp`].
+pub fn set_src_port(buf: &mut [u8], port: u16) {
+    buf[34..36].copy_from_slice(&port.to_be_bytes());
 }
 
 /// Rewrites the sequence number of a frame made by [`build_udp`].
@@ -203,7 +212,15 @@ mod tests {
     #[test]
     fn udp_frame_has_valid_checksums_and_summary() {
         let mut f = vec![0u8; 100];
-        build_udp(&mut f, [0xff; 6], [0x52, 0x54, 0, 0x12, 0x34, 0x56], 7);
+        let spec = UdpSpec {
+            dst_mac: [0xff; 6],
+            src_mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            src_ip: [10, 11, 12, 2],
+            dst_ip: [10, 11, 12, 1],
+            src_port: 40000,
+            dst_port: 40001,
+        };
+        build_udp(&mut f, &spec, &[], 7);
         assert_eq!(
             inet_checksum(&f[14..34]),
             0,
@@ -215,16 +232,6 @@ mod tests {
             "52:54:00:12:34:56 > ff:ff:ff:ff:ff:ff, IPv4 (0x0800), length 100: 10.11.12.2.40000 > 10.11.12.1.40001: UDP, length 58"
         );
         assert_eq!(u64::from_be_bytes(f[42..50].try_into().unwrap()), 7);
-    }
-
-    #[test]
-    fn mac_parsing() {
-        assert_eq!(
-            parse_mac("52:54:00:12:34:56"),
-            Some([0x52, 0x54, 0, 0x12, 0x34, 0x56])
-        );
-        assert_eq!(parse_mac("52:54:00:12:34"), None);
-        assert_eq!(parse_mac("5:54:00:12:34:56"), None);
     }
 
     #[test]

@@ -527,7 +527,12 @@ fn dump(g: &mut Guest) -> Result<()> {
     }
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(r.status == 0, "dump exited {}:\n{}", r.status, r.output());
-    let lines: Vec<&String> = r.lines.iter().filter(|l| l.starts_with('#')).collect();
+    // `HH:MM:SS.uuuuuu #N summary`, tcpdump style.
+    let lines: Vec<&String> = r
+        .lines
+        .iter()
+        .filter(|l| l.get(15..17) == Some(" #") && l.as_bytes()[2] == b':')
+        .collect();
     ensure!(
         lines.len() == N,
         "{} dump lines for {N} frames:\n{}",
@@ -702,7 +707,7 @@ fn errors(g: &mut Guest) -> Result<()> {
     expect_error(
         g,
         &format!("e1000 echo {pci} --irq bogus"),
-        "expected poll, intx, msi or msix",
+        "[possible values: poll, intx, msi, msix]",
     )?;
     if !irq_modes(&nic.model).contains(&"msix") {
         expect_error(
