@@ -8,14 +8,16 @@
 //! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
 //! - `run [...] -- CMD`: boot a guest and run one command (see [`run`]).
 //! - `assets`: only prepare QEMU, the guest kernel and the initramfs.
+//! - `man [DIR]`, `completions [DIR]`: the `e1000` man pages and shell
+//!   completions (see [`docs`]).
 
 use std::process::ExitCode;
-use xtask::{assets, bench, demo, error, initramfs, run, tests};
+use xtask::{assets, bench, demo, docs, error, initramfs, run, tests};
 
 /// Usage text of every command.
 const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  cargo xtask bench [--model M]... [--quick] [--out DIR]\n  \
                      cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>\n  \
-                     cargo xtask assets";
+                     cargo xtask assets\n  cargo xtask man [DIR]\n  cargo xtask completions [DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
         Some("demo") => demo::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("assets") => assets_main(),
+        Some("man") => docs::man(&args[1..]),
+        Some("completions") => docs::completions(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -38,32 +38,34 @@ pub fn suite(model: &'static str) -> Suite {
     if model == "igb" {
         s = s.test(name("echo_rss_four_queues_four_threads"), rss_four_queues);
     }
-    s.test(
-        name("echo_4k_pages_identity_iova"),
-        echo_4k_pages_identity_iova,
-    )
-    .test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
-    .test(name("overload_bursts_then_echo_still_works"), overload)
-    .test(
-        name("receive_at_speed_loses_nothing_inside_the_guest"),
-        receive_at_speed,
-    )
-    .test(name("dump_lines_match_sent_frames"), dump)
-    .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
-    .test(name("send_checksums_and_sequence"), send)
-    .test(name("errors_are_clear"), errors)
-    .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
-        stop_mid_flood(g, "INT")
-    })
-    .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
-        stop_mid_flood(g, "TERM")
-    })
-    .test(name("link_flap_then_traffic_resumes"), link_flap)
-    .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
-    .test(
-        name("kernel_driver_before_and_after"),
-        kernel_driver_round_trip,
-    )
+    s = s
+        .test(
+            name("echo_4k_pages_identity_iova"),
+            echo_4k_pages_identity_iova,
+        )
+        .test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
+        .test(name("overload_bursts_then_echo_still_works"), overload)
+        .test(
+            name("receive_at_speed_loses_nothing_inside_the_guest"),
+            receive_at_speed,
+        )
+        .test(name("dump_lines_match_sent_frames"), dump)
+        .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
+        .test(name("send_checksums_and_sequence"), send)
+        .test(name("errors_are_clear"), errors)
+        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "INT")
+        })
+        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "TERM")
+        })
+        .test(name("link_flap_then_traffic_resumes"), link_flap)
+        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
+        .test(
+            name("kernel_driver_before_and_after"),
+            kernel_driver_round_trip,
+        );
+    super::cli::add(s, model)
 }
 
 /// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running
@@ -290,7 +292,7 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!(
-        "{env}e1000 echo {} {options} --count {} --timeout 120 --quiet",
+        "{env}e1000 echo {} {options} --count {} --timeout 120 --quiet --json",
         nic.pci,
         PINGS + FLOOD
     ))?;
@@ -310,21 +312,31 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     }
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(r.status == 0, "echo exited {}:\n{}", r.status, r.output());
-    let want = format!("rx {} frames", PINGS + FLOOD);
+    let objects = super::cli::json_objects(&r.lines)?;
+    let summary = super::cli::json_one(&objects, "summary")?;
     ensure!(
-        r.output().contains(&want),
-        "summary lacks '{want}':\n{}",
+        summary["rx_frames"] == PINGS + FLOOD,
+        "summary does not count {} frames received: {summary}\n{}",
+        PINGS + FLOOD,
         r.output()
     );
     println!("    {mode}: ping-pong {ping}\n    {mode}: flood {flood}");
     // 10 k frames/s is far below what the driver carries: the RX ring must
     // never have filled (the counter the bench relies on to clear the driver).
     ensure!(
-        nic_counter(&r.output(), "rx-ring-full")? == 0,
+        summary["nic"]["rx_ring_full"] == 0,
         "the RX ring filled at {RATE} frames/s in {mode}:\n{}",
         r.output()
     );
-    let mmio = mmio_per_frame(&r.output())?;
+    let per_frame = |k: &str| {
+        summary[k]
+            .as_f64()
+            .ok_or_else(|| crate::error::Error::msg(format!("no {k} in {summary}")))
+    };
+    let mmio = (
+        per_frame("mmio_reads_per_frame")?,
+        per_frame("mmio_writes_per_frame")?,
+    );
     println!(
         "    {mode}: {:.3} register reads and {:.3} writes per frame",
         mmio.0, mmio.1
@@ -339,12 +351,6 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
         );
     }
     no_dmar_faults(g)
-}
-
-/// (reads, writes) per frame from the CLI's "mmio in the data path" line.
-fn mmio_per_frame(output: &str) -> Result<(f64, f64)> {
-    crate::bench::measure::mmio_per_frame(output)
-        .ok_or_else(|| crate::error::Error::msg(format!("no mmio line in:\n{output}")))
 }
 
 /// Counter `name` (`rx-ring-full`, `driver-dropped`, …) from the CLI's
@@ -829,7 +835,7 @@ fn sigkill_then_reopen(g: &mut Guest) -> Result<()> {
 /// A short ping-pong through a fresh `e1000 echo` (which may first see stale
 /// frames of an earlier flood; the peer skips their echoes), then no DMAR
 /// fault in the guest log.
-fn echo_works(g: &Guest) -> Result<()> {
+pub(crate) fn echo_works(g: &Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!("e1000 echo {} --timeout 60 --quiet", nic.pci))?;
