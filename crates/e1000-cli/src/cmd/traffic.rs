@@ -427,9 +427,6 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
     }
 }
 
-/// Bytes of an Ethernet header: destination and source MAC, EtherType.
-const ETHERNET_HEADER: usize = 14;
-
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
 pub fn echo(args: &EchoArgs) -> Result<(), CliError> {
     let mut common = Common::new(&args.traffic, false)?;
@@ -516,14 +513,10 @@ fn echo_queue(
                 break;
             }
             rx.add(&pkts);
-            // A frame too short for an Ethernet header cannot be echoed.
+            // The echo rule; a frame too short for an Ethernet header cannot be echoed.
             let before = pkts.len();
-            pkts.retain(|p| p.len() >= ETHERNET_HEADER);
+            pkts.retain_mut(|p| e1000_wire::echo_in_place(p, mac));
             dropped += (before - pkts.len()) as u64;
-            for p in pkts.iter_mut() {
-                p.copy_within(6..12, 0);
-                p[6..12].copy_from_slice(&mac);
-            }
             tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
             dropped += send_all(&mut queue, &mut pkts, &mut tx);
             live.publish(&rx, &tx, dropped + queue.dropped(), queue.ring_full());
