@@ -307,7 +307,30 @@ fn pcap_stream(g: &mut Guest) -> Result<()> {
         "wc -c says {}, want {want_bytes}",
         wc.output()
     );
-    tshark_check(&pcap, &sent, true)
+    tshark_check(&pcap, &sent, true)?;
+    // A reader that goes away ends the capture, with the summary and exit 0.
+    let mut job = g.spawn(&format!(
+        "{{ e1000 dump {pci} -w - --timeout 60; echo \"e1000 exited $?\" >&2; }} | head -c 24 | wc -c"
+    ))?;
+    job.wait_line(|l| l.contains("dump: ready"), SHORT)?;
+    let peer = Peer::new(g.nic(0))?;
+    let spec = TrafficSpec::default();
+    for i in 0..100 {
+        if job.lines().iter().any(|l| l.starts_with("e1000 exited")) {
+            break;
+        }
+        peer.send(&peer.frame(&spec, i))?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = job.wait(SHORT)?;
+    ensure!(
+        r.lines.iter().any(|l| l == "e1000 exited 0")
+            && r.lines.iter().any(|l| l.trim() == "24")
+            && r.output().contains("dump: summary: rx "),
+        "dump -w - | head -c 24 did not end cleanly:\n{}",
+        r.output()
+    );
+    Ok(())
 }
 
 /// The JSON objects among a command's output lines (those starting with `{`;

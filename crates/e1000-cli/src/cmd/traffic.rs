@@ -9,6 +9,7 @@ use crate::out::{clock, Out};
 use crate::signal;
 use e1000_cli::cli::{DumpArgs, EchoArgs, ForwardArgs, IovaArg, Payload, SendArgs, TrafficArgs};
 use serde_json::json;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -365,19 +366,25 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
                 continue;
             }
             let now = SystemTime::now();
+            // A reader that went away (`| head`) ends the capture, as it ends tcpdump.
+            let mut reader_gone = false;
             if let Some(pcap) = &mut pcap {
                 for p in &pkts {
                     pcap.write(p, now)?;
                 }
                 pcap.flush()?;
+                reader_gone = pcap.closed;
             }
             if print_frames {
-                print_frames_text(&pkts, rx.frames, now, args.hex, out);
+                reader_gone |= !print_frames_text(&pkts, rx.frames, now, args.hex, out);
             }
             rx.add(&pkts);
             pkts.clear();
             let q = nic.queue(0);
             live[0].publish(&rx, &Tally::default(), q.dropped(), q.ring_full());
+            if reader_gone {
+                break;
+            }
         }
         Ok(())
     })?;
@@ -393,7 +400,8 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
 }
 
 /// The text lines of received frames `pkts`, numbered after `before`.
-fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, out: Out) {
+/// Returns false once stdout is a closed pipe.
+fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, out: Out) -> bool {
     let time = clock(now);
     if out.json_mode() {
         for (i, p) in pkts.iter().enumerate() {
@@ -409,22 +417,27 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
             }
             out.json(&v);
         }
-        return;
+        return true;
     }
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
+    let mut text = String::new();
     for (i, p) in pkts.iter().enumerate() {
-        let _ = writeln!(w, "{time} #{} {}", before + 1 + i as u64, summary(p));
+        let _ = writeln!(text, "{time} #{} {}", before + 1 + i as u64, summary(p));
         if hex {
             for (row, chunk) in p.chunks(16).enumerate() {
                 let words: Vec<String> = chunk
                     .chunks(2)
                     .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
                     .collect();
-                let _ = writeln!(w, "\t0x{:04x}:  {}", row * 16, words.join(" "));
+                let _ = writeln!(text, "\t0x{:04x}:  {}", row * 16, words.join(" "));
             }
         }
     }
+    !matches!(
+        w.write_all(text.as_bytes()).and_then(|_| w.flush()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe
+    )
 }
 
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
@@ -725,6 +738,8 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
 struct Pcap {
     out: std::io::BufWriter<Box<dyn Write>>,
     name: String,
+    /// The reader closed the pipe: nothing more can be written.
+    closed: bool,
 }
 
 impl Pcap {
@@ -732,6 +747,7 @@ impl Pcap {
         let mut pcap = Pcap {
             out: std::io::BufWriter::with_capacity(256 * 1024, sink),
             name: name.to_string(),
+            closed: false,
         };
         let mut header = Vec::with_capacity(24);
         header.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes()); // magic: µs timestamps
@@ -747,9 +763,26 @@ impl Pcap {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), CliError> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| CliError::Failed(format!("writing pcap to {}: {e}", self.name)))
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.out.write_all(bytes);
+        self.check(result)
+    }
+
+    /// A closed pipe marks the stream closed; other errors fail the run.
+    fn check(&mut self, result: std::io::Result<()>) -> Result<(), CliError> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(CliError::Failed(format!(
+                "writing pcap to {}: {e}",
+                self.name
+            ))),
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Appends one frame received at `t`.
@@ -765,8 +798,10 @@ impl Pcap {
     }
 
     fn flush(&mut self) -> Result<(), CliError> {
-        self.out
-            .flush()
-            .map_err(|e| CliError::Failed(format!("writing pcap to {}: {e}", self.name)))
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.out.flush();
+        self.check(result)
     }
 }
