@@ -24,6 +24,7 @@ pub fn add(s: Suite, model: &str) -> Suite {
         .test(name("cli_dump_pcap_file_matches_sent_frames"), pcap_file)
         .test(name("cli_dump_pcap_stream_to_stdout"), pcap_stream)
         .test(name("cli_json_and_stats_lines_parse"), json_lines)
+        .test(name("cli_send_addresses_flows_payload"), send_options)
         .test(
             name("cli_unbind_to_kernel_then_bind_refuses_active"),
             unbind_bind,
@@ -417,6 +418,71 @@ fn json_lines(g: &mut Guest) -> Result<()> {
         quiet.output()
     );
     json_one(&json_objects(&quiet.lines)?, "summary")?;
+    Ok(())
+}
+
+/// `send` with every addressing option: the host receives frames with the
+/// IPs, ports, flows (source ports cycling), payload and checksum asked for;
+/// the JSON summary counts them.
+fn send_options(g: &mut Guest) -> Result<()> {
+    const N: u64 = 40;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    peer.drain()?;
+    let job = g.spawn(&format!(
+        "e1000 send {} -c {N} -s 100 --rate 2000 --dst-mac 02:00:00:00:00:01 --src-ip 10.11.12.7 \
+         --dst-ip 10.11.12.9 --src-port 5000 --dst-port 6000 --flows 4 --payload c0ffee --json",
+        nic.pci
+    ))?;
+    let mut next = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while next < N && std::time::Instant::now() < deadline {
+        let Some(f) = peer.recv(Duration::from_millis(500))? else {
+            continue;
+        };
+        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let port = |at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
+        ensure!(
+            f.len() == 100
+                && f[0..6] == [2, 0, 0, 0, 0, 1]
+                && f[6..12] == nic.mac.0
+                && f[26..30] == [10, 11, 12, 7]
+                && f[30..34] == [10, 11, 12, 9]
+                && port(34) == 5000 + (next % 4) as u16
+                && port(36) == 6000
+                && crate::frame::checksum(&f[14..34]) == 0,
+            "frame {next} has the wrong headers: {:02x?}",
+            &f[..42]
+        );
+        ensure!(
+            u64::from_be_bytes(f[42..50].try_into().unwrap()) == next,
+            "sequence gap at {next}"
+        );
+        ensure!(
+            f[50..]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == [0xc0, 0xff, 0xee][i % 3]),
+            "payload of frame {next} is not c0ffee repeated: {:02x?}",
+            &f[50..]
+        );
+        next += 1;
+    }
+    let r = job.wait(SHORT)?;
+    ensure!(
+        next == N && r.status == 0,
+        "received {next}/{N} frames; send exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    let objects = json_objects(&r.lines)?;
+    let summary = json_one(&objects, "summary")?;
+    ensure!(
+        summary["tx_frames"] == N && summary["completed"] == true,
+        "send's JSON summary: {summary}"
+    );
     Ok(())
 }
 

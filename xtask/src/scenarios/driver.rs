@@ -353,20 +353,29 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     no_dmar_faults(g)
 }
 
-/// Counter `name` (`rx-ring-full`, `driver-dropped`, …) from the CLI's
-/// counters line.
-fn nic_counter(output: &str, name: &str) -> Result<u64> {
-    crate::bench::measure::nic_counter(output, name)
-        .ok_or_else(|| crate::error::Error::msg(format!("no {name} count in:\n{output}")))
+/// The `--json` summary object among a finished command's output lines.
+fn json_summary(r: &crate::guest::JobResult) -> Result<serde_json::Value> {
+    let objects = super::cli::json_objects(&r.lines)?;
+    super::cli::json_one(&objects, "summary")
+        .cloned()
+        .map_err(|e| crate::error::Error::msg(format!("{}:\n{}", e.message(), r.output())))
 }
 
-/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet` (`echo`, `dump`) in the
+/// Counter `name` of the NIC (`rx_ring_full`, `rx_driver_dropped`, …) from a
+/// `--json` summary.
+fn nic_counter(summary: &serde_json::Value, name: &str) -> Result<u64> {
+    summary["nic"][name]
+        .as_u64()
+        .ok_or_else(|| crate::error::Error::msg(format!("no counter {name} in {summary}")))
+}
+
+/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet --json` (`echo`, `dump`) in the
 /// background and returns once it is ready and receiving: QEMU's 8254x
 /// models hold reception for 1 s after the RCTL write, so every model gets
 /// that long.
 fn start_cli<'g>(g: &'g Guest, command: &str, options: &str) -> Result<Job<'g>> {
     let mut job = g.spawn(&format!(
-        "e1000 {command} {} {options} --quiet",
+        "e1000 {command} {} {options} --quiet --json",
         g.nic(0).pci
     ))?;
     let ready = format!("{command}: ready");
@@ -410,12 +419,12 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
         "ping-pong after the full ring: {ping}\n{out}"
     );
     let echoed = burst.echoed + ping.echoed;
-    let want = format!("rx {echoed} frames");
+    let summary = json_summary(&r)?;
     ensure!(
-        out.contains(&format!("summary: {want}")) && out.contains(&format!("counters: {want}")),
+        summary["rx_frames"] == echoed && nic_counter(&summary, "rx_packets")? == echoed,
         "the NIC and the driver should both count {echoed} frames received:\n{out}"
     );
-    let full = nic_counter(&out, "rx-ring-full")?;
+    let full = nic_counter(&summary, "rx_ring_full")?;
     ensure!(
         full > 0,
         "a 32-descriptor ring took a {BURST}-frame burst yet was never found full:\n{out}"
@@ -432,7 +441,6 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
 /// that trusts DD alone loses frames and can deadlock its ring.
 fn receive_at_speed(g: &mut Guest) -> Result<()> {
     use crate::bench::attribution::{wait_drained, LinkDrops};
-    use crate::bench::measure::received_count;
     const BURST: usize = 30_000;
     const RATE: u64 = 100_000;
     let nic = g.nic(0);
@@ -455,10 +463,12 @@ fn receive_at_speed(g: &mut Guest) -> Result<()> {
         sent += b?;
     }
     ensure!(r.status == 0, "dump exited {}:\n{out}", r.status);
-    let received = received_count(&out)
-        .ok_or_else(|| crate::error::Error::msg(format!("no summary in:\n{out}")))?;
-    let dropped = nic_counter(&out, "driver-dropped")?;
-    let early = nic_counter(&out, "rx-early-dd")?;
+    let summary = json_summary(&r)?;
+    let received = summary["rx_frames"]
+        .as_u64()
+        .ok_or_else(|| crate::error::Error::msg(format!("no rx_frames in:\n{out}")))?;
+    let dropped = nic_counter(&summary, "rx_driver_dropped")?;
+    let early = nic_counter(&summary, "rx_early_dd")?;
     ensure!(
         dropped == 0 && received + dropped_by_host == sent,
         "sent {sent}, received {received}, {dropped_by_host} dropped at QEMU's socket, \
@@ -508,7 +518,7 @@ fn overload(g: &mut Guest) -> Result<()> {
     );
     ensure!(ping.is_perfect(), "ping-pong after overload: {ping}\n{out}");
     ensure!(
-        out.contains("summary: rx"),
+        out.contains("summary: rx") && json_summary(&r).is_ok(),
         "no summary after overload:\n{out}"
     );
     no_dmar_faults(g)
@@ -632,7 +642,7 @@ fn rss_four_queues(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!(
-        "e1000 echo {} --queues 4 --irq msix --count {N} --timeout 120 --quiet",
+        "e1000 echo {} --queues 4 --irq msix --count {N} --timeout 120 --quiet --json",
         nic.pci
     ))?;
     job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
@@ -650,10 +660,12 @@ fn rss_four_queues(g: &mut Guest) -> Result<()> {
         flood.sent == flood.echoed && flood.mismatched + flood.duplicates == 0 && r.status == 0,
         "RSS echo: {flood}\n{out}"
     );
-    let busy: Vec<u64> = out
-        .lines()
-        .filter(|l| l.starts_with("echo: queue "))
-        .filter_map(|l| l.split("rx ").nth(1)?.split(' ').next()?.parse().ok())
+    let summary = json_summary(&r)?;
+    let busy: Vec<u64> = summary["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["rx_frames"].as_u64())
         .collect();
     ensure!(
         busy.len() == 4 && busy.iter().sum::<u64>() == N as u64,
