@@ -418,6 +418,30 @@ fn json_lines(g: &mut Guest) -> Result<()> {
         quiet.output()
     );
     json_one(&json_objects(&quiet.lines)?, "summary")?;
+    // dump --json -x: one frame object per frame, with its bytes in hex.
+    let job = spawn_ready(
+        g,
+        &format!("e1000 dump {} -c 3 --json -x --timeout 60", nic.pci),
+        "dump",
+    )?;
+    let sent = send_frames(g, 3)?;
+    let r = job.wait(SHORT)?;
+    let objects = json_objects(&r.lines)?;
+    let frames: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "frame").collect();
+    ensure!(
+        r.status == 0 && frames.len() == 3,
+        "dump --json gave {} frame objects:\n{}",
+        frames.len(),
+        r.output()
+    );
+    for (f, s) in frames.iter().zip(&sent) {
+        let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
+        ensure!(
+            f["len"] == s.len() && f["hex"] == hex.as_str() && f["summary"].is_string(),
+            "frame object {f} does not match the {}-byte frame sent",
+            s.len()
+        );
+    }
     Ok(())
 }
 
@@ -549,6 +573,34 @@ fn unbind_bind(g: &mut Guest) -> Result<()> {
         "`e1000 bind {pci} --force` exited {}:\n{}",
         forced.status,
         forced.output()
+    );
+    // With --driver: the named kernel driver takes it; its interface comes
+    // back down and without addresses, so a plain bind is not refused.
+    let named = g.run(&format!("e1000 unbind {pci} --driver {driver}"), SHORT)?;
+    ensure!(
+        named.status == 0
+            && named
+                .output()
+                .contains(&format!("{pci} bound to {driver} (was vfio-pci)")),
+        "`e1000 unbind {pci} --driver {driver}` exited {}:\n{}",
+        named.status,
+        named.output()
+    );
+    let override_cleared = g.run_ok(
+        &format!("cat /sys/bus/pci/devices/{pci}/driver_override"),
+        SHORT,
+    )?;
+    ensure!(
+        override_cleared.lines == ["(null)"],
+        "driver_override left set: {:?}",
+        override_cleared.lines
+    );
+    let plain = g.run(&format!("e1000 bind {pci}"), SHORT)?;
+    ensure!(
+        plain.status == 0 && plain.output().contains(&format!("{pci} bound to vfio-pci")),
+        "`e1000 bind {pci}` of an idle interface exited {}:\n{}",
+        plain.status,
+        plain.output()
     );
     super::driver::echo_works(g)
 }
