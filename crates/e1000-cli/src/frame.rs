@@ -5,33 +5,16 @@
 pub use e1000_wire::{mac_str, summary};
 use e1000_wire::{write_ipv4_udp, Ipv4Udp, UDP_PAYLOAD};
 
-/// Addresses and ports of the frames `send` builds.
-#[derive(Debug, Clone, Copy)]
-pub struct UdpSpec {
-    /// Destination MAC.
-    pub dst_mac: [u8; 6],
-    /// Source MAC.
-    pub src_mac: [u8; 6],
-    /// Source IPv4 address.
-    pub src_ip: [u8; 4],
-    /// Destination IPv4 address.
-    pub dst_ip: [u8; 4],
-    /// UDP source port.
-    pub src_port: u16,
-    /// UDP destination port.
-    pub dst_port: u16,
-}
-
 /// Offset of the sequence number: the start of the UDP payload.
 const SEQ: usize = UDP_PAYLOAD;
 
-/// Writes an IPv4/UDP frame of `buf.len()` bytes (60..=1514) carrying `seq`
-/// (8 bytes, big-endian, at offset 42) and then `payload` repeated (or
-/// byte `i` = `i` when `payload` is empty). The IPv4 header checksum is
-/// valid; the UDP checksum is 0 ("none", RFC 768), so frames of one size
-/// differ only in the sequence number and source port: see [`set_seq`] and
-/// [`set_src_port`].
-pub fn build_udp(buf: &mut [u8], spec: &UdpSpec, payload: &[u8], seq: u64) {
+/// Writes an IPv4/UDP frame of `buf.len()` bytes (60..=1514) with the
+/// headers of `spec` carrying `seq` (8 bytes, big-endian, at offset 42) and
+/// then `payload` repeated (or byte `i` = `i` when `payload` is empty). Send
+/// frames leave the UDP checksum 0 ("none", RFC 768: `spec.udp_checksum`
+/// false), so frames of one size differ only in the sequence number and
+/// source port: see [`set_seq`] and [`set_src_port`].
+pub fn build_udp(buf: &mut [u8], spec: &Ipv4Udp, payload: &[u8], seq: u64) {
     assert!((60..=1514).contains(&buf.len()));
     set_seq(buf, seq);
     for (i, b) in buf[SEQ + 8..].iter_mut().enumerate() {
@@ -41,17 +24,7 @@ pub fn build_udp(buf: &mut [u8], spec: &UdpSpec, payload: &[u8], seq: u64) {
             payload[i % payload.len()]
         };
     }
-    let headers = Ipv4Udp {
-        dst_mac: spec.dst_mac,
-        src_mac: spec.src_mac,
-        src_ip: spec.src_ip,
-        dst_ip: spec.dst_ip,
-        src_port: spec.src_port,
-        dst_port: spec.dst_port,
-        ident: 0,
-        udp_checksum: false,
-    };
-    write_ipv4_udp(buf, &headers);
+    write_ipv4_udp(buf, spec);
 }
 
 /// Rewrites the UDP source port of a frame made by [`build_udp`].
@@ -71,13 +44,15 @@ mod tests {
     #[test]
     fn udp_frame_has_valid_checksums_and_summary() {
         let mut f = vec![0u8; 100];
-        let spec = UdpSpec {
+        let spec = Ipv4Udp {
             dst_mac: [0xff; 6],
             src_mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
             src_ip: [10, 11, 12, 2],
             dst_ip: [10, 11, 12, 1],
             src_port: 40000,
             dst_port: 40001,
+            ident: 0,
+            udp_checksum: false,
         };
         build_udp(&mut f, &spec, &[], 7);
         assert_eq!(

@@ -445,6 +445,36 @@ fn json_lines(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
+/// Receives the IPv4 frames `e1000 send` numbers 0, 1, … on `peer` (other
+/// frames are skipped) until `n` arrived or 60 s passed: each must carry the
+/// next sequence number and a valid IPv4 header checksum, then pass `check`.
+/// Returns how many arrived.
+pub(crate) fn receive_sent(
+    peer: &Peer,
+    n: u64,
+    mut check: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<u64> {
+    let mut next = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while next < n && std::time::Instant::now() < deadline {
+        let Some(f) = peer.recv(Duration::from_millis(500))? else {
+            continue;
+        };
+        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
+            continue; // not ours (nothing else should come, but be tolerant)
+        }
+        ensure!(
+            crate::frame::checksum(&f[14..34]) == 0,
+            "bad IPv4 header checksum in frame {next}"
+        );
+        let seq = u64::from_be_bytes(f[42..50].try_into().unwrap());
+        ensure!(seq == next, "sequence gap: got {seq}, expected {next}");
+        check(seq, &f)?;
+        next += 1;
+    }
+    Ok(next)
+}
+
 /// `send` with every addressing option: the host receives frames with the
 /// IPs, ports, flows (source ports cycling), payload and checksum asked for;
 /// the JSON summary counts them.
@@ -458,15 +488,7 @@ fn send_options(g: &mut Guest) -> Result<()> {
          --dst-ip 10.11.12.9 --src-port 5000 --dst-port 6000 --flows 4 --payload c0ffee --json",
         nic.pci
     ))?;
-    let mut next = 0u64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while next < N && std::time::Instant::now() < deadline {
-        let Some(f) = peer.recv(Duration::from_millis(500))? else {
-            continue;
-        };
-        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
-            continue;
-        }
+    let next = receive_sent(&peer, N, |seq, f| {
         let port = |at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
         ensure!(
             f.len() == 100
@@ -474,26 +496,21 @@ fn send_options(g: &mut Guest) -> Result<()> {
                 && f[6..12] == nic.mac.0
                 && f[26..30] == [10, 11, 12, 7]
                 && f[30..34] == [10, 11, 12, 9]
-                && port(34) == 5000 + (next % 4) as u16
-                && port(36) == 6000
-                && crate::frame::checksum(&f[14..34]) == 0,
-            "frame {next} has the wrong headers: {:02x?}",
+                && port(34) == 5000 + (seq % 4) as u16
+                && port(36) == 6000,
+            "frame {seq} has the wrong headers: {:02x?}",
             &f[..42]
-        );
-        ensure!(
-            u64::from_be_bytes(f[42..50].try_into().unwrap()) == next,
-            "sequence gap at {next}"
         );
         ensure!(
             f[50..]
                 .iter()
                 .enumerate()
                 .all(|(i, &b)| b == [0xc0, 0xff, 0xee][i % 3]),
-            "payload of frame {next} is not c0ffee repeated: {:02x?}",
+            "payload of frame {seq} is not c0ffee repeated: {:02x?}",
             &f[50..]
         );
-        next += 1;
-    }
+        Ok(())
+    })?;
     let r = job.wait(SHORT)?;
     ensure!(
         next == N && r.status == 0,

@@ -4,7 +4,7 @@
 //! faults, and the kernel's own driver working before and after ours.
 
 use crate::error::Result;
-use crate::frame::{checksum, FrameKind, Mac};
+use crate::frame::{FrameKind, Mac};
 use crate::guest::{Guest, GuestConfig, Placement};
 use crate::job::Job;
 use crate::peer::{Peer, TrafficSpec};
@@ -579,29 +579,15 @@ fn send(g: &mut Guest) -> Result<()> {
         "e1000 send {} --count {N} --size 128 --rate 10000 --dst-mac 02:00:00:00:00:01",
         nic.pci
     ))?;
-    let mut next = 0u64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while next < N && std::time::Instant::now() < deadline {
-        let Some(f) = peer.recv(Duration::from_millis(500))? else {
-            continue;
-        };
-        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
-            continue; // not ours (e.g. nothing else should come, but be tolerant)
-        }
+    let next = super::cli::receive_sent(&peer, N, |_, f| {
         ensure!(f.len() == 128, "frame of {} bytes, expected 128", f.len());
         ensure!(
             f[0..6] == [2, 0, 0, 0, 0, 1] && f[6..12] == nic.mac.0,
             "addresses wrong in {:02x?}",
             &f[..14]
         );
-        ensure!(
-            checksum(&f[14..34]) == 0,
-            "bad IPv4 header checksum in frame {next}"
-        );
-        let seq = u64::from_be_bytes(f[42..50].try_into().unwrap());
-        ensure!(seq == next, "sequence gap: got {seq}, expected {next}");
-        next += 1;
-    }
+        Ok(())
+    })?;
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(next == N, "received {next}/{N} frames:\n{}", r.output());
     ensure!(r.status == 0, "send exited {}:\n{}", r.status, r.output());

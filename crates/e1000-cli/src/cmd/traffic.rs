@@ -3,7 +3,7 @@
 //! periodic stats lines and the summary.
 
 use super::CliError;
-use crate::frame::{build_udp, mac_str, set_seq, set_src_port, summary, UdpSpec};
+use crate::frame::{build_udp, mac_str, set_seq, set_src_port, summary};
 use crate::internals::{mmio_counts, model_name};
 use crate::out::{clock, Out};
 use crate::signal;
@@ -602,13 +602,15 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
     let rate = args.rate;
     let mut nic = common.open("send", &args.pci)?;
     let since = mmio_counts(&nic);
-    let spec = UdpSpec {
+    let spec = e1000_wire::Ipv4Udp {
         dst_mac: args.dst_mac,
         src_mac: nic.mac(),
         src_ip: args.src_ip.octets(),
         dst_ip: args.dst_ip.octets(),
         src_port: args.src_port,
         dst_port: args.dst_port,
+        ident: 0,
+        udp_checksum: false,
     };
     let payload: &[u8] = match &args.payload {
         Payload::Counter => &[],
