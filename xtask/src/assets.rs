@@ -248,6 +248,8 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
         let kind = if b.example { "--example" } else { "--bin" };
         cmd.args(["-p", b.package, kind, b.bin]);
     }
+    // The guest's `e1000` carries the test hooks the scenarios use.
+    cmd.args(["--features", "e1000-cli/fault-injection"]);
     let status = cmd.status().context("running cargo build for the guest")?;
     ensure!(
         status.success(),

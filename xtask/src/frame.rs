@@ -4,7 +4,8 @@
 //!
 //! A test frame is `dst | src | ethertype | magic "E1KB" | seq (u32 BE) |
 //! pattern`, where pattern byte `i` is `(seq + i) as u8`. UDP frames carry
-//! the same payload inside IPv4/UDP.
+//! the same payload inside IPv4/UDP. Headers, checksums and the echo rule
+//! are the shared ones of [`e1000_wire`].
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -12,16 +13,9 @@ use std::str::FromStr;
 
 /// Ethertype of raw test frames (IEEE local experimental).
 pub const ETHERTYPE_TEST: u16 = 0x88b5;
-/// Ethertype of IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-/// Ethertype of ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub use e1000_wire::{checksum, ETHERTYPE_ARP, ETHERTYPE_IPV4, MAX_FRAME, MIN_FRAME};
 /// Marks the payload of a test frame.
 pub const MAGIC: &[u8; 4] = b"E1KB";
-/// Smallest frame without FCS.
-pub const MIN_FRAME: usize = 60;
-/// Largest standard frame without FCS.
-pub const MAX_FRAME: usize = 1514;
 
 /// A 48-bit MAC address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -91,23 +85,6 @@ pub fn mixed_size(i: usize) -> usize {
     }
 }
 
-/// One's-complement sum over `data` (as big-endian u16s), folded.
-fn ones_sum(mut acc: u32, data: &[u8]) -> u32 {
-    for chunk in data.chunks(2) {
-        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-        acc += u32::from(word);
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc
-}
-
-/// The Internet checksum of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    !(ones_sum(0, data) as u16)
-}
-
 /// Fills `buf` with the test payload for `seq`.
 fn fill_payload(buf: &mut [u8], seq: u32) {
     let head = [MAGIC.as_slice(), &seq.to_be_bytes()].concat();
@@ -131,34 +108,19 @@ pub fn test_frame(kind: FrameKind, dst: Mac, src: Mac, seq: u32, len: usize) -> 
             fill_payload(&mut f[14..], seq);
         }
         FrameKind::Udp => {
-            f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-            let ip_len = len - 14;
-            let (src_ip, dst_ip) = ([10, 11, 12, 1], [10, 11, 12, 2]);
-            let ip = &mut f[14..];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-            ip[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
-            ip[6] = 0x40; // don't fragment
-            ip[8] = 64;
-            ip[9] = 17;
-            ip[12..16].copy_from_slice(&src_ip);
-            ip[16..20].copy_from_slice(&dst_ip);
-            let csum = checksum(&ip[..20]);
-            ip[10..12].copy_from_slice(&csum.to_be_bytes());
-            let udp_len = ip_len - 20;
-            let udp = &mut ip[20..];
-            // 64 flows (source ports), so that RSS has something to spread.
-            udp[0..2].copy_from_slice(&(9000 + (seq % 64) as u16).to_be_bytes());
-            udp[2..4].copy_from_slice(&9000u16.to_be_bytes());
-            udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-            fill_payload(&mut udp[8..], seq);
-            let mut pseudo = Vec::with_capacity(12);
-            pseudo.extend_from_slice(&src_ip);
-            pseudo.extend_from_slice(&dst_ip);
-            pseudo.extend_from_slice(&[0, 17]);
-            pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
-            let sum = !(ones_sum(ones_sum(0, &pseudo), udp) as u16);
-            udp[6..8].copy_from_slice(&(if sum == 0 { 0xffff } else { sum }).to_be_bytes());
+            fill_payload(&mut f[e1000_wire::UDP_PAYLOAD..], seq);
+            let headers = e1000_wire::Ipv4Udp {
+                dst_mac: dst.0,
+                src_mac: src.0,
+                src_ip: [10, 11, 12, 1],
+                dst_ip: [10, 11, 12, 2],
+                // 64 flows (source ports), so that RSS has something to spread.
+                src_port: 9000 + (seq % 64) as u16,
+                dst_port: 9000,
+                ident: seq as u16,
+                udp_checksum: true,
+            };
+            e1000_wire::write_ipv4_udp(&mut f, &headers);
         }
     }
     f
@@ -178,10 +140,7 @@ pub fn test_seq(frame: &[u8]) -> Option<u32> {
 /// What the echo of `sent` must look like: dst := original src, src := the
 /// NIC's MAC, every other byte unchanged.
 pub fn expected_echo(sent: &[u8], nic_mac: Mac) -> Vec<u8> {
-    let mut e = sent.to_vec();
-    e[0..6].copy_from_slice(&sent[6..12]);
-    e[6..12].copy_from_slice(&nic_mac.0);
-    e
+    e1000_wire::echo_of(sent, nic_mac.0)
 }
 
 /// Checks an echoed frame byte by byte; the error names the first difference.
@@ -226,7 +185,14 @@ mod tests {
         let mut pseudo = f[26..34].to_vec();
         pseudo.extend_from_slice(&[0, 17]);
         pseudo.extend_from_slice(&f[38..40]);
-        assert_eq!(!(ones_sum(ones_sum(0, &pseudo), &f[34..]) as u16), 0);
+        pseudo.extend_from_slice(&f[34..]);
+        assert_eq!(checksum(&pseudo), 0);
+        assert_eq!(
+            u16::from_be_bytes([f[18], f[19]]),
+            7,
+            "IPv4 ident is the sequence"
+        );
+        assert_eq!(f[34..38], [0x23, 0x2f, 0x23, 0x28], "ports 9007 > 9000");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod console;
 pub mod cpio;
 pub mod demo;
+pub mod docs;
 pub mod error;
 pub mod frame;
 pub mod guest;

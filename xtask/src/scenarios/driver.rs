@@ -4,7 +4,7 @@
 //! faults, and the kernel's own driver working before and after ours.
 
 use crate::error::Result;
-use crate::frame::{checksum, FrameKind, Mac};
+use crate::frame::{FrameKind, Mac};
 use crate::guest::{Guest, GuestConfig, Placement};
 use crate::job::Job;
 use crate::peer::{Peer, TrafficSpec};
@@ -50,32 +50,34 @@ pub fn suite(model: &'static str) -> Suite {
                 open_fails_half_way,
             );
     }
-    s.test(
-        name("echo_4k_pages_identity_iova"),
-        echo_4k_pages_identity_iova,
-    )
-    .test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
-    .test(name("overload_bursts_then_echo_still_works"), overload)
-    .test(
-        name("receive_at_speed_loses_nothing_inside_the_guest"),
-        receive_at_speed,
-    )
-    .test(name("dump_lines_match_sent_frames"), dump)
-    .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
-    .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
-    .test(name("send_checksums_and_sequence"), send)
-    .test(name("errors_are_clear"), errors)
-    .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
-        stop_mid_flood(g, "INT")
-    })
-    .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
-        stop_mid_flood(g, "TERM")
-    })
-    .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
-    .test(
-        name("kernel_driver_before_and_after"),
-        kernel_driver_round_trip,
-    )
+    s = s
+        .test(
+            name("echo_4k_pages_identity_iova"),
+            echo_4k_pages_identity_iova,
+        )
+        .test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
+        .test(name("overload_bursts_then_echo_still_works"), overload)
+        .test(
+            name("receive_at_speed_loses_nothing_inside_the_guest"),
+            receive_at_speed,
+        )
+        .test(name("dump_lines_match_sent_frames"), dump)
+        .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
+        .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
+        .test(name("send_checksums_and_sequence"), send)
+        .test(name("errors_are_clear"), errors)
+        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "INT")
+        })
+        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "TERM")
+        })
+        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
+        .test(
+            name("kernel_driver_before_and_after"),
+            kernel_driver_round_trip,
+        );
+    super::cli::add(s, model)
 }
 
 /// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running
@@ -422,7 +424,7 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!(
-        "{env}e1000 echo {} {options} --count {} --timeout 120 --quiet",
+        "{env}e1000 echo {} {options} --count {} --timeout 120 --quiet --json",
         nic.pci,
         PINGS + FLOOD
     ))?;
@@ -442,21 +444,31 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     }
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(r.status == 0, "echo exited {}:\n{}", r.status, r.output());
-    let want = format!("rx {} frames", PINGS + FLOOD);
+    let objects = super::cli::json_objects(&r.lines)?;
+    let summary = super::cli::json_one(&objects, "summary")?;
     ensure!(
-        r.output().contains(&want),
-        "summary lacks '{want}':\n{}",
+        summary["rx_frames"] == PINGS + FLOOD,
+        "summary does not count {} frames received: {summary}\n{}",
+        PINGS + FLOOD,
         r.output()
     );
     println!("    {mode}: ping-pong {ping}\n    {mode}: flood {flood}");
     // 10 k frames/s is far below what the driver carries: the RX ring must
     // never have filled (the counter the bench relies on to clear the driver).
     ensure!(
-        nic_counter(&r.output(), "rx-ring-full")? == 0,
+        summary["nic"]["rx_ring_full"] == 0,
         "the RX ring filled at {RATE} frames/s in {mode}:\n{}",
         r.output()
     );
-    let mmio = mmio_per_frame(&r.output())?;
+    let per_frame = |k: &str| {
+        summary[k]
+            .as_f64()
+            .ok_or_else(|| crate::error::Error::msg(format!("no {k} in {summary}")))
+    };
+    let mmio = (
+        per_frame("mmio_reads_per_frame")?,
+        per_frame("mmio_writes_per_frame")?,
+    );
     println!(
         "    {mode}: {:.3} register reads and {:.3} writes per frame",
         mmio.0, mmio.1
@@ -473,26 +485,29 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     no_dmar_faults(g)
 }
 
-/// (reads, writes) per frame from the CLI's "mmio in the data path" line.
-fn mmio_per_frame(output: &str) -> Result<(f64, f64)> {
-    crate::bench::measure::mmio_per_frame(output)
-        .ok_or_else(|| crate::error::Error::msg(format!("no mmio line in:\n{output}")))
+/// The `--json` summary object among a finished command's output lines.
+fn json_summary(r: &crate::guest::JobResult) -> Result<serde_json::Value> {
+    let objects = super::cli::json_objects(&r.lines)?;
+    super::cli::json_one(&objects, "summary")
+        .cloned()
+        .map_err(|e| crate::error::Error::msg(format!("{}:\n{}", e.message(), r.output())))
 }
 
-/// Counter `name` (`rx-ring-full`, `driver-dropped`, …) from the CLI's
-/// counters line.
-fn nic_counter(output: &str, name: &str) -> Result<u64> {
-    crate::bench::measure::nic_counter(output, name)
-        .ok_or_else(|| crate::error::Error::msg(format!("no {name} count in:\n{output}")))
+/// Counter `name` of the NIC (`rx_ring_full`, `rx_driver_dropped`, …) from a
+/// `--json` summary.
+fn nic_counter(summary: &serde_json::Value, name: &str) -> Result<u64> {
+    summary["nic"][name]
+        .as_u64()
+        .ok_or_else(|| crate::error::Error::msg(format!("no counter {name} in {summary}")))
 }
 
-/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet` (`echo`, `dump`) in the
+/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet --json` (`echo`, `dump`) in the
 /// background and returns once it is ready and receiving: QEMU's 8254x
 /// models hold reception for 1 s after the RCTL write, so every model gets
 /// that long.
 fn start_cli<'g>(g: &'g Guest, command: &str, options: &str) -> Result<Job<'g>> {
     let mut job = g.spawn(&format!(
-        "e1000 {command} {} {options} --quiet",
+        "e1000 {command} {} {options} --quiet --json",
         g.nic(0).pci
     ))?;
     let ready = format!("{command}: ready");
@@ -536,12 +551,12 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
         "ping-pong after the full ring: {ping}\n{out}"
     );
     let echoed = burst.echoed + ping.echoed;
-    let want = format!("rx {echoed} frames");
+    let summary = json_summary(&r)?;
     ensure!(
-        out.contains(&format!("summary: {want}")) && out.contains(&format!("counters: {want}")),
+        summary["rx_frames"] == echoed && nic_counter(&summary, "rx_packets")? == echoed,
         "the NIC and the driver should both count {echoed} frames received:\n{out}"
     );
-    let full = nic_counter(&out, "rx-ring-full")?;
+    let full = nic_counter(&summary, "rx_ring_full")?;
     ensure!(
         full > 0,
         "a 32-descriptor ring took a {BURST}-frame burst yet was never found full:\n{out}"
@@ -558,7 +573,6 @@ fn rx_ring_full(g: &mut Guest) -> Result<()> {
 /// that trusts DD alone loses frames and can deadlock its ring.
 fn receive_at_speed(g: &mut Guest) -> Result<()> {
     use crate::bench::attribution::{wait_drained, LinkDrops};
-    use crate::bench::measure::received_count;
     const BURST: usize = 30_000;
     const RATE: u64 = 100_000;
     let nic = g.nic(0);
@@ -581,10 +595,12 @@ fn receive_at_speed(g: &mut Guest) -> Result<()> {
         sent += b?;
     }
     ensure!(r.status == 0, "dump exited {}:\n{out}", r.status);
-    let received = received_count(&out)
-        .ok_or_else(|| crate::error::Error::msg(format!("no summary in:\n{out}")))?;
-    let dropped = nic_counter(&out, "driver-dropped")?;
-    let early = nic_counter(&out, "rx-early-dd")?;
+    let summary = json_summary(&r)?;
+    let received = summary["rx_frames"]
+        .as_u64()
+        .ok_or_else(|| crate::error::Error::msg(format!("no rx_frames in:\n{out}")))?;
+    let dropped = nic_counter(&summary, "rx_driver_dropped")?;
+    let early = nic_counter(&summary, "rx_early_dd")?;
     ensure!(
         dropped == 0 && received + dropped_by_host == sent,
         "sent {sent}, received {received}, {dropped_by_host} dropped at QEMU's socket, \
@@ -634,7 +650,7 @@ fn overload(g: &mut Guest) -> Result<()> {
     );
     ensure!(ping.is_perfect(), "ping-pong after overload: {ping}\n{out}");
     ensure!(
-        out.contains("summary: rx"),
+        out.contains("summary: rx") && json_summary(&r).is_ok(),
         "no summary after overload:\n{out}"
     );
     no_dmar_faults(g)
@@ -659,7 +675,12 @@ fn dump(g: &mut Guest) -> Result<()> {
     }
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(r.status == 0, "dump exited {}:\n{}", r.status, r.output());
-    let lines: Vec<&String> = r.lines.iter().filter(|l| l.starts_with('#')).collect();
+    // `HH:MM:SS.uuuuuu #N summary`, tcpdump style.
+    let lines: Vec<&String> = r
+        .lines
+        .iter()
+        .filter(|l| l.get(15..17) == Some(" #") && l.as_bytes()[2] == b':')
+        .collect();
     ensure!(
         lines.len() == N,
         "{} dump lines for {N} frames:\n{}",
@@ -690,29 +711,15 @@ fn send(g: &mut Guest) -> Result<()> {
         "e1000 send {} --count {N} --size 128 --rate 10000 --dst-mac 02:00:00:00:00:01",
         nic.pci
     ))?;
-    let mut next = 0u64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while next < N && std::time::Instant::now() < deadline {
-        let Some(f) = peer.recv(Duration::from_millis(500))? else {
-            continue;
-        };
-        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
-            continue; // not ours (e.g. nothing else should come, but be tolerant)
-        }
+    let next = super::cli::receive_sent(&peer, N, |_, f| {
         ensure!(f.len() == 128, "frame of {} bytes, expected 128", f.len());
         ensure!(
             f[0..6] == [2, 0, 0, 0, 0, 1] && f[6..12] == nic.mac.0,
             "addresses wrong in {:02x?}",
             &f[..14]
         );
-        ensure!(
-            checksum(&f[14..34]) == 0,
-            "bad IPv4 header checksum in frame {next}"
-        );
-        let seq = u64::from_be_bytes(f[42..50].try_into().unwrap());
-        ensure!(seq == next, "sequence gap: got {seq}, expected {next}");
-        next += 1;
-    }
+        Ok(())
+    })?;
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(next == N, "received {next}/{N} frames:\n{}", r.output());
     ensure!(r.status == 0, "send exited {}:\n{}", r.status, r.output());
@@ -753,7 +760,7 @@ fn rss_four_queues(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!(
-        "e1000 echo {} --queues 4 --irq msix --count {N} --timeout 120 --quiet",
+        "e1000 echo {} --queues 4 --irq msix --count {N} --timeout 120 --quiet --json",
         nic.pci
     ))?;
     job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
@@ -771,10 +778,12 @@ fn rss_four_queues(g: &mut Guest) -> Result<()> {
         flood.sent == flood.echoed && flood.mismatched + flood.duplicates == 0 && r.status == 0,
         "RSS echo: {flood}\n{out}"
     );
-    let busy: Vec<u64> = out
-        .lines()
-        .filter(|l| l.starts_with("echo: queue "))
-        .filter_map(|l| l.split("rx ").nth(1)?.split(' ').next()?.parse().ok())
+    let summary = json_summary(&r)?;
+    let busy: Vec<u64> = summary["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["rx_frames"].as_u64())
         .collect();
     ensure!(
         busy.len() == 4 && busy.iter().sum::<u64>() == N as u64,
@@ -862,7 +871,7 @@ fn errors(g: &mut Guest) -> Result<()> {
     expect_error(
         g,
         &format!("e1000 echo {pci} --irq bogus"),
-        "expected poll, intx, msi or msix",
+        "[possible values: poll, intx, msi, msix]",
     )?;
     if !irq_modes(&nic.model).contains(&"msix") {
         expect_error(
@@ -984,7 +993,7 @@ fn sigkill_then_reopen(g: &mut Guest) -> Result<()> {
 /// A short ping-pong through a fresh `e1000 echo` (which may first see stale
 /// frames of an earlier flood; the peer skips their echoes), then no DMAR
 /// fault in the guest log.
-fn echo_works(g: &Guest) -> Result<()> {
+pub(crate) fn echo_works(g: &Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!("e1000 echo {} --timeout 60 --quiet", nic.pci))?;

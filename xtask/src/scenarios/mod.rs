@@ -5,6 +5,7 @@
 //! (or a new `Suite::new(GuestConfig::with_nics(&[...]))`).
 
 pub(crate) mod bench;
+pub(crate) mod cli;
 pub(crate) mod driver;
 
 use crate::guest::GuestConfig;

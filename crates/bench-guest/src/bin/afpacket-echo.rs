@@ -137,17 +137,6 @@ impl Drop for PacketSocket {
     }
 }
 
-/// Rewrites one received frame into its echo: `dst := src, src := mac`.
-/// Returns false for frames too short to carry an Ethernet header.
-fn make_echo(frame: &mut [u8], mac: [u8; 6]) -> bool {
-    if frame.len() < 14 {
-        return false;
-    }
-    frame.copy_within(6..12, 0);
-    frame[6..12].copy_from_slice(&mac);
-    true
-}
-
 fn run() -> Result<()> {
     let (iface, timeout) = parse_args().map_err(Error::other)?;
     install_signal_handlers()?;
@@ -213,7 +202,7 @@ fn run() -> Result<()> {
             }
             let len = msgs[i].msg_len as usize;
             rx += 1;
-            if !make_echo(&mut bufs[i][..len], sock.mac) {
+            if !e1000_wire::echo_in_place(&mut bufs[i][..len], sock.mac) {
                 continue;
             }
             out_iovs[k] = libc::iovec {
@@ -251,23 +240,4 @@ fn run() -> Result<()> {
     }
     println!("afpacket-echo: summary: rx {rx} frames, tx {tx} frames");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::make_echo;
-
-    #[test]
-    fn echo_swaps_addresses() {
-        let mut f = [0u8; 60];
-        f[0..6].copy_from_slice(&[1; 6]);
-        f[6..12].copy_from_slice(&[2; 6]);
-        f[12] = 0x88;
-        assert!(make_echo(&mut f, [9; 6]));
-        assert_eq!(
-            (&f[0..6], &f[6..12], f[12]),
-            (&[2u8; 6][..], &[9u8; 6][..], 0x88)
-        );
-        assert!(!make_echo(&mut [0u8; 10], [9; 6]));
-    }
 }

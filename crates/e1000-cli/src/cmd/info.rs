@@ -1,32 +1,25 @@
 //! `e1000 info`: everything about one NIC.
 
-use super::{default_config, pci_arg, CliError};
-use crate::args::Args;
+use super::{default_config, CliError};
 use crate::frame::mac_str;
-use vfio_e1000::{IrqMode, Nic};
+use crate::internals;
+use e1000_cli::cli::InfoArgs;
+use vfio_e1000::Nic;
 
 /// Prints model, IDs, MAC, link, BARs, IRQs, config space and key registers.
-pub fn run(args: &Args) -> Result<(), CliError> {
-    args.only(&["irq"]).map_err(CliError::Usage)?;
-    let pci = pci_arg(args, 0)?;
+pub fn run(args: &InfoArgs) -> Result<(), CliError> {
     let mut config = default_config();
-    config.irq = Some(IrqMode::Poll);
-    let nic = Nic::open(&pci, &config)?;
-    let d = nic.diagnostics()?;
-    let dev = &d.device;
+    config.irq = Some(vfio_e1000::IrqMode::Poll);
+    let nic = Nic::open(&args.pci, &config)?;
+    let d = internals::diagnostics(&nic)?;
+    let ((vendor, device), (sv, sd)) = (d.ids, d.subsystem);
     println!("pci:        {}", nic.pci());
     println!(
-        "model:      Intel {} ({:04x}:{:04x}, subsystem {:04x}:{:04x})",
-        dev.name, dev.vendor, dev.device, d.subsystem.0, d.subsystem.1
+        "model:      Intel {} ({vendor:04x}:{device:04x}, subsystem {sv:04x}:{sd:04x})",
+        d.model
     );
-    println!("family:     {}", dev.family);
-    println!(
-        "tested:     {}",
-        match dev.tested_on {
-            Some(m) => format!("tested on QEMU model {m}"),
-            None => "untested on hardware".into(),
-        }
-    );
+    println!("family:     {}", d.family);
+    println!("tested:     {}", d.tested);
     println!("mac:        {}", mac_str(&nic.mac()));
     let link = nic
         .wait_link(std::time::Duration::from_millis(3000))
@@ -36,14 +29,11 @@ pub fn run(args: &Args) -> Result<(), CliError> {
         "datapath:   {} queue(s) used of {}, rx descriptors {}, tx descriptors {}, msi-x vectors used {}",
         nic.queues(),
         d.max_queues,
-        d.descriptor_formats.0,
-        d.descriptor_formats.1,
-        d.msix_vectors_used
+        d.formats.0,
+        d.formats.1,
+        d.msix_vectors
     );
-    println!(
-        "iommu:      group {}",
-        dev.iommu_group.map_or("-".into(), |g| g.to_string())
-    );
+    println!("iommu:      group {}", d.iommu_group);
     println!(
         "dma:        {}",
         if nic.hugepages() {
@@ -52,27 +42,20 @@ pub fn run(args: &Args) -> Result<(), CliError> {
             "4 KiB pages"
         }
     );
-    for bar in &d.bars {
+    for (i, size, mmap) in &d.bars {
         println!(
-            "bar{}:       {} bytes{}",
-            bar.index,
-            bar.size,
-            if bar.mmap { ", mmap" } else { "" }
+            "bar{i}:       {size} bytes{}",
+            if *mmap { ", mmap" } else { "" }
         );
     }
-    let irqs: Vec<String> = d
-        .irq_counts
-        .iter()
-        .map(|(i, n)| format!("{i} {n}"))
-        .collect();
-    println!("irqs:       {}", irqs.join(", "));
+    println!("irqs:       {}", d.irqs.join(", "));
     println!("irq modes:  {}", d.irq_modes.join(", "));
     println!("registers:");
     for (name, off, value) in &d.registers {
         println!("  {name:<9} [{off:#06x}] = {value:#010x}");
     }
     println!("config space:");
-    for (i, row) in d.config_space.chunks(16).enumerate() {
+    for (i, row) in d.config.chunks(16).enumerate() {
         let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
         println!("  {:02x}: {}", i * 16, hex.join(" "));
     }

@@ -8,12 +8,21 @@ pub mod traffic;
 /// Why a command failed; decides the message and the exit code.
 #[derive(Debug)]
 pub enum CliError {
-    /// Bad command line (exit 2, with usage).
+    /// Bad command line that clap could not catch (exit 2, with usage).
     Usage(String),
     /// The driver refused (exit 1, one line with the fix).
     Driver(vfio_e1000::Error),
     /// The command ran but did not achieve its goal (exit 1).
     Failed(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Driver(e) => write!(f, "error: {e}"),
+        }
+    }
 }
 
 impl From<vfio_e1000::Error> for CliError {
@@ -22,12 +31,9 @@ impl From<vfio_e1000::Error> for CliError {
     }
 }
 
-/// The PCI address argument at `index`, or a usage error.
-pub fn pci_arg(args: &crate::args::Args, index: usize) -> Result<String, CliError> {
-    args.positional
-        .get(index)
-        .cloned()
-        .ok_or_else(|| CliError::Usage("missing PCI address (e.g. 0000:00:03.0)".into()))
+/// The library's interrupt mode for the command line's.
+pub fn irq_mode(arg: Option<e1000_cli::cli::IrqArg>) -> Option<vfio_e1000::IrqMode> {
+    arg.and_then(|a| vfio_e1000::IrqMode::parse(a.name()))
 }
 
 /// The library's default configuration, promiscuous as a capture tool

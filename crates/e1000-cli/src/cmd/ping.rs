@@ -1,10 +1,10 @@
 //! `e1000 ping`: ICMP echo through smoltcp running on the NIC, the example
 //! of building a network stack on the driver.
 
-use super::{pci_arg, CliError};
-use crate::args::Args;
+use super::CliError;
 use crate::frame::mac_str;
 use crate::signal;
+use e1000_cli::cli::PingArgs;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::icmp;
@@ -20,44 +20,28 @@ const IDENT: u16 = 0xe100;
 
 /// Pings `TARGET` from `--ip ADDR/PREFIX` on the NIC; exits 0 if every
 /// request got its reply.
-pub fn run(args: &Args) -> Result<(), CliError> {
-    args.only(&["ip", "count", "interval", "timeout", "irq"])
-        .map_err(CliError::Usage)?;
+pub fn run(args: &PingArgs) -> Result<(), CliError> {
     let usage = CliError::Usage;
-    let pci = pci_arg(args, 0)?;
-    let target: Ipv4Address = args
-        .positional
-        .get(1)
-        .ok_or_else(|| usage("missing the address to ping".into()))?
-        .parse()
-        .map_err(|_| usage("the address to ping must be IPv4, e.g. 10.11.12.1".into()))?;
+    let pci = &args.pci;
+    let target: Ipv4Address = args.target;
     let cidr: IpCidr = args
-        .get("ip")
-        .ok_or_else(|| usage("missing --ip ADDR/PREFIX (our address, e.g. 10.11.12.2/24)".into()))?
+        .ip
         .parse()
         .map_err(|_| usage("--ip must be ADDR/PREFIX, e.g. 10.11.12.2/24".into()))?;
-    let count: u16 = args.num("count", 3).map_err(usage)?;
-    let interval = Duration::from_millis(args.num("interval", 200u64).map_err(usage)?);
-    let timeout = Duration::from_secs_f64(args.num("timeout", 5.0).map_err(usage)?);
-    let irq = match args.get("irq") {
-        None => None,
-        Some(s) => Some(
-            vfio_e1000::IrqMode::parse(s)
-                .ok_or_else(|| usage(format!("--irq {s}: expected poll, intx, msi or msix")))?,
-        ),
-    };
+    let count = args.count;
+    let interval = Duration::from_millis(args.interval);
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let irq = super::irq_mode(args.irq);
 
-    let mut nic = Nic::open(&pci, &{
-        let mut config = super::default_config();
-        config.irq = irq;
-        config
-    })?;
+    let mut config = super::default_config();
+    config.irq = irq;
+    let mut nic = Nic::open(pci, &config)?;
     nic.wait_link(Duration::from_secs(10))?;
     let mac = nic.mac();
     println!(
         "ping: {} ({}) mac {} as {cidr}, pinging {target}",
         nic.pci(),
-        nic.model(),
+        crate::internals::model_name(&nic),
         mac_str(&mac)
     );
 

@@ -1,0 +1,443 @@
+//! The command line of `e1000`, as a `clap` definition. It is a library
+//! module so that `cargo xtask man` and `cargo xtask completions` generate
+//! the man page and the shell completions from the same definition the
+//! command parses with.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::Ipv4Addr;
+
+/// Examples and exit codes, shown at the end of `e1000 --help` and in the man page.
+pub const TOP_AFTER_HELP: &str = "\
+Examples:
+  e1000 list
+  e1000 bind 0000:03:00.0
+  e1000 dump 0000:03:00.0 -c 10
+  e1000 dump 0000:03:00.0 -w - | tshark -r -
+  e1000 echo 0000:03:00.0 --stats-period 1 --json
+  e1000 unbind 0000:03:00.0
+
+Exit status:
+  0  success (a traffic command ran until --count, --timeout, SIGINT or SIGTERM)
+  1  runtime error: the driver refused or failed (the message says why and how to fix it)
+  2  usage error: unknown or missing argument, malformed value";
+
+/// Drive Intel 1GbE NICs (8254x, 82574L, 82576) from user space through VFIO.
+#[derive(Debug, Parser)]
+#[command(
+    name = "e1000",
+    version,
+    about = "Drive Intel 1GbE NICs (8254x, 82574L, 82576) from user space through VFIO",
+    long_about = "Drive Intel 1GbE NICs (8254x, 82574L, 82576) from user space through VFIO.\n\n\
+                  Bind a NIC to vfio-pci (`e1000 bind`), then receive, echo, send or forward \
+                  frames on it; `e1000 unbind` gives it back to its kernel driver.",
+    after_help = TOP_AFTER_HELP
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Supported Intel NICs: PCI address, model, driver, interface, IOMMU group
+    #[command(after_help = "Example:\n  e1000 list\n  e1000 list --json")]
+    List(ListArgs),
+    /// Bind NICs to vfio-pci (root); refuses an active interface unless --force
+    #[command(after_help = "Example:\n  e1000 bind 0000:03:00.0 0000:03:00.1")]
+    Bind(BindArgs),
+    /// Give NICs back to their kernel driver (root)
+    #[command(
+        after_help = "Example:\n  e1000 unbind 0000:03:00.0\n  e1000 unbind 0000:03:00.0 --driver e1000e"
+    )]
+    Unbind(UnbindArgs),
+    /// Model, MAC, link, BARs, IRQs, config space, registers of one NIC
+    #[command(after_help = "Example:\n  e1000 info 0000:03:00.0")]
+    Info(InfoArgs),
+    /// Print received frames (tcpdump style) or write them to a pcap file
+    #[command(
+        after_help = "Examples:\n  e1000 dump 0000:03:00.0 -c 10 -x\n  e1000 dump 0000:03:00.0 -w capture.pcap --timeout 5\n  \
+                      e1000 dump 0000:03:00.0 -w - | tshark -r -"
+    )]
+    Dump(DumpArgs),
+    /// Send every frame back (dst := src, src := our MAC)
+    #[command(
+        after_help = "Examples:\n  e1000 echo 0000:03:00.0 --irq msix --stats-period 1\n  \
+                      e1000 echo 0000:03:00.0 --queues 4 --json"
+    )]
+    Echo(EchoArgs),
+    /// Send IPv4/UDP frames carrying a sequence number
+    #[command(
+        after_help = "Example:\n  e1000 send 0000:03:00.0 -c 100000 --size 64 --rate 50000 --flows 16 \\\n    \
+                      --dst-mac 02:00:00:00:00:01 --dst-ip 10.0.0.1 --dst-port 9000"
+    )]
+    Send(SendArgs),
+    /// Forward frames between two NICs, both ways (zero-copy)
+    #[command(after_help = "Example:\n  e1000 forward 0000:03:00.0 0000:04:00.0 --stats-period 1")]
+    Forward(ForwardArgs),
+    /// ICMP echo through smoltcp running on the NIC
+    #[command(after_help = "Example:\n  e1000 ping 0000:03:00.0 10.0.0.1 --ip 10.0.0.2/24 -c 5")]
+    Ping(PingArgs),
+}
+
+/// `e1000 list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// One JSON object per NIC instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `e1000 bind`.
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// PCI addresses, e.g. 0000:03:00.0
+    #[arg(required = true, value_name = "PCI")]
+    pub pci: Vec<String>,
+    /// Bind even if the NIC's interface is up with addresses (cuts that traffic)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `e1000 unbind`.
+#[derive(Debug, Args)]
+pub struct UnbindArgs {
+    /// PCI addresses, e.g. 0000:03:00.0
+    #[arg(required = true, value_name = "PCI")]
+    pub pci: Vec<String>,
+    /// Kernel driver to bind to (default: whichever claims the device, e.g. e1000, e1000e, igb)
+    #[arg(long, value_name = "NAME")]
+    pub driver: Option<String>,
+}
+
+/// `e1000 info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+}
+
+/// Interrupt mode on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IrqArg {
+    /// Busy-poll the rings, no interrupt
+    Poll,
+    /// Legacy INTx
+    Intx,
+    /// MSI, one vector
+    Msi,
+    /// MSI-X, a vector per queue
+    Msix,
+}
+
+impl IrqArg {
+    /// The mode's name, as `vfio_e1000::IrqMode::parse` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IrqArg::Poll => "poll",
+            IrqArg::Intx => "intx",
+            IrqArg::Msi => "msi",
+            IrqArg::Msix => "msix",
+        }
+    }
+}
+
+/// How device addresses (IOVAs) are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IovaArg {
+    /// Allocated from 4 GiB up
+    Allocated,
+    /// Equal to virtual addresses (needs a 48-bit IOMMU)
+    Identity,
+}
+
+/// Options every traffic command (`dump`, `echo`, `send`, `forward`) takes.
+#[derive(Debug, Clone, Args)]
+pub struct TrafficArgs {
+    /// Stop after N frames (received; sent for `send`)
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<f64>,
+    /// Interrupt mode (default: the best the device offers)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<IrqArg>,
+    /// Descriptors per ring
+    #[arg(long, value_name = "N", default_value_t = 512, alias = "rxd")]
+    pub ring: usize,
+    /// Minimum µs between interrupts
+    #[arg(long, value_name = "US", default_value_t = 128)]
+    pub irq_interval: u32,
+    /// With interrupts: poll the ring this long before sleeping (0 = sleep at once)
+    #[arg(long, value_name = "US", default_value_t = 500)]
+    pub busy_poll: u32,
+    /// Device addresses
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "allocated")]
+    pub iova: IovaArg,
+    /// How long to wait for link up, in ms
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub link_timeout: u64,
+    /// No per-frame output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print rates, drops and ring-full counts every SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_period)]
+    pub stats_period: Option<f64>,
+    /// Machine-readable output: each stats line and the summary as one JSON
+    /// object per line on stdout (the human lines go to stderr)
+    #[arg(long)]
+    pub json: bool,
+    /// Largest IP packet per frame, 68 to 9000 (over 1500: jumbo frames)
+    #[arg(long, value_name = "BYTES", default_value_t = 1500,
+          value_parser = clap::value_parser!(u16).range(68..=9000))]
+    pub mtu: u16,
+    /// Accept only frames to our MAC address, --unicast and --multicast
+    /// addresses and broadcast (default: promiscuous, like tcpdump)
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Use this MAC address instead of the NIC's own
+    #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
+    pub mac: Option<[u8; 6]>,
+    /// Also accept frames to this unicast address (up to 15 times)
+    #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
+    pub unicast: Vec<[u8; 6]>,
+    /// Also accept this multicast group (repeatable)
+    #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
+    pub multicast: Vec<[u8; 6]>,
+    /// Test hook: stop the NIC's transmitter after N frames, so that the
+    /// TX watchdog must notice and recover (needs the fault-injection feature)
+    #[arg(long, value_name = "N", hide = true)]
+    pub inject_tx_stall_after: Option<u64>,
+}
+
+/// `e1000 dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+    /// Write the frames to FILE in pcap format instead of printing them; `-` is stdout
+    #[arg(short = 'w', long = "write", value_name = "FILE", alias = "pcap")]
+    pub write: Option<String>,
+    /// Print each frame in hex after its line, link-level header included
+    #[arg(short = 'x', long = "hex")]
+    pub hex: bool,
+    /// Options of every traffic command
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+/// `e1000 echo`.
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+    /// Queue pairs (RSS spreads flows over them; one thread each)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
+    /// Options of every traffic command
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+/// Payload of the frames `send` builds, after the 8-byte sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Byte `i` is `i as u8`.
+    Counter,
+    /// These bytes, repeated.
+    Repeat(Vec<u8>),
+}
+
+/// `e1000 send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+    /// Frame size without FCS
+    #[arg(short, long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u16).range(60..=1514))]
+    pub size: u16,
+    /// Frames per second (0 = as fast as the NIC takes them)
+    #[arg(long, value_name = "PPS", default_value_t = 0.0)]
+    pub rate: f64,
+    /// Destination MAC
+    #[arg(long, value_name = "MAC", default_value = "ff:ff:ff:ff:ff:ff", value_parser = parse_mac_arg)]
+    pub dst_mac: [u8; 6],
+    /// Source IPv4 address
+    #[arg(long, value_name = "IP", default_value = "10.11.12.2")]
+    pub src_ip: Ipv4Addr,
+    /// Destination IPv4 address
+    #[arg(long, value_name = "IP", default_value = "10.11.12.1")]
+    pub dst_ip: Ipv4Addr,
+    /// UDP source port (the first one with --flows)
+    #[arg(long, value_name = "PORT", default_value_t = 40000)]
+    pub src_port: u16,
+    /// UDP destination port
+    #[arg(long, value_name = "PORT", default_value_t = 40001)]
+    pub dst_port: u16,
+    /// Spread the frames over N flows (source ports SRC_PORT..SRC_PORT+N), so RSS has something to spread
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub flows: u16,
+    /// Bytes after the sequence number: `counter` (0, 1, 2, ...), `zeros`, or hex bytes repeated (e.g. `deadbeef`)
+    #[arg(long, value_name = "PATTERN", default_value = "counter", value_parser = parse_payload)]
+    pub payload: Payload,
+    /// Options of every traffic command
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+/// `e1000 forward`.
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// First NIC's PCI address
+    pub pci_a: String,
+    /// Second NIC's PCI address
+    pub pci_b: String,
+    /// Options of every traffic command
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+/// `e1000 ping`.
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+    /// IPv4 address to ping
+    pub target: Ipv4Addr,
+    /// Our address on the NIC, ADDR/PREFIX
+    #[arg(long, value_name = "ADDR/PREFIX", required = true)]
+    pub ip: String,
+    /// Echo requests to send
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 3)]
+    pub count: u16,
+    /// Time between requests, in ms
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub interval: u64,
+    /// Give up on a reply after this many seconds
+    #[arg(short = 'W', long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Interrupt mode (default: the best the device offers)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub irq: Option<IrqArg>,
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(parts) {
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+fn parse_mac_arg(s: &str) -> Result<[u8; 6], String> {
+    parse_mac(s).ok_or_else(|| "expected a MAC address like aa:bb:cc:dd:ee:ff".into())
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("expected a number of seconds, e.g. 2.5".into()),
+    }
+}
+
+fn parse_period(s: &str) -> Result<f64, String> {
+    match parse_secs(s)? {
+        v if v >= 0.01 => Ok(v),
+        _ => Err("the period must be at least 0.01 s".into()),
+    }
+}
+
+fn parse_payload(s: &str) -> Result<Payload, String> {
+    match s {
+        "counter" => Ok(Payload::Counter),
+        "zeros" => Ok(Payload::Repeat(vec![0])),
+        hex => {
+            let hex = hex.strip_prefix("0x").unwrap_or(hex);
+            if hex.is_empty() || hex.len() % 2 != 0 {
+                return Err("expected counter, zeros or an even number of hex digits".into());
+            }
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map(Payload::Repeat)
+                .map_err(|_| "expected counter, zeros or an even number of hex digits".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("e1000").chain(line.split_whitespace()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn short_options_and_values() {
+        let Command::Dump(d) = parse("dump 0000:00:03.0 -c 5 -w - -x -q --stats-period 0.5")
+            .unwrap()
+            .command
+        else {
+            panic!("not dump")
+        };
+        assert_eq!(d.traffic.count, Some(5));
+        assert_eq!(d.write.as_deref(), Some("-"));
+        assert!(d.hex && d.traffic.quiet);
+        assert_eq!(d.traffic.stats_period, Some(0.5));
+        let Command::Send(s) =
+            parse("send 00:03.0 --flows 8 --payload dead --dst-mac 02:00:00:00:00:01")
+                .unwrap()
+                .command
+        else {
+            panic!("not send")
+        };
+        assert_eq!(s.flows, 8);
+        assert_eq!(s.payload, Payload::Repeat(vec![0xde, 0xad]));
+        assert_eq!(s.dst_mac, [2, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for bad in [
+            "dump",
+            "dump 0000:00:03.0 extra",
+            "dump 0000:00:03.0 --bogus",
+            "echo 0000:00:03.0 --irq bogus",
+            "send 0000:00:03.0 --size 59",
+            "send 0000:00:03.0 --dst-mac 1:2:3",
+            "send 0000:00:03.0 --payload xyz",
+            "bind",
+            "frobnicate",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
+        assert_eq!(parse("--version").unwrap_err().exit_code(), 0);
+        assert_eq!(parse("echo --help").unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("52:54:00:12:34:56"),
+            Some([0x52, 0x54, 0, 0x12, 0x34, 0x56])
+        );
+        assert_eq!(parse_mac("52:54:00:12:34"), None);
+        assert_eq!(parse_mac("5:54:00:12:34:56"), None);
+    }
+}
