@@ -7,6 +7,7 @@
 pub(crate) mod bench;
 pub(crate) mod cli;
 pub(crate) mod driver;
+pub(crate) mod features;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;
