@@ -51,6 +51,11 @@ pub struct GuestConfig {
     pub iommu: bool,
     /// Where the NICs sit on the PCI topology.
     pub placement: Placement,
+    /// Virtual CPUs (`-smp`).
+    pub cpus: usize,
+    /// Whether the initramfs carries DPDK's `dpdk-testpmd` (the bench's;
+    /// every other guest boots without it).
+    pub dpdk: bool,
 }
 
 impl GuestConfig {
@@ -71,6 +76,8 @@ impl GuestConfig {
             placement: Placement::Slots,
             boot_timeout: Duration::from_secs(90),
             trace: None,
+            cpus: 1,
+            dpdk: false,
         }
     }
 
@@ -163,6 +170,8 @@ struct Prepared {
     qemu: &'static str,
     vmlinuz: PathBuf,
     initramfs: PathBuf,
+    /// The bench's initramfs with DPDK appended, built on first use.
+    with_dpdk: OnceLock<PathBuf>,
 }
 
 /// Builds the guest binaries and the initramfs once per process.
@@ -179,6 +188,7 @@ fn prepare() -> Result<&'static Prepared> {
         qemu,
         vmlinuz: kernel.vmlinuz,
         initramfs,
+        with_dpdk: OnceLock::new(),
     }))
 }
 
@@ -202,6 +212,17 @@ impl Guest {
     pub fn boot(config: GuestConfig) -> Result<Guest> {
         static BOOTS: AtomicU64 = AtomicU64::new(0);
         let prepared = prepare()?;
+        let initramfs = if config.dpdk {
+            match prepared.with_dpdk.get() {
+                Some(p) => p.clone(),
+                None => {
+                    let p = crate::bench::dpdk::bench_initramfs(&prepared.initramfs)?;
+                    prepared.with_dpdk.get_or_init(|| p).clone()
+                }
+            }
+        } else {
+            prepared.initramfs.clone()
+        };
         let seq = BOOTS.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}-{seq}", std::process::id());
         let qmp_path = std::env::temp_dir().join(format!("xtask-qmp-{tag}.sock"));
@@ -212,13 +233,7 @@ impl Guest {
             nics,
             trace_path,
             link_ends,
-        } = qemu_args(
-            &config,
-            &prepared.vmlinuz,
-            &prepared.initramfs,
-            &qmp_path,
-            &tag,
-        )?;
+        } = qemu_args(&config, &prepared.vmlinuz, &initramfs, &qmp_path, &tag)?;
         let command_line = format!(
             "{} {}",
             prepared.qemu,

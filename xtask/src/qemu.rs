@@ -10,7 +10,7 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 
 /// Machine options that never change.
-const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -smp 1 -nodefaults -display none \
+const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -nodefaults -display none \
                        -no-reboot -serial stdio -monitor none -name e1000-guest,debug-threads=on";
 /// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
 const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
@@ -48,6 +48,7 @@ pub(crate) fn qemu_args(
         bind.join(",")
     };
     let mut args: Vec<String> = MACHINE.split_whitespace().map(str::to_string).collect();
+    args.extend(["-smp".into(), config.cpus.max(1).to_string()]);
     if config.iommu {
         args.extend(IOMMU.split_whitespace().map(str::to_string));
     }

@@ -9,14 +9,14 @@
 //! ceiling is measured first, against plain UDP sockets.
 //!
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
-//! ladder), [`report`] (Markdown), [`chart`], [`png`] and [`font`] (the PNG).
+//! ladder), [`dpdk`] (testpmd for the guest), [`report`] (Markdown),
+//! [`chart`] (one SVG per model).
 
 pub mod attribution;
 pub mod chart;
-pub mod font;
+pub mod dpdk;
 pub mod ladder;
 pub mod measure;
-pub mod png;
 pub mod profile;
 pub mod report;
 
@@ -91,7 +91,9 @@ pub struct ModelResult {
     pub model: String,
     /// `e1000 send`, per size.
     pub tx_ours: Vec<TxCount>,
-    /// `pktgen`, per size.
+    /// `dpdk-testpmd --forward-mode=txonly`, per size.
+    pub tx_dpdk: Vec<TxCount>,
+    /// `pktgen`, per burst (1, 32) and size.
     pub tx_kernel: Vec<TxCount>,
     /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
     pub echo: Vec<EchoResult>,
@@ -112,9 +114,23 @@ impl ModelResult {
         self.echo.iter().find(|e| e.mode == "kernel")
     }
 
+    /// testpmd's macswap echo result.
+    pub fn dpdk_echo(&self) -> Option<&EchoResult> {
+        self.echo.iter().find(|e| e.mode == "testpmd")
+    }
+
     /// Our echo results, per interrupt mode.
     pub fn ours_echo(&self) -> impl Iterator<Item = &EchoResult> {
-        self.echo.iter().filter(|e| e.mode != "kernel")
+        self.echo
+            .iter()
+            .filter(|e| e.mode != "kernel" && e.mode != "testpmd")
+    }
+
+    /// The best rate at the host among `list`'s senders of `size`-byte frames.
+    pub fn best_tx(list: &[TxCount], size: usize) -> Option<&TxCount> {
+        list.iter()
+            .filter(|t| t.size == size)
+            .max_by(|a, b| a.fps.total_cmp(&b.fps))
     }
 }
 
@@ -181,21 +197,33 @@ pub fn main(args: &[String]) -> Result<i32> {
     std::fs::create_dir_all(&out)?;
     let md = out.join("README.md");
     std::fs::write(&md, report::markdown(&run))?;
-    let png = out.join("chart.png");
-    std::fs::write(&png, chart::render(&run))?;
+    let _ = std::fs::remove_file(out.join("chart.png"));
+    for m in &run.models {
+        std::fs::write(out.join(chart_file(&m.model)), chart::render(m))?;
+    }
     println!(
-        "bench: {} and {} written in {:.0} s",
+        "bench: {} and {} chart(s) written in {:.0} s",
         md.display(),
-        png.display(),
+        run.models.len(),
         run.seconds
     );
     Ok(0)
 }
 
-/// One boot of `model`: ours, then the kernel's, on the same NIC.
+/// Virtual CPUs of the bench guest: testpmd needs a main lcore and a
+/// forwarding lcore; every peer runs in the same 2-vCPU guest.
+pub const GUEST_CPUS: usize = 2;
+
+/// pktgen bursts tried: the default, and 32 frames per tail write.
+pub const PKTGEN_BURSTS: [u32; 2] = [1, 32];
+
+/// One boot of `model`: ours, then DPDK's, then the kernel's, on the same NIC.
 fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     let started = Instant::now();
-    let g = Guest::boot(GuestConfig::with_nics(&[model]))?;
+    let mut config = GuestConfig::with_nics(&[model]);
+    config.cpus = GUEST_CPUS;
+    config.dpdk = true;
+    let g = Guest::boot(config)?;
     let mut r = ModelResult {
         model: model.to_string(),
         ..ModelResult::default()
@@ -204,9 +232,22 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     for size in TX_SIZES {
         println!("    e1000 send, {size} bytes");
         let t = measure::tx_ours(&g, size, effort.tx_count(size));
-        if let Some(t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
+        if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
             println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
+            t.settings = "`e1000 send` (default batch)".into();
             r.tx_ours.push(t);
+        }
+    }
+    for size in TX_SIZES {
+        println!("    dpdk-testpmd txonly, {size} bytes");
+        let t = measure::tx_testpmd(&g, size, effort.tx_count(size));
+        if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, &mut r.notes) {
+            println!(
+                "      {} frames at the peer, {:.0} fps ({})",
+                t.received, t.fps, t.guest_says
+            );
+            t.settings = dpdk::testpmd_settings("txonly");
+            r.tx_dpdk.push(t);
         }
     }
     println!("    e1000 dump --quiet (receive alone)");
@@ -223,6 +264,8 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
         println!("    e1000 echo --irq {mode}");
         r.echo.push(measure::echo_ours(&g, &mode, effort));
     }
+    println!("    dpdk-testpmd macswap");
+    r.echo.push(measure::echo_testpmd(&g, effort));
     // Where QEMU's time goes when the echo is saturated: offered half again
     // what poll mode carried at best.
     if profile::available() {
@@ -242,15 +285,19 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
         &format!("echo 1 > /proc/sys/net/ipv6/conf/{netdev}/disable_ipv6"),
         Duration::from_secs(10),
     )?;
-    for size in TX_SIZES {
-        println!("    pktgen on {netdev}, {size} bytes");
-        let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size));
-        if let Some(t) = measure::note(&format!("pktgen {size}"), t, &mut r.notes) {
-            println!(
-                "      {} frames at the peer, {:.0} fps ({})",
-                t.received, t.fps, t.guest_says
-            );
-            r.tx_kernel.push(t);
+    for burst in PKTGEN_BURSTS {
+        for size in TX_SIZES {
+            println!("    pktgen on {netdev}, {size} bytes, burst {burst}");
+            let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size), burst);
+            let what = format!("pktgen {size} burst {burst}");
+            if let Some(mut t) = measure::note(&what, t, &mut r.notes) {
+                println!(
+                    "      {} frames at the peer, {:.0} fps ({})",
+                    t.received, t.fps, t.guest_says
+                );
+                t.settings = measure::pktgen_settings(burst);
+                r.tx_kernel.push(t);
+            }
         }
     }
     println!("    kernel driver + afpacket-echo on {netdev}");
@@ -265,6 +312,11 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     ensure!(back.status == 0, "rebinding {pci}: {}", back.output());
     r.seconds = started.elapsed().as_secs_f64();
     Ok(r)
+}
+
+/// The file name of `model`'s chart, beside the report.
+pub fn chart_file(model: &str) -> String {
+    format!("chart-{model}.svg")
 }
 
 /// The first line of `qemu-system-x86_64 --version`.
