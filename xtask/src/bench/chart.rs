@@ -183,13 +183,17 @@ fn draw(
             .x_labels(6)
             .x_label_formatter(&|v| value_text(*v))
             .y_labels(n)
+            .light_line_style(WHITE)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                // The first bar at the top.
+                SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - i].clone(),
                 _ => String::new(),
             })
             .label_style(("sans-serif", 12))
             .draw()?;
+        let row = |i: usize| n - 1 - i;
         chart.draw_series(panel.bars.iter().enumerate().map(|(i, (_, v, color))| {
+            let i = row(i);
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
@@ -203,7 +207,7 @@ fn draw(
         chart.draw_series(panel.bars.iter().enumerate().map(|(i, (_, v, _))| {
             Text::new(
                 format!(" {}", value_text(*v)),
-                (*v, SegmentValue::CenterOf(i)),
+                (*v, SegmentValue::CenterOf(row(i))),
                 ("sans-serif", 12).into_font().color(&BLACK),
             )
         }))?;

@@ -1,12 +1,16 @@
 //! `cargo xtask bench [--model M]... [--quick]`: the benchmark of the
-//! project's driver against the guest kernel's, one guest boot per model.
+//! project's driver against DPDK's testpmd and the guest kernel's driver,
+//! one guest boot (2 vCPUs) per model.
 //!
 //! In each boot the NIC is first driven by `e1000` (TX with `e1000 send`,
-//! then `e1000 echo` in every interrupt mode the model offers), then handed
-//! to the kernel's driver for the same measurements (TX with `pktgen`, echo
-//! with `afpacket-echo`). Every number is thus paired with a peer measured
-//! in the same boot, and the report quotes ratios. The host peer's own
-//! ceiling is measured first, against plain UDP sockets.
+//! receive alone, then `e1000 echo` in every interrupt mode the model
+//! offers), then by `dpdk-testpmd` on the same vfio-pci device (`txonly`,
+//! `macswap`), then handed to the kernel's driver (TX with `pktgen` at burst
+//! 1 and 32, echo with `afpacket-echo`). Every echo path's guest CPU per
+//! frame is read from the guest's `/proc/stat` at fixed rates. Every number
+//! is thus paired with peers measured in the same boot, and the report
+//! quotes ratios. The host peer's own ceiling is measured first, against
+//! plain UDP sockets.
 //!
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
 //! ladder), [`dpdk`] (testpmd for the guest), [`report`] (Markdown),

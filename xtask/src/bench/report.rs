@@ -1,6 +1,7 @@
 //! The Markdown report, `bench/results/README.md`: per model, TX against
-//! pktgen, echo and latency against the kernel driver with AF_PACKET, MMIO
-//! per frame, and the targets with whether each is met.
+//! testpmd and pktgen, echo, latency and guest CPU per frame against
+//! testpmd's macswap and the kernel driver with AF_PACKET, MMIO per frame,
+//! and the issues' targets with whether each is met.
 
 use super::chart::short;
 use super::ladder::{self, Rung};
