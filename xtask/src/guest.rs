@@ -36,6 +36,27 @@ pub struct NicConfig {
     pub mac: Mac,
 }
 
+/// What carries a NIC's frames between QEMU and the host (`-netdev dgram`
+/// on an inherited socket either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Link {
+    /// A pair of connected UDP sockets on 127.0.0.1.
+    #[default]
+    Udp,
+    /// An `AF_UNIX` datagram socket pair.
+    Unix,
+}
+
+impl Link {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Link::Udp => "UDP on loopback (a connected pair of UDP sockets on 127.0.0.1)",
+            Link::Unix => "a Unix-domain datagram socket pair",
+        }
+    }
+}
+
 /// How to boot a guest.
 #[derive(Clone, Debug)]
 pub struct GuestConfig {
@@ -56,6 +77,8 @@ pub struct GuestConfig {
     /// Whether the initramfs carries DPDK's `dpdk-testpmd` (the bench's;
     /// every other guest boots without it).
     pub dpdk: bool,
+    /// The NICs' links.
+    pub link: Link,
 }
 
 impl GuestConfig {
@@ -78,6 +101,7 @@ impl GuestConfig {
             trace: None,
             cpus: 1,
             dpdk: false,
+            link: Link::Udp,
         }
     }
 
@@ -250,7 +274,7 @@ impl Guest {
         };
         // The link ends QEMU inherits lose close-on-exec in the child only,
         // so a QEMU started concurrently by another thread never gets them.
-        let inherit: Vec<i32> = link_ends.iter().map(AsRawFd::as_raw_fd).collect();
+        let inherit: Vec<i32> = link_ends.iter().map(|fd| fd.as_raw_fd()).collect();
         // SAFETY: prctl and fcntl are async-signal-safe, and the closure
         // allocates nothing. QEMU dies with the thread that started it, even
         // if xtask is killed without running destructors.

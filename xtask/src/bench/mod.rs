@@ -25,7 +25,7 @@ pub mod profile;
 pub mod report;
 
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig};
+use crate::guest::{Guest, GuestConfig, Link};
 use crate::scenarios::bench::kernel_netdev_up;
 use crate::scenarios::driver::irq_modes;
 use crate::{bail, ensure};
@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Usage text of the `bench` command.
-pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--out DIR]";
+pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--link udp|unix] [--out DIR]";
 
 /// The models benchmarked when none is named.
 pub const DEFAULT_MODELS: &[&str] = &["e1000e", "igb", "e1000"];
@@ -110,6 +110,9 @@ pub struct ModelResult {
     pub notes: Vec<String>,
     /// Wall time of the boot and all its measurements.
     pub seconds: f64,
+    /// The host's 1-minute load average when the boot started and when its
+    /// measurements ended (2 cores, shared with other work).
+    pub load: (f64, f64),
 }
 
 impl ModelResult {
@@ -155,12 +158,15 @@ pub struct BenchRun {
     pub seconds: f64,
     /// Smoke run?
     pub quick: bool,
+    /// What carried the frames between QEMU and the host peer.
+    pub link: Link,
 }
 
 /// Parses the arguments, runs the bench, writes the report; returns the exit status.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut quick = false;
+    let mut link = Link::Udp;
     let mut out = crate::assets::workspace_root()
         .join("bench")
         .join("results");
@@ -169,6 +175,13 @@ pub fn main(args: &[String]) -> Result<i32> {
         match a.as_str() {
             "--model" => models.push(it.next().ok_or("--model needs a value")?.clone()),
             "--quick" => quick = true,
+            "--link" => {
+                link = match it.next().map(String::as_str) {
+                    Some("udp") => Link::Udp,
+                    Some("unix") => Link::Unix,
+                    _ => bail!("--link needs udp or unix\nusage: {USAGE}"),
+                }
+            }
             "--out" => out = PathBuf::from(it.next().ok_or("--out needs a value")?),
             other => bail!("unknown argument {other}\nusage: {USAGE}"),
         }
@@ -186,6 +199,7 @@ pub fn main(args: &[String]) -> Result<i32> {
             .join(" "),
         date: utc_now(),
         quick,
+        link,
         ..BenchRun::default()
     };
     println!("bench: host peer against plain UDP sockets");
@@ -193,7 +207,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     println!("    host peer sends {:.0} frames/s", run.host.send_fps);
     for model in &models {
         println!("bench: {model}");
-        let r = run_model(model, effort)?;
+        let r = run_model(model, effort, link)?;
         println!("bench: {model} took {:.0} s", r.seconds);
         run.models.push(r);
     }
@@ -222,14 +236,16 @@ pub const GUEST_CPUS: usize = 2;
 pub const PKTGEN_BURSTS: [u32; 2] = [1, 32];
 
 /// One boot of `model`: ours, then DPDK's, then the kernel's, on the same NIC.
-fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
+fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     let started = Instant::now();
     let mut config = GuestConfig::with_nics(&[model]);
     config.cpus = GUEST_CPUS;
     config.dpdk = true;
+    config.link = link;
     let g = Guest::boot(config)?;
     let mut r = ModelResult {
         model: model.to_string(),
+        load: (load_average(), 0.0),
         ..ModelResult::default()
     };
     let pci = g.nic(0).pci.clone();
@@ -315,7 +331,16 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     let back = g.run(&format!("bind-vfio {pci}"), Duration::from_secs(30))?;
     ensure!(back.status == 0, "rebinding {pci}: {}", back.output());
     r.seconds = started.elapsed().as_secs_f64();
+    r.load.1 = load_average();
     Ok(r)
+}
+
+/// The host's 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The file name of `model`'s chart, beside the report.

@@ -103,7 +103,15 @@ fn cost_text(e: &EchoResult, rate: u64) -> String {
 }
 
 fn model_section(s: &mut String, m: &ModelResult) {
-    let _ = writeln!(s, "\n## {} (one boot, {:.0} s)\n", m.model, m.seconds);
+    let _ = writeln!(
+        s,
+        "\n## {} (one boot, {:.0} s; host load average {:.1} at the start, {:.1} at the end, on {} cores)\n",
+        m.model,
+        m.seconds,
+        m.load.0,
+        m.load.1,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let _ = writeln!(s, "![{} chart]({})\n", m.model, super::chart_file(&m.model));
     let _ = writeln!(
         s,
@@ -597,8 +605,8 @@ pub fn markdown(run: &BenchRun) -> String {
          32-frame bursts; Debian's packages unpacked into the guest's initramfs); then the guest kernel's \
          driver (`pktgen` with burst 1 and burst 32; `afpacket-echo`, an AF_PACKET echo program). \
          Every peer's settings are printed beside its numbers. \
-         **The link**: every table used QEMU's `-netdev dgram` on a pair of connected UDP sockets on \
-         127.0.0.1 (QEMU inherits one end), frames counted at the host end (one datagram per frame). \
+         **The link**: every table of this run used QEMU's `-netdev dgram` on {} (QEMU inherits one end), \
+         frames counted at the host end (one datagram per frame). \
          Absolute numbers depend on the host and its load (2 shared cores): read the ratios. \
          The charts are `chart-<model>.svg`.",
         run.command,
@@ -607,8 +615,19 @@ pub fn markdown(run: &BenchRun) -> String {
         super::GUEST_CPUS,
         run.seconds,
         if run.quick { " (`--quick`: short runs, noisy)" } else { "" },
-        super::dpdk::DPDK_VERSION
+        super::dpdk::DPDK_VERSION,
+        run.link.describe()
     );
+    if run.link == crate::guest::Link::Unix {
+        let _ = writeln!(
+            s,
+            "\nOn the Unix-domain link a full socket makes the sender wait instead of dropping \
+             (so there are no drops at either socket to attribute, and QEMU's transmit path can be \
+             held up by the host peer), and the host kernel gives no arrival timestamps for it: \
+             TX rates are the times the counter read the frames, which overstates a rate when it \
+             reads a backlog."
+        );
+    }
 
     let h = &run.host;
     let _ = writeln!(
