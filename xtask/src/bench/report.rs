@@ -382,7 +382,7 @@ fn losses(s: &mut String, m: &ModelResult) {
             "\n**Receive alone** (`e1000 dump --quiet`, poll mode: the guest only counts frames, \
              nothing is transmitted): lossless to {} frames/s, at most {} frames/s received. \
              This is the receive half of the emulation's work in an echo; the transmit half is \
-             `e1000 send` in the TX table. Ladder: {}.",
+             the best sender in the TX table. Ladder: {}.",
             ladder::highest_lossless(&m.rx_only).map_or("–".into(), |v| short(v as f64)),
             short(ladder::saturation(&m.rx_only)),
             rungs_text(&m.rx_only)
