@@ -260,57 +260,54 @@ fn ladder_rung(
     qemu: Option<u32>,
     rate: u64,
 ) -> Result<Rung> {
-    {
-        // A fresh peer per rung: its own sequence range, so late echoes of
-        // an earlier rung never count.
-        let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
-        let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
-        let drops_before = LinkDrops::read(socket);
-        let cpu =
-            qemu.map(|pid| watch_cpu(pid, Duration::from_secs_f64(count as f64 / rate as f64)));
-        let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
-        let cpu = cpu.and_then(|h| h.join().ok().flatten());
-        // Let the emulation work through any backlog before the next rung,
-        // and count the echoes that come back too late to count.
-        wait_drained(socket, Duration::from_secs(5));
-        let late = count_late(socket);
-        let drops = drops_before
-            .zip(LinkDrops::read(socket))
-            .map(|(a, b)| a.since(b));
-        let echo_span = s.last_echo.unwrap_or(s.elapsed).as_secs_f64();
-        let rung = Rung {
-            offered: rate,
-            sent_rate: s.sent as f64 / s.send_elapsed.as_secs_f64().max(1e-6),
-            sent: s.sent,
-            echoed: s.echoed,
-            echoed_rate: s.echoed as f64 / echo_span.max(1e-6),
-            perfect: s.is_perfect(),
-            late,
-            drops,
-            cpu,
-        };
+    // A fresh peer per rung: its own sequence range, so late echoes of
+    // an earlier rung never count.
+    let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
+    let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
+    let drops_before = LinkDrops::read(socket);
+    let cpu = qemu.map(|pid| watch_cpu(pid, Duration::from_secs_f64(count as f64 / rate as f64)));
+    let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
+    let cpu = cpu.and_then(|h| h.join().ok().flatten());
+    // Let the emulation work through any backlog before the next rung,
+    // and count the echoes that come back too late to count.
+    wait_drained(socket, Duration::from_secs(5));
+    let late = count_late(socket);
+    let drops = drops_before
+        .zip(LinkDrops::read(socket))
+        .map(|(a, b)| a.since(b));
+    let echo_span = s.last_echo.unwrap_or(s.elapsed).as_secs_f64();
+    let rung = Rung {
+        offered: rate,
+        sent_rate: s.sent as f64 / s.send_elapsed.as_secs_f64().max(1e-6),
+        sent: s.sent,
+        echoed: s.echoed,
+        echoed_rate: s.echoed as f64 / echo_span.max(1e-6),
+        perfect: s.is_perfect(),
+        late,
+        drops,
+        cpu,
+    };
+    println!(
+        "      {rate:>7} fps offered: sent at {:.0}, {}/{} echoed at {:.0} fps{}",
+        rung.sent_rate,
+        rung.echoed,
+        rung.sent,
+        rung.echoed_rate,
+        ladder::flag(&rung)
+    );
+    if let Some(d) = drops.filter(|d| d.qemu + d.peer > 0) {
         println!(
-            "      {rate:>7} fps offered: sent at {:.0}, {}/{} echoed at {:.0} fps{}",
-            rung.sent_rate,
-            rung.echoed,
-            rung.sent,
-            rung.echoed_rate,
-            ladder::flag(&rung)
+            "        dropped by the host kernel: {} at QEMU's socket, {} at the peer's",
+            d.qemu, d.peer
         );
-        if let Some(d) = drops.filter(|d| d.qemu + d.peer > 0) {
-            println!(
-                "        dropped by the host kernel: {} at QEMU's socket, {} at the peer's",
-                d.qemu, d.peer
-            );
-        }
-        if late > 0 {
-            println!("        {late} echoes came back after the rung");
-        }
-        if let Some(c) = cpu {
-            println!("        cpu: {c}");
-        }
-        Ok(rung)
     }
+    if late > 0 {
+        println!("        {late} echoes came back after the rung");
+    }
+    if let Some(c) = cpu {
+        println!("        cpu: {c}");
+    }
+    Ok(rung)
 }
 
 /// Waits until something in the guest echoes on `nic`: one probe frame at a
