@@ -34,7 +34,7 @@ pub fn guest_dir() -> PathBuf {
 }
 
 /// Runs a command, failing with its stderr if it does not exit 0.
-fn run(cmd: &mut Command) -> Result<String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(

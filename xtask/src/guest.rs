@@ -36,6 +36,27 @@ pub struct NicConfig {
     pub mac: Mac,
 }
 
+/// What carries a NIC's frames between QEMU and the host (`-netdev dgram`
+/// on an inherited socket either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Link {
+    /// A pair of connected UDP sockets on 127.0.0.1.
+    #[default]
+    Udp,
+    /// An `AF_UNIX` datagram socket pair.
+    Unix,
+}
+
+impl Link {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Link::Udp => "UDP on loopback (a connected pair of UDP sockets on 127.0.0.1)",
+            Link::Unix => "a Unix-domain datagram socket pair",
+        }
+    }
+}
+
 /// How to boot a guest.
 #[derive(Clone, Debug)]
 pub struct GuestConfig {
@@ -51,6 +72,13 @@ pub struct GuestConfig {
     pub iommu: bool,
     /// Where the NICs sit on the PCI topology.
     pub placement: Placement,
+    /// Virtual CPUs (`-smp`).
+    pub cpus: usize,
+    /// Whether the initramfs carries DPDK's `dpdk-testpmd` (the bench's;
+    /// every other guest boots without it).
+    pub dpdk: bool,
+    /// The NICs' links.
+    pub link: Link,
 }
 
 impl GuestConfig {
@@ -71,6 +99,9 @@ impl GuestConfig {
             placement: Placement::Slots,
             boot_timeout: Duration::from_secs(90),
             trace: None,
+            cpus: 1,
+            dpdk: false,
+            link: Link::Udp,
         }
     }
 
@@ -163,6 +194,8 @@ struct Prepared {
     qemu: &'static str,
     vmlinuz: PathBuf,
     initramfs: PathBuf,
+    /// The bench's initramfs with DPDK appended, built on first use.
+    with_dpdk: OnceLock<PathBuf>,
 }
 
 /// Builds the guest binaries and the initramfs once per process.
@@ -179,6 +212,7 @@ fn prepare() -> Result<&'static Prepared> {
         qemu,
         vmlinuz: kernel.vmlinuz,
         initramfs,
+        with_dpdk: OnceLock::new(),
     }))
 }
 
@@ -202,6 +236,17 @@ impl Guest {
     pub fn boot(config: GuestConfig) -> Result<Guest> {
         static BOOTS: AtomicU64 = AtomicU64::new(0);
         let prepared = prepare()?;
+        let initramfs = if config.dpdk {
+            match prepared.with_dpdk.get() {
+                Some(p) => p.clone(),
+                None => {
+                    let p = crate::bench::dpdk::bench_initramfs(&prepared.initramfs)?;
+                    prepared.with_dpdk.get_or_init(|| p).clone()
+                }
+            }
+        } else {
+            prepared.initramfs.clone()
+        };
         let seq = BOOTS.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}-{seq}", std::process::id());
         let qmp_path = std::env::temp_dir().join(format!("xtask-qmp-{tag}.sock"));
@@ -212,13 +257,7 @@ impl Guest {
             nics,
             trace_path,
             link_ends,
-        } = qemu_args(
-            &config,
-            &prepared.vmlinuz,
-            &prepared.initramfs,
-            &qmp_path,
-            &tag,
-        )?;
+        } = qemu_args(&config, &prepared.vmlinuz, &initramfs, &qmp_path, &tag)?;
         let command_line = format!(
             "{} {}",
             prepared.qemu,
@@ -235,7 +274,7 @@ impl Guest {
         };
         // The link ends QEMU inherits lose close-on-exec in the child only,
         // so a QEMU started concurrently by another thread never gets them.
-        let inherit: Vec<i32> = link_ends.iter().map(AsRawFd::as_raw_fd).collect();
+        let inherit: Vec<i32> = link_ends.iter().map(|fd| fd.as_raw_fd()).collect();
         // SAFETY: prctl and fcntl are async-signal-safe, and the closure
         // allocates nothing. QEMU dies with the thread that started it, even
         // if xtask is killed without running destructors.

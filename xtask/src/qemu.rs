@@ -5,12 +5,14 @@
 
 use crate::assets;
 use crate::error::Result;
-use crate::guest::{GuestConfig, Nic};
+use crate::guest::{GuestConfig, Link, Nic};
 use std::net::UdpSocket;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 /// Machine options that never change.
-const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -smp 1 -nodefaults -display none \
+const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -nodefaults -display none \
                        -no-reboot -serial stdio -monitor none -name e1000-guest,debug-threads=on";
 /// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
 const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
@@ -25,7 +27,7 @@ pub(crate) struct QemuArgs {
     pub trace_path: Option<PathBuf>,
     /// QEMU's ends of the NIC links, for QEMU to inherit (the arguments
     /// name them by file descriptor number).
-    pub link_ends: Vec<UdpSocket>,
+    pub link_ends: Vec<OwnedFd>,
 }
 
 /// Builds the command line for `config`; `tag` makes file names unique.
@@ -48,6 +50,7 @@ pub(crate) fn qemu_args(
         bind.join(",")
     };
     let mut args: Vec<String> = MACHINE.split_whitespace().map(str::to_string).collect();
+    args.extend(["-smp".into(), config.cpus.max(1).to_string()]);
     if config.iommu {
         args.extend(IOMMU.split_whitespace().map(str::to_string));
     }
@@ -76,13 +79,8 @@ pub(crate) fn qemu_args(
         // frames) would turn that scheduling hiccup into lost frames that no
         // NIC or driver could have saved. Sustained overload still shows: the
         // ladder demands that echoes keep pace with the offered rate.
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        let qemu_end = UdpSocket::bind("127.0.0.1:0")?;
-        grow_receive_buffer(&socket);
-        grow_receive_buffer(&qemu_end);
-        socket.connect(qemu_end.local_addr()?)?;
-        qemu_end.connect(socket.local_addr()?)?;
-        let qemu_fd = std::os::fd::AsRawFd::as_raw_fd(&qemu_end);
+        let (socket, qemu_end) = link_pair(config.link)?;
+        let qemu_fd = qemu_end.as_raw_fd();
         link_ends.push(qemu_end);
         let (bridge, place) = config.placement.device_args(i);
         if let Some(bridge) = bridge {
@@ -119,6 +117,37 @@ pub(crate) fn qemu_args(
     })
 }
 
+/// The two ends of one NIC's link: the host's and QEMU's.
+///
+/// With [`Link::Unix`] the pair is an `AF_UNIX` datagram socket pair; the
+/// host end is still handed out as a `UdpSocket`, whose send and receive
+/// calls work on any connected datagram socket, but whose address calls
+/// fail (so the per-socket drop counters of `/proc/net/udp` are not
+/// available: a full Unix socket makes the sender wait instead of dropping).
+fn link_pair(link: Link) -> Result<(UdpSocket, OwnedFd)> {
+    match link {
+        Link::Udp => {
+            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            let qemu_end = UdpSocket::bind("127.0.0.1:0")?;
+            grow_receive_buffer(&socket);
+            grow_receive_buffer(&qemu_end);
+            socket.connect(qemu_end.local_addr()?)?;
+            qemu_end.connect(socket.local_addr()?)?;
+            Ok((socket, qemu_end.into()))
+        }
+        Link::Unix => {
+            let (host, qemu_end) = UnixDatagram::pair()?;
+            // A Unix datagram waits in the receiver's queue charged to the
+            // sender's send buffer: both ends get a large one.
+            for end in [&host, &qemu_end] {
+                grow_buffer(end, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF);
+                grow_receive_buffer(end);
+            }
+            Ok((UdpSocket::from(OwnedFd::from(host)), qemu_end.into()))
+        }
+    }
+}
+
 /// Quotes `s` for a shell, for printing command lines.
 pub(crate) fn shell_quote(s: &str) -> String {
     if s.chars()
@@ -133,10 +162,15 @@ pub(crate) fn shell_quote(s: &str) -> String {
 /// Gives the host peer's socket a large receive buffer, so that a burst of
 /// frames the guest sends back in one batch is not dropped by the host kernel
 /// before the peer reads it (that loss would be the bench's, not the driver's).
-pub(crate) fn grow_receive_buffer(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
+pub(crate) fn grow_receive_buffer(socket: &impl AsRawFd) {
+    grow_buffer(socket, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF);
+}
+
+/// Sets a socket buffer to 16 MiB: with `forced` (root), else `plain`
+/// (capped by the system's maximum).
+fn grow_buffer(socket: &impl AsRawFd, forced: libc::c_int, plain: libc::c_int) {
     let bytes: libc::c_int = 16 << 20;
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+    for option in [forced, plain] {
         // SAFETY: setsockopt reads a c_int from a valid pointer on a socket we own.
         let ok = unsafe {
             libc::setsockopt(

@@ -1,5 +1,5 @@
 //! `cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN]
-//! [--timeout SECS] -- <guest shell command>`: boots a guest, runs one
+//! [--timeout SECS] [--dpdk] -- <guest shell command>`: boots a guest, runs one
 //! command, streams its output and exits with its status. A debugging aid.
 
 use crate::error::Result;
@@ -8,7 +8,7 @@ use crate::{bail, ensure};
 use std::time::{Duration, Instant};
 
 /// Usage text of the `run` command.
-pub const USAGE: &str = "cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>";
+pub const USAGE: &str = "cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] [--dpdk] -- <command>";
 
 /// Parses the arguments, boots, runs the command; returns its exit status.
 pub fn main(args: &[String]) -> Result<i32> {
@@ -16,6 +16,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     let mut bind: Option<Vec<String>> = None;
     let mut trace = None;
     let mut timeout = Duration::from_secs(300);
+    let mut dpdk = false;
     let mut it = args.iter();
     let mut command = Vec::new();
     while let Some(a) = it.next() {
@@ -34,6 +35,8 @@ pub fn main(args: &[String]) -> Result<i32> {
                 }
             }
             "--trace" => trace = Some(value()?),
+            // The bench's guest: DPDK's testpmd in the initramfs, 2 vCPUs.
+            "--dpdk" => dpdk = true,
             "--timeout" => {
                 timeout = Duration::from_secs(value()?.parse().map_err(|_| "bad --timeout")?)
             }
@@ -52,6 +55,10 @@ pub fn main(args: &[String]) -> Result<i32> {
     let mut config = GuestConfig::with_nics(&model_refs);
     config.bind = bind;
     config.trace = trace;
+    if dpdk {
+        config.dpdk = true;
+        config.cpus = crate::bench::GUEST_CPUS;
+    }
 
     let guest = Guest::boot(config)?;
     eprintln!("xtask: guest ready in {:.1?}", guest.boot_time());

@@ -46,13 +46,27 @@ pub fn udp_queued(port: u16) -> Option<u64> {
 /// long that took: the backlog the emulation still had to work through.
 pub fn wait_drained(socket: &UdpSocket, limit: Duration) -> Duration {
     let started = Instant::now();
-    let Some(port) = socket.peer_addr().ok().map(|a| a.port()) else {
-        return Duration::ZERO;
+    // A UDP link: QEMU's socket's receive queue, from /proc/net/udp. A Unix
+    // link (no port): what this end sent that QEMU has not read yet.
+    let port = socket.peer_addr().ok().map(|a| a.port());
+    let queued = || match port {
+        Some(port) => udp_queued(port).unwrap_or(0),
+        None => unread_sent(socket).unwrap_or(0),
     };
-    while udp_queued(port).unwrap_or(0) > 0 && started.elapsed() < limit {
+    while queued() > 0 && started.elapsed() < limit {
         thread::sleep(Duration::from_millis(2));
     }
     started.elapsed()
+}
+
+/// Bytes sent on a Unix datagram socket and not yet read by its peer
+/// (`SIOCOUTQ`).
+fn unread_sent(socket: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int to the valid pointer given.
+    let r = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    (r == 0).then_some(n as u64)
 }
 
 /// Drop counters of both ends of a NIC's link.

@@ -1,81 +1,18 @@
-//! The bench chart: horizontal bars, one panel per metric, ours in blue and
-//! the kernel's path in orange, drawn into an RGB canvas and encoded by
-//! [`super::png`].
+//! The bench charts: one SVG per model (drawn with `plotters`), one panel of
+//! horizontal bars per measure, ours in blue, DPDK's testpmd in green and the
+//! guest kernel's path in orange.
 
-use super::font;
-use super::{BenchRun, TX_SIZES};
+use super::ladder;
+use super::measure::{EchoResult, TxCount};
+use super::{ModelResult, TX_SIZES};
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
 
-const OURS: [u8; 3] = [46, 98, 168];
-const KERNEL: [u8; 3] = [222, 120, 30];
-const INK: [u8; 3] = [20, 20, 20];
-const GREY: [u8; 3] = [120, 120, 120];
+const OURS: RGBColor = RGBColor(46, 98, 168);
+const DPDK: RGBColor = RGBColor(44, 150, 80);
+const KERNEL: RGBColor = RGBColor(222, 120, 30);
 
-/// An RGB raster.
-pub struct Canvas {
-    width: usize,
-    height: usize,
-    rgb: Vec<u8>,
-}
-
-impl Canvas {
-    /// A white canvas.
-    pub fn new(width: usize, height: usize) -> Canvas {
-        Canvas {
-            width,
-            height,
-            rgb: vec![255; width * height * 3],
-        }
-    }
-
-    /// Fills a rectangle, clipped to the canvas.
-    pub fn fill(&mut self, x: usize, y: usize, w: usize, h: usize, color: [u8; 3]) {
-        for yy in y..(y + h).min(self.height) {
-            for xx in x..(x + w).min(self.width) {
-                let i = (yy * self.width + xx) * 3;
-                self.rgb[i..i + 3].copy_from_slice(&color);
-            }
-        }
-    }
-
-    /// Draws `text` with its top left corner at (x, y), each font pixel
-    /// `scale` pixels wide; returns the x after the text.
-    pub fn text(&mut self, x: usize, y: usize, scale: usize, color: [u8; 3], text: &str) -> usize {
-        let mut cx = x;
-        for c in text.chars() {
-            for (row, bits) in font::glyph(c).iter().enumerate() {
-                for (col, b) in bits.bytes().enumerate() {
-                    if b == b'#' {
-                        self.fill(cx + col * scale, y + row * scale, scale, scale, color);
-                    }
-                }
-            }
-            cx += (font::WIDTH + 1) * scale;
-        }
-        cx
-    }
-
-    /// The PNG file.
-    pub fn png(&self) -> Vec<u8> {
-        super::png::encode_rgb(self.width as u32, self.height as u32, &self.rgb)
-    }
-}
-
-/// One bar: label, value (`None`: not measured), ours or the kernel's.
-struct Bar {
-    label: String,
-    value: Option<f64>,
-    ours: bool,
-}
-
-/// A panel: title and bars (bars of one model are grouped by the caller).
-struct Panel {
-    title: String,
-    bars: Vec<Bar>,
-    /// Unit suffix after values (e.g. `US`).
-    unit: &'static str,
-}
-
-/// `1234567.0` → `1.23M`, `45678.0` → `45.7K`.
+/// A number with a K/M suffix: `57.1K`.
 pub fn short(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2}M", v / 1e6)
@@ -88,147 +25,243 @@ pub fn short(v: f64) -> String {
     }
 }
 
-fn panels(run: &BenchRun) -> Vec<Panel> {
-    let mut out = Vec::new();
-    for (k, size) in TX_SIZES.iter().enumerate() {
-        let mut bars = Vec::new();
-        for m in &run.models {
-            let get =
-                |v: &[super::measure::TxCount]| v.iter().find(|t| t.size == *size).map(|t| t.fps);
-            bars.push(Bar {
-                label: format!("{} E1000 SEND", m.model),
-                value: get(&m.tx_ours),
-                ours: true,
-            });
-            bars.push(Bar {
-                label: format!("{} PKTGEN", m.model),
-                value: get(&m.tx_kernel),
-                ours: false,
-            });
-        }
-        out.push(Panel {
-            title: format!(
-                "TX {}-BYTE FRAMES PER SECOND, COUNTED AT THE HOST PEER",
-                [64, 1518][k]
-            ),
-            bars,
-            unit: "",
-        });
-    }
-    let mut echo = Vec::new();
-    let mut lat = Vec::new();
-    for m in &run.models {
-        for e in &m.echo {
-            let ours = e.mode != "kernel";
-            let label = if ours {
-                // "msix --busy-poll 0" is too long for the label column.
-                format!(
-                    "{} {}",
-                    m.model,
-                    e.mode.replace(" --busy-poll 0", " NO-BUSY")
-                )
-            } else {
-                format!("{} KERNEL+AF_PACKET", m.model)
-            };
-            echo.push(Bar {
-                label: label.clone(),
-                value: e.lossless().map(|v| v as f64),
-                ours,
-            });
-            lat.push(Bar {
-                label,
-                value: e.ping.map(|p| p.0),
-                ours,
-            });
-        }
-    }
-    out.push(Panel {
-        title: "HIGHEST LOSSLESS ECHO RATE, 64-BYTE FRAMES PER SECOND".into(),
-        bars: echo,
-        unit: "",
-    });
-    out.push(Panel {
-        title: "PING-PONG ROUND TRIP P50, MICROSECONDS (SHORTER IS BETTER)".into(),
-        bars: lat,
-        unit: " US",
-    });
-    out
+/// One bar: label, value, colour.
+type Bar = (String, f64, RGBColor);
+
+/// One panel: title, unit formatter, bars.
+struct Panel {
+    title: String,
+    value_text: fn(f64) -> String,
+    bars: Vec<Bar>,
 }
 
-/// Draws the chart of `run` and returns the PNG file.
-pub fn render(run: &BenchRun) -> Vec<u8> {
-    const W: usize = 1000;
-    const LABEL: usize = 300;
-    const ROW: usize = 20;
-    const BAR_MAX: usize = W - LABEL - 110;
-    let panels = panels(run);
-    let height = 70
-        + panels
-            .iter()
-            .map(|p| 50 + p.bars.len() * ROW)
-            .sum::<usize>()
-        + 20;
-    let mut c = Canvas::new(W, height);
-    let mut y = 12;
-    c.text(
-        12,
-        y,
-        3,
-        INK,
-        "E1000 (VFIO, USER SPACE) VS THE LINUX KERNEL DRIVER",
-    );
-    y += 30;
-    c.fill(12, y, 14, 14, OURS);
-    let mut x = c.text(32, y, 2, OURS, "OURS (E1000 CLI)");
-    c.fill(x + 20, y, 14, 14, KERNEL);
-    x = c.text(x + 40, y, 2, KERNEL, "KERNEL DRIVER");
-    c.text(x + 20, y, 2, GREY, &format!("QEMU TCG, {}", run.date));
-    y += 28;
-    for p in &panels {
-        c.text(12, y, 2, INK, &p.title);
-        y += 22;
-        let max = p
-            .bars
-            .iter()
-            .filter_map(|b| b.value)
-            .filter(|v| v.is_finite())
-            .fold(0.0, f64::max);
-        let mut last_model = String::new();
-        for b in &p.bars {
-            let model = b.label.split(' ').next().unwrap_or("").to_string();
-            if model != last_model && !last_model.is_empty() {
-                c.fill(12, y + 1, W - 24, 1, [220, 220, 220]);
-            }
-            last_model = model;
-            c.text(12, y + 4, 2, INK, &b.label);
-            let color = if b.ours { OURS } else { KERNEL };
-            let value = b.value.filter(|v| v.is_finite());
-            let len = match value {
-                Some(v) if max > 0.0 => ((v / max) * BAR_MAX as f64).round() as usize,
-                _ => 0,
-            };
-            c.fill(LABEL, y + 3, len.max(1), ROW - 5, color);
-            let label = value.map_or("N/A".to_string(), |v| format!("{}{}", short(v), p.unit));
-            c.text(LABEL + len + 6, y + 4, 2, INK, &label);
-            y += ROW;
-        }
-        y += 28;
+fn us(v: f64) -> String {
+    format!("{v:.1} µs")
+}
+
+fn echo_label(e: &EchoResult) -> (String, RGBColor) {
+    match e.mode.as_str() {
+        "kernel" => ("kernel + AF_PACKET".into(), KERNEL),
+        "testpmd" => ("DPDK testpmd macswap".into(), DPDK),
+        mode => (format!("ours --irq {mode}"), OURS),
     }
-    // A frame around everything, for viewers with dark backgrounds.
-    c.fill(0, 0, W, 2, GREY);
-    c.fill(0, height - 2, W, 2, GREY);
-    c.fill(0, 0, 2, height, GREY);
-    c.fill(W - 2, 0, 2, height, GREY);
-    c.png()
+}
+
+fn tx_bars(m: &ModelResult, size: usize) -> Vec<Bar> {
+    let of =
+        |v: &[TxCount]| -> Vec<TxCount> { v.iter().filter(|t| t.size == size).cloned().collect() };
+    let mut bars = Vec::new();
+    for t in of(&m.tx_ours) {
+        bars.push(("ours: e1000 send".to_string(), t.fps, OURS));
+    }
+    for t in of(&m.tx_dpdk) {
+        bars.push(("DPDK testpmd txonly, burst 32".to_string(), t.fps, DPDK));
+    }
+    for t in of(&m.tx_kernel) {
+        let burst = t
+            .settings
+            .split("`burst ")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .unwrap_or("?");
+        bars.push((format!("kernel pktgen, burst {burst}"), t.fps, KERNEL));
+    }
+    bars
+}
+
+fn panels(m: &ModelResult) -> Vec<Panel> {
+    let mut out = Vec::new();
+    for size in TX_SIZES {
+        out.push(Panel {
+            title: format!("TX, {}-byte frames per second at the host", size + 4),
+            value_text: short,
+            bars: tx_bars(m, size),
+        });
+    }
+    let echo = |f: &dyn Fn(&EchoResult) -> Option<f64>| -> Vec<Bar> {
+        m.echo
+            .iter()
+            .filter_map(|e| {
+                let (label, color) = echo_label(e);
+                f(e).map(|v| (label, v, color))
+            })
+            .collect()
+    };
+    out.push(Panel {
+        title: "Echo, highest lossless rate, 64-byte frames/s".into(),
+        value_text: short,
+        bars: echo(&|e| e.lossless().map(|v| v as f64)),
+    });
+    out.push(Panel {
+        title: "Echo, saturation (highest rate echoed), frames/s".into(),
+        value_text: short,
+        bars: echo(&|e| (!e.rungs.is_empty()).then(|| ladder::saturation(&e.rungs))),
+    });
+    out.push(Panel {
+        title: "Ping-pong round trip p50, µs (shorter is better)".into(),
+        value_text: us,
+        bars: echo(&|e| e.ping.map(|p| p.0)),
+    });
+    for rate in super::measure::COST_RATES {
+        out.push(Panel {
+            title: format!(
+                "Guest CPU per echoed frame at {} frames/s offered, µs (shorter is better; * = lossy there)",
+                short(rate as f64)
+            ),
+            value_text: us,
+            bars: m
+                .echo
+                .iter()
+                .filter_map(|e| {
+                    let c = e.cost.iter().find(|c| c.rate == rate)?;
+                    let (label, color) = echo_label(e);
+                    let label = if c.perfect { label } else { format!("{label} *") };
+                    Some((label, c.guest_us, color))
+                })
+                .collect(),
+        });
+    }
+    out.into_iter().filter(|p| !p.bars.is_empty()).collect()
+}
+
+const WIDTH: u32 = 960;
+const BAR: u32 = 24;
+const PANEL_EXTRA: u32 = 70;
+
+/// The SVG chart of one model.
+pub fn render(m: &ModelResult) -> String {
+    let panels = panels(m);
+    let heights: Vec<u32> = panels
+        .iter()
+        .map(|p| PANEL_EXTRA + BAR * p.bars.len() as u32)
+        .collect();
+    let height = 50 + heights.iter().sum::<u32>();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let _ = draw(&root, m, &panels, &heights);
+        let _ = root.present();
+    }
+    svg
+}
+
+fn draw(
+    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    m: &ModelResult,
+    panels: &[Panel],
+    heights: &[u32],
+) -> Result<(), Box<dyn std::error::Error>> {
+    root.fill(&WHITE)?;
+    let (title, rest) = root.split_vertically(50);
+    title.draw(&Text::new(
+        format!(
+            "{}: ours (blue) vs DPDK testpmd (green) vs the guest kernel (orange)",
+            m.model
+        ),
+        (10, 15),
+        ("sans-serif", 20).into_font().color(&BLACK),
+    ))?;
+    let mut area = rest;
+    for (panel, &h) in panels.iter().zip(heights) {
+        let (this, below) = area.split_vertically(h);
+        area = below;
+        let n = panel.bars.len();
+        let max = panel.bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-9) * 1.25;
+        let mut chart = ChartBuilder::on(&this)
+            .caption(&panel.title, ("sans-serif", 15))
+            .margin_left(10)
+            .margin_right(20)
+            .margin_bottom(6)
+            .x_label_area_size(22)
+            .y_label_area_size(250)
+            .build_cartesian_2d(0.0..max, (0..n).into_segmented())?;
+        let labels: Vec<String> = panel.bars.iter().map(|b| b.0.clone()).collect();
+        let value_text = panel.value_text;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_labels(6)
+            .x_label_formatter(&|v| value_text(*v))
+            .y_labels(n)
+            .light_line_style(WHITE)
+            .y_label_formatter(&|v| match v {
+                // The first bar at the top.
+                SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - i].clone(),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        let row = |i: usize| n - 1 - i;
+        chart.draw_series(panel.bars.iter().enumerate().map(|(i, (_, v, color))| {
+            let i = row(i);
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
+                color.filled(),
+            );
+            bar.set_margin(3, 3, 0, 0);
+            bar
+        }))?;
+        chart.draw_series(panel.bars.iter().enumerate().map(|(i, (_, v, _))| {
+            Text::new(
+                format!(" {}", value_text(*v)),
+                (*v, SegmentValue::CenterOf(row(i))),
+                ("sans-serif", 12).into_font().color(&BLACK),
+            )
+        }))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::bench::ladder::Rung;
+
     #[test]
     fn short_numbers() {
-        assert_eq!(super::short(1_234_567.0), "1.23M");
-        assert_eq!(super::short(45_678.0), "45.7K");
-        assert_eq!(super::short(4_567.0), "4.57K");
-        assert_eq!(super::short(12.3), "12");
+        assert_eq!(short(57_123.0), "57.1K");
+        assert_eq!(short(2_000.0), "2.00K");
+        assert_eq!(short(1_500_000.0), "1.50M");
+        assert_eq!(short(12.0), "12");
+    }
+
+    #[test]
+    fn renders_an_svg_with_every_path() {
+        let rung = Rung {
+            offered: 10_000,
+            sent_rate: 10_000.0,
+            echoed_rate: 10_000.0,
+            perfect: true,
+            ..Rung::default()
+        };
+        let echo = |mode: &str| EchoResult {
+            mode: mode.into(),
+            rungs: vec![rung.clone()],
+            ping: Some((50.0, 90.0, 0)),
+            ..EchoResult::default()
+        };
+        let m = ModelResult {
+            model: "e1000e".into(),
+            tx_ours: vec![TxCount {
+                size: 60,
+                fps: 100_000.0,
+                ..TxCount::default()
+            }],
+            echo: vec![echo("poll"), echo("testpmd"), echo("kernel")],
+            ..ModelResult::default()
+        };
+        let svg = render(&m);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+        for label in [
+            "ours --irq poll",
+            "DPDK testpmd macswap",
+            "kernel + AF_PACKET",
+            "µs",
+        ] {
+            assert!(svg.contains(label), "no {label} in the chart");
+        }
     }
 }

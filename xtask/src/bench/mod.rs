@@ -1,27 +1,31 @@
 //! `cargo xtask bench [--model M]... [--quick]`: the benchmark of the
-//! project's driver against the guest kernel's, one guest boot per model.
+//! project's driver against DPDK's testpmd and the guest kernel's driver,
+//! one guest boot (2 vCPUs) per model.
 //!
 //! In each boot the NIC is first driven by `e1000` (TX with `e1000 send`,
-//! then `e1000 echo` in every interrupt mode the model offers), then handed
-//! to the kernel's driver for the same measurements (TX with `pktgen`, echo
-//! with `afpacket-echo`). Every number is thus paired with a peer measured
-//! in the same boot, and the report quotes ratios. The host peer's own
-//! ceiling is measured first, against plain UDP sockets.
+//! receive alone, then `e1000 echo` in every interrupt mode the model
+//! offers), then by `dpdk-testpmd` on the same vfio-pci device (`txonly`,
+//! `macswap`), then handed to the kernel's driver (TX with `pktgen` at burst
+//! 1 and 32, echo with `afpacket-echo`). Every echo path's guest CPU per
+//! frame is read from the guest's `/proc/stat` at fixed rates. Every number
+//! is thus paired with peers measured in the same boot, and the report
+//! quotes ratios. The host peer's own ceiling is measured first, against
+//! plain UDP sockets.
 //!
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
-//! ladder), [`report`] (Markdown), [`chart`], [`png`] and [`font`] (the PNG).
+//! ladder), [`dpdk`] (testpmd for the guest), [`report`] (Markdown),
+//! [`chart`] (one SVG per model).
 
 pub mod attribution;
 pub mod chart;
-pub mod font;
+pub mod dpdk;
 pub mod ladder;
 pub mod measure;
-pub mod png;
 pub mod profile;
 pub mod report;
 
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig};
+use crate::guest::{Guest, GuestConfig, Link};
 use crate::scenarios::bench::kernel_netdev_up;
 use crate::scenarios::driver::irq_modes;
 use crate::{bail, ensure};
@@ -30,7 +34,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Usage text of the `bench` command.
-pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--out DIR]";
+pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--link udp|unix] [--out DIR]";
 
 /// The models benchmarked when none is named.
 pub const DEFAULT_MODELS: &[&str] = &["e1000e", "igb", "e1000"];
@@ -91,7 +95,9 @@ pub struct ModelResult {
     pub model: String,
     /// `e1000 send`, per size.
     pub tx_ours: Vec<TxCount>,
-    /// `pktgen`, per size.
+    /// `dpdk-testpmd --forward-mode=txonly`, per size.
+    pub tx_dpdk: Vec<TxCount>,
+    /// `pktgen`, per burst (1, 32) and size.
     pub tx_kernel: Vec<TxCount>,
     /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
     pub echo: Vec<EchoResult>,
@@ -104,6 +110,9 @@ pub struct ModelResult {
     pub notes: Vec<String>,
     /// Wall time of the boot and all its measurements.
     pub seconds: f64,
+    /// The host's 1-minute load average when the boot started and when its
+    /// measurements ended (2 cores, shared with other work).
+    pub load: (f64, f64),
 }
 
 impl ModelResult {
@@ -112,9 +121,23 @@ impl ModelResult {
         self.echo.iter().find(|e| e.mode == "kernel")
     }
 
+    /// testpmd's macswap echo result.
+    pub fn dpdk_echo(&self) -> Option<&EchoResult> {
+        self.echo.iter().find(|e| e.mode == "testpmd")
+    }
+
     /// Our echo results, per interrupt mode.
     pub fn ours_echo(&self) -> impl Iterator<Item = &EchoResult> {
-        self.echo.iter().filter(|e| e.mode != "kernel")
+        self.echo
+            .iter()
+            .filter(|e| e.mode != "kernel" && e.mode != "testpmd")
+    }
+
+    /// The best rate at the host among `list`'s senders of `size`-byte frames.
+    pub fn best_tx(list: &[TxCount], size: usize) -> Option<&TxCount> {
+        list.iter()
+            .filter(|t| t.size == size)
+            .max_by(|a, b| a.fps.total_cmp(&b.fps))
     }
 }
 
@@ -135,12 +158,15 @@ pub struct BenchRun {
     pub seconds: f64,
     /// Smoke run?
     pub quick: bool,
+    /// What carried the frames between QEMU and the host peer.
+    pub link: Link,
 }
 
 /// Parses the arguments, runs the bench, writes the report; returns the exit status.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut quick = false;
+    let mut link = Link::Udp;
     let mut out = crate::assets::workspace_root()
         .join("bench")
         .join("results");
@@ -149,6 +175,13 @@ pub fn main(args: &[String]) -> Result<i32> {
         match a.as_str() {
             "--model" => models.push(it.next().ok_or("--model needs a value")?.clone()),
             "--quick" => quick = true,
+            "--link" => {
+                link = match it.next().map(String::as_str) {
+                    Some("udp") => Link::Udp,
+                    Some("unix") => Link::Unix,
+                    _ => bail!("--link needs udp or unix\nusage: {USAGE}"),
+                }
+            }
             "--out" => out = PathBuf::from(it.next().ok_or("--out needs a value")?),
             other => bail!("unknown argument {other}\nusage: {USAGE}"),
         }
@@ -166,6 +199,7 @@ pub fn main(args: &[String]) -> Result<i32> {
             .join(" "),
         date: utc_now(),
         quick,
+        link,
         ..BenchRun::default()
     };
     println!("bench: host peer against plain UDP sockets");
@@ -173,7 +207,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     println!("    host peer sends {:.0} frames/s", run.host.send_fps);
     for model in &models {
         println!("bench: {model}");
-        let r = run_model(model, effort)?;
+        let r = run_model(model, effort, link)?;
         println!("bench: {model} took {:.0} s", r.seconds);
         run.models.push(r);
     }
@@ -181,32 +215,59 @@ pub fn main(args: &[String]) -> Result<i32> {
     std::fs::create_dir_all(&out)?;
     let md = out.join("README.md");
     std::fs::write(&md, report::markdown(&run))?;
-    let png = out.join("chart.png");
-    std::fs::write(&png, chart::render(&run))?;
+    let _ = std::fs::remove_file(out.join("chart.png"));
+    for m in &run.models {
+        std::fs::write(out.join(chart_file(&m.model)), chart::render(m))?;
+    }
     println!(
-        "bench: {} and {} written in {:.0} s",
+        "bench: {} and {} chart(s) written in {:.0} s",
         md.display(),
-        png.display(),
+        run.models.len(),
         run.seconds
     );
     Ok(0)
 }
 
-/// One boot of `model`: ours, then the kernel's, on the same NIC.
-fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
+/// Virtual CPUs of the bench guest: testpmd needs a main lcore and a
+/// forwarding lcore; every peer runs in the same 2-vCPU guest.
+pub const GUEST_CPUS: usize = 2;
+
+/// pktgen bursts tried: the default, and 32 frames per tail write.
+pub const PKTGEN_BURSTS: [u32; 2] = [1, 32];
+
+/// One boot of `model`: ours, then DPDK's, then the kernel's, on the same NIC.
+fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     let started = Instant::now();
-    let g = Guest::boot(GuestConfig::with_nics(&[model]))?;
+    let mut config = GuestConfig::with_nics(&[model]);
+    config.cpus = GUEST_CPUS;
+    config.dpdk = true;
+    config.link = link;
+    let g = Guest::boot(config)?;
     let mut r = ModelResult {
         model: model.to_string(),
+        load: (load_average(), 0.0),
         ..ModelResult::default()
     };
     let pci = g.nic(0).pci.clone();
     for size in TX_SIZES {
         println!("    e1000 send, {size} bytes");
         let t = measure::tx_ours(&g, size, effort.tx_count(size));
-        if let Some(t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
+        if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
             println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
+            t.settings = "`e1000 send` (default batch)".into();
             r.tx_ours.push(t);
+        }
+    }
+    for size in TX_SIZES {
+        println!("    dpdk-testpmd txonly, {size} bytes");
+        let t = measure::tx_testpmd(&g, size, effort.tx_count(size));
+        if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, &mut r.notes) {
+            println!(
+                "      {} frames at the peer, {:.0} fps ({})",
+                t.received, t.fps, t.guest_says
+            );
+            t.settings = dpdk::testpmd_settings("txonly");
+            r.tx_dpdk.push(t);
         }
     }
     println!("    e1000 dump --quiet (receive alone)");
@@ -223,6 +284,8 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
         println!("    e1000 echo --irq {mode}");
         r.echo.push(measure::echo_ours(&g, &mode, effort));
     }
+    println!("    dpdk-testpmd macswap");
+    r.echo.push(measure::echo_testpmd(&g, effort));
     // Where QEMU's time goes when the echo is saturated: offered half again
     // what poll mode carried at best.
     if profile::available() {
@@ -242,15 +305,19 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
         &format!("echo 1 > /proc/sys/net/ipv6/conf/{netdev}/disable_ipv6"),
         Duration::from_secs(10),
     )?;
-    for size in TX_SIZES {
-        println!("    pktgen on {netdev}, {size} bytes");
-        let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size));
-        if let Some(t) = measure::note(&format!("pktgen {size}"), t, &mut r.notes) {
-            println!(
-                "      {} frames at the peer, {:.0} fps ({})",
-                t.received, t.fps, t.guest_says
-            );
-            r.tx_kernel.push(t);
+    for burst in PKTGEN_BURSTS {
+        for size in TX_SIZES {
+            println!("    pktgen on {netdev}, {size} bytes, burst {burst}");
+            let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size), burst);
+            let what = format!("pktgen {size} burst {burst}");
+            if let Some(mut t) = measure::note(&what, t, &mut r.notes) {
+                println!(
+                    "      {} frames at the peer, {:.0} fps ({})",
+                    t.received, t.fps, t.guest_says
+                );
+                t.settings = measure::pktgen_settings(burst);
+                r.tx_kernel.push(t);
+            }
         }
     }
     println!("    kernel driver + afpacket-echo on {netdev}");
@@ -264,7 +331,21 @@ fn run_model(model: &str, effort: Effort) -> Result<ModelResult> {
     let back = g.run(&format!("bind-vfio {pci}"), Duration::from_secs(30))?;
     ensure!(back.status == 0, "rebinding {pci}: {}", back.output());
     r.seconds = started.elapsed().as_secs_f64();
+    r.load.1 = load_average();
     Ok(r)
+}
+
+/// The host's 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The file name of `model`'s chart, beside the report.
+pub fn chart_file(model: &str) -> String {
+    format!("chart-{model}.svg")
 }
 
 /// The first line of `qemu-system-x86_64 --version`.

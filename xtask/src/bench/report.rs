@@ -1,6 +1,7 @@
 //! The Markdown report, `bench/results/README.md`: per model, TX against
-//! pktgen, echo and latency against the kernel driver with AF_PACKET, MMIO
-//! per frame, and the issue's targets with whether each is met.
+//! testpmd and pktgen, echo, latency and guest CPU per frame against
+//! testpmd's macswap and the kernel driver with AF_PACKET, MMIO per frame,
+//! and the issues' targets with whether each is met.
 
 use super::chart::short;
 use super::ladder::{self, Rung};
@@ -17,10 +18,6 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
         (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => format!("{:.2}×", a / b),
         _ => "–".into(),
     }
-}
-
-fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    v.filter(|v| v.is_finite()).map_or("–".into(), f)
 }
 
 fn met(ok: Option<bool>) -> &'static str {
@@ -69,65 +66,129 @@ fn tx_of(v: &[TxCount], size: usize) -> Option<&TxCount> {
     v.iter().find(|t| t.size == size)
 }
 
+/// How the report names an echo path.
+fn path_name(mode: &str) -> String {
+    match mode {
+        "kernel" => "kernel + AF_PACKET".to_string(),
+        "testpmd" => "DPDK testpmd macswap".to_string(),
+        "receive alone" => "ours, receive alone (poll)".to_string(),
+        mode => format!("ours, `--irq {mode}`"),
+    }
+}
+
+/// The emulation's TX ceiling as measured: the best rate any sender reached.
+fn tx_ceiling(m: &ModelResult, size: usize) -> Option<f64> {
+    m.tx_ours
+        .iter()
+        .chain(&m.tx_dpdk)
+        .chain(&m.tx_kernel)
+        .filter(|t| t.size == size)
+        .map(|t| t.fps)
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+}
+
+/// Our cost at `rate` in `e`, as "µs per frame (CPUs busy)".
+fn cost_text(e: &EchoResult, rate: u64) -> String {
+    e.cost
+        .iter()
+        .find(|c| c.rate == rate)
+        .map_or("–".into(), |c| {
+            format!(
+                "{:.1} ({:.2}){}",
+                c.guest_us,
+                c.guest_cpus,
+                if c.perfect { "" } else { " lossy" }
+            )
+        })
+}
+
 fn model_section(s: &mut String, m: &ModelResult) {
-    let _ = writeln!(s, "\n## {} (one boot, {:.0} s)\n", m.model, m.seconds);
-    let _ = writeln!(s, "### TX: `e1000 send` vs the kernel's `pktgen`\n");
     let _ = writeln!(
         s,
-        "| frame (on the wire) | e1000 send, frames/s | pktgen, frames/s | ratio | frames at the peer (ours / pktgen) | our MMIO per frame (reads, writes) |\n|---|---|---|---|---|---|"
+        "\n## {} (one boot, {:.0} s; host load average {:.1} at the start, {:.1} at the end, on {} cores)\n",
+        m.model,
+        m.seconds,
+        m.load.0,
+        m.load.1,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let _ = writeln!(s, "![{} chart]({})\n", m.model, super::chart_file(&m.model));
+    let _ = writeln!(
+        s,
+        "### TX: `e1000 send` vs DPDK's testpmd (`txonly`) vs the kernel's `pktgen`\n\n\
+         Frames counted at the host end of the link. *ours ÷ it* is `e1000 send`'s rate over that sender's.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| frame (on the wire) | sender and its settings | frames/s | ours ÷ it | frames at the peer | MMIO per frame (reads, writes) |\n|---|---|---|---|---|---|"
     );
     for size in TX_SIZES {
-        let (o, k) = (tx_of(&m.tx_ours, size), tx_of(&m.tx_kernel, size));
-        let count =
-            |t: Option<&TxCount>| t.map_or("–".into(), |t| format!("{}/{}", t.received, t.asked));
-        let _ = writeln!(
-            s,
-            "| {} B | {} | {} | {} | {} / {} | {} |",
-            size + 4,
-            opt(o.map(|t| t.fps), |v| format!("{v:.0}")),
-            opt(k.map(|t| t.fps), |v| format!("{v:.0}")),
-            ratio(o.map(|t| t.fps), k.map(|t| t.fps)),
-            count(o),
-            count(k),
-            o.and_then(|t| t.mmio)
-                .map_or("–".into(), |(r, w)| format!("{r:.3}, {w:.3}")),
-        );
+        let ours = tx_of(&m.tx_ours, size).map(|t| t.fps);
+        let senders = m
+            .tx_ours
+            .iter()
+            .chain(&m.tx_dpdk)
+            .chain(&m.tx_kernel)
+            .filter(|t| t.size == size);
+        for t in senders {
+            let _ = writeln!(
+                s,
+                "| {} B | {} | {:.0} | {} | {}/{} | {} |",
+                size + 4,
+                t.settings,
+                t.fps,
+                ratio(ours, Some(t.fps)),
+                t.received,
+                t.asked,
+                t.mmio
+                    .map_or("–".into(), |(r, w)| format!("{r:.3}, {w:.3}")),
+            );
+        }
     }
     let kernel = m.kernel_echo();
+    let dpdk = m.dpdk_echo();
     let k_lossless = kernel.and_then(|k| k.lossless()).map(|v| v as f64);
-    let k_p50 = kernel.and_then(|k| k.ping).map(|p| p.0);
+    let d_lossless = dpdk.and_then(|k| k.lossless()).map(|v| v as f64);
+    let d_p50 = dpdk.and_then(|k| k.ping).map(|p| p.0);
     let poll_p50 = m
         .echo
         .iter()
         .find(|e| e.mode == "poll")
         .and_then(|e| e.ping)
         .map(|p| p.0);
+    let [low, high] = super::measure::COST_RATES;
     let _ = writeln!(
         s,
-        "\n### Echo and latency: `e1000 echo` vs kernel driver + `afpacket-echo`\n\n\
+        "\n### Echo, latency and cost: `e1000 echo` vs testpmd `macswap` vs kernel driver + `afpacket-echo`\n\n\
          64-byte frames (60 + FCS). *Lossless* is the highest offered rate that it and every lower rung \
          returned completely, intact and in order, and at pace (echoes coming back at ≥ 95 % of the rate sent, \
          so a backlog drained after the rung does not count); *saturation* is the highest rate echoes came back \
-         at on any rung.\n"
+         at on any rung. *Guest CPU* is from the guest's `/proc/stat` (both vCPUs) over 2 s in the middle of \
+         4 s at a fixed offered rate: µs of guest CPU per echoed frame, and in brackets the vCPUs busy \
+         (1.00 = one vCPU all the time).\n"
     );
     let _ = writeln!(
         s,
-        "| path | lossless, frames/s | vs kernel | saturation, frames/s | ping-pong p50 / p99, µs | p50 vs kernel | p50 vs poll | MMIO per frame, flood (reads, writes) | MMIO per frame, ping-pong |\n|---|---|---|---|---|---|---|---|---|"
+        "| path | lossless, frames/s | vs testpmd | vs kernel | saturation, frames/s | ping-pong p50 / p99, µs | p50 vs testpmd | p50 vs poll | guest CPU µs/frame at {} (vCPUs) | at {} | MMIO per frame, flood (reads, writes) | MMIO per frame, ping-pong |\n|---|---|---|---|---|---|---|---|---|---|---|---|",
+        short(low as f64),
+        short(high as f64)
     );
     for e in &m.echo {
-        let name = if e.mode == "kernel" {
-            "kernel + AF_PACKET".to_string()
-        } else {
-            format!("ours, `--irq {}`", e.mode)
-        };
+        let name = path_name(&e.mode);
         let p50 = e.ping.map(|p| p.0);
         let mmio =
             |v: Option<(f64, f64)>| v.map_or("–".into(), |(r, w)| format!("{r:.3}, {w:.3}"));
+        let own = |peer: &str| e.mode == peer;
         let _ = writeln!(
             s,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             lossless_text(e),
-            if e.mode == "kernel" {
+            if own("testpmd") {
+                "–".into()
+            } else {
+                ratio(e.lossless().map(|v| v as f64), d_lossless)
+            },
+            if own("kernel") {
                 "–".into()
             } else {
                 ratio(e.lossless().map(|v| v as f64), k_lossless)
@@ -141,15 +202,21 @@ fn model_section(s: &mut String, m: &ModelResult) {
                 };
                 format!("{a:.0} / {b:.0}{lost}")
             }),
-            if e.mode == "kernel" {
+            if own("testpmd") {
                 "–".into()
             } else {
-                ratio(p50, k_p50)
+                ratio(p50, d_p50)
             },
             ratio(p50, poll_p50),
+            cost_text(e, low),
+            cost_text(e, high),
             mmio(e.mmio_flood),
             mmio(e.mmio_ping),
         );
+    }
+    let _ = writeln!(s, "\nEach path's settings:\n");
+    for e in &m.echo {
+        let _ = writeln!(s, "- {}: {}", path_name(&e.mode), e.settings);
     }
     let _ = writeln!(s, "\nLadders (offered rate, ✓ lossless, ✗ lossy):\n");
     for e in &m.echo {
@@ -239,10 +306,10 @@ fn lost_in_guest(rungs: &[Rung]) -> Option<u64> {
 }
 
 /// The echo rate if receive and transmit emulation cannot overlap: from the
-/// receive-alone saturation and `e1000 send`'s 64-byte rate.
+/// receive-alone saturation and the best 64-byte TX rate of any sender.
 fn serial_bound(m: &ModelResult) -> Option<f64> {
     let rx = ladder::saturation(&m.rx_only);
-    let tx = tx_of(&m.tx_ours, 60)?.fps;
+    let tx = tx_ceiling(m, 60)?;
     (rx > 0.0 && tx > 0.0).then(|| rx * tx / (rx + tx))
 }
 
@@ -300,10 +367,10 @@ fn losses(s: &mut String, m: &ModelResult) {
              transmit half in the vCPU thread (inside the guest's tail write), both under QEMU's \
              big lock, so they barely overlap: an echo costs the emulation about the sum of both, \
              1 / (1/receive + 1/transmit) = 1 / (1/{} + 1/{}) = **{}** frames/s from our \
-             receive-alone and `e1000 send` rates above. Our best echo saturated at {} frames/s \
+             receive-alone rate and the best 64-byte TX rate of any sender above. Our best echo saturated at {} frames/s \
              ({:.0} % of that estimate).",
             short(ladder::saturation(&m.rx_only)),
-            short(tx_of(&m.tx_ours, 60).map_or(0.0, |t| t.fps)),
+            short(tx_ceiling(m, 60).unwrap_or(0.0)),
             short(bound),
             short(best),
             100.0 * best / bound
@@ -315,7 +382,7 @@ fn losses(s: &mut String, m: &ModelResult) {
             "\n**Receive alone** (`e1000 dump --quiet`, poll mode: the guest only counts frames, \
              nothing is transmitted): lossless to {} frames/s, at most {} frames/s received. \
              This is the receive half of the emulation's work in an echo; the transmit half is \
-             `e1000 send` in the TX table. Ladder: {}.",
+             the best sender in the TX table. Ladder: {}.",
             ladder::highest_lossless(&m.rx_only).map_or("–".into(), |v| short(v as f64)),
             short(ladder::saturation(&m.rx_only)),
             rungs_text(&m.rx_only)
@@ -334,11 +401,7 @@ fn losses(s: &mut String, m: &ModelResult) {
         .filter(|e| !e.rungs.is_empty())
         .chain(&m.echo);
     for e in paths {
-        let name = match e.mode.as_str() {
-            "kernel" => "kernel + AF_PACKET".to_string(),
-            "receive alone" => "ours, receive alone (poll)".to_string(),
-            mode => format!("ours, `--irq {mode}`"),
-        };
+        let name = path_name(&e.mode);
         let ring_full = match (e.ring_full, e.early_dd) {
             (Some(f), Some(d)) => format!("{f} / {d}"),
             (Some(f), None) => format!("{f} / –"),
@@ -377,19 +440,88 @@ fn targets(s: &mut String, m: &ModelResult) {
         s,
         "\n### Targets\n\n| target | measured | status |\n|---|---|---|"
     );
-    let tx = tx_of(&m.tx_ours, 60).zip(tx_of(&m.tx_kernel, 60));
-    let tx_ratio = tx.map(|(o, k)| o.fps / k.fps.max(1.0));
-    let applies = m.model == "e1000e";
+    // Against DPDK's testpmd, the peer a user would pick.
+    for size in TX_SIZES {
+        let r = tx_of(&m.tx_ours, size)
+            .zip(tx_of(&m.tx_dpdk, size))
+            .map(|(o, d)| o.fps / d.fps.max(1.0));
+        let _ = writeln!(
+            s,
+            "| TX ≥ testpmd `txonly` ({} B) | {} | {} |",
+            size + 4,
+            r.map_or("–".into(), |r| format!("{r:.2}× testpmd")),
+            met(r.map(|r| r >= 1.0))
+        );
+    }
+    let best_ours = m
+        .ours_echo()
+        .filter_map(|e| e.lossless())
+        .max()
+        .map(|v| v as f64);
+    let dpdk = m.dpdk_echo();
+    let d_lossless = dpdk.and_then(|d| d.lossless()).map(|v| v as f64);
     let _ = writeln!(
         s,
-        "| TX ≥ 4× pktgen (64 B){} | {} | {} |",
-        if applies {
-            ""
-        } else {
-            " — set for the 82574L; shown for reference"
-        },
-        tx_ratio.map_or("–".into(), |r| format!("{r:.2}×")),
-        met(tx_ratio.map(|r| r >= 4.0))
+        "| lossless echo ≥ testpmd `macswap` (our best mode) | ours {} vs testpmd {} | {} |",
+        best_ours.map_or("–".into(), short),
+        d_lossless.map_or("–".into(), short),
+        met(best_ours.zip(d_lossless).map(|(o, d)| o >= d))
+    );
+    let poll_ping = m
+        .echo
+        .iter()
+        .find(|e| e.mode == "poll")
+        .and_then(|e| e.ping);
+    let d_ping = dpdk.and_then(|d| d.ping);
+    let _ = writeln!(
+        s,
+        "| poll-mode ping-pong p50 ≤ testpmd's | ours {} µs vs testpmd {} µs | {} |",
+        poll_ping.map_or("–".into(), |p| format!("{:.0}", p.0)),
+        d_ping.map_or("–".into(), |p| format!("{:.0}", p.0)),
+        met(poll_ping.zip(d_ping).map(|(o, d)| o.0 <= d.0))
+    );
+    let rate = super::measure::COST_RATES[1];
+    let d_cost = dpdk.and_then(|d| d.cost.iter().find(|c| c.rate == rate));
+    for e in m.ours_echo().filter(|e| e.mode != "poll") {
+        let c = e.cost.iter().find(|c| c.rate == rate);
+        let ok = c
+            .zip(d_cost)
+            .map(|(c, d)| c.perfect && c.guest_us <= d.guest_us / 3.0);
+        let _ = writeln!(
+            s,
+            "| `--irq {}` at {}: ≤ ⅓ of testpmd's guest CPU per frame, no loss | {} vs testpmd {} µs per frame | {} |",
+            e.mode,
+            short(rate as f64),
+            c.map_or("–".into(), |c| format!(
+                "{:.1} µs ({:.2} vCPUs{})",
+                c.guest_us,
+                c.guest_cpus,
+                if c.perfect { "" } else { ", lossy" }
+            )),
+            d_cost.map_or("–".into(), |d| format!("{:.1}", d.guest_us)),
+            met(ok)
+        );
+    }
+    let ceiling = tx_ceiling(m, 60);
+    let ours_tx = tx_of(&m.tx_ours, 60).map(|t| t.fps);
+    let _ = writeln!(
+        s,
+        "| `e1000 send` within 10 % of the emulation's TX ceiling (64 B; ceiling = the best sender measured, no dedicated cheapest sender yet) | {} of {} | {} |",
+        ours_tx.map_or("–".into(), short),
+        ceiling.map_or("–".into(), short),
+        met(ours_tx.zip(ceiling).map(|(o, c)| o >= 0.9 * c))
+    );
+    let best_sat = m
+        .ours_echo()
+        .map(|e| ladder::saturation(&e.rungs))
+        .fold(0.0, f64::max);
+    let bound = serial_bound(m);
+    let _ = writeln!(
+        s,
+        "| echo saturation within 5 % of the emulation's estimate | {} of {} | {} |",
+        short(best_sat),
+        bound.map_or("–".into(), short),
+        met(bound.map(|b| best_sat >= 0.95 * b))
     );
     let poll = m.echo.iter().find(|e| e.mode == "poll");
     let poll_lossless = poll.and_then(|p| p.lossless());
@@ -465,20 +597,38 @@ pub fn markdown(run: &BenchRun) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# Benchmark: `e1000` (user space, VFIO) vs the Linux kernel driver\n\n\
-         Produced by `{}` on {} with {} (TCG, q35, vIOMMU on, 1 vCPU); the whole run took {:.0} s{}.\n\n\
-         Each model is one guest boot: our driver first (`e1000 send`, `e1000 dump --quiet` receiving alone, \
-         `e1000 echo` in every interrupt mode the model offers), \
-         then the NIC is handed to the guest kernel's driver for the same measurements (`pktgen`; `afpacket-echo`, \
-         an AF_PACKET echo program using `recvmmsg`/`sendmmsg`). Frames are counted at the host end of the NIC's link \
-         (a UDP socket: one datagram per frame). Absolute numbers depend on the host and its load: read the ratios. \
-         The chart is [chart.png](chart.png).",
+        "# Benchmark: `e1000` (user space, VFIO) vs DPDK's testpmd vs the Linux kernel driver\n\n\
+         Produced by `{}` on {} with {} (TCG, q35, vIOMMU on, {} vCPUs, 1 GiB); the whole run took {:.0} s{}.\n\n\
+         Each model is one guest boot, one emulated NIC, driven in turn by: our driver (`e1000 send`, \
+         `e1000 dump --quiet` receiving alone, `e1000 echo` in every interrupt mode the model offers); \
+         DPDK {} `dpdk-testpmd` on the same vfio-pci device (`txonly`, `macswap`; one forwarding lcore, \
+         32-frame bursts; Debian's packages unpacked into the guest's initramfs); then the guest kernel's \
+         driver (`pktgen` with burst 1 and burst 32; `afpacket-echo`, an AF_PACKET echo program). \
+         Every peer's settings are printed beside its numbers. \
+         **The link**: every table of this run used QEMU's `-netdev dgram` on {} (QEMU inherits one end), \
+         frames counted at the host end (one datagram per frame). \
+         Absolute numbers depend on the host and its load (2 shared cores): read the ratios. \
+         The charts are `chart-<model>.svg`.",
         run.command,
         run.date,
         run.qemu_version,
+        super::GUEST_CPUS,
         run.seconds,
-        if run.quick { " (`--quick`: short runs, noisy)" } else { "" }
+        if run.quick { " (`--quick`: short runs, noisy)" } else { "" },
+        super::dpdk::DPDK_VERSION,
+        run.link.describe()
     );
+    if run.link == crate::guest::Link::Unix {
+        let _ = writeln!(
+            s,
+            "\nOn the Unix-domain link a full socket makes the sender wait instead of dropping \
+             (so there are no drops at either socket to attribute, and QEMU's transmit path can be \
+             held up by the host peer), and the host kernel gives no arrival timestamps for it: \
+             TX rates are the times the counter read the frames, which overstates a rate when it \
+             reads a backlog."
+        );
+    }
+
     let h = &run.host;
     let _ = writeln!(
         s,

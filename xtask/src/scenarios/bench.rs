@@ -220,3 +220,33 @@ pub fn vfio_bound(g: &mut Guest) -> Result<()> {
     }
     Ok(())
 }
+
+/// DPDK's testpmd, the bench's peer, runs from the bench's initramfs (2
+/// vCPUs, hugepages, its PMDs loaded with `-d`) on the vfio-pci NIC, echoes
+/// a ping-pong through `macswap`, and ends cleanly on SIGINT.
+pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
+    use crate::bench::measure::{small_frames, wait_echoing};
+    let nic = g.nic(0);
+    let job = g.spawn(&crate::bench::dpdk::testpmd_command(
+        &nic.pci, "macswap", "",
+    ))?;
+    let pings = wait_echoing(nic, Duration::from_secs(90)).and_then(|()| {
+        let peer = crate::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        peer.ping_pong(50, small_frames(), Duration::from_secs(1))
+    });
+    g.run("killall -INT dpdk-testpmd", SHORT)?;
+    let r = job.wait(Duration::from_secs(60))?;
+    let s = pings
+        .map_err(|e| crate::error::Error::msg(format!("{e}\ntestpmd printed:\n{}", r.output())))?;
+    ensure!(
+        s.sent == 50 && s.is_perfect(),
+        "ping-pong through testpmd: {s}"
+    );
+    ensure!(
+        r.status == 0 && r.lines.iter().any(|l| l.contains("Bye")),
+        "testpmd exited {} without its goodbye:\n{}",
+        r.status,
+        r.output()
+    );
+    Ok(())
+}

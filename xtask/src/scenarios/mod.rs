@@ -36,6 +36,14 @@ pub fn suites() -> Vec<Suite> {
         // NICs bound to vfio-pci at boot, as the project's driver wants them.
         Suite::new(GuestConfig::with_nics(&["e1000e", "igb", "e1000-82545em"]))
             .test("bench::vfio_bound", bench::vfio_bound),
+        // The bench's guest: DPDK's testpmd appended to the initramfs, 2 vCPUs.
+        Suite::new({
+            let mut c = GuestConfig::with_nics(&["e1000e"]);
+            c.cpus = crate::bench::GUEST_CPUS;
+            c.dpdk = true;
+            c
+        })
+        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes),
         // The project's driver, the same scenarios on every model.
         driver::suite("e1000e"),
         driver::suite("e1000"),
