@@ -11,7 +11,8 @@
 //! (legacy or advanced write-back, frames longer than a buffer over several
 //! descriptors), transmit on every tail write (DD written back on RS), and
 //! misbehaviour on request: a transmitter that stops, stray descriptor
-//! writes, head values out of range.
+//! writes, head values out of range, a write-back whose status word lands
+//! before the rest, a frame that arrives while the driver reads the head.
 
 use crate::sys::dma::IommuMap;
 use crate::sys::mmio::Registers;
@@ -118,6 +119,12 @@ struct State {
     link_down: bool,
     /// DMA accesses to unmapped IOVAs, refused as an IOMMU would.
     faults: u64,
+    /// Write-backs whose status word has landed but not the rest:
+    /// (descriptor IOVA, complete write-back).
+    late: Vec<(u64, [u32; 4])>,
+    /// A frame to receive on RX queue `.0` just before its head register is
+    /// next read (the NIC working while the driver looks).
+    on_head_read: Option<(u32, Vec<u8>)>,
 }
 
 /// The software NIC.
@@ -195,40 +202,31 @@ impl ModelNic {
     /// back, head advanced. Returns false, leaving everything as it was, if
     /// the driver gave the NIC too few descriptors or receive is off.
     pub(crate) fn deliver(&self, q: u32, frame: &[u8]) -> bool {
+        self.state().deliver(self.kind, q, frame, false)
+    }
+
+    /// Receives a one-buffer `frame` on queue `q` the way QEMU's 82576 has
+    /// been seen to show it: the frame and the status word (DD, EOP) land
+    /// and the head moves on, but the rest of the write-back (words 0-1 and
+    /// the length, in the legacy format the length) stays out until
+    /// [`ModelNic::land_late`].
+    pub(crate) fn deliver_status_first(&self, q: u32, frame: &[u8]) -> bool {
+        assert!(frame.len() <= BUFFER, "one buffer");
+        self.state().deliver(self.kind, q, frame, true)
+    }
+
+    /// The rest of every write-back [`ModelNic::deliver_status_first`] held back lands.
+    pub(crate) fn land_late(&self) {
         let mut st = self.state();
-        let block = self.kind.rx_block(q);
-        if st.reg(RCTL) & RCTL_EN == 0 {
-            return false;
-        }
-        let count = (st.reg(block + LEN) / 16) as usize;
-        let (head, tail) = (st.reg(block + HEAD) as usize, st.reg(block + TAIL) as usize);
-        if count == 0 || head >= count || tail >= count {
-            return false;
-        }
-        let needed = frame.len().div_ceil(BUFFER).max(1);
-        let available = (tail + count - head) % count;
-        if available < needed {
-            return false;
-        }
-        let base = st.ring_base(block);
-        let mut i = head;
-        for (k, chunk) in frame.chunks(BUFFER).enumerate() {
-            let desc = base + 16 * i as u64;
-            let words = st.read_desc(desc);
-            let buffer = (words[1] as u64) << 32 | words[0] as u64;
-            st.dma_write(buffer, chunk);
-            let eop = k == needed - 1;
-            let status = 1 | (eop as u32) << 1; // DD, EOP
-            let wb = if self.kind.advanced() {
-                [0, 0, status, chunk.len() as u32]
-            } else {
-                [words[0], words[1], chunk.len() as u32, status]
-            };
+        for (desc, wb) in std::mem::take(&mut st.late) {
             st.write_desc(desc, wb);
-            i = (i + 1) % count;
         }
-        st.regs.insert(block + HEAD, i as u32);
-        true
+    }
+
+    /// Receives `frame` on queue `q` just before the driver next reads
+    /// that queue's head register.
+    pub(crate) fn deliver_on_head_read(&self, q: u32, frame: &[u8]) {
+        self.state().on_head_read = Some((q, frame.to_vec()));
     }
 
     /// Writes descriptor `i` of RX queue `q` as a misbehaving device might.
@@ -310,6 +308,55 @@ impl ModelNic {
 }
 
 impl State {
+    /// Receives `frame` on RX queue `q` (see [`ModelNic::deliver`]); with
+    /// `status_first`, only the status word of its write-back lands now.
+    fn deliver(&mut self, kind: Kind, q: u32, frame: &[u8], status_first: bool) -> bool {
+        let block = kind.rx_block(q);
+        if self.reg(RCTL) & RCTL_EN == 0 {
+            return false;
+        }
+        let count = (self.reg(block + LEN) / 16) as usize;
+        let (head, tail) = (
+            self.reg(block + HEAD) as usize,
+            self.reg(block + TAIL) as usize,
+        );
+        if count == 0 || head >= count || tail >= count {
+            return false;
+        }
+        let needed = frame.len().div_ceil(BUFFER).max(1);
+        let available = (tail + count - head) % count;
+        if available < needed {
+            return false;
+        }
+        let base = self.ring_base(block);
+        let mut i = head;
+        for (k, chunk) in frame.chunks(BUFFER).enumerate() {
+            let desc = base + 16 * i as u64;
+            let words = self.read_desc(desc);
+            let buffer = (words[1] as u64) << 32 | words[0] as u64;
+            self.dma_write(buffer, chunk);
+            let eop = k == needed - 1;
+            let status = 1 | (eop as u32) << 1; // DD, EOP
+            let (wb, status_word) = if kind.advanced() {
+                ([0, 0, status, chunk.len() as u32], 2)
+            } else {
+                ([words[0], words[1], chunk.len() as u32, status], 3)
+            };
+            if status_first {
+                self.dma_write(
+                    desc + 4 * status_word as u64,
+                    &wb[status_word].to_le_bytes(),
+                );
+                self.late.push((desc, wb));
+            } else {
+                self.write_desc(desc, wb);
+            }
+            i = (i + 1) % count;
+        }
+        self.regs.insert(block + HEAD, i as u32);
+        true
+    }
+
     /// A register's value.
     fn reg(&self, r: u32) -> u32 {
         self.regs.get(&r).copied().unwrap_or(0)
@@ -367,6 +414,13 @@ impl Registers for ModelNic {
     fn read(&self, reg: u32) -> u32 {
         let mut st = self.state();
         st.reads += 1;
+        if let Some((q, frame)) = st.on_head_read.take() {
+            if reg == self.kind.rx_block(q) + HEAD {
+                st.deliver(self.kind, q, &frame, false);
+            } else {
+                st.on_head_read = Some((q, frame));
+            }
+        }
         let v = st.reg(reg);
         match reg {
             STATUS => {
