@@ -137,18 +137,18 @@ impl RxFormat {
                 }
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
-                let (len, lo, hi) = unsafe {
-                    (
-                        read_word(desc, 3) as u16,
-                        read_word(desc, 0),
-                        read_word(desc, 1),
-                    )
-                };
+                let len = unsafe { read_word(desc, 3) } as u16;
+                // A length proves a write-back; without one, words 0-1 tell
+                // (read only then: the fast path reads two words, as before).
+                let landed = len != 0
+                    // SAFETY: forwarded.
+                    || unsafe { (read_word(desc, 0), read_word(desc, 1)) }
+                        != (armed as u32, (armed >> 32) as u32);
                 Some(RxDone {
                     len,
                     eop: staterr & RX_EOP != 0,
                     error: staterr & RX_ADV_ERR_MASK != 0,
-                    landed: len != 0 || (lo, hi) != (armed as u32, (armed >> 32) as u32),
+                    landed,
                 })
             }
         }
