@@ -205,11 +205,12 @@ impl ModelNic {
         self.state().deliver(self.kind, q, frame, false)
     }
 
-    /// Receives a one-buffer `frame` on queue `q` the way QEMU's 82576 has
-    /// been seen to show it: the frame and the status word (DD, EOP) land
-    /// and the head moves on, but the rest of the write-back (words 0-1 and
-    /// the length, in the legacy format the length) stays out until
-    /// [`ModelNic::land_late`].
+    /// Receives a one-buffer `frame` on queue `q` with its write-back
+    /// late: the frame and the status word (DD, EOP) land, as QEMU's 82576
+    /// has been seen to show them, and the head moves on, but the rest of
+    /// the write-back (words 0-1 and the length; in the legacy format the
+    /// length) stays out until [`ModelNic::land_late`]. The worst case for
+    /// a driver: its status word and head both say "written".
     pub(crate) fn deliver_status_first(&self, q: u32, frame: &[u8]) -> bool {
         assert!(frame.len() <= BUFFER, "one buffer");
         self.state().deliver(self.kind, q, frame, true)
