@@ -3,16 +3,16 @@
 use super::mempool::{Mempool, Packet};
 use super::Descriptors;
 use crate::error::{Error, Result};
-use crate::hw::desc::RxFormat;
+use crate::hw::desc::{RxDone, RxFormat};
 use crate::hw::regs::{Q_HEAD, Q_TAIL};
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::Registers;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a descriptor may show DD without a length before the head
-/// register is asked whether the NIC really wrote it that way: far longer
-/// than the few tens of µs the emulation has been seen to take.
+/// Legacy format only: how long a descriptor may show DD without a length
+/// before the head register is asked whether the NIC has moved past it: far
+/// longer than the few tens of µs the emulation has been seen to take.
 const EARLY_DD_LIMIT: Duration = Duration::from_millis(5);
 
 /// A receive ring.
@@ -41,9 +41,10 @@ pub(crate) struct RxRing {
     /// Polls that found the ring full: every descriptor given to the NIC
     /// held a frame, so the NIC had nowhere to put the next one.
     pub(crate) full: u64,
-    /// Times the next descriptor showed DD before its length.
+    /// Times the next descriptor showed DD on the image the driver armed
+    /// (the NIC's status word without the rest of its write-back).
     pub(crate) early_dd: u64,
-    /// When the descriptor at `next` was first seen with DD but no length.
+    /// When the descriptor at `next` was first seen that way.
     early_since: Option<Instant>,
 }
 
@@ -126,39 +127,63 @@ impl RxRing {
         (self.tail + self.desc.count - self.next) % self.desc.count
     }
 
-    /// Whether a received frame is waiting (one descriptor read, no
-    /// register). A descriptor showing DD without a length is not (yet) a
-    /// frame: see [`RxRing::rx_batch`].
-    pub(crate) fn pending(&self) -> bool {
-        self.outstanding() > 0
-            // SAFETY: `next` indexes this ring.
-            && unsafe { self.format.done(self.desc.at(self.next)) }.is_some_and(|d| d.len != 0)
+    /// Descriptor `i` if it shows DD, judged against the buffer armed in it.
+    fn done_at(&self, i: usize) -> Option<RxDone> {
+        let armed = self.bufs[i].as_ref().map_or(0, |p| p.iova());
+        // SAFETY: `i` indexes this ring; reading it is harmless whoever owns it.
+        unsafe { self.format.done(self.desc.at(i), armed) }
     }
 
-    /// For descriptor `i` showing DD without a length: true if the NIC
-    /// really wrote it that way (it is then dropped), false while the rest
-    /// of the write-back may still land. Every [`EARLY_DD_LIMIT`] the head
-    /// register decides: if the NIC's head is still at `i`, it has not
-    /// written `i` at all (the DD is a stray late status write) and the
-    /// driver keeps waiting for the frame, asking again one limit later (so
-    /// an idle ring is not polled through a register). Off the fast path.
-    #[cold]
-    fn waited_out_early_dd(&mut self, regs: &dyn Registers, i: usize) -> bool {
-        match self.early_since {
-            None => {
-                self.early_dd += 1;
-                self.early_since = Some(Instant::now());
-                false
-            }
-            Some(t) if t.elapsed() < EARLY_DD_LIMIT => false,
+    /// Whether a received frame is waiting (one or two descriptor reads, no
+    /// register). DD on the image the driver armed is not (yet) a frame (see
+    /// [`RxRing::rx_batch`]), but if the NIC has written back the descriptor
+    /// after it, frames are there: an interrupt-mode queue must not sleep
+    /// on them (their interrupts may have been taken already).
+    pub(crate) fn pending(&self) -> bool {
+        let outstanding = self.outstanding();
+        match self.done_at(self.next) {
+            _ if outstanding == 0 => false,
+            Some(d) if d.landed => true,
             Some(_) => {
-                let written = regs.read(self.block + Q_HEAD) as usize != i;
-                if !written {
-                    self.early_since = Some(Instant::now());
-                }
-                written
+                outstanding > 1
+                    && self
+                        .done_at((self.next + 1) % self.desc.count)
+                        .is_some_and(|d| d.landed)
             }
+            None => false,
         }
+    }
+
+    /// For descriptor `i` showing DD on the image the driver armed: the
+    /// write-back to take once it is complete, `None` while it is not.
+    ///
+    /// Advanced format (82576): words 0-1 still holding the armed buffer
+    /// address prove that the NIC's write-back has not landed (it overwrites
+    /// them), so the descriptor is never taken that way, however long that
+    /// takes: re-arming it would let the rest of the write-back land on the
+    /// fresh buffer address. No register is read.
+    ///
+    /// Legacy format: the write-back keeps the address, so only the length
+    /// tells. Every [`EARLY_DD_LIMIT`] the head register decides: while the
+    /// NIC's head is at `i` it has not written `i` and the driver keeps
+    /// waiting; once the head has moved past, the NIC has finished `i`
+    /// (QEMU's models advance the head after the write-back, and reading it
+    /// takes the lock they write under), so `i` is read again and taken as
+    /// it now is. Off the fast path.
+    #[cold]
+    fn early_dd(&mut self, regs: &dyn Registers, i: usize) -> Option<RxDone> {
+        let since = *self.early_since.get_or_insert_with(|| {
+            self.early_dd += 1;
+            Instant::now()
+        });
+        if self.format == RxFormat::Advanced || since.elapsed() < EARLY_DD_LIMIT {
+            return None;
+        }
+        if regs.read(self.block + Q_HEAD) as usize == i {
+            self.early_since = Some(Instant::now());
+            return None;
+        }
+        self.done_at(i)
     }
 
     /// Moves up to `max` received frames into `out` and refills the ring
@@ -176,9 +201,7 @@ impl RxRing {
         // The NIC fills the descriptor before the tail last: if that one is
         // done, every descriptor it owned is (one descriptor read).
         let last_owned = (self.tail + count - 1) % count;
-        // SAFETY: `last_owned` indexes this ring; reading its status is
-        // harmless whoever owns it.
-        if unsafe { self.format.done(self.desc.at(last_owned)) }.is_some() {
+        if self.done_at(last_owned).is_some_and(|d| d.landed) {
             self.full += 1;
         }
         let mut budget = self.outstanding();
@@ -186,19 +209,21 @@ impl RxRing {
         let mut last_refilled = None;
         while received < max && budget > 0 {
             let i = self.next;
-            // SAFETY: `i` indexes this ring; software owns it once DD is set.
-            let Some(done) = (unsafe { self.format.done(self.desc.at(i)) }) else {
+            // Software owns descriptor `i` once its write-back has landed.
+            let Some(mut done) = self.done_at(i) else {
                 break;
             };
-            // Every descriptor we arm has a zero length field, and every
-            // frame the NIC writes back has a non-zero one. DD with length 0
-            // is a write-back still landing: QEMU's 82576 model has been seen
-            // to show the status word up to ~100 µs before the rest. Taking
-            // such a descriptor loses its frame, and re-arming it early lets
-            // the late write clobber the fresh buffer address. Wait for the
-            // whole write-back (bounded, in case a NIC really wrote 0).
-            if done.len == 0 && !self.waited_out_early_dd(regs, i) {
-                break;
+            // DD on the image we armed (length 0, and in the advanced
+            // format our buffer address still in words 0-1) is the NIC's
+            // status word without the rest of its write-back: QEMU's 82576
+            // model has been seen to show it up to ~100 µs early. Taking it
+            // would lose the frame, and re-arming it would let the rest of
+            // the write-back clobber the fresh buffer address: wait for it.
+            if !done.landed {
+                match self.early_dd(regs, i) {
+                    Some(d) => done = d,
+                    None => break,
+                }
             }
             self.early_since = None;
             let Some(fresh) = self.pool.alloc(self.pool.buffer_size()) else {
@@ -208,7 +233,7 @@ impl RxRing {
             let mut p = self.bufs[i]
                 .replace(fresh)
                 .expect("every RX descriptor holds a buffer");
-            // SAFETY: software owns descriptor i (DD was set); re-arm it with the fresh buffer.
+            // SAFETY: software owns descriptor i (its write-back landed); re-arm it with the fresh buffer.
             unsafe { self.format.arm(self.desc.at(i), iova) };
             last_refilled = Some(i);
             self.next = (i + 1) % count;

@@ -53,7 +53,7 @@ const ADV_DCMD_DEXT: u32 = 1 << 29;
 /// Advanced TX: PAYLEN field shift in olinfo_status.
 const ADV_PAYLEN_SHIFT: u32 = 14;
 
-/// A completed receive descriptor.
+/// A receive descriptor showing DD.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RxDone {
     /// Bytes written into the buffer.
@@ -62,6 +62,13 @@ pub(crate) struct RxDone {
     pub eop: bool,
     /// The NIC flagged an error.
     pub error: bool,
+    /// The NIC's write-back has landed, not only its status word. False
+    /// means DD sits on the image the driver armed: length still 0 and, in
+    /// the advanced format, words 0-1 still the buffer address the driver
+    /// armed (every advanced write-back overwrites them with packet type,
+    /// header length and RSS hash or IP ID; the legacy write-back keeps the
+    /// address, so there only the length tells).
+    pub landed: bool,
 }
 
 /// Volatile 32-bit read of descriptor word `word` (0..4).
@@ -98,12 +105,13 @@ impl RxFormat {
         }
     }
 
-    /// The write-back of `desc` if the NIC is done with it.
+    /// The write-back of `desc`, armed with the buffer at `armed`, if it
+    /// shows DD (see [`RxDone::landed`] for DD alone).
     ///
     /// # Safety
     /// `desc` points at a descriptor of this ring.
     #[inline]
-    pub(crate) unsafe fn done(self, desc: *const u8) -> Option<RxDone> {
+    pub(crate) unsafe fn done(self, desc: *const u8, armed: u64) -> Option<RxDone> {
         match self {
             RxFormat::Legacy => {
                 // SAFETY: forwarded.
@@ -118,6 +126,7 @@ impl RxFormat {
                     len,
                     eop: w3 & RX_EOP != 0,
                     error: (w3 >> 8) & RX_LEGACY_ERR_MASK != 0,
+                    landed: len != 0,
                 })
             }
             RxFormat::Advanced => {
@@ -129,10 +138,17 @@ impl RxFormat {
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
                 let len = unsafe { read_word(desc, 3) } as u16;
+                // A length proves a write-back; without one, words 0-1 tell
+                // (read only then: the fast path reads two words, as before).
+                let landed = len != 0
+                    // SAFETY: forwarded.
+                    || unsafe { (read_word(desc, 0), read_word(desc, 1)) }
+                        != (armed as u32, (armed >> 32) as u32);
                 Some(RxDone {
                     len,
                     eop: staterr & RX_EOP != 0,
                     error: staterr & RX_ADV_ERR_MASK != 0,
+                    landed,
                 })
             }
         }
@@ -194,16 +210,45 @@ mod tests {
         // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
         unsafe {
             RxFormat::Legacy.arm(p, 0x1234_5678_9abc);
-            assert!(RxFormat::Legacy.done(p).is_none());
+            assert!(RxFormat::Legacy.done(p, 0x1234_5678_9abc).is_none());
         }
         // The NIC writes length 60 and status DD|EOP.
         buf[2] = 60;
         buf[3] = RX_DD | RX_EOP;
         // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
-        let done = unsafe { RxFormat::Legacy.done(p) }.unwrap();
-        assert_eq!((done.len, done.eop, done.error), (60, true, false));
+        let done = unsafe { RxFormat::Legacy.done(p, 0x1234_5678_9abc) }.unwrap();
+        assert_eq!(
+            (done.len, done.eop, done.error, done.landed),
+            (60, true, false, true)
+        );
         assert_eq!(buf[0], 0x5678_9abc);
         assert_eq!(buf[1], 0x1234);
+    }
+
+    #[test]
+    fn advanced_rx_tells_a_lone_status_word_from_a_write_back() {
+        let iova = 0x1_2345_6800u64;
+        let done = |buf: &mut [u32; 4]| {
+            // SAFETY: a 16-byte, 4-byte aligned stand-in descriptor.
+            unsafe { RxFormat::Advanced.done(buf.as_mut_ptr().cast::<u8>(), iova) }
+        };
+        let mut buf = [0u32; 4];
+        // SAFETY: a 16-byte, 4-byte aligned stand-in descriptor.
+        unsafe { RxFormat::Advanced.arm(buf.as_mut_ptr().cast::<u8>(), iova) };
+        assert!(done(&mut buf).is_none());
+        // The status word alone, over the armed image: not landed.
+        buf[2] = RX_DD | RX_EOP;
+        assert!(!done(&mut buf).unwrap().landed);
+        // The write-back proper (packet type and RSS hash over words 0-1;
+        // zero for a non-IP frame), with or without a length.
+        buf = [0, 0, RX_DD | RX_EOP, 60];
+        let d = done(&mut buf).unwrap();
+        assert_eq!((d.len, d.eop, d.landed), (60, true, true));
+        buf = [0x10, 0, RX_DD | RX_EOP, 0];
+        assert!(done(&mut buf).unwrap().landed);
+        // A length alone proves a write-back too.
+        buf = [iova as u32, (iova >> 32) as u32, RX_DD, 60];
+        assert!(done(&mut buf).unwrap().landed);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! (legacy or advanced write-back, frames longer than a buffer over several
 //! descriptors), transmit on every tail write (DD written back on RS), and
 //! misbehaviour on request: a transmitter that stops, stray descriptor
-//! writes, head values out of range.
+//! writes, head values out of range, a write-back whose status word lands
+//! before the rest, a frame that arrives while the driver reads the head.
 
 use crate::sys::dma::IommuMap;
 use crate::sys::mmio::Registers;
@@ -87,6 +88,8 @@ pub(crate) const HEAD: u32 = 0x10;
 pub(crate) const TAIL: u32 = 0x18;
 pub(crate) const DCTL: u32 = 0x28;
 pub(crate) const DCTL_ENABLE: u32 = 1 << 25;
+/// The standard buffer size (RCTL.BSIZE 00, no BSEX): the one `deliver_status_first` frames fit in.
+const BUFFER: usize = 2048;
 /// The longest frame accepted without RCTL.LPE (no FCS, VLAN-tagged).
 const STANDARD_FRAME: usize = 1518;
 
@@ -118,6 +121,12 @@ struct State {
     link_down: bool,
     /// DMA accesses to unmapped IOVAs, refused as an IOMMU would.
     faults: u64,
+    /// Write-backs whose status word has landed but not the rest:
+    /// (descriptor IOVA, complete write-back).
+    late: Vec<(u64, [u32; 4])>,
+    /// A frame to receive on RX queue `.0` just before its head register is
+    /// next read (the NIC working while the driver looks).
+    on_head_read: Option<(u32, Vec<u8>)>,
 }
 
 /// The software NIC.
@@ -195,58 +204,32 @@ impl ModelNic {
     /// back, head advanced. Returns false, leaving everything as it was, if
     /// the driver gave the NIC too few descriptors or receive is off.
     pub(crate) fn deliver(&self, q: u32, frame: &[u8]) -> bool {
+        self.state().deliver(self.kind, q, frame, false)
+    }
+
+    /// Receives a one-buffer `frame` on queue `q` with its write-back
+    /// late: the frame and the status word (DD, EOP) land, as QEMU's 82576
+    /// has been seen to show them, and the head moves on, but the rest of
+    /// the write-back (words 0-1 and the length; in the legacy format the
+    /// length) stays out until [`ModelNic::land_late`]. The worst case for
+    /// a driver: its status word and head both say "written".
+    pub(crate) fn deliver_status_first(&self, q: u32, frame: &[u8]) -> bool {
+        assert!(frame.len() <= BUFFER, "one buffer");
+        self.state().deliver(self.kind, q, frame, true)
+    }
+
+    /// The rest of every write-back [`ModelNic::deliver_status_first`] held back lands.
+    pub(crate) fn land_late(&self) {
         let mut st = self.state();
-        let block = self.kind.rx_block(q);
-        if st.reg(RCTL) & RCTL_EN == 0 {
-            return false;
-        }
-        let count = (st.reg(block + LEN) / 16) as usize;
-        let (head, tail) = (st.reg(block + HEAD) as usize, st.reg(block + TAIL) as usize);
-        if count == 0 || head >= count || tail >= count {
-            return false;
-        }
-        let rctl = st.reg(RCTL);
-        if rctl & 1 << 5 == 0 && frame.len() > STANDARD_FRAME {
-            return false; // too long without LPE: dropped
-        }
-        let buffer_size = match self.kind {
-            // SRRCTL.BSIZEPACKET, in KiB, overrides RCTL (82576 §8.10).
-            Kind::E82576 if st.reg(block + 0x0C) & 0x7F != 0 => {
-                (st.reg(block + 0x0C) & 0x7F) as usize * 1024
-            }
-            _ => {
-                let bsize = (rctl >> 16) & 3;
-                match (rctl & 1 << 25 != 0, bsize) {
-                    (false, _) => 2048 >> bsize,
-                    (true, 0) => 2048, // reserved; as without BSEX
-                    (true, _) => 32768 >> bsize,
-                }
-            }
-        };
-        let needed = frame.len().div_ceil(buffer_size).max(1);
-        let available = (tail + count - head) % count;
-        if available < needed {
-            return false;
-        }
-        let base = st.ring_base(block);
-        let mut i = head;
-        for (k, chunk) in frame.chunks(buffer_size).enumerate() {
-            let desc = base + 16 * i as u64;
-            let words = st.read_desc(desc);
-            let buffer = (words[1] as u64) << 32 | words[0] as u64;
-            st.dma_write(buffer, chunk);
-            let eop = k == needed - 1;
-            let status = 1 | (eop as u32) << 1; // DD, EOP
-            let wb = if self.kind.advanced() {
-                [0, 0, status, chunk.len() as u32]
-            } else {
-                [words[0], words[1], chunk.len() as u32, status]
-            };
+        for (desc, wb) in std::mem::take(&mut st.late) {
             st.write_desc(desc, wb);
-            i = (i + 1) % count;
         }
-        st.regs.insert(block + HEAD, i as u32);
-        true
+    }
+
+    /// Receives `frame` on queue `q` just before the driver next reads
+    /// that queue's head register.
+    pub(crate) fn deliver_on_head_read(&self, q: u32, frame: &[u8]) {
+        self.state().on_head_read = Some((q, frame.to_vec()));
     }
 
     /// Writes descriptor `i` of RX queue `q` as a misbehaving device might.
@@ -328,6 +311,73 @@ impl ModelNic {
 }
 
 impl State {
+    /// Receives `frame` on RX queue `q` (see [`ModelNic::deliver`]); with
+    /// `status_first`, only the status word of its write-back lands now.
+    fn deliver(&mut self, kind: Kind, q: u32, frame: &[u8], status_first: bool) -> bool {
+        let block = kind.rx_block(q);
+        if self.reg(RCTL) & RCTL_EN == 0 {
+            return false;
+        }
+        let count = (self.reg(block + LEN) / 16) as usize;
+        let (head, tail) = (
+            self.reg(block + HEAD) as usize,
+            self.reg(block + TAIL) as usize,
+        );
+        if count == 0 || head >= count || tail >= count {
+            return false;
+        }
+        let rctl = self.reg(RCTL);
+        if rctl & 1 << 5 == 0 && frame.len() > STANDARD_FRAME {
+            return false; // too long without LPE: dropped
+        }
+        let buffer_size = match kind {
+            // SRRCTL.BSIZEPACKET, in KiB, overrides RCTL (82576 §8.10).
+            Kind::E82576 if self.reg(block + 0x0C) & 0x7F != 0 => {
+                (self.reg(block + 0x0C) & 0x7F) as usize * 1024
+            }
+            _ => {
+                let bsize = (rctl >> 16) & 3;
+                match (rctl & 1 << 25 != 0, bsize) {
+                    (false, _) => BUFFER >> bsize,
+                    (true, 0) => BUFFER, // reserved; as without BSEX
+                    (true, _) => 32768 >> bsize,
+                }
+            }
+        };
+        let needed = frame.len().div_ceil(buffer_size).max(1);
+        let available = (tail + count - head) % count;
+        if available < needed {
+            return false;
+        }
+        let base = self.ring_base(block);
+        let mut i = head;
+        for (k, chunk) in frame.chunks(buffer_size).enumerate() {
+            let desc = base + 16 * i as u64;
+            let words = self.read_desc(desc);
+            let buffer = (words[1] as u64) << 32 | words[0] as u64;
+            self.dma_write(buffer, chunk);
+            let eop = k == needed - 1;
+            let status = 1 | (eop as u32) << 1; // DD, EOP
+            let (wb, status_word) = if kind.advanced() {
+                ([0, 0, status, chunk.len() as u32], 2)
+            } else {
+                ([words[0], words[1], chunk.len() as u32, status], 3)
+            };
+            if status_first {
+                self.dma_write(
+                    desc + 4 * status_word as u64,
+                    &wb[status_word].to_le_bytes(),
+                );
+                self.late.push((desc, wb));
+            } else {
+                self.write_desc(desc, wb);
+            }
+            i = (i + 1) % count;
+        }
+        self.regs.insert(block + HEAD, i as u32);
+        true
+    }
+
     /// A register's value.
     fn reg(&self, r: u32) -> u32 {
         self.regs.get(&r).copied().unwrap_or(0)
@@ -385,6 +435,13 @@ impl Registers for ModelNic {
     fn read(&self, reg: u32) -> u32 {
         let mut st = self.state();
         st.reads += 1;
+        if let Some((q, frame)) = st.on_head_read.take() {
+            if reg == self.kind.rx_block(q) + HEAD {
+                st.deliver(self.kind, q, &frame, false);
+            } else {
+                st.on_head_read = Some((q, frame));
+            }
+        }
         let v = st.reg(reg);
         match reg {
             STATUS => {

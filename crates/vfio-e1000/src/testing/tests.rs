@@ -199,6 +199,84 @@ fn dd_without_a_length_is_waited_for_not_taken() {
 }
 
 #[test]
+fn a_write_back_whose_status_lands_first_is_waited_for_even_after_the_head_moved() {
+    let mut h = Harness::new(Kind::E82576, 32, 32, 128);
+    // Slot 0: the status word lands over the armed image and the head moves
+    // on; the rest of the write-back is late. Slot 1: a whole write-back.
+    assert!(h.model.deliver_status_first(0, &frame(1, 64)));
+    assert!(h.model.deliver(0, &frame(2, 100)));
+    assert!(
+        h.q.rx.pending(),
+        "frames wait behind the late write-back: an IRQ-mode wait must not sleep on them"
+    );
+    let (reads, _) = h.model.accesses();
+    assert!(
+        h.rx(8).is_empty(),
+        "nothing is taken before slot 0 is whole"
+    );
+    assert_eq!(h.q.rx.early_dd, 1);
+    // Long past any time limit, with the head register past slot 0: the
+    // armed buffer address still in words 0-1 says no write-back landed.
+    std::thread::sleep(Duration::from_millis(12));
+    assert!(h.rx(8).is_empty(), "a late write-back is still not taken");
+    assert_eq!(
+        h.model.accesses().0,
+        reads,
+        "decided without reading a register"
+    );
+    h.model.land_late();
+    let got = h.rx(8);
+    assert_eq!(got.len(), 2);
+    assert_eq!(&got[0][..], &frame(1, 64)[..]);
+    assert_eq!(&got[1][..], &frame(2, 100)[..]);
+    assert_eq!(h.q.rx.dropped, 0);
+    // Every descriptor the NIC has not written holds the buffer the driver
+    // armed in it (no write-back landed on a re-armed descriptor), and the
+    // ring goes on working across a wrap.
+    for i in 0..32 {
+        let w = h.model.rx_desc(0, i);
+        if w[2] & 1 == 0 {
+            let armed = h.q.rx.armed_iova(i);
+            assert_eq!(
+                (w[0], w[1]),
+                (armed as u32, (armed >> 32) as u32),
+                "slot {i}"
+            );
+        }
+    }
+    h.q.rx.check_invariants();
+    for s in 3..80 {
+        assert!(h.model.deliver(0, &frame(s, 60 + s as usize)));
+        let got = h.rx(8);
+        assert_eq!(got.len(), 1);
+        assert_eq!(&got[0][..], &frame(s, 60 + s as usize)[..]);
+    }
+    assert_eq!(h.model.faults(), 0);
+}
+
+#[test]
+fn legacy_dd_without_a_length_is_read_again_once_the_head_has_moved() {
+    for kind in [Kind::E8254x, Kind::E82574] {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        let armed = h.q.rx.armed_iova(0);
+        // A lone status word on slot 0 while the NIC's head is still there.
+        h.model
+            .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 0, 1 | 1 << 1]);
+        assert!(h.rx(8).is_empty(), "{kind:?}");
+        assert!(!h.q.rx.pending(), "{kind:?}");
+        std::thread::sleep(Duration::from_millis(6));
+        // The NIC writes slot 0 for real while the driver reads its head:
+        // what the driver read before the head is stale.
+        h.model.deliver_on_head_read(0, &frame(7, 64));
+        let got = h.rx(8);
+        assert_eq!(got.len(), 1, "{kind:?}: the frame is taken, not dropped");
+        assert_eq!(&got[0][..], &frame(7, 64)[..]);
+        assert_eq!(h.q.rx.dropped, 0, "{kind:?}");
+        h.q.rx.check_invariants();
+    }
+}
+
+#[test]
 fn impossible_lengths_and_errors_are_dropped_and_counted() {
     for kind in KINDS {
         let mut h = Harness::new(kind, 32, 32, 128);
