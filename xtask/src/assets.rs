@@ -152,7 +152,9 @@ pub fn ensure_kernel() -> Result<KernelTree> {
         .filter_map(|l| l.trim().strip_prefix("Depends:"))
         .map(str::trim)
         .find(|p| p.starts_with("linux-image-"))
-        .ok_or("apt-cache names no linux-image-* dependency for linux-image-amd64")?
+        .ok_or_else(|| {
+            anyhow::anyhow!("apt-cache names no linux-image-* dependency for linux-image-amd64")
+        })?
         .to_string();
     let debs = dir.join("debs");
     fs::create_dir_all(&debs)?;
@@ -182,7 +184,7 @@ pub fn ensure_kernel() -> Result<KernelTree> {
     let _ = fs::remove_dir_all(&root);
     fs::rename(&staging, &root)?;
     KernelTree::find(&root)
-        .ok_or_else(|| "unpacked packages lack vmlinuz, modules or busybox".into())
+        .ok_or_else(|| anyhow::anyhow!("unpacked packages lack vmlinuz, modules or busybox"))
 }
 
 /// A binary of the workspace to build statically and install in the guest.

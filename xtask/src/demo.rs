@@ -29,7 +29,7 @@ fn parse_ready(line: &str) -> (Option<String>, Option<String>) {
 pub fn main(args: &[String]) -> Result<i32> {
     let count: usize = match args {
         [] => 200,
-        [flag, n] if flag == "--count" => n.parse().map_err(|_| "bad --count")?,
+        [flag, n] if flag == "--count" => n.parse().map_err(|_| anyhow::anyhow!("bad --count"))?,
         _ => bail!("usage: cargo xtask demo [--count N]"),
     };
     let guest = Guest::boot(GuestConfig::with_nics(&["e1000e"]))?;

@@ -11,6 +11,8 @@ pub mod cpio;
 pub mod demo;
 pub mod docs;
 pub mod error;
+
+pub use anyhow::{bail, ensure};
 pub mod frame;
 pub mod guest;
 pub mod initramfs;

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("xtask: error: {e}");
+            eprintln!("xtask: error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -294,7 +294,9 @@ impl Peer {
         }
         let send_elapsed = started.elapsed();
         done_sending.store(true, Ordering::Release);
-        let mut s = receiver.join().map_err(|_| "flood receiver panicked")??;
+        let mut s = receiver
+            .join()
+            .map_err(|_| anyhow::anyhow!("flood receiver panicked"))??;
         send_result?;
         s.sent = sent as u64;
         s.send_elapsed = send_elapsed;

@@ -38,7 +38,11 @@ pub fn main(args: &[String]) -> Result<i32> {
             // The bench's guest: DPDK's testpmd in the initramfs, 2 vCPUs.
             "--dpdk" => dpdk = true,
             "--timeout" => {
-                timeout = Duration::from_secs(value()?.parse().map_err(|_| "bad --timeout")?)
+                timeout = Duration::from_secs(
+                    value()?
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("bad --timeout"))?,
+                )
             }
             "--" => {
                 command.extend(it.by_ref().cloned());

@@ -80,12 +80,20 @@ pub fn main(args: &[String]) -> Result<i32> {
         let mut value = || {
             it.next()
                 .cloned()
-                .ok_or_else(|| format!("{a} needs a value; usage: {USAGE}"))
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value; usage: {USAGE}"))
         };
         match a.as_str() {
-            "--minutes" => minutes = value()?.parse().map_err(|_| "--minutes N")?,
+            "--minutes" => {
+                minutes = value()?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--minutes N"))?
+            }
             "--model" => model = value()?,
-            "--rate" => rate = value()?.parse().map_err(|_| "--rate FRAMES_PER_S")?,
+            "--rate" => {
+                rate = value()?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--rate FRAMES_PER_S"))?
+            }
             "--out" => out = PathBuf::from(value()?),
             other => bail!("unknown argument {other}; usage: {USAGE}"),
         }

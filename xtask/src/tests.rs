@@ -66,7 +66,7 @@ impl Tally {
             Err(e) => {
                 self.failed.push(name.to_string());
                 println!("test {name} ... FAILED ({:.1}s)", took.as_secs_f64());
-                for line in e.message().lines() {
+                for line in format!("{e:#}").lines() {
                     println!("    {line}");
                 }
             }
@@ -208,7 +208,7 @@ fn run_suite(config: &GuestConfig, scenarios: &[&Scenario], tally: &mut Tally) {
         let g = guest.as_mut().expect("booted");
         let t = Instant::now();
         let result = (scenario.run)(g).map_err(|e| {
-            if e.message().contains(DIAGNOSTICS_MARKER) {
+            if format!("{e:#}").contains(DIAGNOSTICS_MARKER) {
                 e
             } else {
                 g.error(e)

@@ -131,7 +131,7 @@ pub fn needed(elf: &[u8]) -> Result<Vec<String>> {
         }
         Some(out)
     };
-    parse().ok_or_else(|| "truncated ELF file".into())
+    parse().ok_or_else(|| anyhow::anyhow!("truncated ELF file"))
 }
 
 /// A `Depends` field's package names: the first alternative of each, without

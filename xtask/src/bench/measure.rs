@@ -115,7 +115,9 @@ pub fn count_tx(
     });
     let result = run(&progress);
     stop.store(true, Ordering::Release);
-    let (received, fps) = counter.join().map_err(|_| "TX counter panicked")?;
+    let (received, fps) = counter
+        .join()
+        .map_err(|_| anyhow::anyhow!("TX counter panicked"))?;
     let guest_says = result?;
     Ok(TxCount {
         size,
@@ -860,7 +862,7 @@ pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) => {
             let e: Error = e;
-            let msg = format!("{what}: {}", e.message().lines().next().unwrap_or(""));
+            let msg = format!("{what}: {}", format!("{e:#}").lines().next().unwrap_or(""));
             println!("    ! {msg}");
             notes.push(msg);
             None

@@ -173,7 +173,11 @@ pub fn main(args: &[String]) -> Result<i32> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--model" => models.push(it.next().ok_or("--model needs a value")?.clone()),
+            "--model" => models.push(
+                it.next()
+                    .ok_or_else(|| anyhow::anyhow!("--model needs a value"))?
+                    .clone(),
+            ),
             "--quick" => quick = true,
             "--link" => {
                 link = match it.next().map(String::as_str) {
@@ -182,7 +186,12 @@ pub fn main(args: &[String]) -> Result<i32> {
                     _ => bail!("--link needs udp or unix\nusage: {USAGE}"),
                 }
             }
-            "--out" => out = PathBuf::from(it.next().ok_or("--out needs a value")?),
+            "--out" => {
+                out = PathBuf::from(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--out needs a value"))?,
+                )
+            }
             other => bail!("unknown argument {other}\nusage: {USAGE}"),
         }
     }

@@ -490,7 +490,7 @@ fn json_summary(r: &crate::guest::JobResult) -> Result<serde_json::Value> {
     let objects = super::cli::json_objects(&r.lines)?;
     super::cli::json_one(&objects, "summary")
         .cloned()
-        .map_err(|e| crate::error::Error::msg(format!("{}:\n{}", e.message(), r.output())))
+        .map_err(|e| crate::error::Error::msg(format!("{e:#}:\n{}", r.output())))
 }
 
 /// Counter `name` of the NIC (`rx_ring_full`, `rx_driver_dropped`, …) from a

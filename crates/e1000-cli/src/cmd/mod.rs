@@ -45,3 +45,31 @@ pub fn default_config() -> vfio_e1000::Config {
     config.hugepages = std::env::var_os("E1000_NO_HUGEPAGES").is_none();
     config
 }
+
+/// Waits up to `timeout` for the link, as [`vfio_e1000::Nic::wait_link`]
+/// does, but gives up at once on SIGINT or SIGTERM.
+pub fn wait_link(
+    nic: &vfio_e1000::Nic,
+    timeout: std::time::Duration,
+) -> Result<vfio_e1000::LinkStatus, CliError> {
+    let start = std::time::Instant::now();
+    loop {
+        let link = nic.link()?;
+        if link.up {
+            return Ok(link);
+        }
+        if crate::signal::stopped() {
+            return Err(CliError::Failed(format!(
+                "interrupted while waiting for the link on {}",
+                nic.pci()
+            )));
+        }
+        if start.elapsed() >= timeout {
+            return Err(CliError::Driver(vfio_e1000::Error::LinkDown {
+                pci: nic.pci(),
+                waited_ms: timeout.as_millis() as u64,
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -73,7 +73,7 @@ impl Common {
     /// Opens the NIC, waits for the link, prints the ready line.
     fn open(&self, what: &str, pci: &str) -> Result<Nic, CliError> {
         let nic = Nic::open(pci, &self.config)?;
-        let link = nic.wait_link(self.link_timeout)?;
+        let link = super::wait_link(&nic, self.link_timeout)?;
         self.out.say(&format!(
             "{what}: ready on {} ({}) mac {}, irq {}, link {link}",
             nic.pci(),
