@@ -117,6 +117,10 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
     ),
     ("static::unit_tests", &["test", "--workspace", "--quiet"]),
     (
+        "static::package",
+        &["package", "-p", "vfio-e1000", "--allow-dirty", "--quiet"],
+    ),
+    (
         "static::docs",
         &[
             "rustdoc",

@@ -356,8 +356,10 @@ pub fn json_one<'a>(objects: &'a [serde_json::Value], kind: &str) -> Result<&'a 
 }
 
 /// `echo --json --stats-period`: every stdout line is a JSON object (ready,
-/// stats, summary); the summary's counts match the ping-pong; the human
-/// summary is still there (on stderr).
+/// stats, summary); the summary counts at least the ping-pong (a frame left
+/// over from an earlier scenario may reach the NIC too, so the run ends on
+/// SIGINT rather than at a count); the human summary is still there (on
+/// stderr).
 fn json_lines(g: &mut Guest) -> Result<()> {
     const N: usize = 150;
     let nic = g.nic(0);
@@ -365,12 +367,13 @@ fn json_lines(g: &mut Guest) -> Result<()> {
     let job = spawn_ready(
         g,
         &format!(
-            "e1000 echo {} -c {N} --json --stats-period 0.5 --timeout 60",
+            "e1000 echo {} --json --stats-period 0.5 --timeout 60",
             nic.pci
         ),
         "echo",
     )?;
     let pings = peer.ping_pong(N, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok("killall -INT e1000", SHORT)?;
     let r = job.wait(SHORT)?;
     let out = r.output();
     ensure!(
@@ -382,9 +385,10 @@ fn json_lines(g: &mut Guest) -> Result<()> {
     let ready = json_one(&objects, "ready")?;
     ensure!(ready["pci"] == nic.pci.as_str(), "ready object {ready}");
     let summary = json_one(&objects, "summary")?;
+    let rx = summary["rx_frames"].as_u64().unwrap_or(0);
     ensure!(
-        summary["rx_frames"] == N && summary["tx_frames"] == N,
-        "JSON summary {summary} does not count {N} frames each way"
+        rx >= N as u64 && summary["tx_frames"] == rx,
+        "JSON summary {summary} does not count {N} frames or more, all echoed"
     );
     ensure!(
         summary["nic"]["rx_packets"].as_u64() >= Some(N as u64)
@@ -401,7 +405,7 @@ fn json_lines(g: &mut Guest) -> Result<()> {
         "want at least 2 stats objects with rates and drops, got {stats:?}"
     );
     ensure!(
-        out.contains(&format!("echo: summary: rx {N} frames"))
+        out.contains(&format!("echo: summary: rx {rx} frames"))
             && r.lines.iter().any(|l| l.starts_with("echo: stats ")),
         "the human summary and stats lines (stderr) are missing:\n{out}"
     );

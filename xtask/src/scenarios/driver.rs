@@ -213,47 +213,42 @@ fn hot_unplug_forward(g: &mut Guest, mode: &str) -> Result<()> {
         Duration::from_secs(30),
     )?;
     std::thread::sleep(Duration::from_millis(300));
-    g.qmp(&format!(
-        r#"{{"execute":"device_del","arguments":{{"id":"{}"}}}}"#,
-        which.device_id
-    ))?;
-    let r = job.wait(Duration::from_secs(60))?;
-    ensure!(
-        r.status == 1 && r.output().contains("asked to release"),
-        "forward after device_del of {} exited {}:\n{}",
-        which.pci,
-        r.status,
-        r.output()
-    );
-    let gone = g.run(&format!("for i in $(seq 100); do [ -e /sys/bus/pci/devices/{} ] || exit 0; sleep 0.1; done; exit 1", which.pci), Duration::from_secs(30))?;
-    ensure!(
-        gone.status == 0,
-        "{} still present after the unplug",
-        which.pci
-    );
-    no_dmar_faults(g)
+    unplug_and_expect_release(g, job, &which.device_id, &which.pci)
 }
 
 fn hot_unplug(g: &mut Guest, mode: &str) -> Result<()> {
     let nic = g.nic(0);
-    let pci = nic.pci.clone();
     let peer = Peer::new(nic)?;
-    let mut job = g.spawn(&format!("e1000 echo {pci} --irq {mode} --quiet"))?;
+    let mut job = g.spawn(&format!("e1000 echo {} --irq {mode} --quiet", nic.pci))?;
     job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
     let ping = peer.ping_pong(20, TrafficSpec::default(), Duration::from_secs(2))?;
     ensure!(ping.is_perfect(), "before the unplug: {ping}");
+    unplug_and_expect_release(g, job, &nic.device_id, &nic.pci)
+}
+
+/// QMP `device_del` of the NIC at `pci` while `job` drives it: the job must
+/// exit 1 saying the kernel asked for the device, the kernel must then
+/// remove it, and no DMAR fault may be logged.
+fn unplug_and_expect_release(
+    g: &Guest,
+    job: crate::job::Job<'_>,
+    device_id: &str,
+    pci: &str,
+) -> Result<()> {
     g.qmp(&format!(
-        r#"{{"execute":"device_del","arguments":{{"id":"{}"}}}}"#,
-        nic.device_id
+        r#"{{"execute":"device_del","arguments":{{"id":"{device_id}"}}}}"#
     ))?;
     let r = job.wait(Duration::from_secs(60))?;
     ensure!(
         r.status == 1 && r.output().contains("asked to release"),
-        "echo after device_del exited {}:\n{}",
+        "the job driving {pci} exited {} after its device_del:\n{}",
         r.status,
         r.output()
     );
-    let gone = g.run(&format!("for i in $(seq 100); do [ -e /sys/bus/pci/devices/{pci} ] || exit 0; sleep 0.1; done; exit 1"), Duration::from_secs(30))?;
+    let gone = g.run(
+        &format!("for i in $(seq 100); do [ -e /sys/bus/pci/devices/{pci} ] || exit 0; sleep 0.1; done; exit 1"),
+        Duration::from_secs(30),
+    )?;
     ensure!(gone.status == 0, "{pci} still present after the unplug");
     no_dmar_faults(g)
 }

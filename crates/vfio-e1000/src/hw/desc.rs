@@ -138,17 +138,37 @@ impl RxFormat {
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
                 let len = unsafe { read_word(desc, 3) } as u16;
-                // A length proves a write-back; without one, words 0-1 tell
-                // (read only then: the fast path reads two words, as before).
-                let landed = len != 0
-                    // SAFETY: forwarded.
-                    || unsafe { (read_word(desc, 0), read_word(desc, 1)) }
-                        != (armed as u32, (armed >> 32) as u32);
+                if len != 0 {
+                    // A length proves a write-back (the fast path: two words).
+                    return Some(RxDone {
+                        len,
+                        eop: staterr & RX_EOP != 0,
+                        error: staterr & RX_ADV_ERR_MASK != 0,
+                        landed: true,
+                    });
+                }
+                // No length: words 0-1 tell whether a write-back overwrote
+                // the image we armed. The NIC may be landing one right now
+                // (QEMU writes the whole descriptor with DD clear, then the
+                // status word with DD), and the words above were read one by
+                // one: so read the status and length again after words 0-1.
+                // A status still showing DD then belongs to what words 0-1
+                // show; a cleared DD means the write-back is under way.
+                // SAFETY: forwarded.
+                let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
+                fence(Ordering::Acquire);
+                // SAFETY: forwarded.
+                let staterr = unsafe { read_word(desc, 2) };
+                if staterr & RX_DD == 0 {
+                    return None;
+                }
+                // SAFETY: forwarded.
+                let len = unsafe { read_word(desc, 3) } as u16;
                 Some(RxDone {
                     len,
                     eop: staterr & RX_EOP != 0,
                     error: staterr & RX_ADV_ERR_MASK != 0,
-                    landed,
+                    landed: len != 0 || words01 != (armed as u32, (armed >> 32) as u32),
                 })
             }
         }
