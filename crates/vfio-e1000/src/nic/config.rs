@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::hw::family::RxMode;
 use crate::hw::filters::{AddressFilter, RECEIVE_ADDRESSES};
 use crate::hw::irq::IrqMode;
+use crate::hw::offload::{Offloads, MAX_VLAN_ID};
 use crate::sys::dma::IovaPolicy;
 use std::time::Duration;
 
@@ -80,6 +81,16 @@ pub struct Config {
     /// to the next power of two that holds a VLAN-tagged frame (16 KiB for
     /// 9000); a frame is always one [`Packet`](crate::Packet).
     pub mtu: u16,
+    /// Strip the 802.1Q tag of received frames, reported by
+    /// [`Packet::vlan_tag`](crate::Packet::vlan_tag), and let the NIC insert
+    /// the tags of sent packets (CTRL.VME). Off by default: tags stay in the
+    /// bytes (and the driver inserts any set with
+    /// [`Packet::set_vlan_tag`](crate::Packet::set_vlan_tag)).
+    pub vlan_strip: bool,
+    /// VLAN IDs whose tagged frames are accepted (RCTL.VFE and the VLAN
+    /// filter table); untagged frames always pass. Empty (the default): no
+    /// VLAN filtering.
+    pub vlan_filter: Vec<u16>,
 }
 
 impl Default for Config {
@@ -100,6 +111,8 @@ impl Default for Config {
             unicast: Vec::new(),
             multicast: Vec::new(),
             mtu: 1500,
+            vlan_strip: false,
+            vlan_filter: Vec::new(),
         }
     }
 }
@@ -153,6 +166,11 @@ impl Config {
                 self.mtu
             )));
         }
+        if let Some(id) = self.vlan_filter.iter().find(|&&id| id > MAX_VLAN_ID) {
+            return Err(Error::InvalidConfig(format!(
+                "VLAN ID {id}: must be 0 to {MAX_VLAN_ID}"
+            )));
+        }
         if self.tx_hang_timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "a zero TX hang timeout would reset every queue with frames in flight".into(),
@@ -166,6 +184,7 @@ impl Config {
         let max_frame = self.mtu as usize + ETHERNET_OVERHEAD;
         RxMode {
             promiscuous: self.promiscuous,
+            vlan_filter: !self.vlan_filter.is_empty(),
             buffer_size: max_frame.next_power_of_two().max(BUFFER_SIZE),
             max_frame,
         }
@@ -177,6 +196,14 @@ impl Config {
             mac: self.mac.unwrap_or(mac),
             unicast: &self.unicast,
             multicast: &self.multicast,
+        }
+    }
+
+    /// The VLAN and checksum settings.
+    pub(crate) fn offloads(&self) -> Offloads<'_> {
+        Offloads {
+            vlan_strip: self.vlan_strip,
+            vlan_filter: &self.vlan_filter,
         }
     }
 

@@ -319,6 +319,9 @@ impl Nic {
         self.stats.rx_early_dd = sum(|q| q.rx.early_dd);
         self.stats.tx_hangs = sum(|q| q.tx.hangs);
         self.stats.tx_runts = sum(|q| q.tx.runts);
+        self.stats.tx_tag_no_room = sum(|q| q.tx.tag_no_room);
+        self.stats.rx_ip_checksum_errors = sum(|q| q.rx.ip_checksum_errors);
+        self.stats.rx_l4_checksum_errors = sum(|q| q.rx.l4_checksum_errors);
         let (downs, down) = self
             .hw
             .link
