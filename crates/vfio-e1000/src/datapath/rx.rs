@@ -46,6 +46,8 @@ pub(crate) struct RxRing {
     pub(crate) early_dd: u64,
     /// When the descriptor at `next` was first seen that way.
     early_since: Option<Instant>,
+    /// Frames delivered since the ring was made.
+    pub(crate) received: u64,
     /// Frames delivered with a wrong IPv4 header checksum.
     pub(crate) ip_checksum_errors: u64,
     /// Frames delivered with a wrong TCP/UDP checksum.
@@ -89,6 +91,7 @@ impl RxRing {
             full: 0,
             early_dd: 0,
             early_since: None,
+            received: 0,
             ip_checksum_errors: 0,
             l4_checksum_errors: 0,
         })
@@ -270,6 +273,7 @@ impl RxRing {
                 self.tail = i;
             }
         }
+        self.received += received as u64;
         received
     }
 

@@ -136,6 +136,8 @@ pub(crate) fn arm_queue(
         vectors: QueueVectors::default(),
         polls: 0,
         busy_poll: Duration::from_micros(config.busy_poll_us as u64),
+        irq_vector: None,
+        moderation: None,
         hang_timeout: config.tx_hang_timeout,
     })
 }

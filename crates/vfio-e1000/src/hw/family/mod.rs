@@ -172,6 +172,14 @@ pub(crate) trait Family: Send + Sync {
         enable_single_vector(r, itr)
     }
 
+    /// Changes the minimum interval between interrupts of `vector` (the
+    /// one vector in INTx/MSI mode) to `itr` × 256 ns, as
+    /// [`Family::enable_irqs`] set it: ITR (SDM §13.4.18) by default.
+    fn set_irq_interval(&self, r: &dyn Registers, mode: IrqMode, vector: u32, itr: u16) {
+        let _ = (mode, vector);
+        r.write(ITR, itr as u32);
+    }
+
     /// Acknowledges an interrupt that woke us (INTx/MSI: read and clear
     /// ICR; MSI-X: `link_vector` says whether it was the "other" causes'
     /// vector); returns true if it signalled a link change.
