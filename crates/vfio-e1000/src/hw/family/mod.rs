@@ -3,7 +3,7 @@
 //! Everything else (rings, mempool, interrupt loop, teardown) is written once.
 //!
 //! The default methods of [`Family`] are the 8254x programming model, which
-//! the 82574L extends; the 82576
+//! the 82574L extends (extended receive descriptors, two queues); the 82576
 //! overrides more (advanced descriptors, per-queue enables, extended
 //! interrupt registers). [`rss`] is what the two share for receive-side
 //! scaling.
