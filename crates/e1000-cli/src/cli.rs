@@ -168,8 +168,17 @@ pub struct TrafficArgs {
     #[arg(long, value_name = "N", default_value_t = 512, alias = "rxd")]
     pub ring: usize,
     /// Minimum µs between interrupts
-    #[arg(long, value_name = "US", default_value_t = 128)]
+    #[arg(
+        long,
+        value_name = "US",
+        default_value_t = 128,
+        conflicts_with = "adaptive_irq"
+    )]
     pub irq_interval: u32,
+    /// Adapt the interval between interrupts to the load: none below about
+    /// 10,000 frames/s, 250 µs above
+    #[arg(long)]
+    pub adaptive_irq: bool,
     /// With interrupts: poll the ring this long before sleeping (0 = sleep at once)
     #[arg(long, value_name = "US", default_value_t = 500)]
     pub busy_poll: u32,
@@ -206,6 +215,16 @@ pub struct TrafficArgs {
     /// Also accept this multicast group (repeatable)
     #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
     pub multicast: Vec<[u8; 6]>,
+    /// Strip the 802.1Q tag of received frames into the descriptor (shown
+    /// by dump as `vlan ID`, put back by echo and forward) and let the NIC
+    /// insert tags on send (CTRL.VME)
+    #[arg(long)]
+    pub vlan_strip: bool,
+    /// Accept tagged frames of this VLAN ID only (repeatable or comma-separated;
+    /// untagged frames always pass): the NIC's VLAN filter table
+    #[arg(long, value_name = "ID", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(0..=4095))]
+    pub vlan_filter: Vec<u16>,
     /// Test hook: stop the NIC's transmitter after N frames, so that the
     /// TX watchdog must notice and recover (needs the fault-injection feature)
     #[arg(long, value_name = "N", hide = true)]
@@ -279,6 +298,18 @@ pub struct SendArgs {
     /// Spread the frames over N flows (source ports SRC_PORT..SRC_PORT+N), so RSS has something to spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub flows: u16,
+    /// Let the NIC fill in the IPv4 and UDP checksums (checksum offload);
+    /// without it the IPv4 checksum is computed once and UDP sends none
+    #[arg(long)]
+    pub offload: bool,
+    /// Send every frame tagged with this 802.1Q VLAN ID (inserted by the
+    /// NIC with --vlan-strip, else by the driver; SIZE excludes the tag)
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u16).range(0..=4095))]
+    pub vlan: Option<u16>,
+    /// Priority (PCP, 0 to 7) of the --vlan tag
+    #[arg(long, value_name = "P", default_value_t = 0, requires = "vlan",
+          value_parser = clap::value_parser!(u16).range(0..=7))]
+    pub vlan_prio: u16,
     /// Bytes after the sequence number: `counter` (0, 1, 2, ...), `zeros`, or hex bytes repeated (e.g. `deadbeef`)
     #[arg(long, value_name = "PATTERN", default_value = "counter", value_parser = parse_payload)]
     pub payload: Payload,

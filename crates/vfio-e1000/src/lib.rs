@@ -75,7 +75,7 @@ mod sys;
 #[allow(unsafe_code)] // the model NIC reads and writes DMA memory as a device would
 mod testing;
 
-pub use datapath::mempool::{Packet, BUFFER_SIZE};
+pub use datapath::mempool::{ChecksumStatus, Packet, BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use hw::counters::{LinkStatus, Stats};
 pub use hw::irq::IrqMode;

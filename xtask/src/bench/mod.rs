@@ -286,10 +286,17 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     }
     // Every mode as a user gets it (interrupt modes busy-poll the ring for a
     // while before sleeping), then the best interrupt mode with pure
-    // interrupts (`--busy-poll 0`), to show what the busy-poll window buys.
+    // interrupts (`--busy-poll 0`), to show what the busy-poll window buys,
+    // with the fixed interval and with adaptive moderation.
     let modes = irq_modes(model);
     let pure = modes.last().map(|best| format!("{best} --busy-poll 0"));
-    for mode in modes.iter().map(|m| m.to_string()).chain(pure) {
+    let adaptive = pure.as_ref().map(|p| format!("{p} --adaptive-irq"));
+    for mode in modes
+        .iter()
+        .map(|m| m.to_string())
+        .chain(pure)
+        .chain(adaptive)
+    {
         println!("    e1000 echo --irq {mode}");
         r.echo.push(measure::echo_ours(&g, &mode, effort));
     }

@@ -88,7 +88,10 @@ pub fn suite(model: &'static str) -> Suite {
             name("kernel_driver_before_and_after"),
             kernel_driver_round_trip,
         );
-    super::features::add(super::cli::add(s, model), model)
+    super::offloads::add(
+        super::features::add(super::cli::add(s, model), model),
+        model,
+    )
 }
 
 /// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running

@@ -8,6 +8,7 @@ pub(crate) mod bench;
 pub(crate) mod cli;
 pub(crate) mod driver;
 pub(crate) mod features;
+pub(crate) mod offloads;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;

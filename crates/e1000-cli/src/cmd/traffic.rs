@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant, SystemTime};
-use vfio_e1000::{Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
+use vfio_e1000::{ChecksumStatus, Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;
@@ -46,6 +46,7 @@ impl Common {
         config.tx_ring = t.ring;
         config.pool_size = (4 * t.ring).max(2048);
         config.irq_interval_us = t.irq_interval;
+        config.adaptive_irq = t.adaptive_irq;
         config.iova = match t.iova {
             IovaArg::Allocated => IovaPolicy::Allocated,
             IovaArg::Identity => IovaPolicy::Identity,
@@ -56,6 +57,8 @@ impl Common {
         config.mac = t.mac;
         config.unicast = t.unicast.clone();
         config.multicast = t.multicast.clone();
+        config.vlan_strip = t.vlan_strip;
+        config.vlan_filter = t.vlan_filter.clone();
         Ok(Common {
             config,
             count: t.count,
@@ -374,7 +377,10 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
             let mut reader_gone = false;
             if let Some(pcap) = &mut pcap {
                 for p in &pkts {
-                    pcap.write(p, now)?;
+                    match p.vlan_tag() {
+                        Some(tci) => pcap.write(&with_tag(p, tci), now)?,
+                        None => pcap.write(p, now)?,
+                    }
                 }
                 pcap.flush()?;
                 reader_gone = pcap.closed;
@@ -415,6 +421,10 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
                 "time": time,
                 "len": p.len(),
                 "summary": summary(p),
+                "vlan": p.vlan_tag().map(|t| t & 0xFFF),
+                "vlan_pcp": p.vlan_tag().map(|t| t >> 13),
+                "ip_checksum": checksum_word(p.ip_checksum()),
+                "l4_checksum": checksum_word(p.l4_checksum()),
             });
             if hex {
                 v["hex"] = json!(p.iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -427,7 +437,14 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
     let mut w = stdout.lock();
     let mut text = String::new();
     for (i, p) in pkts.iter().enumerate() {
-        let _ = writeln!(text, "{time} #{} {}", before + 1 + i as u64, summary(p));
+        let _ = writeln!(
+            text,
+            "{time} #{} {}{}{}",
+            before + 1 + i as u64,
+            vlan_prefix(p),
+            summary(p),
+            checksum_suffix(p)
+        );
         if hex {
             for (row, chunk) in p.chunks(16).enumerate() {
                 let words: Vec<String> = chunk
@@ -442,6 +459,45 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
         w.write_all(text.as_bytes()).and_then(|_| w.flush()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe
     )
+}
+
+/// tcpdump's `vlan ID, p PCP, ` for a frame whose tag the NIC stripped.
+fn vlan_prefix(p: &Packet) -> String {
+    p.vlan_tag()
+        .map(|t| format!("vlan {}, p {}, ", t & 0xFFF, t >> 13))
+        .unwrap_or_default()
+}
+
+/// The NIC's checksum verdicts, where it checked: ` [hw cksum ip good, l4 bad]`.
+fn checksum_suffix(p: &Packet) -> String {
+    let parts: Vec<String> = [("ip", p.ip_checksum()), ("l4", p.l4_checksum())]
+        .into_iter()
+        .filter_map(|(what, s)| checksum_word(s).map(|w| format!("{what} {w}")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [hw cksum {}]", parts.join(", "))
+    }
+}
+
+fn checksum_word(s: ChecksumStatus) -> Option<&'static str> {
+    match s {
+        ChecksumStatus::NotChecked => None,
+        ChecksumStatus::Good => Some("good"),
+        ChecksumStatus::Bad => Some("bad"),
+    }
+}
+
+/// `frame` with the 802.1Q tag `tci` put back after the addresses, as the
+/// wire carried it (for pcap files).
+fn with_tag(frame: &[u8], tci: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(frame.len() + 4);
+    f.extend_from_slice(&frame[..12.min(frame.len())]);
+    f.extend_from_slice(&[0x81, 0x00]);
+    f.extend_from_slice(&tci.to_be_bytes());
+    f.extend_from_slice(&frame[12.min(frame.len())..]);
+    f
 }
 
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
@@ -663,6 +719,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
     };
     let mut template = vec![0u8; size];
     build_udp(&mut template, &spec, payload, 0);
+    let tci = args.vlan.map(|id| args.vlan_prio << 13 | id);
     let flows = u64::from(args.flows);
     let (mut tx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let start = Instant::now();
@@ -693,10 +750,14 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
                 if flows > 1 {
                     set_src_port(p, args.src_port.wrapping_add((seq % flows) as u16));
                 }
+                if args.offload {
+                    p.offload_checksums();
+                }
+                p.set_vlan_tag(tci);
             }
             let n = nic.tx_batch(0, &mut pkts);
             tx.frames += n as u64;
-            tx.bytes += (n * size) as u64;
+            tx.bytes += (n * (size + if tci.is_some() { 4 } else { 0 })) as u64;
             budget.give_back(pkts.len());
             pkts.clear(); // any that did not fit go back to the pool
             live[0].publish(&Tally::default(), &tx, 0, 0);

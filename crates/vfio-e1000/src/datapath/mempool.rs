@@ -1,7 +1,9 @@
 //! A pool of fixed-size DMA packet buffers, and [`Packet`], the owned handle
 //! to one of them that goes back to its pool when dropped.
 
+use super::checksum;
 use crate::error::{Error, Result};
+use crate::hw::desc::{ChecksumLayout, RxInfo, TxRequest};
 use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -86,6 +88,7 @@ impl Mempool {
             pool: Arc::clone(self),
             index,
             len: len as u32,
+            meta: Meta::default(),
         })
     }
 
@@ -107,6 +110,7 @@ impl Mempool {
             pool: Arc::clone(self),
             index,
             len: len as u32,
+            meta: Meta::default(),
         }));
         take
     }
@@ -136,6 +140,38 @@ pub struct Packet {
     pool: Arc<Mempool>,
     index: u32,
     len: u32,
+    meta: Meta,
+}
+
+/// What travels with a packet besides its bytes: the receive checksum
+/// verdicts, the VLAN tag kept out of the bytes, the checksum request.
+/// Seven bytes, so a `Packet` stays at 24.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    /// [`RxInfo`] flags of the received frame.
+    rx: u8,
+    /// Whether `vlan` holds a tag.
+    has_vlan: bool,
+    /// The tag (TCI): stripped on receive, inserted on transmit.
+    vlan: u16,
+    /// Checksum request: bytes before the IPv4 header; 0 = none.
+    l2_len: u8,
+    /// IPv4 header bytes.
+    l3_len: u8,
+    /// TCP (else UDP).
+    tcp: bool,
+}
+
+/// What the NIC found checking one checksum of a received packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumStatus {
+    /// Not checked: not that kind of packet, or the NIC (QEMU's 8254x
+    /// models) does not check.
+    NotChecked,
+    /// Checked and right.
+    Good,
+    /// Checked and wrong: the packet is delivered anyway, and counted.
+    Bad,
 }
 
 impl Packet {
@@ -159,6 +195,110 @@ impl Packet {
         let cap = self.pool.buffer_size;
         assert!(len <= cap, "packet length {len} > the buffer's {cap}");
         self.len = len as u32;
+    }
+
+    /// The IPv4 header checksum verdict of a received packet.
+    pub fn ip_checksum(&self) -> ChecksumStatus {
+        self.verdict(RxInfo::IP_CHECKED, RxInfo::IP_BAD)
+    }
+
+    /// The TCP or UDP checksum verdict of a received packet.
+    pub fn l4_checksum(&self) -> ChecksumStatus {
+        self.verdict(RxInfo::L4_CHECKED, RxInfo::L4_BAD)
+    }
+
+    fn verdict(&self, checked: u8, bad: u8) -> ChecksumStatus {
+        match (self.meta.rx & checked != 0, self.meta.rx & bad != 0) {
+            (false, _) => ChecksumStatus::NotChecked,
+            (true, false) => ChecksumStatus::Good,
+            (true, true) => ChecksumStatus::Bad,
+        }
+    }
+
+    /// The packet's 802.1Q tag (TCI: priority, DEI, VLAN ID) when it is kept
+    /// out of the bytes: stripped by the NIC on receive
+    /// ([`Config::vlan_strip`](crate::Config::vlan_strip)), or set with
+    /// [`Packet::set_vlan_tag`]. A packet with a tag gets it inserted when
+    /// sent, so a received packet sent on keeps its tag.
+    pub fn vlan_tag(&self) -> Option<u16> {
+        self.meta.has_vlan.then_some(self.meta.vlan)
+    }
+
+    /// Sets (or, with `None`, removes) the tag inserted when the packet is
+    /// sent: by the NIC with [`Config::vlan_strip`](crate::Config::vlan_strip)
+    /// on (CTRL.VME enables both), else by the driver, which moves the bytes
+    /// (the frame must then have 4 bytes of room).
+    pub fn set_vlan_tag(&mut self, tci: Option<u16>) {
+        self.meta.has_vlan = tci.is_some();
+        self.meta.vlan = tci.unwrap_or(0);
+    }
+
+    /// Asks for the IPv4 header checksum and the TCP or UDP checksum to be
+    /// filled in when the packet is sent: by the NIC (the fields are set up
+    /// here as the datasheets ask: IPv4 checksum zeroed, TCP/UDP checksum
+    /// seeded with the pseudo-header sum), or right here in software for a
+    /// frame with bytes after its IP datagram, such as one under 60 bytes
+    /// that the driver pads (QEMU's e1000e and igb models would count the
+    /// padding in). Call it once the frame is complete. Returns false, and
+    /// changes nothing, unless the packet is an unfragmented IPv4 TCP or
+    /// UDP frame (optionally with its tag in the bytes).
+    pub fn offload_checksums(&mut self) -> bool {
+        let Some((c, total)) = checksum::layout(self) else {
+            return false;
+        };
+        if checksum::padded(self.len(), &c, total) {
+            checksum::fill(self, &c, total);
+        } else {
+            checksum::prepare(self, &c, total);
+            self.meta.l2_len = c.l2_len;
+            self.meta.l3_len = c.l3_len;
+            self.meta.tcp = c.tcp;
+        }
+        true
+    }
+
+    /// What the packet asks of the NIC on transmit.
+    #[inline]
+    pub(crate) fn tx_request(&self) -> TxRequest {
+        TxRequest {
+            vlan: self.vlan_tag(),
+            checksum: (self.meta.l2_len != 0).then_some(ChecksumLayout {
+                l2_len: self.meta.l2_len,
+                l3_len: self.meta.l3_len,
+                tcp: self.meta.tcp,
+            }),
+        }
+    }
+
+    /// Records what the NIC reported on receive (replacing any request).
+    #[inline]
+    pub(crate) fn set_rx_info(&mut self, info: RxInfo) {
+        self.meta = Meta {
+            rx: info.flags,
+            has_vlan: info.flags & RxInfo::VLAN != 0,
+            vlan: info.vlan,
+            ..Meta::default()
+        };
+    }
+
+    /// Inserts the tag into the bytes (after the two addresses) and forgets
+    /// it, for a NIC that will not; false if the buffer has no room.
+    pub(crate) fn insert_vlan_tag_in_software(&mut self) -> bool {
+        let (Some(tci), len) = (self.vlan_tag(), self.len()) else {
+            return true;
+        };
+        if len < 12 || len + 4 > self.capacity() {
+            return false;
+        }
+        self.set_len(len + 4);
+        self.copy_within(12..len, 16);
+        self[12..14].copy_from_slice(&crate::hw::offload::TPID_8021Q.to_be_bytes());
+        self[14..16].copy_from_slice(&tci.to_be_bytes());
+        if self.meta.l2_len != 0 {
+            self.meta.l2_len += 4;
+        }
+        self.set_vlan_tag(None);
+        true
     }
 
     /// The buffer's index in its pool (tests).

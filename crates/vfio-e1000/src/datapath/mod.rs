@@ -9,6 +9,7 @@
 //! NIC in groups ([`rx::RxRing::post_threshold`]). Every loop is bounded by
 //! the ring size and the caller's budget, whatever the device writes.
 
+pub(crate) mod checksum;
 pub(crate) mod mempool;
 pub(crate) mod rx;
 pub(crate) mod tx;

@@ -3,7 +3,7 @@
 use super::mempool::{Mempool, Packet};
 use super::Descriptors;
 use crate::error::{Error, Result};
-use crate::hw::desc::{RxDone, RxFormat};
+use crate::hw::desc::{RxDone, RxFormat, RxInfo};
 use crate::hw::regs::{Q_HEAD, Q_TAIL};
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::Registers;
@@ -46,6 +46,12 @@ pub(crate) struct RxRing {
     pub(crate) early_dd: u64,
     /// When the descriptor at `next` was first seen that way.
     early_since: Option<Instant>,
+    /// Frames delivered since the ring was made.
+    pub(crate) received: u64,
+    /// Frames delivered with a wrong IPv4 header checksum.
+    pub(crate) ip_checksum_errors: u64,
+    /// Frames delivered with a wrong TCP/UDP checksum.
+    pub(crate) l4_checksum_errors: u64,
 }
 
 impl RxRing {
@@ -85,6 +91,9 @@ impl RxRing {
             full: 0,
             early_dd: 0,
             early_since: None,
+            received: 0,
+            ip_checksum_errors: 0,
+            l4_checksum_errors: 0,
         })
     }
 
@@ -249,6 +258,10 @@ impl RxRing {
                 continue;
             }
             p.set_len(done.len as usize);
+            p.set_rx_info(done.info);
+            if done.info.flags & (RxInfo::IP_BAD | RxInfo::L4_BAD) != 0 {
+                self.count_checksum_errors(done.info);
+            }
             out.push(p);
             received += 1;
         }
@@ -261,7 +274,14 @@ impl RxRing {
                 self.tail = i;
             }
         }
+        self.received += received as u64;
         received
+    }
+
+    #[cold]
+    fn count_checksum_errors(&mut self, info: RxInfo) {
+        self.ip_checksum_errors += (info.flags & RxInfo::IP_BAD != 0) as u64;
+        self.l4_checksum_errors += (info.flags & RxInfo::L4_BAD != 0) as u64;
     }
 
     /// Checks the ring's bookkeeping: every descriptor holds a distinct

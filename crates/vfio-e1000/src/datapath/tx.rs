@@ -4,7 +4,7 @@
 use super::mempool::Packet;
 use super::{program_ring, Descriptors};
 use crate::error::Result;
-use crate::hw::desc::TxFormat;
+use crate::hw::desc::{TxContext, TxFormat, TxRequest};
 use crate::hw::family::Family;
 use crate::hw::regs::Q_TAIL;
 use crate::sys::dma::DmaMemory;
@@ -44,6 +44,22 @@ pub(crate) struct TxRing {
     pub(crate) runts: u64,
     /// Times the queue was reset after a hang.
     pub(crate) hangs: u64,
+    /// Whether the NIC inserts VLAN tags (CTRL.VME); if not, the driver does.
+    nic_inserts_tags: bool,
+    /// The context the NIC holds (the last context descriptor written).
+    context: Option<TxContext>,
+    /// Descriptors queued since the last one that requested a write-back.
+    unreported: usize,
+    /// Frames dropped because their tag did not fit in the buffer.
+    pub(crate) tag_no_room: u64,
+}
+
+/// How one packet goes out: its request once the driver has done what the
+/// NIC will not, and whether it needs a context descriptor first.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    request: TxRequest,
+    context: Option<TxContext>,
 }
 
 impl TxRing {
@@ -54,6 +70,7 @@ impl TxRing {
         format: TxFormat,
         count: usize,
         block: u32,
+        nic_inserts_tags: bool,
     ) -> Result<TxRing> {
         let desc = Descriptors::new(dma, "TX", count)?;
         Ok(TxRing {
@@ -68,6 +85,10 @@ impl TxRing {
             stalled_since: None,
             runts: 0,
             hangs: 0,
+            nic_inserts_tags,
+            context: None,
+            unreported: 0,
+            tag_no_room: 0,
         })
     }
 
@@ -112,55 +133,121 @@ impl TxRing {
         freed
     }
 
+    /// Whether `p` is dropped instead of sent: shorter than a header, or
+    /// its tag must be inserted in software and does not fit.
+    #[inline]
+    fn refused(&self, p: &Packet) -> bool {
+        p.len() < MIN_FRAME
+            || (!self.nic_inserts_tags && p.vlan_tag().is_some() && p.len() + 4 > p.capacity())
+    }
+
+    /// How `p` goes out, given the context the NIC holds (`held`).
+    #[inline]
+    fn plan(&self, p: &Packet, held: Option<TxContext>) -> Plan {
+        let mut request = p.tx_request();
+        if request == TxRequest::default() {
+            return Plan {
+                request,
+                context: None,
+            };
+        }
+        if request.vlan.is_some() && !self.nic_inserts_tags {
+            // Inserted in software (see `tx_batch`): the headers move.
+            request.vlan = None;
+            if let Some(c) = &mut request.checksum {
+                c.l2_len += 4;
+            }
+        }
+        let context = self.format.context(request).filter(|c| Some(*c) != held);
+        Plan { request, context }
+    }
+
     /// Queues as many packets from the front of `pkts` as fit, writes the
     /// tail once, and returns how many were taken (they leave `pkts`).
     /// Frames shorter than [`PAD_TO`] are zero-padded; shorter than
-    /// [`MIN_FRAME`], dropped and counted.
+    /// [`MIN_FRAME`], dropped and counted. A packet with offloads may take
+    /// a context descriptor before its own.
     pub(crate) fn tx_batch(&mut self, regs: &dyn Registers, pkts: &mut Vec<Packet>) -> usize {
         self.reclaim();
         let count = self.desc.count;
-        let room = count - 1 - self.in_flight();
-        let n = room.min(pkts.len());
+        // First count what fits: one descriptor a packet, two with a new context.
+        let mut room = count - 1 - self.in_flight();
+        let mut held = self.context;
+        let mut n = 0;
+        for p in pkts.iter() {
+            if !self.refused(p) {
+                let plan = self.plan(p, held);
+                let need = 1 + plan.context.is_some() as usize;
+                if need > room {
+                    break;
+                }
+                room -= need;
+                held = plan.context.or(held);
+            }
+            n += 1;
+        }
         if n == 0 {
             return 0;
         }
-        let mut queued = 0;
+        let mut last = None;
         for (k, mut p) in pkts.drain(..n).enumerate() {
-            if p.len() < PAD_TO {
+            if self.refused(&p) {
                 if p.len() < MIN_FRAME {
                     self.runts += 1;
-                    continue;
+                } else {
+                    self.tag_no_room += 1;
                 }
+                continue;
+            }
+            let plan = self.plan(&p, self.context);
+            if plan.request.vlan.is_none() && p.vlan_tag().is_some() {
+                let inserted = p.insert_vlan_tag_in_software();
+                debug_assert!(inserted, "room checked by `refused`");
+            }
+            if p.len() < PAD_TO {
                 let len = p.len();
                 p.set_len(PAD_TO);
                 p[len..].fill(0);
             }
+            if let Some(ctx) = plan.context {
+                // SAFETY: descriptor `tail` is free (between tail and clean).
+                unsafe { self.format.fill_context(self.desc.at(self.tail), ctx) };
+                self.context = Some(ctx);
+                self.tail = (self.tail + 1) % count;
+                self.unreported += 1;
+            }
             let i = self.tail;
-            let report = k == n - 1 || (i + 1).is_multiple_of(REPORT_EVERY);
+            self.unreported += 1;
+            let report = k == n - 1 || self.unreported >= REPORT_EVERY;
             // SAFETY: descriptor i is free (between tail and clean).
             unsafe {
-                self.format
-                    .fill(self.desc.at(i), p.iova(), p.len() as u16, report)
+                self.format.fill(
+                    self.desc.at(i),
+                    p.iova(),
+                    p.len() as u16,
+                    report,
+                    plan.request,
+                )
             };
             if report {
                 self.reports.push_back(i);
+                self.unreported = 0;
             }
             self.bufs[i] = Some(p);
             self.tail = (i + 1) % count;
-            queued += 1;
+            last = Some((i, plan.request));
         }
-        if queued > 0 {
-            if self.reports.back() != Some(&((self.tail + count - 1) % count)) {
-                // The last frame of the batch was a refused runt: make the
-                // last queued descriptor report so that it is reclaimed.
-                let last = (self.tail + count - 1) % count;
-                let p = self.bufs[last].as_ref().expect("just queued");
-                // SAFETY: descriptor `last` is software-filled and not yet posted.
+        if let Some((i, request)) = last {
+            if self.reports.back() != Some(&i) {
+                // The batch ends with a write-back request, so that it is reclaimed.
+                let p = self.bufs[i].as_ref().expect("just queued");
+                // SAFETY: descriptor `i` is software-filled and not yet posted.
                 unsafe {
                     self.format
-                        .fill(self.desc.at(last), p.iova(), p.len() as u16, true)
+                        .fill(self.desc.at(i), p.iova(), p.len() as u16, true, request)
                 };
-                self.reports.push_back(last);
+                self.reports.push_back(i);
+                self.unreported = 0;
             }
             regs.write(self.block + Q_TAIL, self.tail as u32);
         }
@@ -209,6 +296,8 @@ impl TxRing {
         self.clean = 0;
         self.reports.clear();
         self.stalled_since = None;
+        self.context = None;
+        self.unreported = 0;
         self.hangs += 1;
         program_ring(regs, self.block, self.iova(), self.desc.count);
         family.restart_tx_queue(regs, q)

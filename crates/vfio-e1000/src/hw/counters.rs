@@ -65,11 +65,18 @@ pub struct Stats {
     /// the driver waited for the rest of the write-back (QEMU's 82576 model
     /// does this now and then; real hardware writes a descriptor at once).
     pub rx_early_dd: u64,
+    /// Frames delivered whose IPv4 header checksum the NIC found wrong.
+    pub rx_ip_checksum_errors: u64,
+    /// Frames delivered whose TCP or UDP checksum the NIC found wrong.
+    pub rx_l4_checksum_errors: u64,
     /// Times a transmit queue stopped completing descriptors for longer than
     /// the watchdog allows and was reset (frames in flight were lost).
     pub tx_hangs: u64,
     /// Frames shorter than an Ethernet header, refused by the driver.
     pub tx_runts: u64,
+    /// Frames whose VLAN tag the driver had to insert and that had no room
+    /// left in their buffer for it, refused.
+    pub tx_tag_no_room: u64,
     /// Times the link went down since open, as link interrupts reported it
     /// (not tracked in poll mode, which has none: ask [`crate::Nic::link`]).
     pub link_down_events: u64,
@@ -79,7 +86,7 @@ pub struct Stats {
 
 impl Stats {
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 18] {
+    pub fn named(&self) -> [(&'static str, u64); 21] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -95,8 +102,11 @@ impl Stats {
             ("rx_driver_dropped", self.rx_driver_dropped),
             ("rx_ring_full", self.rx_ring_full),
             ("rx_early_dd", self.rx_early_dd),
+            ("rx_ip_checksum_errors", self.rx_ip_checksum_errors),
+            ("rx_l4_checksum_errors", self.rx_l4_checksum_errors),
             ("tx_hangs", self.tx_hangs),
             ("tx_runts", self.tx_runts),
+            ("tx_tag_no_room", self.tx_tag_no_room),
             ("link_down_events", self.link_down_events),
             ("link_down_ms", self.link_down_ms),
         ]

@@ -39,18 +39,45 @@ pub(crate) enum TxFormat {
 const RX_DD: u32 = 1 << 0;
 /// RX status: End Of Packet.
 const RX_EOP: u32 = 1 << 1;
+/// RX status: Ignore Checksum Indication (legacy only: no verdict below).
+const RX_IXSM: u32 = 1 << 2;
+/// RX status: VLAN Packet: the tag was stripped into the descriptor.
+const RX_VP: u32 = 1 << 3;
+/// RX status: TCP/UDP checksum checked (TCPCS; UDPCS is bit 4).
+const RX_TCPCS: u32 = 1 << 5;
+/// RX status: IPv4 header checksum checked.
+const RX_IPCS: u32 = 1 << 6;
 /// Legacy RX errors byte (bits of byte 13): CE, SE, SEQ, CXE, RXE.
 const RX_LEGACY_ERR_MASK: u32 = 0x01 | 0x02 | 0x04 | 0x10 | 0x80;
+/// Legacy RX errors byte: TCP/UDP checksum error, IPv4 checksum error.
+const RX_LEGACY_TCPE: u32 = 1 << 5;
+const RX_LEGACY_IPE: u32 = 1 << 6;
+/// Extended/advanced RX error bits in the status/error dword: L4E (TCPE),
+/// IPE (82574 §7.1.4.2, 82576 §7.1.5.2).
+const RX_ADV_L4E: u32 = 1 << 29;
+const RX_ADV_IPE: u32 = 1 << 30;
 /// Advanced RX error bit in the status/error dword: RXE (bit 31: CRC, symbol
 /// or length error; 82576 §7.1.5.2). IPE (30) and L4E (29) are checksum
-/// verdicts on an intact frame: not errors for a driver that moves frames
-/// (and never set while RX checksum offload is off, as we leave it).
+/// verdicts on an intact frame: reported per packet ([`RxInfo`]), the frame
+/// delivered.
 const RX_ADV_ERR_MASK: u32 = 1 << 31;
 
-/// Legacy TX command: End Of Packet, Insert FCS, Report Status.
+/// Legacy TX command: End Of Packet, Insert FCS, Report Status, VLAN
+/// Packet Enable (insert the tag in the special field; needs CTRL.VME).
 const TX_CMD_EOP: u8 = 1 << 0;
 const TX_CMD_IFCS: u8 = 1 << 1;
 const TX_CMD_RS: u8 = 1 << 3;
+const TX_CMD_VLE: u8 = 1 << 6;
+/// 8254x/82574 TX descriptor extension (SDM §3.3.6-7): DEXT in the command
+/// byte; DTYP (bits 23:20) 0000 = TCP/IP context, 0001 = data.
+const TX_CMD_DEXT: u8 = 1 << 5;
+const TX_DTYP_DATA: u32 = 1 << 20;
+/// Context descriptor TUCMD: TCP (else UDP), IPv4.
+const TX_TUCMD_TCP: u8 = 1 << 0;
+const TX_TUCMD_IP: u8 = 1 << 1;
+/// Data descriptor POPTS (byte 13): insert IP checksum, insert TCP/UDP checksum.
+const TX_POPTS_IXSM: u32 = 1 << 8;
+const TX_POPTS_TXSM: u32 = 1 << 9;
 /// TX status: Descriptor Done (legacy byte 12 bit 0; advanced olinfo bit 0).
 const TX_DD: u32 = 1 << 0;
 /// Advanced TX: descriptor type "data" (DTYP = 0011), DEXT, and the DCMD bits.
@@ -59,8 +86,15 @@ const ADV_DCMD_EOP: u32 = 1 << 24;
 const ADV_DCMD_IFCS: u32 = 1 << 25;
 const ADV_DCMD_RS: u32 = 1 << 27;
 const ADV_DCMD_DEXT: u32 = 1 << 29;
+const ADV_DCMD_VLE: u32 = 1 << 30;
 /// Advanced TX: PAYLEN field shift in olinfo_status.
 const ADV_PAYLEN_SHIFT: u32 = 14;
+/// Advanced context descriptor (82576 §7.2.2.2): DTYP = 0010, MACLEN shift
+/// in vlan_macip_lens, TUCMD IPV4 and L4T = TCP (00 = UDP).
+const ADV_DTYP_CTXT: u32 = 0x2 << 20;
+const ADV_MACLEN_SHIFT: u32 = 9;
+const ADV_TUCMD_IPV4: u32 = 1 << 10;
+const ADV_TUCMD_L4T_TCP: u32 = 1 << 11;
 
 /// A receive descriptor showing DD.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +112,116 @@ pub(crate) struct RxDone {
     /// header length and RSS hash or IP ID; the legacy write-back keeps the
     /// address, so there only the length tells).
     pub landed: bool,
+    /// Checksum verdicts and the stripped VLAN tag.
+    pub info: RxInfo,
+}
+
+/// What the NIC reported about a received frame besides its length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RxInfo {
+    /// [`RxInfo::IP_CHECKED`] and the other flags.
+    pub flags: u8,
+    /// The stripped tag (TCI), valid with [`RxInfo::VLAN`].
+    pub vlan: u16,
+}
+
+impl RxInfo {
+    /// The IPv4 header checksum was verified.
+    pub const IP_CHECKED: u8 = 1 << 0;
+    /// … and found wrong.
+    pub const IP_BAD: u8 = 1 << 1;
+    /// The TCP or UDP checksum was verified.
+    pub const L4_CHECKED: u8 = 1 << 2;
+    /// … and found wrong.
+    pub const L4_BAD: u8 = 1 << 3;
+    /// An 802.1Q tag was stripped into [`RxInfo::vlan`].
+    pub const VLAN: u8 = 1 << 4;
+
+    /// From the legacy status/errors/special word (word 3).
+    #[inline]
+    fn legacy(w3: u32) -> RxInfo {
+        let errors = w3 >> 8;
+        let mut info = RxInfo::from_status(
+            w3,
+            errors & RX_LEGACY_IPE != 0,
+            errors & RX_LEGACY_TCPE != 0,
+        );
+        if w3 & RX_IXSM != 0 {
+            info.flags &= RxInfo::VLAN;
+        }
+        if w3 & RX_VP != 0 {
+            info.vlan = (w3 >> 16) as u16;
+        }
+        info
+    }
+
+    /// From the extended/advanced status/error dword and the length/VLAN dword.
+    #[inline]
+    fn extended(staterr: u32, w3: u32) -> RxInfo {
+        let mut info = RxInfo::from_status(
+            staterr,
+            staterr & RX_ADV_IPE != 0,
+            staterr & RX_ADV_L4E != 0,
+        );
+        if staterr & RX_VP != 0 {
+            info.vlan = (w3 >> 16) as u16;
+        }
+        info
+    }
+
+    /// The flags from status bits (same places in every format) and the two
+    /// error bits (different places).
+    #[inline]
+    fn from_status(status: u32, ip_error: bool, l4_error: bool) -> RxInfo {
+        let mut flags = 0;
+        if status & RX_IPCS != 0 {
+            flags |= RxInfo::IP_CHECKED | if ip_error { RxInfo::IP_BAD } else { 0 };
+        }
+        if status & RX_TCPCS != 0 {
+            flags |= RxInfo::L4_CHECKED | if l4_error { RxInfo::L4_BAD } else { 0 };
+        }
+        if status & RX_VP != 0 {
+            flags |= RxInfo::VLAN;
+        }
+        RxInfo { flags, vlan: 0 }
+    }
+}
+
+/// Where the checksums of an IPv4 TCP or UDP frame are, for the NIC to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChecksumLayout {
+    /// Bytes before the IPv4 header (14, or 18 with a tag in the frame).
+    pub l2_len: u8,
+    /// IPv4 header bytes (20 to 60).
+    pub l3_len: u8,
+    /// TCP (else UDP).
+    pub tcp: bool,
+}
+
+impl ChecksumLayout {
+    /// Offset of the TCP or UDP checksum field in the frame.
+    pub(crate) fn l4_checksum_offset(&self) -> usize {
+        self.l2_len as usize + self.l3_len as usize + if self.tcp { 16 } else { 6 }
+    }
+}
+
+/// What a frame asks of the NIC on transmit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TxRequest {
+    /// Insert this 802.1Q tag (TCI).
+    pub vlan: Option<u16>,
+    /// Fill in the IPv4 header and TCP/UDP checksums.
+    pub checksum: Option<ChecksumLayout>,
+}
+
+/// The offload state a context descriptor sets up: what a data descriptor
+/// with offloads refers to. Written only when it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxContext {
+    /// The tag (advanced format only: legacy data descriptors carry it).
+    pub vlan: u16,
+    /// Checksum offsets.
+    pub checksum: Option<ChecksumLayout>,
 }
 
 /// Volatile 32-bit read of descriptor word `word` (0..4).
@@ -136,6 +280,7 @@ impl RxFormat {
                     eop: w3 & RX_EOP != 0,
                     error: (w3 >> 8) & RX_LEGACY_ERR_MASK != 0,
                     landed: len != 0,
+                    info: RxInfo::legacy(w3),
                 })
             }
             RxFormat::Advanced => {
@@ -146,7 +291,8 @@ impl RxFormat {
                 }
                 fence(Ordering::Acquire);
                 // SAFETY: forwarded.
-                let len = unsafe { read_word(desc, 3) } as u16;
+                let w3 = unsafe { read_word(desc, 3) };
+                let len = w3 as u16;
                 if len != 0 {
                     // A length proves a write-back (the fast path: two words).
                     return Some(RxDone {
@@ -154,6 +300,7 @@ impl RxFormat {
                         eop: staterr & RX_EOP != 0,
                         error: staterr & RX_ADV_ERR_MASK != 0,
                         landed: true,
+                        info: RxInfo::extended(staterr, w3),
                     });
                 }
                 // No length: words 0-1 tell whether a write-back overwrote
@@ -172,12 +319,14 @@ impl RxFormat {
                     return None;
                 }
                 // SAFETY: forwarded.
-                let len = unsafe { read_word(desc, 3) } as u16;
+                let w3 = unsafe { read_word(desc, 3) };
+                let len = w3 as u16;
                 Some(RxDone {
                     len,
                     eop: staterr & RX_EOP != 0,
                     error: staterr & RX_ADV_ERR_MASK != 0,
                     landed: len != 0 || words01 != (armed as u32, (armed >> 32) as u32),
+                    info: RxInfo::extended(staterr, w3),
                 })
             }
         }
@@ -186,21 +335,52 @@ impl RxFormat {
 
 impl TxFormat {
     /// Fills `desc` to send `len` bytes at `iova` as one whole frame,
-    /// requesting a status write-back if `report`.
+    /// requesting a status write-back if `report`. A frame with offloads
+    /// must follow the context descriptor [`TxFormat::context`] asks for.
     ///
     /// # Safety
     /// `desc` points at a descriptor of this ring that software owns.
     #[inline]
-    pub(crate) unsafe fn fill(self, desc: *mut u8, iova: u64, len: u16, report: bool) {
+    pub(crate) unsafe fn fill(
+        self,
+        desc: *mut u8,
+        iova: u64,
+        len: u16,
+        report: bool,
+        request: TxRequest,
+    ) {
         let (w2, w3) = match self {
             TxFormat::Legacy => {
-                let cmd = TX_CMD_EOP | TX_CMD_IFCS | if report { TX_CMD_RS } else { 0 };
-                (len as u32 | (cmd as u32) << 24, 0)
+                let mut cmd = TX_CMD_EOP | TX_CMD_IFCS | if report { TX_CMD_RS } else { 0 };
+                let mut w3 = 0;
+                if let Some(tci) = request.vlan {
+                    cmd |= TX_CMD_VLE;
+                    w3 |= (tci as u32) << 16;
+                }
+                if request.checksum.is_some() {
+                    // A data descriptor: the same places, plus DTYP and POPTS.
+                    cmd |= TX_CMD_DEXT;
+                    w3 |= TX_POPTS_IXSM | TX_POPTS_TXSM;
+                    (len as u32 | TX_DTYP_DATA | (cmd as u32) << 24, w3)
+                } else {
+                    (len as u32 | (cmd as u32) << 24, w3)
+                }
             }
             TxFormat::Advanced => {
                 let rs = if report { ADV_DCMD_RS } else { 0 };
-                let cmd = ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS | rs;
-                (len as u32 | cmd, (len as u32) << ADV_PAYLEN_SHIFT)
+                let vle = if request.vlan.is_some() {
+                    ADV_DCMD_VLE
+                } else {
+                    0
+                };
+                let popts = if request.checksum.is_some() {
+                    TX_POPTS_IXSM | TX_POPTS_TXSM
+                } else {
+                    0
+                };
+                let cmd = ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS | rs | vle;
+                // Context slot (IDX, bit 4) 0: the only one used.
+                (len as u32 | cmd, (len as u32) << ADV_PAYLEN_SHIFT | popts)
             }
         };
         // SAFETY: forwarded.
@@ -209,6 +389,65 @@ impl TxFormat {
             write_word(desc, 1, (iova >> 32) as u32);
             write_word(desc, 2, w2);
             write_word(desc, 3, w3);
+        }
+    }
+
+    /// The context a frame with `request` needs, if any. The legacy format
+    /// needs one only for checksums (its data descriptors carry the tag);
+    /// the advanced format for a tag as well.
+    #[inline]
+    pub(crate) fn context(self, request: TxRequest) -> Option<TxContext> {
+        match self {
+            TxFormat::Legacy => request.checksum.map(|checksum| TxContext {
+                vlan: 0,
+                checksum: Some(checksum),
+            }),
+            TxFormat::Advanced if request != TxRequest::default() => Some(TxContext {
+                vlan: request.vlan.unwrap_or(0),
+                checksum: request.checksum,
+            }),
+            TxFormat::Advanced => None,
+        }
+    }
+
+    /// Fills `desc` with the context descriptor for `ctx`: the TCP/IP
+    /// context (SDM §3.3.6: IPCSS/IPCSO/IPCSE, TUCSS/TUCSO, TUCMD) or the
+    /// advanced context (82576 §7.2.2.2: VLAN, MACLEN, IPLEN, TUCMD). It
+    /// requests no write-back: the data descriptor after it does.
+    ///
+    /// # Safety
+    /// As [`TxFormat::fill`].
+    pub(crate) unsafe fn fill_context(self, desc: *mut u8, ctx: TxContext) {
+        let words = match (self, ctx.checksum) {
+            (TxFormat::Legacy, Some(c)) => {
+                let (l2, l3) = (c.l2_len as u32, c.l3_len as u32);
+                let ip = l2 | (l2 + 10) << 8 | (l2 + l3 - 1) << 16;
+                // TUCSE 0: to the end of the frame.
+                let l4 = (l2 + l3) | (c.l4_checksum_offset() as u32) << 8;
+                let tucmd = TX_CMD_DEXT | TX_TUCMD_IP | if c.tcp { TX_TUCMD_TCP } else { 0 };
+                [ip, l4, (tucmd as u32) << 24, 0]
+            }
+            (TxFormat::Legacy, None) => unreachable!("legacy contexts are for checksums"),
+            (TxFormat::Advanced, c) => {
+                let lens = c.map_or(0, |c| {
+                    c.l3_len as u32 | (c.l2_len as u32) << ADV_MACLEN_SHIFT
+                });
+                let tucmd = c.map_or(0, |c| {
+                    ADV_TUCMD_IPV4 | if c.tcp { ADV_TUCMD_L4T_TCP } else { 0 }
+                });
+                [
+                    lens | (ctx.vlan as u32) << 16,
+                    0,
+                    ADV_DTYP_CTXT | ADV_DCMD_DEXT | tucmd,
+                    0,
+                ]
+            }
+        };
+        // SAFETY: forwarded.
+        unsafe {
+            for (i, w) in words.into_iter().enumerate() {
+                write_word(desc, i, w);
+            }
         }
     }
 
@@ -285,11 +524,11 @@ mod tests {
         let mut buf = [0u32; 4];
         let p = buf.as_mut_ptr().cast::<u8>();
         // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
-        unsafe { TxFormat::Legacy.fill(p, 0x1000, 1514, true) };
+        unsafe { TxFormat::Legacy.fill(p, 0x1000, 1514, true, TxRequest::default()) };
         assert_eq!(buf[2] & 0xffff, 1514);
         assert_eq!((buf[2] >> 24) as u8, TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS);
         // SAFETY: `p` points at a 16-byte, 4-byte aligned stand-in descriptor.
-        unsafe { TxFormat::Advanced.fill(p, 0x1000, 60, false) };
+        unsafe { TxFormat::Advanced.fill(p, 0x1000, 60, false, TxRequest::default()) };
         assert_eq!(
             buf[2],
             60 | ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS

@@ -13,4 +13,5 @@ pub(crate) mod devices;
 pub(crate) mod family;
 pub(crate) mod filters;
 pub(crate) mod irq;
+pub(crate) mod offload;
 pub(crate) mod regs;

@@ -15,6 +15,9 @@ pub const EERD: u32 = 0x0014;
 pub const CTRL_EXT: u32 = 0x0018;
 /// MDI Control: PHY register access (SDM §13.4.7).
 pub const MDIC: u32 = 0x0020;
+/// VLAN Ether Type: the TPID the MAC recognises and inserts (SDM §13.4.13).
+/// On the 82576 the low 16 bits (§8.2.7); the high half is the outer tag's.
+pub const VET: u32 = 0x0038;
 /// Flow Control Address Low/High, Type (SDM §13.4.8-10).
 pub const FCAL: u32 = 0x0028;
 /// Flow Control Address High.
@@ -37,6 +40,14 @@ pub const RCTL: u32 = 0x0100;
 pub const TCTL: u32 = 0x0400;
 /// Transmit Inter Packet Gap (SDM §13.4.34).
 pub const TIPG: u32 = 0x0410;
+/// Receive Checksum Control (SDM §13.4.24; 82574 §10.2.5.15; 82576 §8.10.2).
+pub const RXCSUM: u32 = 0x5000;
+/// RXCSUM: IPv4 header checksum offload (report IPCS/IPE).
+pub const RXCSUM_IPOFLD: u32 = 1 << 8;
+/// RXCSUM: TCP/UDP checksum offload (report TCPCS/UDPCS/TCPE).
+pub const RXCSUM_TUOFLD: u32 = 1 << 9;
+/// VLAN Filter Table Array, 128 × 32 bits, one bit per VLAN ID (SDM §13.5.3).
+pub const VFTA: u32 = 0x5600;
 /// Multicast Table Array, 128 entries (SDM §13.5.1).
 pub const MTA: u32 = 0x5200;
 /// Receive Address Low/High of entry 0 (SDM §13.5.2).
@@ -104,6 +115,8 @@ pub const RCTL_BSIZE_SHIFT: u32 = 16;
 pub const RCTL_BSEX: u32 = 1 << 25;
 /// RCTL: Long Packet Enable: accept frames over 1522 bytes.
 pub const RCTL_LPE: u32 = 1 << 5;
+/// RCTL: VLAN Filter Enable: tagged frames must hit the VFTA.
+pub const RCTL_VFE: u32 = 1 << 18;
 /// RCTL: Strip Ethernet CRC.
 pub const RCTL_SECRC: u32 = 1 << 26;
 

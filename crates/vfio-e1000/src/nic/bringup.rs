@@ -27,6 +27,7 @@ use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::Family;
 use crate::hw::filters;
 use crate::hw::irq::IrqMode;
+use crate::hw::offload;
 use crate::hw::regs;
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::{Mmio, Registers};
@@ -99,6 +100,7 @@ pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> R
     family.init(r)?;
     let filter = config.filter(read_mac(r, family)?);
     filters::program(r, &filter);
+    offload::program(r, &config.offloads());
     Ok(filter.mac)
 }
 
@@ -120,7 +122,13 @@ pub(crate) fn arm_queue(
         &pool,
         family.rx_queue(q),
     )?;
-    let tx = TxRing::new(dma, family.tx_format(), config.tx_ring, family.tx_queue(q))?;
+    let tx = TxRing::new(
+        dma,
+        family.tx_format(),
+        config.tx_ring,
+        family.tx_queue(q),
+        config.vlan_strip,
+    )?;
     program_ring(r, rx.block(), rx.iova(), rx.len());
     family.enable_rx_queue(r, q, mode)?;
     rx.post_all(r);
@@ -132,6 +140,8 @@ pub(crate) fn arm_queue(
         vectors: QueueVectors::default(),
         polls: 0,
         busy_poll: Duration::from_micros(config.busy_poll_us as u64),
+        irq_vector: None,
+        moderation: None,
         hang_timeout: config.tx_hang_timeout,
     })
 }

@@ -5,6 +5,7 @@
 pub(crate) mod bringup;
 pub(crate) mod config;
 pub(crate) mod diag;
+pub(crate) mod moderation;
 pub(crate) mod queue;
 pub(crate) mod vectors;
 
@@ -23,6 +24,7 @@ use crate::sys::eventfd::Eventfds;
 use crate::sys::mmio::{Mmio, Registers};
 use crate::sys::pci;
 use crate::sys::vfio::{Device, IrqIndex};
+use moderation::Moderation;
 use queue::QueueState;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
@@ -207,8 +209,19 @@ impl Nic {
         let vector_fds = hw.irqs.as_ref().map(Eventfds::raw).unwrap_or_default();
         let release = hw.release.as_ref().map(|r| r.raw()[0]);
         let assigned = vectors::assign(hw.irq_mode, hw.plan, config.queues, &vector_fds, release);
-        for (state, vectors) in self.queues.iter_mut().zip(assigned) {
+        let now = Instant::now();
+        for (q, (state, vectors)) in self.queues.iter_mut().zip(assigned).enumerate() {
             state.vectors = vectors;
+            // The vector whose interval adapts: the queue's own RX vector
+            // (MSI-X), or the one vector, which queue 0 sleeps on.
+            state.irq_vector = match hw.irq_mode {
+                IrqMode::Poll => None,
+                IrqMode::Msix => Some(hw.plan.rx_queue0 + q as u32),
+                _ => (q == 0).then_some(0),
+            };
+            if config.adaptive_irq && state.irq_vector.is_some() {
+                state.moderation = Some(Moderation::new(now, state.rx.received));
+            }
         }
         Ok(())
     }
@@ -319,6 +332,9 @@ impl Nic {
         self.stats.rx_early_dd = sum(|q| q.rx.early_dd);
         self.stats.tx_hangs = sum(|q| q.tx.hangs);
         self.stats.tx_runts = sum(|q| q.tx.runts);
+        self.stats.tx_tag_no_room = sum(|q| q.tx.tag_no_room);
+        self.stats.rx_ip_checksum_errors = sum(|q| q.rx.ip_checksum_errors);
+        self.stats.rx_l4_checksum_errors = sum(|q| q.rx.l4_checksum_errors);
         let (downs, down) = self
             .hw
             .link

@@ -3,6 +3,7 @@
 //! out one per queue so that each can be driven by its own thread; the `Nic`
 //! methods that take a queue index go through the same code.
 
+use super::moderation::Moderation;
 use super::vectors::{QueueVectors, Role};
 use super::Hw;
 use crate::datapath::mempool::Packet;
@@ -39,6 +40,10 @@ pub(crate) struct QueueState {
     pub busy_poll: Duration,
     /// The TX watchdog's limit.
     pub hang_timeout: Duration,
+    /// The interrupt vector this queue sleeps on and may re-time.
+    pub irq_vector: Option<u32>,
+    /// Adaptive interrupt moderation, if configured.
+    pub moderation: Option<Moderation>,
 }
 
 /// Poll-mode `wait` calls between two looks at the slow-path events (the
@@ -188,6 +193,11 @@ impl<'a> Queue<'a> {
                 link_changed: false,
             });
         }
+        if let Some(m) = &mut self.state.moderation {
+            if let Some(us) = m.update(Instant::now(), self.state.rx.received) {
+                self.set_irq_interval(us);
+            }
+        }
         // Busy-poll the ring a little first: when frames keep coming, the
         // next one usually arrives before an interrupt would wake us. A zero
         // timeout asks only what has happened: no spinning, no sleeping, and
@@ -248,6 +258,17 @@ impl<'a> Queue<'a> {
             self.watch_tx();
         }
         Ok(wake)
+    }
+
+    /// Re-times this queue's vector (adaptive moderation; rare).
+    #[cold]
+    fn set_irq_interval(&self, us: u32) {
+        if let Some(vector) = self.state.irq_vector {
+            let itr = (us as u64 * 1000).div_ceil(256).min(u16::MAX as u64) as u16;
+            let hw = self.hw;
+            hw.family
+                .set_irq_interval(&hw.regs, hw.irq_mode, vector, itr);
+        }
     }
 
     /// Poll mode's occasional look at what interrupts would report: the

@@ -2,6 +2,7 @@
 //! family code against it, in plain `cargo test`, with no VM.
 
 pub(crate) mod model;
+mod offload_tests;
 mod proptests;
 mod tests;
 

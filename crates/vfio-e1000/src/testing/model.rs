@@ -61,6 +61,11 @@ impl Kind {
         }
     }
 
+    /// Whether the family transmits with advanced descriptors (the 82576).
+    fn advanced(self) -> bool {
+        self == Kind::E82576
+    }
+
     /// Whether MRQC (with RXCSUM.PCSD, and RFCTL.EXTEN on the 82574L)
     /// turns RSS on: MRQE = 010b on the 82576, bits 1:0 = 01b on the 82574L.
     fn rss_on(self, st: &State) -> bool {
@@ -96,7 +101,6 @@ pub(crate) const TCTL: u32 = 0x400;
 pub(crate) const TARC0: u32 = 0x3840;
 pub(crate) const RAL0: u32 = 0x5400;
 pub(crate) const RAH0: u32 = 0x5404;
-pub(crate) const RXCSUM: u32 = 0x5000;
 pub(crate) const RFCTL: u32 = 0x5008;
 pub(crate) const MRQC: u32 = 0x5818;
 pub(crate) const RETA: u32 = 0x5C00;
@@ -104,6 +108,11 @@ pub(crate) const RSSRK: u32 = 0x5C80;
 pub(crate) const RXCSUM_PCSD: u32 = 1 << 13;
 pub(crate) const RFCTL_EXTEN: u32 = 1 << 15;
 pub(crate) const CTRL_SLU: u32 = 1 << 6;
+pub(crate) const CTRL_VME: u32 = 1 << 30;
+pub(crate) const VET: u32 = 0x38;
+pub(crate) const RXCSUM: u32 = 0x5000;
+pub(crate) const VFTA: u32 = 0x5600;
+pub(crate) const RCTL_VFE: u32 = 1 << 18;
 pub(crate) const CTRL_RST: u32 = 1 << 26;
 pub(crate) const STATUS_LINK_1000_FD: u32 = 1 | 1 << 1 | 2 << 6;
 pub(crate) const RCTL_EN: u32 = 1 << 1;
@@ -155,6 +164,8 @@ struct State {
     /// A frame to receive on RX queue `.0` just before its head register is
     /// next read (the NIC working while the driver looks).
     on_head_read: Option<(u32, Vec<u8>)>,
+    /// The offload context each TX queue holds.
+    tx_context: HashMap<u32, TxContext>,
 }
 
 /// The software NIC.
@@ -321,9 +332,22 @@ impl ModelNic {
             return;
         }
         let mut frame = Vec::new();
+        let mut frame_first: Option<[u32; 4]> = None;
         while head != tail {
+            let mut first_reset = false;
             let desc = base + 16 * head as u64;
             let w = st.read_desc(desc);
+            if let Some(ctx) = TxContext::parse(self.kind, w) {
+                st.tx_context.insert(q, ctx);
+                if w[2] & 1 << 27 != 0 {
+                    let mut w = w;
+                    w[3] |= 1;
+                    st.write_desc(desc, w);
+                }
+                head = (head + 1) % count;
+                continue;
+            }
+            let first = *frame_first.get_or_insert(w);
             let buffer = (w[1] as u64) << 32 | w[0] as u64;
             // Legacy and advanced data descriptors agree on these: length in
             // bits 15:0, EOP bit 24 and RS bit 27 of word 2.
@@ -332,10 +356,12 @@ impl ModelNic {
             st.dma_read(buffer, &mut chunk);
             frame.extend_from_slice(&chunk);
             if eop {
-                st.sent.push(Sent {
-                    queue: q,
-                    bytes: std::mem::take(&mut frame),
-                });
+                let mut bytes = std::mem::take(&mut frame);
+                let ctx = st.tx_context.get(&q).copied().unwrap_or_default();
+                let vme = st.reg(CTRL) & CTRL_VME != 0;
+                ctx.apply(self.kind, first, vme, &mut bytes);
+                st.sent.push(Sent { queue: q, bytes });
+                first_reset = true;
             }
             if rs {
                 let mut w = w;
@@ -343,6 +369,9 @@ impl ModelNic {
                 st.write_desc(desc, w);
             }
             head = (head + 1) % count;
+            if first_reset {
+                frame_first = None;
+            }
         }
         st.regs.insert(block + HEAD, head as u32);
     }
@@ -428,6 +457,10 @@ impl State {
         if rctl & 1 << 5 == 0 && frame.len() > STANDARD_FRAME {
             return false; // too long without LPE: dropped
         }
+        let Some((frame, offload_status, ip_bad, l4_bad, vlan)) = rx_offload(self, frame) else {
+            return false; // the VLAN filter dropped it
+        };
+        let frame = &frame[..];
         let buffer_size = match kind {
             // SRRCTL.BSIZEPACKET, in KiB, overrides RCTL (82576 §8.10).
             Kind::E82576 if self.reg(block + 0x0C) & 0x7F != 0 => {
@@ -455,12 +488,21 @@ impl State {
             let buffer = (words[1] as u64) << 32 | words[0] as u64;
             self.dma_write(buffer, chunk);
             let eop = k == needed - 1;
-            let status = 1 | (eop as u32) << 1; // DD, EOP
+            let mut status = 1 | (eop as u32) << 1; // DD, EOP
+            let (mut errors, mut tag) = (0, 0);
+            if eop {
+                status |= offload_status;
+                tag = (vlan as u32) << 16;
+                errors = (ip_bad as u32) << 1 | l4_bad as u32; // IPE, TCPE/L4E
+            }
             let (wb, status_word) = if self.extended(kind) {
+                let staterr = status | errors << 29;
                 let (w0, w1) = rss.unwrap_or((0, 0));
-                ([w0, w1, status, chunk.len() as u32], 2)
+                ([w0, w1, staterr, chunk.len() as u32 | tag], 2)
             } else {
-                ([words[0], words[1], chunk.len() as u32, status], 3)
+                // Errors byte: TCPE bit 5, IPE bit 6.
+                let w3 = status | errors << 13 | tag;
+                ([words[0], words[1], chunk.len() as u32, w3], 3)
             };
             if status_first {
                 self.dma_write(
@@ -690,4 +732,157 @@ pub(crate) mod reg {
     pub(crate) use super::{BAH, BAL, DCTL, HEAD, LEN, TAIL};
     pub(crate) use super::{CTRL, ICR, IMS, RAH0, RAL0, RCTL, TARC0, TCTL};
     pub(crate) use super::{MRQC, RETA, RFCTL, RSSRK, RXCSUM};
+}
+
+/// What a context descriptor set up (8254x SDM §3.3.6; 82576 §7.2.2.2,
+/// turned into the same start/offset/end form).
+#[derive(Debug, Clone, Copy, Default)]
+struct TxContext {
+    ipcss: usize,
+    ipcso: usize,
+    ipcse: usize,
+    tucss: usize,
+    tucso: usize,
+    /// 0: to the end of the frame.
+    tucse: usize,
+    /// The tag to insert (82576: the context carries it).
+    vlan: u16,
+}
+
+impl TxContext {
+    /// The context in descriptor `w`, if it is a context descriptor.
+    fn parse(kind: Kind, w: [u32; 4]) -> Option<TxContext> {
+        let (dext, dtyp) = (w[2] & 1 << 29 != 0, (w[2] >> 20) & 0xF);
+        match kind {
+            Kind::E82576 if dext && dtyp == 2 => {
+                let (iplen, maclen) = ((w[0] & 0x1FF) as usize, ((w[0] >> 9) & 0x7F) as usize);
+                let tcp = (w[2] >> 11) & 3 == 1;
+                let tucss = maclen + iplen;
+                Some(TxContext {
+                    ipcss: maclen,
+                    ipcso: maclen + 10,
+                    ipcse: tucss.saturating_sub(1),
+                    tucss,
+                    tucso: tucss + if tcp { 16 } else { 6 },
+                    tucse: 0,
+                    vlan: (w[0] >> 16) as u16,
+                })
+            }
+            Kind::E8254x | Kind::E82574 if dext && dtyp == 0 => Some(TxContext {
+                ipcss: (w[0] & 0xFF) as usize,
+                ipcso: ((w[0] >> 8) & 0xFF) as usize,
+                ipcse: (w[0] >> 16) as usize,
+                tucss: (w[1] & 0xFF) as usize,
+                tucso: ((w[1] >> 8) & 0xFF) as usize,
+                tucse: (w[1] >> 16) as usize,
+                vlan: 0,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Applies the first data descriptor's (`first`) options to `frame`:
+    /// checksums (POPTS IXSM bit 8, TXSM bit 9 of word 3 in both formats:
+    /// the one's complement sum from the start to the end, whatever the
+    /// field held, stored complemented), then the tag (VLE, word 2 bit 30;
+    /// legacy formats only with CTRL.VME, tag in word 3 bits 31:16).
+    fn apply(&self, kind: Kind, first: [u32; 4], vme: bool, frame: &mut Vec<u8>) {
+        let data = kind.advanced() || first[2] & 1 << 29 != 0;
+        let popts = if data { first[3] >> 8 } else { 0 };
+        if popts & 2 != 0 {
+            put_sum(frame, self.tucss, self.tucse, self.tucso);
+        }
+        if popts & 1 != 0 {
+            put_sum(frame, self.ipcss, self.ipcse, self.ipcso);
+        }
+        let vle = first[2] & 1 << 30 != 0;
+        let tag = match kind {
+            Kind::E82576 => vle.then_some(self.vlan),
+            _ => (vle && vme).then_some((first[3] >> 16) as u16),
+        };
+        if let (Some(tci), true) = (tag, frame.len() >= 12) {
+            let mut tagged = frame[..12].to_vec();
+            tagged.extend_from_slice(&[0x81, 0x00]);
+            tagged.extend_from_slice(&tci.to_be_bytes());
+            tagged.extend_from_slice(&frame[12..]);
+            *frame = tagged;
+        }
+    }
+}
+
+/// One's complement sum of `data` as big-endian words, folded.
+fn ones_sum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| (c[0] as u32) << 8 | *c.get(1).unwrap_or(&0) as u32)
+        .sum();
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The checksum insertion of the datasheets: sum from `start` to `end`
+/// (inclusive; 0 = the end of the frame), stored complemented at `at`.
+fn put_sum(frame: &mut [u8], start: usize, end: usize, at: usize) {
+    let end = if end == 0 {
+        frame.len()
+    } else {
+        (end + 1).min(frame.len())
+    };
+    if start >= end || at + 2 > frame.len() {
+        return;
+    }
+    let sum = !ones_sum(&frame[start..end]);
+    frame[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// What the receive side of the model does to a frame before it lands:
+/// VLAN filtering (RCTL.VFE, VFTA), tag stripping (CTRL.VME), checksum
+/// verdicts (RXCSUM.IPOFLD/TUOFLD): the frame as stored, status bits to add
+/// (VP, UDPCS, TCPCS, IPCS), IP and L4 error, the stripped tag; `None` if
+/// the filter drops it.
+fn rx_offload(st: &State, frame: &[u8]) -> Option<(Vec<u8>, u32, bool, bool, u16)> {
+    let be16 = |f: &[u8], at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let tagged = be16(frame, 12) == Some((st.reg(VET) & 0xFFFF) as u16);
+    let mut frame = frame.to_vec();
+    let mut status = 0;
+    let mut vlan = 0;
+    if tagged {
+        let tci = be16(&frame, 14)?;
+        let id = (tci & 0xFFF) as u32;
+        if st.reg(RCTL) & RCTL_VFE != 0 && st.reg(VFTA + 4 * (id >> 5)) & 1 << (id & 31) == 0 {
+            return None;
+        }
+        if st.reg(CTRL) & CTRL_VME != 0 {
+            frame.drain(12..16);
+            status |= 1 << 3; // VP
+            vlan = tci;
+        }
+    }
+    let (mut ip_bad, mut l4_bad) = (false, false);
+    let rxcsum = st.reg(RXCSUM);
+    let l2 = if be16(&frame, 12) == Some(0x8100) {
+        18
+    } else {
+        14
+    };
+    if be16(&frame, l2 - 2) == Some(0x0800) && frame.len() >= l2 + 20 {
+        let ihl = (frame[l2] & 0xF) as usize * 4;
+        let total = be16(&frame, l2 + 2).unwrap_or(0) as usize;
+        if rxcsum & 1 << 8 != 0 && frame.len() >= l2 + ihl {
+            status |= 1 << 6; // IPCS
+            ip_bad = ones_sum(&frame[l2..l2 + ihl]) != 0xFFFF;
+        }
+        let proto = frame[l2 + 9];
+        if rxcsum & 1 << 9 != 0 && (proto == 6 || proto == 17) && frame.len() >= l2 + total {
+            status |= 1 << 5 | if proto == 17 { 1 << 4 } else { 0 }; // TCPCS, UDPCS
+            let mut pseudo = frame[l2 + 12..l2 + 20].to_vec();
+            pseudo.extend_from_slice(&[0, proto]);
+            pseudo.extend_from_slice(&((total - ihl) as u16).to_be_bytes());
+            pseudo.extend_from_slice(&frame[l2 + ihl..l2 + total]);
+            l4_bad = ones_sum(&pseudo) != 0xFFFF;
+        }
+    }
+    Some((frame, status, ip_bad, l4_bad, vlan))
 }

@@ -166,6 +166,15 @@ impl Family for E82574 {
         }
     }
 
+    /// MSI-X vectors have their own EITR (§10.2.4.10); otherwise ITR.
+    fn set_irq_interval(&self, r: &dyn Registers, mode: IrqMode, vector: u32, itr: u16) {
+        if mode == IrqMode::Msix {
+            r.write(EITR0 + 4 * vector, itr as u32);
+        } else {
+            r.write(ITR, itr as u32);
+        }
+    }
+
     fn ack(&self, r: &dyn Registers, mode: IrqMode, link_vector: bool) -> bool {
         if mode == IrqMode::Msix {
             return link_vector;

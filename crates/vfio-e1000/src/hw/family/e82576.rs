@@ -279,6 +279,12 @@ impl Family for E82576 {
         );
     }
 
+    /// Every vector, the one of INTx/MSI mode included (vector 0), has its
+    /// own EITR (§8.8).
+    fn set_irq_interval(&self, r: &dyn Registers, _mode: IrqMode, vector: u32, itr: u16) {
+        r.write(EITR0 + 4 * vector, eitr_value(itr));
+    }
+
     fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, queues: u16) -> VectorPlan {
         let eitr = eitr_value(itr);
         if mode != IrqMode::Msix {

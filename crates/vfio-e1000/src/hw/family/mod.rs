@@ -26,6 +26,8 @@ use std::time::Duration;
 pub(crate) struct RxMode {
     /// Accept every unicast and multicast frame.
     pub promiscuous: bool,
+    /// Tagged frames must match the VLAN filter table (RCTL.VFE).
+    pub vlan_filter: bool,
     /// Bytes per receive buffer: 2048, 4096, 8192 or 16384.
     pub buffer_size: usize,
     /// The longest frame to accept, without FCS; over 1522 turns on LPE.
@@ -173,6 +175,14 @@ pub(crate) trait Family: Send + Sync {
         enable_single_vector(r, itr)
     }
 
+    /// Changes the minimum interval between interrupts of `vector` (the
+    /// one vector in INTx/MSI mode) to `itr` × 256 ns, as
+    /// [`Family::enable_irqs`] set it: ITR (SDM §13.4.18) by default.
+    fn set_irq_interval(&self, r: &dyn Registers, mode: IrqMode, vector: u32, itr: u16) {
+        let _ = (mode, vector);
+        r.write(ITR, itr as u32);
+    }
+
     /// Acknowledges an interrupt that woke us (INTx/MSI: read and clear
     /// ICR; MSI-X: `link_vector` says whether it was the "other" causes'
     /// vector); returns true if it signalled a link change.
@@ -314,13 +324,14 @@ pub(crate) fn rctl_value(mode: RxMode) -> u32 {
         0
     };
     let lpe = if mode.long_packets() { RCTL_LPE } else { 0 };
+    let vfe = if mode.vlan_filter { RCTL_VFE } else { 0 };
     let size = match mode.buffer_size {
         16384 => RCTL_BSEX | 0b01 << RCTL_BSIZE_SHIFT,
         8192 => RCTL_BSEX | 0b10 << RCTL_BSIZE_SHIFT,
         4096 => RCTL_BSEX | 0b11 << RCTL_BSIZE_SHIFT,
         _ => 0, // 2048: BSIZE 00 without BSEX
     };
-    RCTL_EN | promisc | lpe | size | RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF
+    RCTL_EN | promisc | lpe | vfe | size | RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF
 }
 
 /// Writes PHY register `reg` through MDIC (SDM §13.4.7).

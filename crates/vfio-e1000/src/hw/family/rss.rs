@@ -7,10 +7,9 @@
 //! and §10.2.5, receive registers; "82576 GbE Controller Datasheet" §7.1.2.8
 //! and §8.10).
 
+use crate::hw::regs::RXCSUM;
 use crate::sys::mmio::Registers;
 
-/// Receive Checksum Control (82574 §10.2.5; 82576 §8.10).
-pub(crate) const RXCSUM: u32 = 0x5000;
 /// RXCSUM.PCSD, Packet Checksum Disable: the receive descriptor carries the
 /// RSS hash (and, on the 82574L, the RSS type and queue) instead of the
 /// packet checksum or IP identification. QEMU's models hash only with it.
