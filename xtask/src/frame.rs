@@ -112,9 +112,11 @@ pub fn test_frame(kind: FrameKind, dst: Mac, src: Mac, seq: u32, len: usize) -> 
             let headers = e1000_wire::Ipv4Udp {
                 dst_mac: dst.0,
                 src_mac: src.0,
-                src_ip: [10, 11, 12, 1],
+                // 64 flows, so that RSS has something to spread: source
+                // address 10.11.12.100-163 and port 9000-9063 (the 82574L
+                // hashes UDP on the addresses alone, the 82576 on the ports too).
+                src_ip: [10, 11, 12, 100 + (seq % 64) as u8],
                 dst_ip: [10, 11, 12, 2],
-                // 64 flows (source ports), so that RSS has something to spread.
                 src_port: 9000 + (seq % 64) as u16,
                 dst_port: 9000,
                 ident: seq as u16,

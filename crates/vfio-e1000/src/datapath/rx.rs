@@ -166,11 +166,12 @@ impl RxRing {
     /// For descriptor `i` showing DD on the image the driver armed: the
     /// write-back to take once it is complete, `None` while it is not.
     ///
-    /// Advanced format (82576): words 0-1 still holding the armed buffer
-    /// address prove that the NIC's write-back has not landed (it overwrites
-    /// them), so the descriptor is never taken that way, however long that
-    /// takes: re-arming it would let the rest of the write-back land on the
-    /// fresh buffer address. No register is read.
+    /// Advanced format (82576, and the 82574L's extended one): words 0-1
+    /// still holding the armed buffer address prove that the NIC's
+    /// write-back has not landed (it overwrites them), so the descriptor is
+    /// never taken that way, however long that takes: re-arming it would let
+    /// the rest of the write-back land on the fresh buffer address. No
+    /// register is read.
     ///
     /// Legacy format: the write-back keeps the address, so only the length
     /// tells. Every [`EARLY_DD_LIMIT`] the head register decides: while the

@@ -14,6 +14,15 @@ pub(crate) enum RxFormat {
     Legacy,
     /// Advanced one-buffer: read = packet address, header address;
     /// write-back = …, status+error (4, at 8), length (2, at 12), VLAN (2).
+    ///
+    /// Also the 82574L's extended format (RFCTL.EXTEN; 82574 §7.1): read =
+    /// packet address, 8 reserved bytes (0); write-back = RSS type and queue
+    /// (4), RSS hash or IP identification (4), then status+error, length and
+    /// VLAN where the advanced one has them, DD and EOP in bits 0-1 and RXE
+    /// in bit 31. Every write-back overwrites words 0-1 there too, and
+    /// QEMU's `e1000e` lands it as its `igb` does (the whole descriptor with
+    /// DD clear, then the status word), so the parse below, "landed" check
+    /// included, holds for both.
     Advanced,
 }
 

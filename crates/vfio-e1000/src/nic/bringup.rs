@@ -74,11 +74,15 @@ pub(crate) fn claim(pci: &str) -> Result<Claimed> {
 
 /// Checks the queue count against what the family drives.
 pub(crate) fn check_queues(family: &dyn Family, queues: u16) -> Result<()> {
-    if queues == 0 || queues > family.max_queues() {
+    let max = family.max_queues();
+    if queues == 0 || queues > max {
+        let supported = match max {
+            1 => "one queue (no RSS)".to_string(),
+            _ => format!("1 to {max} queues (RSS)"),
+        };
         return Err(Error::InvalidConfig(format!(
-            "{queues} queues: the {} family supports 1 to {}",
+            "{queues} queues: the {} family supports {supported}",
             family.name(),
-            family.max_queues()
         )));
     }
     Ok(())

@@ -166,6 +166,13 @@ impl<'a> Queue<'a> {
         self.state.tx.hangs
     }
 
+    /// Whether a received frame waits on this queue, without taking it: one
+    /// or two descriptor reads, no register access (what [`Queue::wait`]
+    /// busy-polls before it sleeps).
+    pub fn rx_pending(&self) -> bool {
+        self.state.rx.pending()
+    }
+
     /// Sleeps until this queue's interrupt (or `timeout`), acknowledges it
     /// and reports what happened; with a zero timeout it only looks (no
     /// busy-poll, no sleep: what an async runtime or a loop over several

@@ -19,11 +19,14 @@ use std::sync::Arc;
 /// Every family's model.
 pub(crate) const KINDS: [Kind; 3] = [Kind::E8254x, Kind::E82574, Kind::E82576];
 
-/// A queue pair brought up on a model NIC by the driver's own bring-up steps.
+/// Queue pairs brought up on a model NIC by the driver's own bring-up steps.
 pub(crate) struct Harness {
     pub model: Arc<ModelNic>,
     pub family: &'static dyn Family,
+    /// Queue pair 0.
     pub q: QueueState,
+    /// Queue pairs 1 and up, with `Config::queues` over 1.
+    pub more: Vec<QueueState>,
     pub mac: [u8; 6],
 }
 
@@ -39,7 +42,7 @@ impl Harness {
         Harness::with(kind, &config)
     }
 
-    /// Brings up one queue pair of `kind` configured by `config`.
+    /// Brings up `config.queues` queue pairs of `kind` configured by `config`.
     pub(crate) fn with(kind: Kind, config: &Config) -> Harness {
         let model = Arc::new(ModelNic::new(kind));
         let family = lookup(INTEL, kind.device_id())
@@ -54,13 +57,18 @@ impl Harness {
         let r = &*model;
         bringup::reset(r, family).unwrap();
         let mac = bringup::init(r, family, config).unwrap();
+        bringup::check_queues(family, config.queues).unwrap();
         let q = bringup::arm_queue(r, family, &dma, config, 0).unwrap();
-        family.enable_rss(r, 1).unwrap();
+        let more = (1..config.queues)
+            .map(|i| bringup::arm_queue(r, family, &dma, config, i).unwrap())
+            .collect();
+        family.enable_rss(r, config.queues).unwrap();
         bringup::start(r, family, config);
         Harness {
             model,
             family,
             q,
+            more,
             mac,
         }
     }

@@ -8,8 +8,11 @@
 //! (link up once CTRL.SLU is set, or the PHY restarted auto-negotiation on
 //! the 82576), EERD and MDIC (EEPROM and PHY answered at once), ICR (clear on
 //! read, write 1s to clear), receive into the ring on [`ModelNic::deliver`]
-//! (legacy or advanced write-back, frames longer than a buffer over several
-//! descriptors), transmit on every tail write (DD written back on RS), and
+//! (legacy, extended or advanced write-back, frames longer than a buffer
+//! over several descriptors), receive-side scaling on
+//! [`ModelNic::deliver_rss`] (the Toeplitz hash of the IPv4 header with the
+//! programmed key, the redirection table, the hash written back), transmit
+//! on every tail write (DD written back on RS), and
 //! misbehaviour on request: a transmitter that stops, stray descriptor
 //! writes, head values out of range, a write-back whose status word lands
 //! before the rest, a frame that arrives while the driver reads the head.
@@ -26,7 +29,8 @@ use std::sync::Mutex;
 pub(crate) enum Kind {
     /// 82540EM and friends: legacy descriptors, queue blocks at 0x2800/0x3800.
     E8254x,
-    /// 82574L: as the 8254x, plus TARC0 bit 10 gating transmit.
+    /// 82574L: as the 8254x, plus TARC bit 10 gating each TX queue, the
+    /// extended write-back with RFCTL.EXTEN and RSS over two queues.
     E82574,
     /// 82576: advanced descriptors, queue blocks at 0xC000/0xE000 (stride 0x40),
     /// per-queue enables.
@@ -57,8 +61,30 @@ impl Kind {
         }
     }
 
+    /// Whether the family transmits with advanced descriptors (the 82576).
     fn advanced(self) -> bool {
         self == Kind::E82576
+    }
+
+    /// Whether MRQC (with RXCSUM.PCSD, and RFCTL.EXTEN on the 82574L)
+    /// turns RSS on: MRQE = 010b on the 82576, bits 1:0 = 01b on the 82574L.
+    fn rss_on(self, st: &State) -> bool {
+        let mrqc = st.reg(MRQC);
+        st.reg(RXCSUM) & RXCSUM_PCSD != 0
+            && match self {
+                Kind::E82576 => mrqc & 7 == 2,
+                Kind::E82574 => mrqc & 3 == 1 && st.reg(RFCTL) & RFCTL_EXTEN != 0,
+                Kind::E8254x => false,
+            }
+    }
+
+    /// The queue a redirection table entry names: bit 7 on the 82574L,
+    /// bits 3:0 on the 82576.
+    fn reta_queue(self, entry: u8) -> u32 {
+        match self {
+            Kind::E82574 => (entry >> 7) as u32,
+            _ => (entry & 0xF) as u32,
+        }
     }
 }
 
@@ -75,6 +101,12 @@ pub(crate) const TCTL: u32 = 0x400;
 pub(crate) const TARC0: u32 = 0x3840;
 pub(crate) const RAL0: u32 = 0x5400;
 pub(crate) const RAH0: u32 = 0x5404;
+pub(crate) const RFCTL: u32 = 0x5008;
+pub(crate) const MRQC: u32 = 0x5818;
+pub(crate) const RETA: u32 = 0x5C00;
+pub(crate) const RSSRK: u32 = 0x5C80;
+pub(crate) const RXCSUM_PCSD: u32 = 1 << 13;
+pub(crate) const RFCTL_EXTEN: u32 = 1 << 15;
 pub(crate) const CTRL_SLU: u32 = 1 << 6;
 pub(crate) const CTRL_VME: u32 = 1 << 30;
 pub(crate) const VET: u32 = 0x38;
@@ -214,6 +246,19 @@ impl ModelNic {
         self.state().deliver(self.kind, q, frame, false)
     }
 
+    /// Receives `frame` on the queue RSS picks for it, as [`ModelNic::deliver`]
+    /// does; queue 0 while RSS is off or the frame is not IPv4. Returns the
+    /// queue, or `None` if that queue had no room.
+    pub(crate) fn deliver_rss(&self, frame: &[u8]) -> Option<u32> {
+        let mut st = self.state();
+        let (q, rss) = match st.rss(self.kind, frame) {
+            Some((hash, queue, kind)) => (queue, Some((kind | queue << 8, hash))),
+            None => (0, None),
+        };
+        st.deliver_with(self.kind, q, frame, false, rss)
+            .then_some(q)
+    }
+
     /// Receives a one-buffer `frame` on queue `q` with its write-back
     /// late: the frame and the status word (DD, EOP) land, as QEMU's 82576
     /// has been seen to show them, and the head moves on, but the rest of
@@ -256,10 +301,10 @@ impl ModelNic {
     }
 
     /// A DD value at the right place for this kind: legacy status is word 3,
-    /// advanced status word 2; lengths the other way round.
+    /// advanced and extended status word 2; lengths the other way round.
     pub(crate) fn written_back(&self, len: u16, eop: bool, error: bool) -> [u32; 4] {
         let status = 1 | (eop as u32) << 1;
-        if self.kind.advanced() {
+        if self.state().extended(self.kind) {
             [0, 0, status | (error as u32) << 31, len as u32]
         } else {
             [0, 0, len as u32, status | (error as u32) << 15]
@@ -272,7 +317,8 @@ impl ModelNic {
         let enabled = st.reg(TCTL) & TCTL_EN != 0
             && match self.kind {
                 Kind::E82576 => st.reg(block + DCTL) & DCTL_ENABLE != 0,
-                Kind::E82574 => st.reg(TARC0) & (1 << 10) != 0,
+                // TARC0 at 0x3840, TARC1 at 0x3940: + 0x40 in the queue's block.
+                Kind::E82574 => st.reg(block + 0x40) & (1 << 10) != 0,
                 Kind::E8254x => true,
             };
         if !enabled || st.tx_stalled || st.link_down {
@@ -339,6 +385,62 @@ impl State {
     /// Receives `frame` on RX queue `q` (see [`ModelNic::deliver`]); with
     /// `status_first`, only the status word of its write-back lands now.
     fn deliver(&mut self, kind: Kind, q: u32, frame: &[u8], status_first: bool) -> bool {
+        self.deliver_with(kind, q, frame, status_first, None)
+    }
+
+    /// Whether receive descriptors are written back in the advanced (82576)
+    /// or extended (82574L with RFCTL.EXTEN) layout: status word 2, length word 3.
+    fn extended(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::E82576 => true,
+            Kind::E82574 => self.reg(RFCTL) & RFCTL_EXTEN != 0,
+            Kind::E8254x => false,
+        }
+    }
+
+    /// RSS for `frame` if it is on and the frame is IPv4: (hash, queue,
+    /// RSS type: 1 TCP/IPv4, 2 IPv4). MRQC bit 16 hashes TCP ports, bit 22
+    /// (82576) UDP ports, bit 17 the addresses of every other IPv4 frame.
+    fn rss(&self, kind: Kind, frame: &[u8]) -> Option<(u32, u32, u32)> {
+        if !kind.rss_on(self) || frame.get(12..14)? != [0x08, 0x00] {
+            return None;
+        }
+        let ip = frame.get(14..34)?;
+        let header = ((ip[0] & 0xF) as usize) * 4;
+        let mrqc = self.reg(MRQC);
+        let ports = frame.get(14 + header..14 + header + 4);
+        let mut input = ip[12..20].to_vec();
+        let rss_type = match (ip[9], ports) {
+            (6, Some(p)) if mrqc & 1 << 16 != 0 => {
+                input.extend_from_slice(p);
+                1
+            }
+            (17, Some(p)) if mrqc & 1 << 22 != 0 && kind == Kind::E82576 => {
+                input.extend_from_slice(p);
+                2
+            }
+            _ if mrqc & 1 << 17 != 0 => 2,
+            _ => return None,
+        };
+        let key: Vec<u8> = (0..10)
+            .flat_map(|i| self.reg(RSSRK + 4 * i).to_le_bytes())
+            .collect();
+        let hash = toeplitz(&key, &input);
+        let index = hash & 127;
+        let entry = self.reg(RETA + (index & !3)).to_le_bytes()[(index & 3) as usize];
+        Some((hash, kind.reta_queue(entry), rss_type))
+    }
+
+    /// [`State::deliver`], with the RSS type and queue (word 0) and hash
+    /// (word 1) of an extended or advanced write-back.
+    fn deliver_with(
+        &mut self,
+        kind: Kind,
+        q: u32,
+        frame: &[u8],
+        status_first: bool,
+        rss: Option<(u32, u32)>,
+    ) -> bool {
         let block = kind.rx_block(q);
         if self.reg(RCTL) & RCTL_EN == 0 {
             return false;
@@ -393,9 +495,10 @@ impl State {
                 tag = (vlan as u32) << 16;
                 errors = (ip_bad as u32) << 1 | l4_bad as u32; // IPE, TCPE/L4E
             }
-            let (wb, status_word) = if kind.advanced() {
+            let (wb, status_word) = if self.extended(kind) {
                 let staterr = status | errors << 29;
-                ([0, 0, staterr, chunk.len() as u32 | tag], 2)
+                let (w0, w1) = rss.unwrap_or((0, 0));
+                ([w0, w1, staterr, chunk.len() as u32 | tag], 2)
             } else {
                 // Errors byte: TCPE bit 5, IPE bit 6.
                 let w3 = status | errors << 13 | tag;
@@ -606,10 +709,29 @@ impl IommuMap for ModelNic {
     }
 }
 
+/// The Toeplitz hash of `input` under `key` (Microsoft's RSS hash, as the
+/// datasheets give it): for every set bit of the input, in order from the
+/// first byte's most significant bit, the 32 key bits starting at that bit
+/// position are XORed into the result.
+pub(crate) fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+    let key_bit = |i: usize| key.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0);
+    let mut hash = 0u32;
+    for (n, byte) in input.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                let start = 8 * n + bit;
+                hash ^= (0..32).fold(0, |w, k| w << 1 | key_bit(start + k) as u32);
+            }
+        }
+    }
+    hash
+}
+
 /// Register offsets tests check, from the model's own map.
 pub(crate) mod reg {
     pub(crate) use super::{BAH, BAL, DCTL, HEAD, LEN, TAIL};
     pub(crate) use super::{CTRL, ICR, IMS, RAH0, RAL0, RCTL, TARC0, TCTL};
+    pub(crate) use super::{MRQC, RETA, RFCTL, RSSRK, RXCSUM};
 }
 
 /// What a context descriptor set up (8254x SDM §3.3.6; 82576 §7.2.2.2,

@@ -1,6 +1,6 @@
 //! The driver's rings and families against the model, one behaviour each.
 
-use super::model::{reg, Kind, EEPROM_MAC};
+use super::model::{reg, toeplitz, Kind, EEPROM_MAC};
 use super::{frame, Harness, KINDS};
 use crate::datapath::mempool::BUFFER_SIZE;
 use crate::datapath::tx::PAD_TO;
@@ -55,7 +55,12 @@ fn bring_up_programs_what_each_datasheet_requires() {
                 // Every RCTL write is a full value; DTYP (bits 11:10) must stay 0.
                 assert_eq!(m.peek(reg::RCTL) & 3 << 10, 0);
             }
-            Kind::E82574 => assert_ne!(m.peek(reg::TARC0) & 1 << 10, 0, "TARC0 bit 10"),
+            Kind::E82574 => {
+                assert_ne!(m.peek(reg::TARC0) & 1 << 10, 0, "TARC0 bit 10");
+                // Extended descriptors with one queue too; RSS off.
+                assert_ne!(m.peek(reg::RFCTL) & 1 << 15, 0, "RFCTL.EXTEN");
+                assert_eq!(m.peek(reg::MRQC), 0);
+            }
             Kind::E8254x => {
                 // RCTL is written once: every write holds reception for a second.
                 let rctl_writes = writes
@@ -177,103 +182,111 @@ fn rx_never_takes_a_descriptor_the_nic_was_not_given() {
     }
 }
 
+/// The families whose write-back overwrites words 0-1: the 82576's
+/// advanced format and the 82574L's extended one.
+const EXTENDED: [Kind; 2] = [Kind::E82574, Kind::E82576];
+
 #[test]
 fn dd_without_a_length_is_waited_for_not_taken() {
-    let mut h = Harness::new(Kind::E82576, 32, 32, 128);
-    let armed = h.q.rx.armed_iova(0);
-    // The status word alone, over the armed image (QEMU's 82576 has shown this).
-    h.model
-        .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 1 | 1 << 1, 0]);
-    assert!(h.rx(8).is_empty());
-    assert!(
-        !h.q.rx.pending(),
-        "not a frame yet: an IRQ-mode wait must not spin on it"
-    );
-    assert_eq!(h.q.rx.early_dd, 1);
-    // The rest of the write-back lands.
-    assert!(h.model.deliver(0, &frame(5, 64)));
-    assert!(h.q.rx.pending());
-    let got = h.rx(8);
-    assert_eq!(got.len(), 1);
-    assert_eq!(&got[0][..], &frame(5, 64)[..]);
+    for kind in EXTENDED {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        let armed = h.q.rx.armed_iova(0);
+        // The status word alone, over the armed image (QEMU's 82576 has shown this).
+        h.model
+            .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 1 | 1 << 1, 0]);
+        assert!(h.rx(8).is_empty(), "{kind:?}");
+        assert!(
+            !h.q.rx.pending(),
+            "{kind:?}: not a frame yet: an IRQ-mode wait must not spin on it"
+        );
+        assert_eq!(h.q.rx.early_dd, 1);
+        // The rest of the write-back lands.
+        assert!(h.model.deliver(0, &frame(5, 64)));
+        assert!(h.q.rx.pending());
+        let got = h.rx(8);
+        assert_eq!(got.len(), 1, "{kind:?}");
+        assert_eq!(&got[0][..], &frame(5, 64)[..]);
+    }
 }
 
 #[test]
 fn a_write_back_whose_status_lands_first_is_waited_for_even_after_the_head_moved() {
-    let mut h = Harness::new(Kind::E82576, 32, 32, 128);
-    // Slot 0: the status word lands over the armed image and the head moves
-    // on; the rest of the write-back is late. Slot 1: a whole write-back.
-    assert!(h.model.deliver_status_first(0, &frame(1, 64)));
-    assert!(h.model.deliver(0, &frame(2, 100)));
-    assert!(
-        h.q.rx.pending(),
-        "frames wait behind the late write-back: an IRQ-mode wait must not sleep on them"
-    );
-    let (reads, _) = h.model.accesses();
-    assert!(
-        h.rx(8).is_empty(),
-        "nothing is taken before slot 0 is whole"
-    );
-    assert_eq!(h.q.rx.early_dd, 1);
-    // Long past any time limit, with the head register past slot 0: the
-    // armed buffer address still in words 0-1 says no write-back landed.
-    std::thread::sleep(Duration::from_millis(12));
-    assert!(h.rx(8).is_empty(), "a late write-back is still not taken");
-    assert_eq!(
-        h.model.accesses().0,
-        reads,
-        "decided without reading a register"
-    );
-    h.model.land_late();
-    let got = h.rx(8);
-    assert_eq!(got.len(), 2);
-    assert_eq!(&got[0][..], &frame(1, 64)[..]);
-    assert_eq!(&got[1][..], &frame(2, 100)[..]);
-    assert_eq!(h.q.rx.dropped, 0);
-    // Every descriptor the NIC has not written holds the buffer the driver
-    // armed in it (no write-back landed on a re-armed descriptor), and the
-    // ring goes on working across a wrap.
-    for i in 0..32 {
-        let w = h.model.rx_desc(0, i);
-        if w[2] & 1 == 0 {
-            let armed = h.q.rx.armed_iova(i);
-            assert_eq!(
-                (w[0], w[1]),
-                (armed as u32, (armed >> 32) as u32),
-                "slot {i}"
-            );
-        }
-    }
-    h.q.rx.check_invariants();
-    for s in 3..80 {
-        assert!(h.model.deliver(0, &frame(s, 60 + s as usize)));
+    for kind in EXTENDED {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        // Slot 0: the status word lands over the armed image and the head moves
+        // on; the rest of the write-back is late. Slot 1: a whole write-back.
+        assert!(h.model.deliver_status_first(0, &frame(1, 64)));
+        assert!(h.model.deliver(0, &frame(2, 100)));
+        assert!(
+            h.q.rx.pending(),
+            "frames wait behind the late write-back: an IRQ-mode wait must not sleep on them"
+        );
+        let (reads, _) = h.model.accesses();
+        assert!(
+            h.rx(8).is_empty(),
+            "nothing is taken before slot 0 is whole"
+        );
+        assert_eq!(h.q.rx.early_dd, 1);
+        // Long past any time limit, with the head register past slot 0: the
+        // armed buffer address still in words 0-1 says no write-back landed.
+        std::thread::sleep(Duration::from_millis(12));
+        assert!(h.rx(8).is_empty(), "a late write-back is still not taken");
+        assert_eq!(
+            h.model.accesses().0,
+            reads,
+            "decided without reading a register"
+        );
+        h.model.land_late();
         let got = h.rx(8);
-        assert_eq!(got.len(), 1);
-        assert_eq!(&got[0][..], &frame(s, 60 + s as usize)[..]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(&got[0][..], &frame(1, 64)[..]);
+        assert_eq!(&got[1][..], &frame(2, 100)[..]);
+        assert_eq!(h.q.rx.dropped, 0);
+        // Every descriptor the NIC has not written holds the buffer the driver
+        // armed in it (no write-back landed on a re-armed descriptor), and the
+        // ring goes on working across a wrap.
+        for i in 0..32 {
+            let w = h.model.rx_desc(0, i);
+            if w[2] & 1 == 0 {
+                let armed = h.q.rx.armed_iova(i);
+                assert_eq!(
+                    (w[0], w[1]),
+                    (armed as u32, (armed >> 32) as u32),
+                    "slot {i}"
+                );
+            }
+        }
+        h.q.rx.check_invariants();
+        for s in 3..80 {
+            assert!(h.model.deliver(0, &frame(s, 60 + s as usize)));
+            let got = h.rx(8);
+            assert_eq!(got.len(), 1);
+            assert_eq!(&got[0][..], &frame(s, 60 + s as usize)[..]);
+        }
+        assert_eq!(h.model.faults(), 0);
     }
-    assert_eq!(h.model.faults(), 0);
 }
 
 #[test]
 fn legacy_dd_without_a_length_is_read_again_once_the_head_has_moved() {
-    for kind in [Kind::E8254x, Kind::E82574] {
-        let mut h = Harness::new(kind, 32, 32, 128);
-        let armed = h.q.rx.armed_iova(0);
-        // A lone status word on slot 0 while the NIC's head is still there.
-        h.model
-            .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 0, 1 | 1 << 1]);
-        assert!(h.rx(8).is_empty(), "{kind:?}");
-        assert!(!h.q.rx.pending(), "{kind:?}");
-        std::thread::sleep(Duration::from_millis(6));
-        // The NIC writes slot 0 for real while the driver reads its head:
-        // what the driver read before the head is stale.
-        h.model.deliver_on_head_read(0, &frame(7, 64));
-        let got = h.rx(8);
-        assert_eq!(got.len(), 1, "{kind:?}: the frame is taken, not dropped");
-        assert_eq!(&got[0][..], &frame(7, 64)[..]);
-        assert_eq!(h.q.rx.dropped, 0, "{kind:?}");
-        h.q.rx.check_invariants();
-    }
+    // The 82574L writes the extended format back: see the tests above.
+    let kind = Kind::E8254x;
+    let mut h = Harness::new(kind, 32, 32, 128);
+    let armed = h.q.rx.armed_iova(0);
+    // A lone status word on slot 0 while the NIC's head is still there.
+    h.model
+        .scribble_rx(0, 0, [armed as u32, (armed >> 32) as u32, 0, 1 | 1 << 1]);
+    assert!(h.rx(8).is_empty(), "{kind:?}");
+    assert!(!h.q.rx.pending(), "{kind:?}");
+    std::thread::sleep(Duration::from_millis(6));
+    // The NIC writes slot 0 for real while the driver reads its head:
+    // what the driver read before the head is stale.
+    h.model.deliver_on_head_read(0, &frame(7, 64));
+    let got = h.rx(8);
+    assert_eq!(got.len(), 1, "{kind:?}: the frame is taken, not dropped");
+    assert_eq!(&got[0][..], &frame(7, 64)[..]);
+    assert_eq!(h.q.rx.dropped, 0, "{kind:?}");
+    h.q.rx.check_invariants();
 }
 
 #[test]
@@ -546,5 +559,160 @@ fn jumbo_frames_are_one_packet_each_way() {
         let mut h = Harness::new(kind, 32, 32, 128);
         assert!(!h.model.deliver(0, &big), "{kind:?}: dropped without LPE");
         assert!(h.rx(8).is_empty());
+    }
+}
+
+/// An IPv4/UDP frame of flow `flow` (source 10.11.12.(100 + flow), port
+/// 9000 + flow, to 10.11.12.2:9000), `len` bytes, `seq` in its payload.
+fn udp_frame(flow: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut f = frame(seq, len);
+    let ip_len = (len - 14) as u16;
+    f[14..34].copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 11, 12, 100, 10, 11, 12, 2,
+    ]);
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[29] = 100 + flow;
+    f[34..36].copy_from_slice(&(9000 + flow as u16).to_be_bytes());
+    f[36..38].copy_from_slice(&9000u16.to_be_bytes());
+    f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    f
+}
+
+/// Brings up `queues` queue pairs of `kind`.
+fn multi_queue(kind: Kind, queues: u16) -> Harness {
+    use crate::nic::config::Config;
+    let config = Config {
+        rx_ring: 32,
+        tx_ring: 32,
+        pool_size: 128,
+        queues,
+        ..Config::default()
+    };
+    Harness::with(kind, &config)
+}
+
+#[test]
+fn the_82574l_brings_up_two_queues_with_rss() {
+    let h = multi_queue(Kind::E82574, 2);
+    let m = &h.model;
+    let q1 = &h.more[0];
+    // Queue 1's rings at RDBAL1 (0x2900) and TDBAL1 (0x3900), where the
+    // driver's descriptors are, all but one RX descriptor posted.
+    let (rxb, txb) = (m.rx_block(1), m.tx_block(1));
+    assert_eq!((rxb, txb), (0x2900, 0x3900));
+    assert_eq!(
+        m.peek(rxb + reg::BAL) as u64 | (m.peek(rxb + reg::BAH) as u64) << 32,
+        q1.rx.iova()
+    );
+    assert_eq!(
+        m.peek(txb + reg::BAL) as u64 | (m.peek(txb + reg::BAH) as u64) << 32,
+        q1.tx.iova()
+    );
+    assert_eq!((m.peek(rxb + reg::LEN), m.peek(rxb + reg::TAIL)), (512, 31));
+    assert_eq!(m.peek(txb + reg::LEN), 512);
+    assert_ne!(m.peek(txb + 0x40) & 1 << 10, 0, "TARC1 bit 10");
+    // Extended descriptors, the hash written back (PCSD), RSS over two
+    // queues (MRQC bits 1:0 = 01) on IPv4 and TCP/IPv4.
+    assert_ne!(m.peek(reg::RFCTL) & 1 << 15, 0, "RFCTL.EXTEN");
+    assert_ne!(m.peek(reg::RXCSUM) & 1 << 13, 0, "RXCSUM.PCSD");
+    assert_eq!(m.peek(reg::MRQC), 1 | 1 << 16 | 1 << 17);
+    // The redirection table alternates queue 0 and 1, in bit 7 of each entry.
+    for i in 0..32 {
+        assert_eq!(m.peek(reg::RETA + 4 * i), 0x8000_8000, "RETA{i}");
+    }
+    assert!((0..10).any(|i| m.peek(reg::RSSRK + 4 * i) != 0), "a key");
+    // All of it before reception is enabled, which is written once.
+    let writes = m.writes();
+    let rctl_on = writes
+        .iter()
+        .position(|&(r, v)| r == reg::RCTL && v & 1 << 1 != 0)
+        .unwrap();
+    for r in [reg::MRQC, reg::RFCTL, rxb + reg::TAIL] {
+        let last = writes.iter().rposition(|w| w.0 == r).unwrap();
+        assert!(last < rctl_on, "{r:#x} written before RCTL.EN");
+    }
+    // Three queues are refused, and the 8254x has one.
+    let config = crate::nic::config::Config {
+        queues: 3,
+        ..Default::default()
+    };
+    let err = crate::nic::bringup::check_queues(h.family, config.queues).unwrap_err();
+    assert!(err.to_string().contains("supports 1 to 2 queues"), "{err}");
+    let family = Harness::new(Kind::E8254x, 32, 32, 128).family;
+    let err = crate::nic::bringup::check_queues(family, 2).unwrap_err();
+    assert!(err.to_string().contains("one queue (no RSS)"), "{err}");
+}
+
+#[test]
+fn rss_spreads_flows_over_every_queue_and_writes_the_hash_back() {
+    for (kind, queues) in [(Kind::E82574, 2u16), (Kind::E82576, 4)] {
+        let mut h = multi_queue(kind, queues);
+        let key: Vec<u8> = (0..10)
+            .flat_map(|i| h.model.peek(reg::RSSRK + 4 * i).to_le_bytes())
+            .collect();
+        let mut sent = vec![Vec::new(); queues as usize];
+        for seq in 0..256u32 {
+            let flow = (seq % 64) as u8;
+            let f = udp_frame(flow, seq, 60 + (seq as usize * 37) % 1400);
+            let q = h.model.deliver_rss(&f).expect("room on the queue");
+            // The write-back just landed at the head's previous slot: RSS
+            // type and queue in word 0, the hash in word 1, then status
+            // and length where the advanced format has them.
+            let head = h.model.peek(h.model.rx_block(q) + reg::HEAD) as usize;
+            let wb = h.model.rx_desc(q, (head + 31) % 32);
+            let mut input = f[26..34].to_vec();
+            if kind == Kind::E82576 {
+                input.extend_from_slice(&f[34..38]); // UDP ports hashed too
+            }
+            assert_eq!(wb[1], toeplitz(&key, &input), "{kind:?}: the hash");
+            assert_eq!(wb[0], 2 | q << 8, "{kind:?}: IPv4 type, queue {q}");
+            assert_eq!((wb[2] & 3, wb[3]), (3, f.len() as u32), "{kind:?}");
+            sent[q as usize].push(f);
+            // Every queue's frames, intact and in order, from its own ring.
+            if seq % 16 == 15 {
+                let mut rings: Vec<&mut crate::nic::queue::QueueState> = vec![&mut h.q];
+                rings.extend(h.more.iter_mut());
+                for (i, ring) in rings.into_iter().enumerate() {
+                    let mut out = Vec::new();
+                    ring.rx.rx_batch(&*h.model, &mut out, 64);
+                    let got: Vec<Vec<u8>> = out.iter().map(|p| p.to_vec()).collect();
+                    let want: Vec<Vec<u8>> = sent[i].drain(..).collect();
+                    assert_eq!(got, want, "{kind:?} queue {i}");
+                    ring.rx.check_invariants();
+                }
+            }
+        }
+        // 64 flows, each queue a fair share of them.
+        let mut flows = vec![std::collections::HashSet::new(); queues as usize];
+        for flow in 0..64u8 {
+            let q = h.model.deliver_rss(&udp_frame(flow, 0, 60)).unwrap();
+            flows[q as usize].insert(flow);
+            let ring = if q == 0 {
+                &mut h.q
+            } else {
+                &mut h.more[q as usize - 1]
+            };
+            ring.rx.rx_batch(&*h.model, &mut Vec::new(), 8);
+        }
+        let counts: Vec<usize> = flows.iter().map(|f| f.len()).collect();
+        let fair = 64 / queues as usize;
+        assert!(
+            counts.iter().all(|&n| n >= fair / 2),
+            "{kind:?}: flows per queue {counts:?}"
+        );
+        // A frame that is not IPv4 goes to queue 0.
+        let mut raw = frame(1, 60);
+        raw[12..14].copy_from_slice(&[0x88, 0xb5]);
+        assert_eq!(h.model.deliver_rss(&raw), Some(0), "{kind:?}");
+        // Queue 1 transmits on its own ring.
+        let mut batch = vec![h.packet(&frame(77, 90))];
+        assert_eq!(h.more[0].tx.tx_batch(&*h.model, &mut batch), 1);
+        let wire = h.model.take_sent();
+        assert_eq!(
+            (wire[0].queue, &wire[0].bytes),
+            (1, &frame(77, 90)),
+            "{kind:?}"
+        );
+        assert_eq!(h.model.faults(), 0);
     }
 }

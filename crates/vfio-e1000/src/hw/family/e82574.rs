@@ -1,9 +1,22 @@
 //! The 82574L (QEMU `e1000e`; also 82574LA, 82583V): the 8254x model plus
 //! PCIe, MSI and five MSI-X vectors routed through IVAR (82574 datasheet §7.4,
 //! §10.2.4), a different EERD layout and the TARC/GCR setup bits.
+//!
+//! Two RX/TX queue pairs, the second at the 8254x layout's next block
+//! (RDBAL1 0x2900, TDBAL1 0x3900). Received frames reach queue 1 only
+//! through RSS, which needs extended receive descriptors (RFCTL.EXTEN; QEMU
+//! hashes nothing in the legacy format). The driver uses them with one
+//! queue too, as Linux's e1000e does: their write-back puts status, errors
+//! and length where the 82576's advanced one does, so the two families
+//! share [`RxFormat::Advanced`] and its tests.
+//!
+//! Interrupts, MSI-X: RXQ0 → vector 0, RXQ1 → 1, TXQ0 → 2, TXQ1 → 3,
+//! other (link) → 4; the TX causes stay masked. INTx/MSI: one vector, one
+//! queue ([`crate::nic`] asks for MSI-X or poll mode with two).
 
-use super::Family;
+use super::{rss, Family};
 use crate::error::Result;
+use crate::hw::desc::RxFormat;
 use crate::hw::irq::{IrqMode, VectorPlan};
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
@@ -12,8 +25,11 @@ use crate::sys::mmio::Registers;
 const GCR: u32 = 0x5B00;
 /// GCR bit 22: must be set by software (82574 §10.2.10.1, "reserved, set to 1").
 const GCR_BIT22: u32 = 1 << 22;
-/// Transmit Arbitration Count of queue 0 (82574 §10.2.6.10).
-const TARC0: u32 = 0x3840;
+/// Transmit Arbitration Count of queue 0 (82574 §10.2.6.10); queue 1's,
+/// TARC1, at 0x3940: offset [`Q_TARC`] in each TX queue's block.
+const TARC0: u32 = TX_QUEUE0 + Q_TARC;
+/// TARC's offset inside a TX queue's register block.
+const Q_TARC: u32 = 0x40;
 /// TARC: bit 10 enables the queue; QEMU stops transmitting if it is clear.
 const TARC_ENABLE: u32 = 1 << 10;
 /// Interrupt Vector Allocation (82574 §10.2.4.9): 4-bit entries, bit 3 = valid.
@@ -39,6 +55,22 @@ const INT_OTHER: u32 = 1 << 24;
 const VEC_RXQ0: u32 = 0;
 const VEC_OTHER: u32 = 4;
 
+/// Receive Filter Control (82574 §10.2.5).
+const RFCTL: u32 = 0x5008;
+/// RFCTL.EXTEN: extended receive descriptors (status, errors and the RSS
+/// hash written back in the extended layout).
+const RFCTL_EXTEN: u32 = 1 << 15;
+/// Queue pairs: RX and TX queues 0 and 1.
+const QUEUES: u16 = 2;
+/// MRQC.Multiple Receive Queues Enable, bits 1:0 = 01b: RSS over two
+/// queues (QEMU: `E1000_MRQC_ENABLED`). The 82574L hashes TCP/IPv4 on
+/// addresses and ports, every other IPv4 frame (UDP too: it has no UDP
+/// field) on its addresses.
+const MRQC_RSS_2Q: u32 = 0x1;
+/// A redirection table entry names its queue in bit 7 (QEMU:
+/// `E1000_RSS_QUEUE`; FreeBSD's em writes `queue << 7`).
+const RETA_QUEUE_SHIFT: u32 = 7;
+
 /// The 82574L family driver.
 pub(crate) struct E82574;
 
@@ -55,16 +87,48 @@ impl Family for E82574 {
         5
     }
 
+    /// Extended receive descriptors, whatever the queue count (RFCTL.EXTEN,
+    /// set at [`Family::init`]).
+    fn rx_format(&self) -> RxFormat {
+        RxFormat::Advanced
+    }
+
+    fn max_queues(&self) -> u16 {
+        QUEUES
+    }
+
+    /// The common MAC setup, then extended receive descriptors: RFCTL is
+    /// written before the RCTL write that enables reception, at which QEMU
+    /// latches the descriptor size.
     fn init(&self, r: &dyn Registers) -> Result<()> {
         r.set_bits(GCR, GCR_BIT22);
         super::base_init(r);
+        r.set_bits(RFCTL, RFCTL_EXTEN);
         Ok(())
     }
 
-    /// TARC0 bit 10 enables the queue's arbitration; without it QEMU's model
-    /// transmits nothing (set again whenever the queue is restarted).
-    fn enable_tx_queue(&self, r: &dyn Registers, _q: u16) -> Result<()> {
-        r.set_bits(TARC0, TARC_ENABLE);
+    /// RSS over both queues: the IPv4 addresses (and TCP ports) hashed, the
+    /// redirection table alternating queue 0 and 1, the hash written back
+    /// (RXCSUM.PCSD; QEMU hashes only with it and with RFCTL.EXTEN).
+    fn enable_rss(&self, r: &dyn Registers, queues: u16) -> Result<()> {
+        if queues == 1 {
+            rss::disable(r);
+            return Ok(());
+        }
+        rss::enable(
+            r,
+            queues,
+            |q| (q << RETA_QUEUE_SHIFT) as u8,
+            MRQC_RSS_2Q | rss::MRQC_HASH_IPV4 | rss::MRQC_HASH_TCP_IPV4,
+        );
+        Ok(())
+    }
+
+    /// TARC bit 10 enables the queue's arbitration; without it QEMU's model
+    /// transmits nothing on that queue (set again whenever the queue is
+    /// restarted).
+    fn enable_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
+        r.set_bits(self.tx_queue(q) + Q_TARC, TARC_ENABLE);
         Ok(())
     }
 
@@ -73,7 +137,9 @@ impl Family for E82574 {
         super::eeprom_read_pcie(r, addr)
     }
 
-    fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, _queues: u16) -> VectorPlan {
+    /// MSI-X: each cause to its own vector (IVAR entry `n` → vector `n`),
+    /// RXQ1 unmasked only with two queues.
+    fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, queues: u16) -> VectorPlan {
         if mode != IrqMode::Msix {
             return super::enable_single_vector(r, itr);
         }
@@ -91,7 +157,8 @@ impl Family for E82574 {
             CTRL_EXT,
             r.read(CTRL_EXT) | CTRL_EXT_PBA_CLR | CTRL_EXT_IAME,
         );
-        r.write(IMS, INT_RXQ0 | INT_OTHER | INT_LSC);
+        let rxq1 = if queues > 1 { INT_RXQ1 } else { 0 };
+        r.write(IMS, INT_RXQ0 | rxq1 | INT_OTHER | INT_LSC);
         VectorPlan {
             count: 5,
             rx_queue0: VEC_RXQ0,
@@ -116,6 +183,12 @@ impl Family for E82574 {
     }
 
     fn extra_registers(&self) -> &'static [(&'static str, u32)] {
-        &[("IVAR", IVAR), ("GCR", GCR), ("TARC0", TARC0)]
+        &[
+            ("IVAR", IVAR),
+            ("GCR", GCR),
+            ("TARC0", TARC0),
+            ("RFCTL", RFCTL),
+            ("MRQC", rss::MRQC),
+        ]
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! TX completions raise no interrupt: the rings reclaim them on the next batch.
 
-use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, Family, RxMode};
+use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, rss, Family, RxMode};
 use crate::error::{Error, Result};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::irq::{IrqMode, VectorPlan};
@@ -64,34 +64,10 @@ const MASTER_DISABLE_TIMEOUT_MS: u64 = 10;
 
 /// Receive Checksum Control (82576 §8.10).
 const RXCSUM: u32 = 0x5000;
-/// RXCSUM: Packet Checksum Disable: the descriptor carries the RSS hash
-/// instead (QEMU's model enables RSS only with it).
-const RXCSUM_PCSD: u32 = 1 << 13;
-/// Multiple Receive Queues Command (82576 §8.10).
-const MRQC: u32 = 0x5818;
 /// MRQC.MRQE = 010b: RSS only (no virtualisation pools).
 const MRQC_RSS: u32 = 0x2;
-/// MRQC: hash TCP/IPv4, IPv4 and UDP/IPv4 headers.
-const MRQC_HASH_TCP_IPV4: u32 = 1 << 16;
-const MRQC_HASH_IPV4: u32 = 1 << 17;
+/// MRQC: hash UDP/IPv4 frames on their ports too (the 82576 has the field).
 const MRQC_HASH_UDP_IPV4: u32 = 1 << 22;
-/// Redirection table: 32 registers of 4 one-byte entries (queue in bits 3:0).
-const RETA: u32 = 0x5C00;
-/// RSS random key: 10 registers.
-const RSSRK: u32 = 0x5C80;
-/// A fixed RSS key (any 40 bytes do; this one spreads well on small tests).
-const RSS_KEY: [u32; 10] = [
-    0xda56_5a6d,
-    0xc20e_5b25,
-    0x3d25_6741,
-    0xb08f_a343,
-    0xcb2b_cad0,
-    0xb430_7bae,
-    0xa32d_cb77,
-    0x0cf2_3080,
-    0x3bb7_426a,
-    0xfa01_acbe,
-];
 
 /// TCTL.CT, collision threshold field (bits 11:4).
 const TCTL_CT_MASK: u32 = 0xFF << 4;
@@ -183,23 +159,18 @@ impl Family for E82576 {
     }
 
     /// RSS over `queues` queues: hash IPv4 (and its TCP/UDP ports), spread
-    /// the 128-entry redirection table round-robin (82576 §7.1.2.8).
+    /// the 128-entry redirection table round-robin (82576 §7.1.2.8; an
+    /// entry holds its queue in bits 3:0).
     fn enable_rss(&self, r: &dyn Registers, queues: u16) -> Result<()> {
         if queues == 1 {
-            r.write(MRQC, 0);
+            rss::disable(r);
             return Ok(());
         }
-        for (i, word) in RSS_KEY.iter().enumerate() {
-            r.write(RSSRK + 4 * i as u32, *word);
-        }
-        for i in 0..32u32 {
-            let entry = |k: u32| ((4 * i + k) % queues as u32) << (8 * k);
-            r.write(RETA + 4 * i, entry(0) | entry(1) | entry(2) | entry(3));
-        }
-        r.write(RXCSUM, r.read(RXCSUM) | RXCSUM_PCSD);
-        r.write(
-            MRQC,
-            MRQC_RSS | MRQC_HASH_IPV4 | MRQC_HASH_TCP_IPV4 | MRQC_HASH_UDP_IPV4,
+        rss::enable(
+            r,
+            queues,
+            |q| q as u8,
+            MRQC_RSS | rss::MRQC_HASH_IPV4 | rss::MRQC_HASH_TCP_IPV4 | MRQC_HASH_UDP_IPV4,
         );
         Ok(())
     }

@@ -3,12 +3,15 @@
 //! Everything else (rings, mempool, interrupt loop, teardown) is written once.
 //!
 //! The default methods of [`Family`] are the 8254x programming model, which
-//! the 82574L extends; the 82576 overrides more (advanced descriptors,
-//! per-queue enables, extended interrupt registers).
+//! the 82574L extends (extended receive descriptors, two queues); the 82576
+//! overrides more (advanced descriptors, per-queue enables, extended
+//! interrupt registers). [`rss`] is what the two share for receive-side
+//! scaling.
 
 pub(crate) mod e8254x;
 pub(crate) mod e82574;
 pub(crate) mod e82576;
+pub(crate) mod rss;
 
 use super::counters::{LinkStatus, Stats};
 use super::desc::{RxFormat, TxFormat};
