@@ -368,7 +368,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
             wait(&mut nic, "dump")?;
             let want = budget.take(BATCH);
             let n = nic.rx_batch(0, &mut pkts, want);
-            budget.give_back(want - n);
+            budget.settle(want, n);
             if n == 0 {
                 continue;
             }
@@ -622,7 +622,7 @@ fn echo_queue(
             }
             let want = budget.take(BATCH);
             let n = queue.rx_batch(&mut pkts, want);
-            budget.give_back(want - n);
+            budget.settle(want, n);
             if n == 0 {
                 break;
             }
@@ -644,9 +644,16 @@ fn echo_queue(
 }
 
 /// How many frames the run may still take, shared by the queues' threads so
-/// that `--count` is exact however the frames spread.
+/// that `--count` is exact however the frames spread. A thread reserves
+/// frames ([`Budget::take`]) before it looks, then settles what it used
+/// ([`Budget::settle`]); the run ends when the frames used, not the ones
+/// merely reserved, reach the count (a thread that saw another's passing
+/// reservation as the end would stop with frames still on its queue).
 struct Budget {
+    /// Frames used plus frames reserved and not yet settled.
     taken: AtomicU64,
+    /// Frames used.
+    used: AtomicU64,
     limit: Option<u64>,
     stopped: AtomicBool,
 }
@@ -655,6 +662,7 @@ impl Budget {
     fn new(limit: Option<u64>) -> Budget {
         Budget {
             taken: AtomicU64::new(0),
+            used: AtomicU64::new(0),
             limit,
             stopped: AtomicBool::new(false),
         }
@@ -676,10 +684,11 @@ impl Budget {
         }
     }
 
-    /// Returns reserved frames that did not arrive.
-    fn give_back(&self, n: usize) {
+    /// Of `reserved` frames taken, `used` were used; the rest go back.
+    fn settle(&self, reserved: usize, used: usize) {
         if self.limit.is_some() {
-            self.taken.fetch_sub(n as u64, SeqCst);
+            self.taken.fetch_sub((reserved - used) as u64, SeqCst);
+            self.used.fetch_add(used as u64, SeqCst);
         }
     }
 
@@ -688,9 +697,9 @@ impl Budget {
         self.stopped.store(true, SeqCst);
     }
 
-    /// Whether the limit has been reached (or the run was stopped).
+    /// Whether the frames used have reached the limit (or the run was stopped).
     fn exhausted(&self) -> bool {
-        self.stopped.load(SeqCst) || self.limit.is_some_and(|l| self.taken.load(SeqCst) >= l)
+        self.stopped.load(SeqCst) || self.limit.is_some_and(|l| self.used.load(SeqCst) >= l)
     }
 }
 
@@ -751,8 +760,8 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
             }
             let want = budget.take(want);
             nic.alloc_batch(want, size, &mut pkts);
-            budget.give_back(want - pkts.len());
             if pkts.is_empty() {
+                budget.settle(want, 0);
                 nic.tx_flush(0, Duration::from_millis(1)); // reclaim, then retry
                 continue;
             }
@@ -773,7 +782,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
             let n = nic.tx_batch(0, &mut pkts);
             tx.frames += n as u64;
             tx.bytes += (n * (size + if tci.is_some() { 4 } else { 0 })) as u64;
-            budget.give_back(pkts.len());
+            budget.settle(want, n);
             pkts.clear(); // any that did not fit go back to the pool
             live[0].publish(&Tally::default(), &tx, 0, 0);
         }
@@ -831,7 +840,7 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
             for from in 0..2 {
                 let want = budget.take(BATCH);
                 let n = nics[from].rx_batch(0, &mut pkts, want);
-                budget.give_back(want - n);
+                budget.settle(want, n);
                 if n > 0 {
                     idle = false;
                     rx.add(&pkts);
