@@ -943,3 +943,38 @@ impl Pcap {
         self.check(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    /// What CI caught: with 37 frames of the count left, one queue's thread
+    /// reserved them while its ring was empty; the other queue's thread saw
+    /// the count reached and stopped, leaving its frames unanswered.
+    #[test]
+    fn a_passing_reservation_does_not_end_the_run() {
+        let b = Budget::new(Some(100));
+        let first = b.take(64);
+        b.settle(first, first);
+        let idle = b.take(64);
+        assert_eq!(idle, 36, "the rest is reserved");
+        assert!(!b.exhausted(), "reserved is not used");
+        assert_eq!(b.take(64), 0, "nothing left to reserve meanwhile");
+        b.settle(idle, 0);
+        let busy = b.take(64);
+        assert_eq!(busy, 36);
+        b.settle(busy, 36);
+        assert!(b.exhausted());
+    }
+
+    #[test]
+    fn no_limit_never_ends() {
+        let b = Budget::new(None);
+        let n = b.take(64);
+        b.settle(n, n);
+        assert_eq!(n, 64);
+        assert!(!b.exhausted());
+        b.stop();
+        assert!(b.exhausted());
+    }
+}
