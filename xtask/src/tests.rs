@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A scenario: runs against a booted guest, `Err` on failure.
-pub type ScenarioFn = fn(&mut Guest) -> Result<()>;
+pub type ScenarioFn = Box<dyn Fn(&mut Guest) -> Result<()>>;
 
 /// A named scenario.
 pub struct Scenario {
@@ -40,10 +40,14 @@ impl Suite {
     }
 
     /// Adds a scenario.
-    pub fn test(mut self, name: impl Into<String>, run: ScenarioFn) -> Suite {
+    pub fn test(
+        mut self,
+        name: impl Into<String>,
+        run: impl Fn(&mut Guest) -> Result<()> + 'static,
+    ) -> Suite {
         self.scenarios.push(Scenario {
             name: name.into(),
-            run,
+            run: Box::new(run),
         });
         self
     }

@@ -27,20 +27,13 @@ pub fn suite(model: &'static str) -> Suite {
     let mut s =
         Suite::new(GuestConfig::with_nics(&[model])).test(name("info_shows_qemu_mac"), info);
     for mode in irq_modes(model) {
-        let run: crate::tests::ScenarioFn = match *mode {
-            "poll" => |g| echo(g, "poll"),
-            "intx" => |g| echo(g, "intx"),
-            "msi" => |g| echo(g, "msi"),
-            _ => |g| echo(g, "msix"),
-        };
-        s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), run);
-        let flap: crate::tests::ScenarioFn = match *mode {
-            "poll" => |g| link_flap(g, "poll"),
-            "intx" => |g| link_flap(g, "intx"),
-            "msi" => |g| link_flap(g, "msi"),
-            _ => |g| link_flap(g, "msix"),
-        };
-        s = s.test(name(&format!("link_flap_mid_flood_{mode}")), flap);
+        let mode = *mode;
+        s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), move |g| {
+            echo(g, mode)
+        });
+        s = s.test(name(&format!("link_flap_mid_flood_{mode}")), move |g| {
+            link_flap(g, mode)
+        });
     }
     if model == "e1000e" {
         s = s
@@ -190,14 +183,9 @@ pub fn group_not_viable_suite() -> Suite {
 pub fn hot_unplug_suite(mode: &'static str) -> Suite {
     let mut config = GuestConfig::with_nics(&["e1000e"]);
     config.placement = Placement::RootPorts;
-    let run: crate::tests::ScenarioFn = if mode == "msix" {
-        |g| hot_unplug(g, "msix")
-    } else {
-        |g| hot_unplug(g, "poll")
-    };
     Suite::new(config).test(
         format!("e1000e::hot_unplug_{mode}_releases_the_device"),
-        run,
+        move |g| hot_unplug(g, mode),
     )
 }
 
@@ -207,12 +195,10 @@ pub fn hot_unplug_suite(mode: &'static str) -> Suite {
 pub fn hot_unplug_forward_suite(mode: &'static str) -> Suite {
     let mut config = GuestConfig::with_nics(&["e1000e", "e1000e"]);
     config.placement = Placement::RootPorts;
-    let run: crate::tests::ScenarioFn = if mode == "msix" {
-        |g| hot_unplug_forward(g, "msix")
-    } else {
-        |g| hot_unplug_forward(g, "poll")
-    };
-    Suite::new(config).test(format!("e1000e::hot_unplug_during_forward_{mode}"), run)
+    Suite::new(config).test(
+        format!("e1000e::hot_unplug_during_forward_{mode}"),
+        move |g| hot_unplug_forward(g, mode),
+    )
 }
 
 fn hot_unplug_forward(g: &mut Guest, mode: &str) -> Result<()> {
