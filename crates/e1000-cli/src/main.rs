@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 success, 1 runtime error, 2 usage error (see `e1000 --help`).
 
+mod affinity;
 mod cmd;
 mod frame;
 mod internals;

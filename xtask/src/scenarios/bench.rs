@@ -250,3 +250,84 @@ pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
     );
     Ok(())
 }
+
+/// In interrupt modes `e1000 echo` runs its queue's thread on the CPU that
+/// takes the queue's interrupt (2 vCPUs here, so the choice is real) and
+/// says so; `--cpus` puts it elsewhere; `--no-pin` leaves the thread free.
+pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let pci = nic.pci.clone();
+    let mut irq_cpu = None;
+    for flag in ["", " --cpus OTHER", " --no-pin"] {
+        let flag = flag.replace("OTHER", &(1 - irq_cpu.unwrap_or(1)).to_string());
+        let mut job = g.spawn(&format!(
+            "e1000 echo {pci} --irq msix --busy-poll 0 --timeout 60 --quiet{flag}"
+        ))?;
+        let said = job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30));
+        let peer = crate::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let s = peer.ping_pong(
+            50,
+            crate::bench::measure::small_frames(),
+            Duration::from_secs(1),
+        );
+        let irqs = g.run_ok(&format!("grep 'vfio-msix.*{pci}' /proc/interrupts"), SHORT)?;
+        let allowed = g.run_ok(
+            "cat /proc/$(pidof e1000)/task/*/status | grep Cpus_allowed_list",
+            SHORT,
+        )?;
+        g.run("killall -INT e1000", SHORT)?;
+        let r = job.wait(Duration::from_secs(30))?;
+        said?;
+        let s = s?;
+        ensure!(s.is_perfect(), "ping-pong{flag}: {s}");
+        // The CPU columns of the busiest vfio-msix line (the RX vector).
+        let busiest: Vec<u64> = irqs
+            .lines
+            .iter()
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .map_while(|w| w.parse().ok())
+                    .collect::<Vec<u64>>()
+            })
+            .max_by_key(|c| c.iter().sum::<u64>())
+            .unwrap_or_default();
+        let cpus: Vec<usize> = (0..busiest.len()).filter(|&c| busiest[c] > 0).collect();
+        ensure!(
+            cpus.len() == 1,
+            "the RX vector's interrupts landed on CPUs {cpus:?}:\n{}",
+            irqs.output()
+        );
+        let irq = *irq_cpu.get_or_insert(cpus[0]);
+        let alone_on = |cpu: usize| {
+            allowed
+                .lines
+                .iter()
+                .filter(|l| l.split_whitespace().last() == Some(&cpu.to_string()))
+                .count()
+        };
+        let (cpu, why) = match flag.as_str() {
+            "" => (irq, "which takes its interrupt"),
+            " --no-pin" => {
+                ensure!(
+                    alone_on(0) + alone_on(1) == 0 && !r.output().contains("runs on CPU"),
+                    "--no-pin, yet a thread is pinned:\n{}\n{}",
+                    allowed.output(),
+                    r.output()
+                );
+                println!("    interrupts on CPU {irq}; --no-pin: no thread pinned");
+                continue;
+            }
+            _ => (1 - irq, "as --cpus asks"),
+        };
+        let says = format!("queue 0 runs on CPU {cpu}, {why}");
+        ensure!(
+            alone_on(cpu) == 1 && r.output().contains(&says),
+            "wanted one thread on CPU {cpu} ({why}); threads' CPUs:\n{}\necho printed:\n{}",
+            allowed.output(),
+            r.output()
+        );
+        println!("    interrupts on CPU {irq}; `{says}`{flag}");
+    }
+    Ok(())
+}

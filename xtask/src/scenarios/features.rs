@@ -117,7 +117,7 @@ fn tx_hang(g: &mut Guest) -> Result<()> {
         "e1000 echo {} --inject-tx-stall-after 100 --timeout 90 --quiet",
         nic.pci
     ))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
     let before = peer.ping_pong(100, TrafficSpec::default(), Duration::from_secs(3))?;
     // Enough frames to fill the 512-descriptor ring behind the stall, then
     // time for the watchdog (1 s) to act.
@@ -158,7 +158,7 @@ fn jumbo(g: &mut Guest) -> Result<()> {
         "e1000 echo {} --mtu 9000 --timeout 60 --quiet",
         nic.pci
     ))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
     let sizes = [9014usize, 60, 1514, 1515, 4000, 8192, 9014];
     let mut missing = Vec::new();
     for (seq, &len) in (0u32..).zip(sizes.iter().cycle().take(3 * sizes.len())) {
@@ -234,7 +234,7 @@ fn filters(g: &mut Guest) -> Result<()> {
             "e1000 echo {} {options} --timeout 60 --quiet",
             nic.pci
         ))?;
-        job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+        job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
         // The 8254x models hold reception for a second after RCTL is written.
         let warm = frame(src, 999, 60);
         let mut up = false;
@@ -305,7 +305,7 @@ fn interrupts_under(
     let mut job = g.spawn(&format!(
         "e1000 echo {pci} --irq {mode} --busy-poll 0 {options} --timeout 120 --quiet"
     ))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
     std::thread::sleep(Duration::from_millis(1500)); // the 8254x's RCTL hold
     let before = vfio_interrupts(g, &pci)?;
     let start = std::time::Instant::now();
@@ -324,8 +324,8 @@ fn interrupts_under(
 }
 
 /// `--adaptive-irq`: under a 20,000 frames/s flood the interval grows to
-/// 250 µs, so the echo takes at most about 4,000 interrupts/s, markedly
-/// fewer than with the fixed 128 µs where that lets more through (and loses
+/// the time 20 frames take (1 ms at that rate), so the echo takes about
+/// 1,000 interrupts/s, markedly fewer than with the fixed 128 µs (and loses
 /// nothing more); at 200 frames/s every frame interrupts at once.
 fn adaptive_irq(g: &mut Guest) -> Result<()> {
     let (fixed, fixed_flood) = interrupts_under(g, "", 20_000, 3.0)?;
@@ -335,17 +335,17 @@ fn adaptive_irq(g: &mut Guest) -> Result<()> {
         "    20,000 frames/s: {fixed:.0} interrupts/s fixed 128 µs ({} lost), {adaptive:.0} adaptive ({} lost); 200 frames/s adaptive: {idle:.0} interrupts/s",
         fixed_flood.lost, adaptive_flood.lost
     );
-    // 250 µs allows 4,000 interrupts/s. Where the fixed 128 µs lets more
-    // through, adaptive must take markedly fewer; on the 8254x models the
-    // guest's INTx handling alone keeps the rate below that (every
-    // interrupt is masked until the queue is served), leaving nothing to save.
+    // 1 ms allows 1,000 interrupts/s; the rate measured over 10 ms windows
+    // jitters, and a window that sees 25,000 frames/s shortens the interval
+    // to 800 µs for a while, hence the margin. The 128 µs interval lets
+    // 2,000 to 7,000 through (the 8254x models' INTx handling keeps it low).
     ensure!(
-        adaptive < 4_000.0 * 1.15,
-        "adaptive moderation took {adaptive:.0} interrupts/s under load: over the 250 µs interval's 4,000"
+        adaptive < 1_000.0 * 1.6,
+        "adaptive moderation took {adaptive:.0} interrupts/s under load: over the 1 ms interval's 1,000"
     );
-    if fixed > 5_000.0 {
+    if fixed > 2_000.0 {
         ensure!(
-            adaptive < 0.8 * fixed,
+            adaptive < 0.7 * fixed,
             "adaptive moderation took {adaptive:.0} interrupts/s under load, fixed {fixed:.0}"
         );
     }

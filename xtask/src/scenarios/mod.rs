@@ -44,7 +44,11 @@ pub fn suites() -> Vec<Suite> {
             c.dpdk = true;
             c
         })
-        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes),
+        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes)
+        .test(
+            "bench::echo_thread_runs_where_its_interrupt_lands",
+            bench::echo_thread_runs_where_its_interrupt_lands,
+        ),
         // The project's driver, the same scenarios on every model.
         driver::suite("e1000e"),
         driver::suite("e1000"),

@@ -48,8 +48,9 @@ pub struct Config {
     pub irq_interval_us: u32,
     /// Adapt the interval between interrupts to the load instead of
     /// `irq_interval_us`: none while a queue receives under about 10,000
-    /// frames/s (lowest latency), 250 µs above (fewer interrupts, less CPU
-    /// per frame). Off by default.
+    /// frames/s (lowest latency); above, the time about 20 frames take to
+    /// arrive, between 250 µs and 1 ms (fewer interrupts, less CPU per
+    /// frame; a frame waits at most 1 ms). Off by default.
     pub adaptive_irq: bool,
     /// In interrupt modes, how long [`Queue::wait`](crate::Queue::wait)
     /// keeps polling the ring before it sleeps on the interrupt, in µs (0:

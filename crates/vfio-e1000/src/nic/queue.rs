@@ -12,8 +12,8 @@ use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::irq::IrqMode;
 use crate::hw::regs;
-use crate::sys::eventfd;
 use crate::sys::mmio::Registers;
+use crate::sys::{eventfd, irq};
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
@@ -171,6 +171,23 @@ impl<'a> Queue<'a> {
     /// busy-polls before it sleeps).
     pub fn rx_pending(&self) -> bool {
         self.state.rx.pending()
+    }
+
+    /// The CPU the kernel delivers this queue's interrupt to (its effective
+    /// affinity), when it has one and `/proc` says: the thread that serves
+    /// the queue wakes fastest and cheapest there, without a cross-CPU
+    /// wake-up per interrupt (the CLI pins its queue threads to it). `None`
+    /// in poll mode.
+    pub fn irq_cpu(&self) -> Option<usize> {
+        let vector = self.state.irq_vector?;
+        let pci = &self.hw.pci;
+        let handler = match self.hw.irq_mode {
+            IrqMode::Poll => return None,
+            IrqMode::Intx => format!("vfio-intx({pci})"),
+            IrqMode::Msi => format!("vfio-msi[{vector}]({pci})"),
+            IrqMode::Msix => format!("vfio-msix[{vector}]({pci})"),
+        };
+        irq::effective_cpu(&handler)
     }
 
     /// Sleeps until this queue's interrupt (or `timeout`), acknowledges it

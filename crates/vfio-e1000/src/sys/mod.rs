@@ -6,6 +6,7 @@
 
 pub(crate) mod dma;
 pub(crate) mod eventfd;
+pub(crate) mod irq;
 pub(crate) mod mmio;
 pub(crate) mod pci;
 pub(crate) mod vfio;
