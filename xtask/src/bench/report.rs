@@ -5,7 +5,7 @@
 
 use super::chart::short;
 use super::ladder::{self, Rung};
-use super::measure::{EchoResult, TxCount};
+use super::measure::{self, EchoResult, TxCount};
 use super::profile::{Bucket, Profile};
 use super::{BenchRun, ModelResult, TX_SIZES};
 use std::fmt::Write;
@@ -87,19 +87,34 @@ fn tx_ceiling(m: &ModelResult, size: usize) -> Option<f64> {
         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
 }
 
-/// Our cost at `rate` in `e`, as "µs per frame (CPUs busy)".
+/// Our cost at `rate` in `e`, as "µs per frame (CPUs busy)", with each
+/// run's µs per frame when the rate was measured in several runs.
 fn cost_text(e: &EchoResult, rate: u64) -> String {
+    let runs = if rate == measure::REPEATED_COST_RATE {
+        runs_text(&e.run_costs(), 1)
+    } else {
+        String::new()
+    };
     e.cost
         .iter()
         .find(|c| c.rate == rate)
         .map_or("–".into(), |c| {
             format!(
-                "{:.1} ({:.2}){}",
+                "{:.1} ({:.2}){}{runs}",
                 c.guest_us,
                 c.guest_cpus,
                 if c.perfect { "" } else { " lossy" }
             )
         })
+}
+
+/// " [a, b, c]": each run's value, when there was more than one run.
+fn runs_text(values: &[f64], decimals: usize) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let list: Vec<String> = values.iter().map(|v| format!("{v:.decimals$}")).collect();
+    format!(" [{}]", list.join(", "))
 }
 
 fn model_section(s: &mut String, m: &ModelResult) {
@@ -165,7 +180,12 @@ fn model_section(s: &mut String, m: &ModelResult) {
          so a backlog drained after the rung does not count); *saturation* is the highest rate echoes came back \
          at on any rung. *Guest CPU* is from the guest's `/proc/stat` (both vCPUs) over 2 s in the middle of \
          4 s at a fixed offered rate: µs of guest CPU per echoed frame, and in brackets the vCPUs busy \
-         (1.00 = one vCPU all the time).\n"
+         (1.00 = one vCPU all the time). Ping-pong and the cost at {} frames/s are the medians of {} runs \
+         of each path (the first with its ladder, the others started afresh in turn, path after path, \
+         so that a slow minute of the shared host weighs on every path alike); square brackets give \
+         each run's p50 and µs per frame, in order.\n",
+        short(measure::REPEATED_COST_RATE as f64),
+        m.echo.iter().map(|e| e.runs.len()).max().unwrap_or(1)
     );
     let _ = writeln!(
         s,
@@ -200,7 +220,7 @@ fn model_section(s: &mut String, m: &ModelResult) {
                 } else {
                     String::new()
                 };
-                format!("{a:.0} / {b:.0}{lost}")
+                format!("{a:.0} / {b:.0}{lost}{}", runs_text(&e.run_p50s(), 0))
             }),
             if own("testpmd") {
                 "–".into()
