@@ -44,11 +44,22 @@ pub fn suites() -> Vec<Suite> {
             c.dpdk = true;
             c
         })
-        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes)
-        .test(
-            "bench::echo_thread_runs_where_its_interrupt_lands",
-            bench::echo_thread_runs_where_its_interrupt_lands,
-        ),
+        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes),
+        // Interrupt affinity needs more than one CPU: 2 vCPUs, one NIC per family.
+        Suite::new({
+            let mut c = GuestConfig::with_nics(&["e1000e", "igb", "e1000"]);
+            c.cpus = crate::bench::GUEST_CPUS;
+            c
+        })
+        .test("e1000e::echo_thread_runs_where_its_interrupt_lands", |g| {
+            bench::echo_thread_runs_where_its_interrupt_lands(g, 0)
+        })
+        .test("igb::echo_thread_runs_where_its_interrupt_lands", |g| {
+            bench::echo_thread_runs_where_its_interrupt_lands(g, 1)
+        })
+        .test("e1000::echo_thread_runs_where_its_interrupt_lands", |g| {
+            bench::echo_thread_runs_where_its_interrupt_lands(g, 2)
+        }),
         // The project's driver, the same scenarios on every model.
         driver::suite("e1000e"),
         driver::suite("e1000"),
