@@ -68,6 +68,9 @@ pub struct GuestConfig {
     pub boot_timeout: Duration,
     /// QEMU trace pattern (`-trace`), e.g. `e1000e_*`; output goes to a file.
     pub trace: Option<String>,
+    /// Send QEMU's trace output to a file even with no event enabled at
+    /// boot, so that events enabled later ([`Guest::trace_events`]) land there.
+    pub trace_log: bool,
     /// Whether the machine has the emulated Intel IOMMU (and the kernel uses it).
     pub iommu: bool,
     /// Where the NICs sit on the PCI topology.
@@ -99,6 +102,7 @@ impl GuestConfig {
             placement: Placement::Slots,
             boot_timeout: Duration::from_secs(90),
             trace: None,
+            trace_log: false,
             cpus: 1,
             dpdk: false,
             link: Link::Udp,
@@ -445,6 +449,17 @@ impl Guest {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .execute(command)
+    }
+
+    /// Turns QEMU trace events on or off while the guest runs (QMP
+    /// `trace-event-set-state`); their lines go to [`Guest::trace_path`].
+    pub fn trace_events(&self, names: &[&str], enable: bool) -> Result<()> {
+        for name in names {
+            self.qmp(&format!(
+                r#"{{"execute":"trace-event-set-state","arguments":{{"name":"{name}","enable":{enable}}}}}"#
+            ))?;
+        }
+        Ok(())
     }
 
     /// Sets the link state of NIC `index` through QMP.

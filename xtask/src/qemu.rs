@@ -107,6 +107,8 @@ pub(crate) fn qemu_args(
     let mut trace_path = None;
     if let Some(pattern) = &config.trace {
         args.extend(["-trace".into(), pattern.clone()]);
+    }
+    if config.trace.is_some() || config.trace_log {
         // Each trace line starts with the host time in µs ("pid@s.us:").
         args.extend(["-msg".into(), "timestamp=on".into()]);
         trace_path = Some(assets::guest_dir().join(format!("trace-{tag}.log")));

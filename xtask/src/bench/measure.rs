@@ -214,10 +214,12 @@ pub struct EchoResult {
     /// Guest CPU per frame at each of [`COST_RATES`] (at
     /// [`REPEATED_COST_RATE`], the median run's).
     pub cost: Vec<Cost>,
-    /// Each run's ping-pong p50 (µs) and guest CPU per frame at
-    /// [`REPEATED_COST_RATE`] (µs), in the order measured; [`repeat_run`]
-    /// adds runs and [`EchoResult::settle_runs`] takes their medians.
-    pub runs: Vec<(Option<Ping>, Option<Cost>)>,
+    /// The guest's reaction in ping-pong, µs at p50 (see [`reaction`]).
+    pub reaction: Option<f64>,
+    /// Each run's ping-pong, reaction and cost at [`REPEATED_COST_RATE`], in
+    /// the order measured; [`repeat_run`] adds runs and
+    /// [`EchoResult::settle_runs`] takes their medians.
+    pub runs: Vec<Run>,
     /// How the path was set up (the peers' settings).
     pub settings: String,
     /// What went wrong, if something did.
@@ -230,27 +232,41 @@ impl EchoResult {
         ladder::highest_lossless(&self.rungs)
     }
 
-    /// Keeps the first run's ping-pong and cost as run 1 of [`Self::runs`].
+    /// Keeps the first run's ping-pong, reaction and cost as run 1 of
+    /// [`Self::runs`].
     fn first_run(&mut self) {
         let cost = self
             .cost
             .iter()
             .find(|c| c.rate == REPEATED_COST_RATE)
             .copied();
-        self.runs.push((self.ping, cost));
+        self.runs.push(Run {
+            ping: self.ping,
+            reaction: self.reaction,
+            cost,
+        });
     }
 
-    /// Ping-pong and the cost at [`REPEATED_COST_RATE`] become the medians
-    /// of the runs: p50 and p99 each their own median, frames lost summed;
-    /// the cost is the run with the median µs per frame.
+    /// Ping-pong, reaction and the cost at [`REPEATED_COST_RATE`] become
+    /// the medians of the runs: p50 and p99 each their own median, frames
+    /// lost summed; the cost is the run with the median µs per frame.
     pub fn settle_runs(&mut self) {
-        let mut p50: Vec<f64> = self.runs.iter().filter_map(|r| r.0.map(|p| p.0)).collect();
-        let mut p99: Vec<f64> = self.runs.iter().filter_map(|r| r.0.map(|p| p.1)).collect();
-        let lost: u64 = self.runs.iter().filter_map(|r| r.0.map(|p| p.2)).sum();
+        let mut p50: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.ping.map(|p| p.0))
+            .collect();
+        let mut p99: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.ping.map(|p| p.1))
+            .collect();
+        let lost: u64 = self.runs.iter().filter_map(|r| r.ping.map(|p| p.2)).sum();
         if let (Some(a), Some(b)) = (median(&mut p50), median(&mut p99)) {
             self.ping = Some((a, b, lost));
         }
-        let mut costs: Vec<Cost> = self.runs.iter().filter_map(|r| r.1).collect();
+        self.reaction = median(&mut self.run_reactions());
+        let mut costs: Vec<Cost> = self.runs.iter().filter_map(|r| r.cost).collect();
         costs.sort_by(|a, b| a.guest_us.total_cmp(&b.guest_us));
         if let Some(&mid) = costs.get(costs.len().saturating_sub(1) / 2) {
             // A lossy run is not hidden by the median.
@@ -262,14 +278,22 @@ impl EchoResult {
 
     /// Each run's ping-pong p50, µs.
     pub fn run_p50s(&self) -> Vec<f64> {
-        self.runs.iter().filter_map(|r| r.0.map(|p| p.0)).collect()
+        self.runs
+            .iter()
+            .filter_map(|r| r.ping.map(|p| p.0))
+            .collect()
+    }
+
+    /// Each run's reaction p50, µs.
+    pub fn run_reactions(&self) -> Vec<f64> {
+        self.runs.iter().filter_map(|r| r.reaction).collect()
     }
 
     /// Each run's guest CPU per frame at [`REPEATED_COST_RATE`], µs.
     pub fn run_costs(&self) -> Vec<f64> {
         self.runs
             .iter()
-            .filter_map(|r| r.1.map(|c| c.guest_us))
+            .filter_map(|r| r.cost.map(|c| c.guest_us))
             .collect()
     }
 }
@@ -444,6 +468,17 @@ pub const REPEATED_COST_RATE: u64 = 20_000;
 /// Ping-pong round trips: p50, p99 (µs), frames lost.
 pub type Ping = (f64, f64, u64);
 
+/// One run of an echo path's latency and cost measurements.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Run {
+    /// Ping-pong round trips.
+    pub ping: Option<Ping>,
+    /// The guest's reaction, µs at p50.
+    pub reaction: Option<f64>,
+    /// The cost at [`REPEATED_COST_RATE`].
+    pub cost: Option<Cost>,
+}
+
 /// What one echo path costs at a fixed rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Cost {
@@ -553,11 +588,13 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
         Err(e) => out.error = Some(format!("ladder: {e}")),
     }
     let pings = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
-        ping(&nic.socket, nic.mac, effort.pings())
+        let p = ping(&nic.socket, nic.mac, effort.pings())?;
+        Ok((p, reaction(g, effort.pings())?))
     });
     match pings {
-        Ok((p, output)) => {
+        Ok(((p, r), output)) => {
             out.ping = Some(p);
+            out.reaction = r;
             out.mmio_ping = mmio_per_frame(&output);
         }
         Err(e) => out.error = Some(format!("ping-pong: {e}")),
@@ -588,17 +625,102 @@ pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
     };
     println!("    again: {}", path_label(&e.mode));
     let run = with_echo_job(g, &cmd, ready, process, || {
-        let p = ping(&nic.socket, nic.mac, effort.pings())?;
-        let c = cost(g, REPEATED_COST_RATE)?;
-        Ok((p, c))
+        let ping = Some(ping(&nic.socket, nic.mac, effort.pings())?);
+        let reaction = reaction(g, effort.pings())?;
+        let cost = Some(cost(g, REPEATED_COST_RATE)?);
+        Ok(Run {
+            ping,
+            reaction,
+            cost,
+        })
     });
     match run {
-        Ok(((p, c), _)) => e.runs.push((Some(p), Some(c))),
+        Ok((r, _)) => e.runs.push(r),
         Err(err) => {
             println!("      ! {err}");
-            e.runs.push((None, None));
+            e.runs.push(Run::default());
         }
     }
+}
+
+/// QEMU trace events that time the guest's side of a round trip: the NIC
+/// model starts receiving a frame (its receive path, in QEMU's main loop),
+/// and a register write (the TX tail among them, from the vCPU). The start,
+/// not the model's "written to guest" event: a polling guest sees the
+/// descriptor's DD bit, and may answer, before the main loop gets to log
+/// that one. QEMU's 82574L and 82576 models have both events (the 82576
+/// reuses the 82574L's); its 8254x model has neither.
+const REACTION_EVENTS: [&str; 2] = ["e1000e_rx_receive_iov", "e1000e_core_write"];
+
+/// Queue 0's TX tail register on `model`, where the reaction ends.
+fn tx_tail(model: &str) -> Option<u32> {
+    match model {
+        "e1000e" => Some(0x3818),
+        "igb" => Some(0xE018),
+        _ => None,
+    }
+}
+
+/// The guest's reaction in ping-pong, µs at p50: from QEMU's NIC model
+/// starting to receive a frame to the guest's next write of the TX tail,
+/// over `count` round trips traced for this alone (tracing costs QEMU a
+/// little, so the timed ping-pong runs untraced). It is the echo path's own
+/// latency (noticing the frame, building the reply, telling the NIC) plus
+/// the model's receive path, the same for every driver, and without the
+/// link. `None` where the model has no such events or the guest no trace
+/// file.
+pub fn reaction(g: &Guest, count: usize) -> Result<Option<f64>> {
+    let nic = g.nic(0);
+    let (Some(tail), Some(path)) = (tx_tail(&nic.model), g.trace_path()) else {
+        return Ok(None);
+    };
+    let start = std::fs::metadata(path)?.len();
+    g.trace_events(&REACTION_EVENTS, true)?;
+    let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+    let pinged = peer.ping_pong(count, small_frames(), Duration::from_secs(1));
+    g.trace_events(&REACTION_EVENTS, false)?;
+    pinged?;
+    let mut text = String::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_to_string(&mut text)?;
+    }
+    let r = reaction_p50(&text, tail);
+    if let Some(us) = r {
+        println!("      reaction (NIC model receives → TX tail write): p50 {us:.1} µs");
+    }
+    Ok(r)
+}
+
+/// The p50 of the gaps (µs) from each "receive" line of `trace` to the
+/// first write of register `tail` after it, when no other frame came in
+/// between. Lines look like
+/// `123@1796070364.029515:e1000e_core_write Write to register 0x3818, ...`.
+pub fn reaction_p50(trace: &str, tail: u32) -> Option<f64> {
+    let tail = format!("register {tail:#x},");
+    let mut received: Option<f64> = None;
+    let mut gaps = Vec::new();
+    for line in trace.lines() {
+        let Some((time, event)) = line
+            .split_once('@')
+            .and_then(|(_, rest)| rest.split_once(':'))
+        else {
+            continue;
+        };
+        let Ok(t) = time.parse::<f64>() else {
+            continue;
+        };
+        if event.starts_with("e1000e_rx_receive_iov") {
+            received = Some(t);
+        } else if event.starts_with("e1000e_core_write") && event.contains(&tail) {
+            if let Some(r) = received.take() {
+                gaps.push((t - r) * 1e6);
+            }
+        }
+    }
+    median(&mut gaps)
 }
 
 /// `testpmd`, or `e1000 echo --irq MODE`.
@@ -768,14 +890,16 @@ pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
         "afpacket-echo",
         || {
             let p = ping(&nic.socket, nic.mac, effort.pings())?;
+            let r = reaction(g, effort.pings())?;
             let c = costs(g);
             let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
-            Ok((p, c, rungs))
+            Ok((p, r, c, rungs))
         },
     );
     match run {
-        Ok(((p, c, rungs), _)) => {
+        Ok(((p, r, c, rungs), _)) => {
             out.ping = Some(p);
+            out.reaction = r;
             out.cost = note_err(c, &mut out.error, "cost").unwrap_or_default();
             out.rungs = rungs;
         }
@@ -859,13 +983,15 @@ pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
     let cmd = super::dpdk::testpmd_command(&nic.pci, "macswap", "");
     let run = with_echo_job(g, &cmd, Ready::Echoes, "dpdk-testpmd", || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
+        let r = reaction(g, effort.pings())?;
         let c = costs(g);
         let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
-        Ok((p, c, rungs))
+        Ok((p, r, c, rungs))
     });
     match run {
-        Ok(((p, c, rungs), output)) => {
+        Ok(((p, r, c, rungs), output)) => {
             out.ping = Some(p);
+            out.reaction = r;
             out.cost = note_err(c, &mut out.error, "cost").unwrap_or_default();
             out.rungs = rungs;
             if !output.contains("Bye") {
@@ -978,7 +1104,7 @@ pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cost, EchoResult, REPEATED_COST_RATE};
+    use super::{reaction_p50, Cost, EchoResult, Run, REPEATED_COST_RATE};
 
     #[test]
     fn runs_settle_on_their_medians_and_a_lossy_run_shows() {
@@ -1001,19 +1127,47 @@ mod tests {
             ..EchoResult::default()
         };
         e.first_run();
-        e.runs
-            .push((Some((55.0, 200.0, 1)), Some(cost(20.0, false))));
-        e.runs
-            .push((Some((35.0, 900.0, 0)), Some(cost(25.0, true))));
-        e.runs.push((None, None)); // a run that failed
+        e.runs.push(Run {
+            ping: Some((55.0, 200.0, 1)),
+            reaction: Some(9.0),
+            cost: Some(cost(20.0, false)),
+        });
+        e.runs.push(Run {
+            ping: Some((35.0, 900.0, 0)),
+            reaction: Some(12.0),
+            cost: Some(cost(25.0, true)),
+        });
+        e.runs.push(Run::default()); // a run that failed
         e.settle_runs();
         assert_eq!(e.ping, Some((40.0, 300.0, 1)));
+        assert_eq!(e.reaction, Some(9.0), "the lower middle of 9 and 12");
         assert_eq!(e.run_p50s(), [40.0, 55.0, 35.0]);
         let at = |rate| e.cost.iter().find(|c| c.rate == rate).unwrap();
         assert_eq!(at(REPEATED_COST_RATE).guest_us, 25.0);
         assert!(!at(REPEATED_COST_RATE).perfect, "the lossy run shows");
         assert_eq!(at(5_000).guest_us, 90.0, "the other rate untouched");
         assert_eq!(e.cost.len(), 2);
+    }
+
+    #[test]
+    fn reaction_runs_from_a_received_frame_to_the_next_tail_write() {
+        let trace = "\
+7@100.000010:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000015:e1000e_core_write Write to register 0x2818, 4 byte(s), value: 0x5
+7@100.000030:e1000e_core_write Write to register 0x3818, 4 byte(s), value: 0x62
+7@100.000040:e1000e_core_write Write to register 0x3818, 4 byte(s), value: 0x63
+7@100.000100:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000150:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000160:e1000e_core_write Write to register 0x3818, 4 byte(s), value: 0x64
+e1000e_core_write a line without a time
+7@100.000200:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000240:e1000e_core_write Write to register 0x3818, 4 byte(s), value: 0x65
+";
+        // Gaps: 20 µs (the RDT write in between does not end it), 10 µs
+        // (from the later of two frames), 40 µs; the lone second write ends nothing.
+        let p50 = reaction_p50(trace, 0x3818).unwrap();
+        assert!((p50 - 20.0).abs() < 1e-6, "{p50}");
+        assert_eq!(reaction_p50(trace, 0xE018), None);
     }
 
     #[test]

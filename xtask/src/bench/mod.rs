@@ -261,6 +261,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     config.cpus = GUEST_CPUS;
     config.dpdk = true;
     config.link = link;
+    config.trace_log = true;
     let g = Guest::boot(config)?;
     let mut r = ModelResult {
         model: model.to_string(),
