@@ -117,7 +117,7 @@ fn tx_hang(g: &mut Guest) -> Result<()> {
         "e1000 echo {} --inject-tx-stall-after 100 --timeout 90 --quiet",
         nic.pci
     ))?;
-    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
     let before = peer.ping_pong(100, TrafficSpec::default(), Duration::from_secs(3))?;
     // Enough frames to fill the 512-descriptor ring behind the stall, then
     // time for the watchdog (1 s) to act.
@@ -158,7 +158,7 @@ fn jumbo(g: &mut Guest) -> Result<()> {
         "e1000 echo {} --mtu 9000 --timeout 60 --quiet",
         nic.pci
     ))?;
-    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
     let sizes = [9014usize, 60, 1514, 1515, 4000, 8192, 9014];
     let mut missing = Vec::new();
     for (seq, &len) in (0u32..).zip(sizes.iter().cycle().take(3 * sizes.len())) {
@@ -234,7 +234,7 @@ fn filters(g: &mut Guest) -> Result<()> {
             "e1000 echo {} {options} --timeout 60 --quiet",
             nic.pci
         ))?;
-        job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
+        job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
         // The 8254x models hold reception for a second after RCTL is written.
         let warm = frame(src, 999, 60);
         let mut up = false;
@@ -305,7 +305,7 @@ fn interrupts_under(
     let mut job = g.spawn(&format!(
         "e1000 echo {pci} --irq {mode} --busy-poll 0 {options} --timeout 120 --quiet"
     ))?;
-    job.wait_line(|l| l.contains(": ready"), Duration::from_secs(30))?;
+    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
     std::thread::sleep(Duration::from_millis(1500)); // the 8254x's RCTL hold
     let before = vfio_interrupts(g, &pci)?;
     let start = std::time::Instant::now();
