@@ -82,6 +82,8 @@ pub struct Diagnostics {
     pub subsystem: (u16, u16),
     /// Family name.
     pub family: &'static str,
+    /// Whether the driver runs its variant for QEMU's model of the family.
+    pub qemu_variant: bool,
     /// "tested on QEMU model X" or "untested on hardware".
     pub tested: String,
     /// Queue pairs the family has.
@@ -112,6 +114,7 @@ pub fn diagnostics(nic: &Nic) -> Result<Diagnostics, CliError> {
         ids: (d.device.vendor, d.device.device),
         subsystem: d.subsystem,
         family: d.device.family,
+        qemu_variant: d.qemu_variant,
         tested: match d.device.tested_on {
             Some(m) => format!("tested on QEMU model {m}"),
             None => "untested on hardware".into(),

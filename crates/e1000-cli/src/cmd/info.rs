@@ -18,7 +18,12 @@ pub fn run(args: &InfoArgs) -> Result<(), CliError> {
         "model:      Intel {} ({vendor:04x}:{device:04x}, subsystem {sv:04x}:{sd:04x})",
         d.model
     );
-    println!("family:     {}", d.family);
+    let variant = if d.qemu_variant {
+        " (QEMU's model: the driver's variant for where it departs from the datasheet)"
+    } else {
+        ""
+    };
+    println!("family:     {}{variant}", d.family);
     println!("tested:     {}", d.tested);
     println!("mac:        {}", mac_str(&nic.mac()));
     let link = nic

@@ -92,16 +92,30 @@ pub(crate) static DEVICES: &[DeviceEntry] = &{
         d(0x10D3, "82574L", &B, QemuModel("e1000e")),
         d(0x10F6, "82574LA", &B, Untested),
         d(0x150C, "82583V", &B, Untested),
-        d(0x10C9, "82576", &C, QemuModel("igb")),
-        d(0x10E6, "82576 (fiber)", &C, Untested),
-        d(0x10E7, "82576 (SerDes)", &C, Untested),
-        d(0x10E8, "82576 (quad copper)", &C, Untested),
-        d(0x1526, "82576 (quad copper ET2)", &C, Untested),
-        d(0x150A, "82576NS", &C, Untested),
-        d(0x1518, "82576NS (SerDes)", &C, Untested),
-        d(0x150D, "82576 (SerDes quad)", &C, Untested),
+        d(0x10C9, "82576", &C::DATASHEET, QemuModel("igb")),
+        d(0x10E6, "82576 (fiber)", &C::DATASHEET, Untested),
+        d(0x10E7, "82576 (SerDes)", &C::DATASHEET, Untested),
+        d(0x10E8, "82576 (quad copper)", &C::DATASHEET, Untested),
+        d(0x1526, "82576 (quad copper ET2)", &C::DATASHEET, Untested),
+        d(0x150A, "82576NS", &C::DATASHEET, Untested),
+        d(0x1518, "82576NS (SerDes)", &C::DATASHEET, Untested),
+        d(0x150D, "82576 (SerDes quad)", &C::DATASHEET, Untested),
     ]
 };
+
+/// The PCI subsystem IDs QEMU gives every device it emulates (vendor
+/// Red Hat, device "QEMU Virtual Machine"); no physical Intel NIC has them.
+pub(crate) const QEMU_SUBSYSTEM: (u16, u16) = (0x1AF4, 0x1100);
+
+/// The family driver for the device of `entry` with PCI subsystem IDs
+/// `subsystem`: the table's, or its variant for QEMU's model of it where
+/// that model departs from the datasheet.
+pub(crate) fn family_for(entry: &DeviceEntry, subsystem: (u16, u16)) -> &'static dyn Family {
+    match entry.family.qemu_model() {
+        Some(qemu) if subsystem == QEMU_SUBSYSTEM => qemu,
+        _ => entry.family,
+    }
+}
 
 /// The table row for `vendor:device`, if the driver supports it.
 pub(crate) fn lookup(vendor: u16, device: u16) -> Option<&'static DeviceEntry> {
@@ -128,5 +142,18 @@ mod tests {
         }
         assert_eq!(lookup(INTEL, 0x10D3).unwrap().family.name(), "82574L");
         assert!(lookup(0x1234, 0x10D3).is_none());
+    }
+
+    #[test]
+    fn qemu_models_are_told_apart_by_their_subsystem_ids() {
+        let igb = lookup(INTEL, 0x10C9).unwrap();
+        let real = family_for(igb, (INTEL, 0xA02C));
+        let qemu = family_for(igb, QEMU_SUBSYSTEM);
+        assert!(std::ptr::addr_eq(real, igb.family));
+        assert!(!std::ptr::addr_eq(qemu, igb.family));
+        // Families whose QEMU model needs nothing different stay themselves.
+        let e1000e = lookup(INTEL, 0x10D3).unwrap();
+        let f = family_for(e1000e, QEMU_SUBSYSTEM);
+        assert!(std::ptr::addr_eq(f, e1000e.family));
     }
 }

@@ -40,6 +40,9 @@ pub(crate) struct Claimed {
     pub device: Device,
     pub regs: Mmio,
     pub entry: &'static DeviceEntry,
+    /// The family driver for this device (the entry's, or its variant for
+    /// QEMU's model of it).
+    pub family: &'static dyn Family,
     /// The PCI Command register value to run with (bus mastering off).
     pub command: u16,
 }
@@ -56,6 +59,7 @@ pub(crate) fn claim(pci: &str) -> Result<Claimed> {
         vendor,
         device: device_id,
     })?;
+    let family = devices::family_for(entry, address.subsystem_ids()?);
     let device = Device::open(&address)?;
     let cmd = device.config_read16(pci::CFG_COMMAND)?;
     let command = (cmd | pci::CMD_MEMORY) & !(pci::CMD_INTX_DISABLE | pci::CMD_BUS_MASTER);
@@ -68,6 +72,7 @@ pub(crate) fn claim(pci: &str) -> Result<Claimed> {
         device,
         regs,
         entry,
+        family,
         command,
     })
 }

@@ -81,6 +81,10 @@ pub struct Diagnostics {
     pub device: DeviceListing,
     /// Subsystem vendor and device ID.
     pub subsystem: (u16, u16),
+    /// Whether the driver runs its variant for QEMU's model of the family:
+    /// the subsystem IDs are QEMU's and that model departs from the
+    /// datasheet in something the driver programs (the 82576's EITR).
+    pub qemu_variant: bool,
     /// Queue pairs the family can drive.
     pub max_queues: u16,
     /// Receive and transmit descriptor formats.
@@ -150,6 +154,7 @@ impl Nic {
         Ok(Diagnostics {
             device: listing,
             subsystem: address.subsystem_ids()?,
+            qemu_variant: !std::ptr::addr_eq(hw.family, hw.entry.family),
             max_queues: family.max_queues(),
             descriptor_formats: (
                 format!("{:?}", family.rx_format()),

@@ -138,7 +138,7 @@ impl Nic {
     pub fn open(pci: &str, config: &Config) -> Result<Nic> {
         config.validate()?;
         let claimed = bringup::claim(pci)?;
-        let family = claimed.entry.family;
+        let family = claimed.family;
         bringup::check_queues(family, config.queues)?;
         let irq_mode =
             bringup::choose_irq_mode(&claimed.device, family, config.irq, config.queues)?;

@@ -130,12 +130,41 @@ const BMCR_LOOPBACK: u16 = 1 << 14;
 /// causes (link) the vector after the last queue's.
 const VEC_RXQ0: u32 = 0;
 
+/// How a device reads EITR's interval (see [`eitr_value`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EitrEncoding {
+    /// The datasheet's (§8.8): µs in bits 14:2.
+    Datasheet,
+    /// QEMU 10.0's model (`igb_intrmgr_rearm_timer`): the whole register,
+    /// bit 0 masked off, counts 1.024 µs, so the datasheet's encoding asks it
+    /// for a gap about 4× too long.
+    Qemu,
+}
+
 /// The 82576 family driver.
-pub(crate) struct E82576;
+pub(crate) struct E82576 {
+    /// How the device reads EITR.
+    eitr: EitrEncoding,
+}
+
+impl E82576 {
+    /// The 82576 as its datasheet describes it.
+    pub(crate) const DATASHEET: E82576 = E82576 {
+        eitr: EitrEncoding::Datasheet,
+    };
+    /// QEMU's `igb` model, which departs from the datasheet in EITR.
+    pub(crate) const QEMU: E82576 = E82576 {
+        eitr: EitrEncoding::Qemu,
+    };
+}
 
 impl Family for E82576 {
     fn name(&self) -> &'static str {
         "82576"
+    }
+
+    fn qemu_model(&self) -> Option<&'static dyn Family> {
+        Some(&E82576::QEMU)
     }
 
     fn rx_format(&self) -> RxFormat {
@@ -282,11 +311,11 @@ impl Family for E82576 {
     /// Every vector, the one of INTx/MSI mode included (vector 0), has its
     /// own EITR (§8.8).
     fn set_irq_interval(&self, r: &dyn Registers, _mode: IrqMode, vector: u32, itr: u16) {
-        r.write(EITR0 + 4 * vector, eitr_value(itr));
+        r.write(EITR0 + 4 * vector, eitr_value(self.eitr, itr));
     }
 
     fn enable_irqs(&self, r: &dyn Registers, mode: IrqMode, itr: u16, queues: u16) -> VectorPlan {
-        let eitr = eitr_value(itr);
+        let eitr = eitr_value(self.eitr, itr);
         if mode != IrqMode::Msix {
             // RX queue 0 → vector 0 as the datasheet's non-MSI-X setup has it;
             // the legacy causes in ICR/IMS raise the one interrupt.
@@ -358,14 +387,27 @@ fn quiesce_extended(r: &dyn Registers) {
     r.write(EICR, u32::MAX);
 }
 
-/// EITR for a minimum gap of `itr` × 256 ns. The interval field counts µs
-/// (Linux's igb writes 196 for 20 000 interrupts/s, i.e. 49 µs); 0 = no
-/// throttling. QEMU's model reads the register as (value & 0x7FFE) × 1.024 µs,
-/// so there the gap is about 4× longer than asked.
-fn eitr_value(itr: u16) -> u32 {
-    let us = (itr as u32 * 256 / 1000).min(EITR_INTERVAL_MAX_US);
-    us << EITR_INTERVAL_SHIFT
+/// EITR for a minimum gap of `itr` × 256 ns, 0 = no throttling.
+///
+/// The datasheet's interval field counts µs in bits 14:2 (Linux's igb
+/// writes 196 for 20 000 interrupts/s, i.e. 49 µs). QEMU 10.0's model reads
+/// the register as (value & 0x7FFE) × 1.024 µs: there the same gap is the
+/// count of 1.024 µs units itself, kept even and not rounded to 0.
+fn eitr_value(encoding: EitrEncoding, itr: u16) -> u32 {
+    let ns = itr as u32 * 256;
+    match encoding {
+        EitrEncoding::Datasheet => {
+            (ns / 1000).min(EITR_INTERVAL_MAX_US) << EITR_INTERVAL_SHIFT
+        }
+        EitrEncoding::Qemu if itr == 0 => 0,
+        EitrEncoding::Qemu => (ns / QEMU_EITR_UNIT_NS).max(2) & QEMU_EITR_MASK,
+    }
 }
+
+/// QEMU 10.0's EITR unit, in ns (`E1000_INTR_DELAY_NS_RES`).
+const QEMU_EITR_UNIT_NS: u32 = 1024;
+/// The bits of EITR QEMU 10.0's model counts (`igb_set_eitr`).
+const QEMU_EITR_MASK: u32 = 0x7FFE;
 
 #[cfg(test)]
 mod tests {
@@ -373,16 +415,48 @@ mod tests {
 
     #[test]
     fn eitr_counts_microseconds_in_bits_2_to_14() {
-        assert_eq!(eitr_value(0), 0);
+        let v = |itr| eitr_value(EitrEncoding::Datasheet, itr);
+        assert_eq!(v(0), 0);
         // 128 µs = 500 × 256 ns.
-        assert_eq!(eitr_value(500), 128 << 2);
+        assert_eq!(v(500), 128 << 2);
         // The largest ITR, 65535 × 256 ns = 16.8 ms, is over EITR's 8.2 ms.
-        assert_eq!(eitr_value(u16::MAX), 0x7FFC);
+        assert_eq!(v(u16::MAX), 0x7FFC);
+    }
+
+    /// The gap QEMU 10.0's model waits for an EITR value, in ns.
+    fn qemu_gap_ns(eitr: u32) -> u32 {
+        (eitr & 0x7FFE) * 1024
+    }
+
+    #[test]
+    fn eitr_for_qemu_gives_the_gap_asked_for() {
+        let v = |itr| eitr_value(EitrEncoding::Qemu, itr);
+        assert_eq!(v(0), 0);
+        for itr in [1u16, 7, 8, 500, 3906, u16::MAX] {
+            let asked = itr as u32 * 256;
+            let got = qemu_gap_ns(v(itr));
+            assert!(got > 0, "{itr}: throttling must stay on");
+            assert!(
+                got.abs_diff(asked) <= 2048.max(asked / 100),
+                "{itr}: asked {asked} ns, QEMU waits {got} ns"
+            );
+        }
+        // The datasheet encoding, read QEMU's way, is about 4× too long: why
+        // the QEMU variant exists (1 ms asked, 4.1 ms waited).
+        let datasheet = eitr_value(EitrEncoding::Datasheet, 3906);
+        assert!(qemu_gap_ns(datasheet) > 4_000_000);
+    }
+
+    #[test]
+    fn only_qemus_model_gets_the_qemu_encoding() {
+        assert_eq!(E82576::DATASHEET.eitr, EitrEncoding::Datasheet);
+        let qemu = E82576::DATASHEET.qemu_model().expect("QEMU's igb differs");
+        assert_eq!(qemu.name(), "82576");
     }
 
     #[test]
     fn queue_blocks() {
-        let f = E82576;
+        let f = E82576::DATASHEET;
         assert_eq!(f.rx_queue(1) + Q_DCTL, 0xC068);
         assert_eq!(f.tx_queue(15) + Q_TAIL, 0xE3D8);
     }

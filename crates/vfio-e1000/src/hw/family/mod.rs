@@ -51,6 +51,13 @@ pub(crate) trait Family: Send + Sync {
     /// Family name, e.g. "82574L".
     fn name(&self) -> &'static str;
 
+    /// The variant of this driver for QEMU's model of the family, where
+    /// that model departs from the datasheet in something the driver
+    /// programs; `None` where the datasheet's driver fits it.
+    fn qemu_model(&self) -> Option<&'static dyn Family> {
+        None
+    }
+
     /// Descriptor format used for receive.
     fn rx_format(&self) -> RxFormat {
         RxFormat::Legacy
