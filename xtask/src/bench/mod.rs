@@ -7,7 +7,7 @@
 //! offers), then by `dpdk-testpmd` on the same vfio-pci device (`txonly`,
 //! `macswap`), then handed to the kernel's driver (TX with `pktgen` at burst
 //! 1 and 32, echo with `afpacket-echo`). Every echo path's guest CPU per
-//! frame is read from the guest's `/proc/stat` at fixed rates. Every number
+//! frame is read from the guest's exact idle time at fixed rates. Every number
 //! is thus paired with peers measured in the same boot, and the report
 //! quotes ratios. The host peer's own ceiling is measured first, against
 //! plain UDP sockets.

@@ -178,9 +178,11 @@ fn model_section(s: &mut String, m: &ModelResult) {
          64-byte frames (60 + FCS). *Lossless* is the highest offered rate that it and every lower rung \
          returned completely, intact and in order, and at pace (echoes coming back at ≥ 95 % of the rate sent, \
          so a backlog drained after the rung does not count); *saturation* is the highest rate echoes came back \
-         at on any rung. *Guest CPU* is from the guest's `/proc/stat` (both vCPUs) over 2 s in the middle of \
-         4 s at a fixed offered rate: µs of guest CPU per echoed frame, and in brackets the vCPUs busy \
-         (1.00 = one vCPU all the time). Ping-pong and the cost at {} frames/s are the medians of {} runs \
+         at on any rung. *Guest CPU* is both vCPUs less their idle time, which a tickless guest kernel \
+         measures exactly at each idle entry and exit (the guest's `/proc/uptime`; `/proc/stat`'s busy \
+         fields are sampled at the timer tick, which a periodic interrupt can fall into step with), \
+         over 2 s in the middle of 4 s at a fixed offered rate: µs of guest CPU per echoed frame, and in \
+         brackets the vCPUs busy (1.00 = one vCPU all the time). Ping-pong and the cost at {} frames/s are the medians of {} runs \
          of each path (the first with its ladder, the others started afresh in turn, path after path, \
          so that a slow minute of the shared host weighs on every path alike); square brackets give \
          each run's value, in order. *Guest reaction* is the part of a round trip spent in the guest: \

@@ -396,9 +396,7 @@ fn quiesce_extended(r: &dyn Registers) {
 fn eitr_value(encoding: EitrEncoding, itr: u16) -> u32 {
     let ns = itr as u32 * 256;
     match encoding {
-        EitrEncoding::Datasheet => {
-            (ns / 1000).min(EITR_INTERVAL_MAX_US) << EITR_INTERVAL_SHIFT
-        }
+        EitrEncoding::Datasheet => (ns / 1000).min(EITR_INTERVAL_MAX_US) << EITR_INTERVAL_SHIFT,
         EitrEncoding::Qemu if itr == 0 => 0,
         EitrEncoding::Qemu => (ns / QEMU_EITR_UNIT_NS).max(2) & QEMU_EITR_MASK,
     }
