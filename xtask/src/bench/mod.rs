@@ -2,12 +2,16 @@
 //! project's driver against DPDK's testpmd and the guest kernel's driver,
 //! one guest boot (2 vCPUs) per model.
 //!
-//! In each boot the NIC is first driven by `e1000` (TX with `e1000 send`,
-//! receive alone, then `e1000 echo` in every interrupt mode the model
-//! offers), then by `dpdk-testpmd` on the same vfio-pci device (`txonly`,
-//! `macswap`), then handed to the kernel's driver (TX with `pktgen` at burst
-//! 1 and 32, echo with `afpacket-echo`). Every echo path's guest CPU per
-//! frame is read from the guest's exact idle time at fixed rates. Every number
+//! In each boot the NIC is first driven by `e1000` and `dpdk-testpmd` in
+//! turn (TX with `e1000 send` and testpmd's `txonly`, three rounds, each
+//! sender's median run kept), then by `e1000` alone (receive alone, then
+//! `e1000 echo` in every interrupt mode the model offers), then by
+//! testpmd's `macswap` on the same vfio-pci device, then handed to the
+//! kernel's driver (TX with `pktgen` at burst 1 and 32, echo with
+//! `afpacket-echo`). Every echo path's guest CPU per frame is read from the
+//! guest's exact idle time at fixed rates, and the pure-interrupt echo's is
+//! read again at fixed interrupt intervals and split into a part per frame
+//! and a part per interrupt ([`measure::cost_sweep`]). Every number
 //! is thus paired with peers measured in the same boot, and the report
 //! quotes ratios. The host peer's own ceiling is measured first, against
 //! plain UDP sockets.
@@ -116,6 +120,9 @@ pub struct ModelResult {
     pub rx_only: Vec<ladder::Rung>,
     /// Where QEMU's time went while the poll-mode echo was saturated.
     pub profile: Option<profile::Profile>,
+    /// The pure-interrupt echo's cost at fixed intervals, and the mode
+    /// it ran in (see [`measure::cost_sweep`]).
+    pub cost_sweep: (String, Vec<measure::SweepPoint>),
     /// Measurements that failed, and why.
     pub notes: Vec<String>,
     /// Wall time of the boot and all its measurements.
@@ -269,27 +276,39 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
         ..ModelResult::default()
     };
     let pci = g.nic(0).pci.clone();
-    for size in TX_SIZES {
-        println!("    e1000 send, {size} bytes");
-        let t = measure::tx_ours(&g, size, effort.tx_count(size));
-        if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
-            println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
-            t.settings = "`e1000 send`: frames built once in every buffer, then only the sequence number rewritten; batches of 64, one tail write each".into();
-            r.tx_ours.push(t);
+    // TX in rounds, ours and testpmd's in turn per size, so that a slow
+    // minute of the shared host weighs on both; each keeps its median run.
+    let mut ours_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
+    let mut dpdk_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
+    for round in 1..=effort.runs() {
+        for (i, size) in TX_SIZES.into_iter().enumerate() {
+            println!("    e1000 send, {size} bytes (round {round})");
+            let t = measure::tx_ours(&g, size, effort.tx_count(size));
+            if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
+                println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
+                t.settings = "`e1000 send`: frames built once in every buffer, then only the sequence number rewritten; batches of 64, one tail write each".into();
+                ours_runs[i].push(t);
+            }
+            println!("    dpdk-testpmd txonly, {size} bytes (round {round})");
+            let t = measure::tx_testpmd(&g, size, effort.tx_count(size));
+            if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, &mut r.notes) {
+                println!(
+                    "      {} frames at the peer, {:.0} fps ({})",
+                    t.received, t.fps, t.guest_says
+                );
+                t.settings = dpdk::testpmd_settings("txonly");
+                dpdk_runs[i].push(t);
+            }
         }
     }
-    for size in TX_SIZES {
-        println!("    dpdk-testpmd txonly, {size} bytes");
-        let t = measure::tx_testpmd(&g, size, effort.tx_count(size));
-        if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, &mut r.notes) {
-            println!(
-                "      {} frames at the peer, {:.0} fps ({})",
-                t.received, t.fps, t.guest_says
-            );
-            t.settings = dpdk::testpmd_settings("txonly");
-            r.tx_dpdk.push(t);
-        }
-    }
+    r.tx_ours = ours_runs
+        .into_iter()
+        .filter_map(measure::median_tx)
+        .collect();
+    r.tx_dpdk = dpdk_runs
+        .into_iter()
+        .filter_map(measure::median_tx)
+        .collect();
     println!("    e1000 dump --quiet (receive alone)");
     let rx = measure::rx_only(&g, effort);
     if let Some(rungs) = measure::note("receive alone", rx, &mut r.notes) {
@@ -322,6 +341,11 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     }
     for e in r.echo.iter_mut() {
         e.settle_runs();
+    }
+    // Where the guest CPU goes: the pure-interrupt echo at fixed intervals.
+    if let Some(best) = modes.last() {
+        println!("    guest CPU at fixed intervals, e1000 echo --irq {best} --busy-poll 0");
+        r.cost_sweep = (best.to_string(), measure::cost_sweep(&g, best));
     }
     // Where QEMU's time goes when the echo is saturated: offered half again
     // what poll mode carried at best.
