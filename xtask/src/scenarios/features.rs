@@ -345,10 +345,16 @@ fn adaptive_irq(g: &mut Guest) -> Result<()> {
     );
     // And not far under: an interval the device reads as several times
     // longer than asked (QEMU's 82576 model read the datasheet's EITR
-    // encoding as about 4 ms) would let frames wait that long.
+    // encoding as about 4 ms, 250 interrupts/s) would let frames wait that
+    // long. The driver caps the rate too: after each interrupt it busy-polls
+    // the ring, so on a slow host or with INTx (the 8254x models) it takes
+    // fewer interrupts than 1,000/s under any interval. The fixed 128 µs run
+    // shows that cap, and the bound follows whichever is lower.
+    let expected = fixed.min(1_000.0);
     ensure!(
-        adaptive > 1_000.0 * 0.6,
-        "adaptive moderation took only {adaptive:.0} interrupts/s under load: the device waits longer than the 1 ms interval"
+        adaptive > 0.4 * expected,
+        "adaptive moderation took only {adaptive:.0} interrupts/s under load, under 40 % of {expected:.0} \
+         (the 1 ms interval, or the fixed run's rate if lower): the device waits longer than the interval"
     );
     if fixed > 2_000.0 {
         ensure!(
