@@ -345,7 +345,7 @@ fn adaptive_irq(g: &mut Guest) -> Result<()> {
     );
     // And not far under: an interval the device reads as several times
     // longer than asked (QEMU's 82576 model read the datasheet's EITR
-    // encoding as about 4 ms, 250 interrupts/s) would let frames wait that
+    // encoding as about 4 ms: 306 interrupts/s) would let frames wait that
     // long. The driver caps the rate too: after each interrupt it busy-polls
     // the ring, so on a slow host or with INTx (the 8254x models) it takes
     // fewer interrupts than 1,000/s under any interval. The fixed 128 µs run
