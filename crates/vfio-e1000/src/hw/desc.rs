@@ -2,7 +2,7 @@
 //! writes back. Legacy (8254x SDM §3.2.3, §3.3.3; 82574 §7.1.4, §7.2.10) and
 //! advanced (82576 §7.1.5, §7.2.2).
 
-use std::sync::atomic::{fence, Ordering};
+use crate::sys::barrier::dma_rmb;
 
 /// Size of every descriptor format.
 pub(crate) const DESC_SIZE: usize = 16;
@@ -272,7 +272,7 @@ impl RxFormat {
                 if w3 & RX_DD == 0 {
                     return None;
                 }
-                fence(Ordering::Acquire);
+                dma_rmb();
                 // SAFETY: forwarded.
                 let len = unsafe { read_word(desc, 2) } as u16;
                 Some(RxDone {
@@ -289,7 +289,7 @@ impl RxFormat {
                 if staterr & RX_DD == 0 {
                     return None;
                 }
-                fence(Ordering::Acquire);
+                dma_rmb();
                 // SAFETY: forwarded.
                 let w3 = unsafe { read_word(desc, 3) };
                 let len = w3 as u16;
@@ -312,7 +312,7 @@ impl RxFormat {
                 // show; a cleared DD means the write-back is under way.
                 // SAFETY: forwarded.
                 let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
-                fence(Ordering::Acquire);
+                dma_rmb();
                 // SAFETY: forwarded.
                 let staterr = unsafe { read_word(desc, 2) };
                 if staterr & RX_DD == 0 {
@@ -460,7 +460,7 @@ impl TxFormat {
         // SAFETY: forwarded. Both formats put DD in bit 0 of word 3.
         let done = unsafe { read_word(desc, 3) } & TX_DD != 0;
         if done {
-            fence(Ordering::Acquire);
+            dma_rmb();
         }
         done
     }

@@ -2,6 +2,7 @@
 //! [`Mmio`], its one real implementation: volatile 32-bit accesses to a BAR
 //! mapped through VFIO. (The software NIC model of the tests is the other.)
 
+use super::barrier::mmio_wmb;
 use crate::error::{Error, Result};
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
@@ -115,13 +116,13 @@ impl Registers for Mmio {
         unsafe { std::ptr::read_volatile(p) }
     }
 
-    /// A full fence comes first, so descriptor contents written before a
+    /// [`mmio_wmb`] comes first, so descriptor contents written before a
     /// tail-pointer update are visible to the device before the update.
     #[inline]
     fn write(&self, reg: u32, value: u32) {
         let p = self.at(reg);
         self.writes.fetch_add(1, Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::SeqCst);
+        mmio_wmb();
         // SAFETY: in bounds and aligned (checked by `at`); the mapping lives as long as `self`.
         unsafe { std::ptr::write_volatile(p, value) }
     }

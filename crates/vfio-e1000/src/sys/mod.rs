@@ -4,6 +4,7 @@
 //!
 //! Most of the crate's `unsafe` lives here, each block with its argument.
 
+pub(crate) mod barrier;
 pub(crate) mod dma;
 pub(crate) mod eventfd;
 pub(crate) mod irq;
