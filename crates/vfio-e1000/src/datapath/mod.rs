@@ -57,11 +57,19 @@ impl Descriptors {
         self.region.virt().wrapping_add(i * DESC_SIZE)
     }
 
-    /// Zeroes every descriptor (nothing owned by the device).
+    /// Zeroes every descriptor, with volatile stores as every other
+    /// descriptor access. Only for a ring the device has confirmed it no
+    /// longer uses (`TxRing::reset` quarantines the others instead).
     fn clear(&mut self) {
-        // SAFETY: the region is at least count * DESC_SIZE bytes, and the
-        // caller has stopped the device's use of this ring.
-        unsafe { std::ptr::write_bytes(self.region.virt(), 0, self.count * DESC_SIZE) };
+        let words = self.count * DESC_SIZE / 8;
+        let base = self.region.virt().cast::<u64>();
+        for i in 0..words {
+            // SAFETY: the region holds count * DESC_SIZE bytes, so `i` words
+            // of 8 bytes are in bounds; it is page-aligned, so each is
+            // aligned; and the caller holds the ring exclusively (`&mut`)
+            // with the device confirmed idle on it.
+            unsafe { std::ptr::write_volatile(base.add(i), 0) };
+        }
     }
 }
 

@@ -52,6 +52,31 @@ pub(crate) struct TxRing {
     unreported: usize,
     /// Frames dropped because their tag did not fit in the buffer.
     pub(crate) tag_no_room: u64,
+    /// Frames longer than the MTU allows, refused.
+    pub(crate) giants: u64,
+    /// The longest frame accepted for sending, tag included.
+    max_frame: usize,
+    /// Frames in flight lost to a reset after a hang.
+    pub(crate) reset_dropped: u64,
+    /// Where a fresh ring comes from when a hung one is given up.
+    dma: DmaMemory,
+    /// Rings (and the buffers they held) that a reset could not confirm the
+    /// NIC had stopped using: kept until the ring is dropped, which the
+    /// `Nic` does only after stopping the device.
+    quarantine: Vec<(Descriptors, Vec<Packet>)>,
+    /// Rings quarantined so far.
+    quarantined: u64,
+}
+
+/// Why a packet was not sent.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// Shorter than an Ethernet header.
+    Runt,
+    /// Longer than the MTU allows.
+    Giant,
+    /// Its tag is inserted in software and the buffer has no room for it.
+    TagNoRoom,
 }
 
 /// How one packet goes out: its request once the driver has done what the
@@ -71,6 +96,7 @@ impl TxRing {
         count: usize,
         block: u32,
         nic_inserts_tags: bool,
+        max_frame: usize,
     ) -> Result<TxRing> {
         let desc = Descriptors::new(dma, "TX", count)?;
         Ok(TxRing {
@@ -89,6 +115,12 @@ impl TxRing {
             context: None,
             unreported: 0,
             tag_no_room: 0,
+            giants: 0,
+            max_frame,
+            reset_dropped: 0,
+            dma: dma.clone(),
+            quarantine: Vec::new(),
+            quarantined: 0,
         })
     }
 
@@ -133,12 +165,31 @@ impl TxRing {
         freed
     }
 
-    /// Whether `p` is dropped instead of sent: shorter than a header, or
-    /// its tag must be inserted in software and does not fit.
+    /// Why `p` is dropped instead of sent, if it is: shorter than a header,
+    /// longer than the MTU allows (its tag counted, wherever it is), or its
+    /// tag must be inserted in software and does not fit.
     #[inline]
-    fn refused(&self, p: &Packet) -> bool {
-        p.len() < MIN_FRAME
-            || (!self.nic_inserts_tags && p.vlan_tag().is_some() && p.len() + 4 > p.capacity())
+    fn refusal(&self, p: &Packet) -> Option<Refusal> {
+        let tag = if p.vlan_tag().is_some() { 4 } else { 0 };
+        if p.len() < MIN_FRAME {
+            Some(Refusal::Runt)
+        } else if p.len() + tag > self.max_frame {
+            Some(Refusal::Giant)
+        } else if tag != 0 && !self.nic_inserts_tags && p.len() + 4 > p.capacity() {
+            Some(Refusal::TagNoRoom)
+        } else {
+            None
+        }
+    }
+
+    /// Counts a refused packet.
+    #[cold]
+    fn count_refusal(&mut self, why: Refusal) {
+        match why {
+            Refusal::Runt => self.runts += 1,
+            Refusal::Giant => self.giants += 1,
+            Refusal::TagNoRoom => self.tag_no_room += 1,
+        }
     }
 
     /// How `p` goes out, given the context the NIC holds (`held`).
@@ -163,10 +214,11 @@ impl TxRing {
     }
 
     /// Queues as many packets from the front of `pkts` as fit, writes the
-    /// tail once, and returns how many were taken (they leave `pkts`).
-    /// Frames shorter than [`PAD_TO`] are zero-padded; shorter than
-    /// [`MIN_FRAME`], dropped and counted. A packet with offloads may take
-    /// a context descriptor before its own.
+    /// tail once, and returns how many were queued; those and the refused
+    /// ones leave `pkts`. Frames shorter than [`PAD_TO`] are zero-padded;
+    /// shorter than [`MIN_FRAME`] or longer than the MTU allows, dropped and
+    /// counted. A packet with offloads may take a context descriptor before
+    /// its own.
     pub(crate) fn tx_batch(&mut self, regs: &dyn Registers, pkts: &mut Vec<Packet>) -> usize {
         self.reclaim();
         let count = self.desc.count;
@@ -175,7 +227,7 @@ impl TxRing {
         let mut held = self.context;
         let mut n = 0;
         for p in pkts.iter() {
-            if !self.refused(p) {
+            if self.refusal(p).is_none() {
                 let plan = self.plan(p, held);
                 let need = 1 + plan.context.is_some() as usize;
                 if need > room {
@@ -189,20 +241,18 @@ impl TxRing {
         if n == 0 {
             return 0;
         }
+        let mut queued = 0;
         let mut last = None;
         for (k, mut p) in pkts.drain(..n).enumerate() {
-            if self.refused(&p) {
-                if p.len() < MIN_FRAME {
-                    self.runts += 1;
-                } else {
-                    self.tag_no_room += 1;
-                }
+            if let Some(why) = self.refusal(&p) {
+                self.count_refusal(why);
                 continue;
             }
+            queued += 1;
             let plan = self.plan(&p, self.context);
             if plan.request.vlan.is_none() && p.vlan_tag().is_some() {
                 let inserted = p.insert_vlan_tag_in_software();
-                debug_assert!(inserted, "room checked by `refused`");
+                debug_assert!(inserted, "room checked by `refusal`");
             }
             if p.len() < PAD_TO {
                 let len = p.len();
@@ -251,7 +301,7 @@ impl TxRing {
             }
             regs.write(self.block + Q_TAIL, self.tail as u32);
         }
-        n
+        queued
     }
 
     /// The watchdog, for slow paths (a full ring, a flush, an idle wait): true
@@ -278,20 +328,33 @@ impl TxRing {
         self.stalled_since = None;
     }
 
-    /// Recovers queue `q` from a hang: stops it, drops the frames in flight
-    /// (their buffers go back to the pool), writes an empty ring and starts
-    /// the queue again. Counted in [`TxRing::hangs`].
+    /// Recovers queue `q` from a hang: stops it, reclaims what the NIC
+    /// completed, and counts the other frames in flight as lost
+    /// ([`TxRing::reset_dropped`]). If the family confirms the queue idle,
+    /// their buffers go back to the pool and the ring is zeroed; if not (the
+    /// queue would not stop, or the device is gone), the NIC may still read
+    /// them, so the ring and those buffers are quarantined (kept, never
+    /// reused, freed with the ring after the device is stopped) and the
+    /// queue restarts on a fresh ring. Counted in [`TxRing::hangs`].
     pub(crate) fn reset(
         &mut self,
         regs: &dyn Registers,
         family: &dyn Family,
         q: u16,
     ) -> Result<()> {
-        family.stop_tx_queue(regs, q);
-        for b in &mut self.bufs {
-            *b = None;
+        let idle = family.stop_tx_queue(regs, q);
+        self.reclaim(); // what the NIC wrote back as done is no longer its
+        let in_flight: Vec<Packet> = self.bufs.iter_mut().filter_map(Option::take).collect();
+        self.reset_dropped += in_flight.len() as u64;
+        if idle {
+            drop(in_flight);
+            self.desc.clear();
+        } else {
+            let fresh = Descriptors::new(&self.dma, "TX", self.desc.count)?;
+            let old = std::mem::replace(&mut self.desc, fresh);
+            self.quarantine.push((old, in_flight));
+            self.quarantined += 1;
         }
-        self.desc.clear();
         self.tail = 0;
         self.clean = 0;
         self.reports.clear();
@@ -301,5 +364,10 @@ impl TxRing {
         self.hangs += 1;
         program_ring(regs, self.block, self.iova(), self.desc.count);
         family.restart_tx_queue(regs, q)
+    }
+
+    /// Rings given up by [`TxRing::reset`] because the queue did not stop.
+    pub(crate) fn quarantined(&self) -> u64 {
+        self.quarantined
     }
 }

@@ -77,6 +77,16 @@ pub struct Stats {
     /// Frames whose VLAN tag the driver had to insert and that had no room
     /// left in their buffer for it, refused.
     pub tx_tag_no_room: u64,
+    /// Frames longer than the MTU allows (Ethernet header and tag counted),
+    /// refused by the driver.
+    pub tx_giants: u64,
+    /// Frames that were in flight when a hung transmit queue was reset, and
+    /// so were never sent.
+    pub tx_reset_dropped: u64,
+    /// Transmit rings given up by a hang reset because the queue did not
+    /// confirm it had stopped: their memory and buffers are kept out of use
+    /// until the NIC is closed.
+    pub tx_rings_quarantined: u64,
     /// Times the link went down since open, as link interrupts reported it
     /// (not tracked in poll mode, which has none: ask [`crate::Nic::link`]).
     pub link_down_events: u64,
@@ -86,7 +96,7 @@ pub struct Stats {
 
 impl Stats {
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 21] {
+    pub fn named(&self) -> [(&'static str, u64); 24] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -107,6 +117,9 @@ impl Stats {
             ("tx_hangs", self.tx_hangs),
             ("tx_runts", self.tx_runts),
             ("tx_tag_no_room", self.tx_tag_no_room),
+            ("tx_giants", self.tx_giants),
+            ("tx_reset_dropped", self.tx_reset_dropped),
+            ("tx_rings_quarantined", self.tx_rings_quarantined),
             ("link_down_events", self.link_down_events),
             ("link_down_ms", self.link_down_ms),
         ]

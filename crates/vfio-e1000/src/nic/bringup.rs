@@ -133,6 +133,7 @@ pub(crate) fn arm_queue(
         config.tx_ring,
         family.tx_queue(q),
         config.vlan_strip,
+        mode.max_frame,
     )?;
     program_ring(r, rx.block(), rx.iova(), rx.len());
     family.enable_rx_queue(r, q, mode)?;

@@ -27,6 +27,7 @@ use crate::sys::vfio::{Device, IrqIndex};
 use moderation::Moderation;
 use queue::QueueState;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,9 @@ pub(crate) struct Hw {
     pub release: Option<Eventfds>,
     /// The link's history as interrupts told it.
     pub link: Mutex<LinkHistory>,
+    /// Set once a register read returned all ones: the device was removed
+    /// (or fell off the bus) and answers nothing any more.
+    pub gone: AtomicBool,
 }
 
 /// When the link went down and for how long, from link interrupts.
@@ -86,6 +90,17 @@ impl LinkHistory {
 }
 
 impl Hw {
+    /// Whether the device was found gone (see [`Hw::check_present`]).
+    #[inline]
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
+    /// [`check_present`] on this device.
+    pub(crate) fn check_present(&self) -> Result<()> {
+        check_present(&self.regs, &self.gone)
+    }
+
     /// After a link interrupt: reads the link state and records it.
     pub(crate) fn note_link_change(&self) {
         let up = self.family.link(&self.regs).up;
@@ -109,6 +124,37 @@ impl Hw {
         if self.release.is_some() {
             let _ = self.device.disable_irqs(IrqIndex::Req);
         }
+    }
+}
+
+/// Reads STATUS, which is never all ones on a device that answers (bits
+/// 30:20 are reserved as 0 on every family); all ones means the device is
+/// gone (surprise removal, or it fell off the bus), recorded in `gone` for
+/// good: [`Error::DeviceGone`].
+pub(crate) fn check_present(r: &dyn Registers, gone: &AtomicBool) -> Result<()> {
+    if gone.load(Ordering::Relaxed) || r.read(regs::STATUS) == u32::MAX {
+        gone.store(true, Ordering::Relaxed);
+        return Err(Error::DeviceGone);
+    }
+    Ok(())
+}
+
+/// Adds the NIC's clear-on-read counters into `totals`, unless the device
+/// is gone before or during the reads (they would add all ones): then
+/// `totals` keeps its last good values.
+pub(crate) fn read_stats_if_present(
+    r: &dyn Registers,
+    family: &dyn Family,
+    gone: &AtomicBool,
+    totals: &mut Stats,
+) {
+    if gone.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut fresh = *totals;
+    family.read_stats(r, &mut fresh);
+    if check_present(r, gone).is_ok() {
+        *totals = fresh;
     }
 }
 
@@ -162,6 +208,7 @@ impl Nic {
                 irqs: None,
                 release: None,
                 link: Mutex::new(LinkHistory::default()),
+                gone: AtomicBool::new(false),
             },
             mac: [0; 6],
             mtu: config.mtu,
@@ -247,9 +294,7 @@ impl Nic {
 
     /// Current link state; [`Error::DeviceGone`] if the device stopped answering.
     pub fn link(&self) -> Result<LinkStatus> {
-        if self.hw.regs.read(regs::STATUS) == u32::MAX {
-            return Err(Error::DeviceGone);
-        }
+        self.hw.check_present()?;
         Ok(self.hw.family.link(&self.hw.regs))
     }
 
@@ -323,9 +368,12 @@ impl Nic {
             .unwrap_or_default()
     }
 
-    /// Reads the NIC's statistics registers and returns the totals since open.
+    /// Reads the NIC's statistics registers and returns the totals since
+    /// open. Once the device is gone, the NIC's counters stay at their last
+    /// good reading (an all-ones read is never added in).
     pub fn stats(&mut self) -> Stats {
-        self.hw.family.read_stats(&self.hw.regs, &mut self.stats);
+        let hw = &self.hw;
+        read_stats_if_present(&hw.regs, hw.family, &hw.gone, &mut self.stats);
         let sum = |f: fn(&QueueState) -> u64| self.queues.iter().map(f).sum::<u64>();
         self.stats.rx_driver_dropped = sum(|q| q.rx.dropped);
         self.stats.rx_ring_full = sum(|q| q.rx.full);
@@ -333,6 +381,9 @@ impl Nic {
         self.stats.tx_hangs = sum(|q| q.tx.hangs);
         self.stats.tx_runts = sum(|q| q.tx.runts);
         self.stats.tx_tag_no_room = sum(|q| q.tx.tag_no_room);
+        self.stats.tx_giants = sum(|q| q.tx.giants);
+        self.stats.tx_reset_dropped = sum(|q| q.tx.reset_dropped);
+        self.stats.tx_rings_quarantined = sum(|q| q.tx.quarantined());
         self.stats.rx_ip_checksum_errors = sum(|q| q.rx.ip_checksum_errors);
         self.stats.rx_l4_checksum_errors = sum(|q| q.rx.l4_checksum_errors);
         let (downs, down) = self

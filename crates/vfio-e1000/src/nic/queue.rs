@@ -5,16 +5,18 @@
 
 use super::moderation::Moderation;
 use super::vectors::{QueueVectors, Role};
-use super::Hw;
+use super::{check_present, Hw};
 use crate::datapath::mempool::Packet;
 use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
+use crate::hw::counters::LinkStatus;
+use crate::hw::family::Family;
 use crate::hw::irq::IrqMode;
-use crate::hw::regs;
 use crate::sys::mmio::Registers;
 use crate::sys::{eventfd, irq};
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// What woke [`Queue::wait`] (or [`Nic::wait`](crate::Nic::wait)).
@@ -89,13 +91,15 @@ impl<'a> Queue<'a> {
     pub fn tx_batch(&mut self, pkts: &mut Vec<Packet>) -> usize {
         let n = self.state.tx.tx_batch(&self.hw.regs, pkts);
         if n == 0 && !pkts.is_empty() {
-            self.watch_tx();
+            // A gone device is recorded and reported by the next `wait`.
+            let _ = self.watch_tx();
         }
         n
     }
 
     /// Waits until every queued transmission completed, or `timeout`;
-    /// returns whether everything completed.
+    /// returns whether everything completed (false too once the device is
+    /// gone: [`Queue::wait`] then says so).
     pub fn tx_flush(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
@@ -103,30 +107,25 @@ impl<'a> Queue<'a> {
             if self.state.tx.in_flight() == 0 {
                 return true;
             }
-            if start.elapsed() > timeout || self.watch_tx() {
+            if start.elapsed() > timeout || self.watch_tx().unwrap_or(true) {
                 return false;
             }
             std::thread::sleep(Duration::from_micros(50));
         }
     }
 
-    /// The TX watchdog (slow path): resets the queue if it hung with the
-    /// link up. Returns whether it did.
-    fn watch_tx(&mut self) -> bool {
+    /// The TX watchdog (slow path): see [`watch_tx`].
+    fn watch_tx(&mut self) -> Result<bool> {
         let hw = self.hw;
-        if !self.state.tx.hung(Instant::now(), self.state.hang_timeout) {
-            return false;
-        }
-        if !hw.family.link(&hw.regs).up {
-            // A dead link holds frames; that is not a hang. The clock
-            // starts again when the link is back.
-            self.state.tx.restart_watchdog();
-            return false;
-        }
-        if let Err(e) = self.state.tx.reset(&hw.regs, hw.family, self.index) {
-            eprintln!("vfio-e1000: resetting hung TX queue {}: {e}", self.index);
-        }
-        true
+        let limit = self.state.hang_timeout;
+        watch_tx(
+            &mut self.state.tx,
+            &hw.regs,
+            hw.family,
+            &hw.gone,
+            limit,
+            self.index,
+        )
     }
 
     /// Takes an empty packet buffer of `len` bytes from this queue's pool;
@@ -166,6 +165,17 @@ impl<'a> Queue<'a> {
         self.state.tx.hangs
     }
 
+    /// Frames this queue had in flight when a hang reset dropped them.
+    pub fn tx_reset_dropped(&self) -> u64 {
+        self.state.tx.reset_dropped
+    }
+
+    /// Current link state, as [`Nic::link`](crate::Nic::link) reads it.
+    pub fn link(&self) -> Result<LinkStatus> {
+        self.hw.check_present()?;
+        Ok(self.hw.family.link(&self.hw.regs))
+    }
+
     /// Whether a received frame waits on this queue, without taking it: one
     /// or two descriptor reads, no register access (what [`Queue::wait`]
     /// busy-polls before it sleeps).
@@ -200,6 +210,9 @@ impl<'a> Queue<'a> {
     /// (hot-unplug): drop the `Nic` promptly.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
         let hw = self.hw;
+        if hw.is_gone() {
+            return Err(Error::DeviceGone);
+        }
         if hw.irq_mode == IrqMode::Poll {
             self.state.polls = self.state.polls.wrapping_add(1);
             if self.state.polls.is_multiple_of(POLLS_PER_CHECK) {
@@ -269,10 +282,8 @@ impl<'a> Queue<'a> {
             // A removed device stops interrupting: look for it only when a
             // wait times out (or now and then for zero-timeout looks), so
             // the interrupt path itself reads no register.
-            if hw.regs.read(regs::STATUS) == u32::MAX {
-                return Err(Error::DeviceGone);
-            }
-            self.watch_tx();
+            hw.check_present()?;
+            self.watch_tx()?;
         }
         Ok(wake)
     }
@@ -289,7 +300,8 @@ impl<'a> Queue<'a> {
     }
 
     /// Poll mode's occasional look at what interrupts would report: the
-    /// kernel's release request and the TX watchdog.
+    /// kernel's release request, a device that no longer answers (one
+    /// register read), and the TX watchdog.
     fn slow_path_checks(&mut self) -> Result<()> {
         let released = self
             .state
@@ -301,7 +313,8 @@ impl<'a> Queue<'a> {
         if released {
             return Err(self.removal());
         }
-        self.watch_tx();
+        self.hw.check_present()?;
+        self.watch_tx()?;
         Ok(())
     }
 
@@ -333,4 +346,32 @@ impl<'a> Queue<'a> {
             pci: self.hw.pci.clone(),
         }
     }
+}
+
+/// The TX watchdog of queue `q` (slow path): resets the queue if it hung
+/// for `limit` with the link up, and returns whether it did;
+/// [`Error::DeviceGone`] if the device no longer answers (its all-ones
+/// STATUS would read as "link up", and a reset every `limit` would follow).
+pub(crate) fn watch_tx(
+    tx: &mut TxRing,
+    r: &dyn Registers,
+    family: &dyn Family,
+    gone: &AtomicBool,
+    limit: Duration,
+    q: u16,
+) -> Result<bool> {
+    if !tx.hung(Instant::now(), limit) {
+        return Ok(false);
+    }
+    check_present(r, gone)?;
+    if !family.link(r).up {
+        // A dead link holds frames; that is not a hang. The clock starts
+        // again when the link is back.
+        tx.restart_watchdog();
+        return Ok(false);
+    }
+    if let Err(e) = tx.reset(r, family, q) {
+        log::warn!("resetting hung TX queue {q}: {e}");
+    }
+    Ok(true)
 }

@@ -221,7 +221,7 @@ impl Drop for DmaRegion {
         if let Err(e) = self.space.unmap(self.iova, self.size) {
             // The device may still reach these pages: leak them rather than
             // hand them back to the allocator.
-            eprintln!("vfio-e1000: warning: VFIO_IOMMU_UNMAP_DMA failed ({e}); leaking the region");
+            log::warn!("VFIO_IOMMU_UNMAP_DMA failed ({e}); leaking the region");
             return;
         }
         self.space

@@ -166,6 +166,16 @@ struct State {
     on_head_read: Option<(u32, Vec<u8>)>,
     /// The offload context each TX queue holds.
     tx_context: HashMap<u32, TxContext>,
+    /// Gone from the bus: every read returns all ones, writes and DMA are lost.
+    gone: bool,
+    /// A transmitter stuck mid-ring that will not stop: its queue's enable
+    /// (82576 TXDCTL) stays set, and a ring reprogrammed under it is still
+    /// owed the work fetched from the old one (`stuck_rings`).
+    tx_stuck: bool,
+    /// Rings reprogrammed while stuck: (queue, base, head, tail, count).
+    stuck_rings: Vec<(u32, u64, usize, usize, usize)>,
+    /// What a stuck transmitter finally sent from the rings it was owed.
+    late_sent: Vec<Vec<u8>>,
 }
 
 /// The software NIC.
@@ -221,6 +231,45 @@ impl ModelNic {
     /// Stops (or resumes) the transmitter: a hang.
     pub(crate) fn stall_tx(&self, stalled: bool) {
         self.state().tx_stalled = stalled;
+    }
+
+    /// Falls off the bus (surprise removal): reads return all ones from now on.
+    pub(crate) fn vanish(&self) {
+        self.state().gone = true;
+    }
+
+    /// Makes the transmitter hang mid-ring without stopping when told to
+    /// (see [`ModelNic::finish_stuck_tx`]), or lets it stop again.
+    pub(crate) fn tx_wont_stop(&self, stuck: bool) {
+        let mut st = self.state();
+        st.tx_stuck = stuck;
+        st.tx_stalled = stuck;
+    }
+
+    /// The stuck transmitter comes back to life and finishes what it had
+    /// fetched from every ring reprogrammed under it: it reads those
+    /// buffers and writes DD back into those descriptors, at their old
+    /// addresses. Returns the frames it sent so.
+    pub(crate) fn finish_stuck_tx(&self) -> Vec<Vec<u8>> {
+        let mut st = self.state();
+        st.tx_stuck = false;
+        st.tx_stalled = false;
+        for (_, base, mut head, tail, count) in std::mem::take(&mut st.stuck_rings) {
+            while head != tail && count != 0 {
+                let desc = base + 16 * head as u64;
+                let mut w = st.read_desc(desc);
+                if TxContext::parse(self.kind, w).is_none() {
+                    let buffer = (w[1] as u64) << 32 | w[0] as u64;
+                    let mut bytes = vec![0u8; (w[2] & 0xFFFF) as usize];
+                    st.dma_read(buffer, &mut bytes);
+                    st.late_sent.push(bytes);
+                }
+                w[3] |= 1;
+                st.write_desc(desc, w);
+                head = (head + 1) % count;
+            }
+        }
+        std::mem::take(&mut st.late_sent)
     }
 
     /// Pulls the cable (or plugs it back).
@@ -442,7 +491,7 @@ impl State {
         rss: Option<(u32, u32)>,
     ) -> bool {
         let block = kind.rx_block(q);
-        if self.reg(RCTL) & RCTL_EN == 0 {
+        if self.gone || self.reg(RCTL) & RCTL_EN == 0 {
             return false;
         }
         let count = (self.reg(block + LEN) / 16) as usize;
@@ -576,6 +625,9 @@ impl Registers for ModelNic {
     fn read(&self, reg: u32) -> u32 {
         let mut st = self.state();
         st.reads += 1;
+        if st.gone {
+            return u32::MAX;
+        }
         if let Some((q, frame)) = st.on_head_read.take() {
             if reg == self.kind.rx_block(q) + HEAD {
                 st.deliver(self.kind, q, &frame, false);
@@ -610,7 +662,29 @@ impl Registers for ModelNic {
     fn write(&self, reg: u32, value: u32) {
         let mut st = self.state();
         st.writes += 1;
+        if st.gone {
+            return;
+        }
         st.log.push((reg, value));
+        if st.tx_stuck {
+            if let Some(q) = (0..16).find(|&q| reg == self.kind.tx_block(q) + BAL) {
+                // The ring is moved under a transmitter that never stopped:
+                // it still owes the old ring what it had fetched.
+                let block = self.kind.tx_block(q);
+                let old = (
+                    q,
+                    st.ring_base(block),
+                    st.reg(block + HEAD) as usize,
+                    st.reg(block + TAIL) as usize,
+                    (st.reg(block + LEN) / 16) as usize,
+                );
+                st.stuck_rings.push(old);
+            }
+            if self.kind == Kind::E82576 && (0..16).any(|q| reg == self.kind.tx_block(q) + DCTL) {
+                st.regs.insert(reg, value | DCTL_ENABLE);
+                return;
+            }
+        }
         match reg {
             CTRL if value & CTRL_RST != 0 => {
                 // Every register back to its reset value (zero here), but
@@ -730,7 +804,7 @@ pub(crate) fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
 /// Register offsets tests check, from the model's own map.
 pub(crate) mod reg {
     pub(crate) use super::{BAH, BAL, DCTL, HEAD, LEN, TAIL};
-    pub(crate) use super::{CTRL, ICR, IMS, RAH0, RAL0, RCTL, TARC0, TCTL};
+    pub(crate) use super::{CTRL, RAH0, RAL0, RCTL, TARC0, TCTL};
     pub(crate) use super::{MRQC, RETA, RFCTL, RSSRK, RXCSUM};
 }
 

@@ -5,6 +5,7 @@ use super::{frame, Harness, KINDS};
 use crate::datapath::mempool::BUFFER_SIZE;
 use crate::datapath::tx::PAD_TO;
 use crate::sys::mmio::Registers;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -337,7 +338,12 @@ fn short_frames_are_padded_with_zeros_and_runts_refused() {
     let mut p = h.packet(&[0xAB; 100]); // stale bytes behind the short frame
     p.set_len(20);
     let mut batch = vec![p, h.packet(&[1; 13]), h.packet(&frame(7, 60))];
-    assert_eq!(h.tx(&mut batch), 3);
+    assert_eq!(
+        h.tx(&mut batch),
+        2,
+        "the runt is refused, not counted as queued"
+    );
+    assert!(batch.is_empty());
     let wire = h.model.take_sent();
     assert_eq!(wire.len(), 2);
     assert_eq!(wire[0].bytes.len(), PAD_TO);
@@ -352,21 +358,33 @@ fn short_frames_are_padded_with_zeros_and_runts_refused() {
     );
 }
 
+/// Fills TX queue 0 of `h` while its transmitter does nothing; returns the
+/// frames queued (a full ring: 31 of 32).
+fn fill_hung_ring(h: &mut Harness) -> Vec<Vec<u8>> {
+    let mut queued = Vec::new();
+    loop {
+        let f = frame(queued.len() as u32, 60 + queued.len());
+        let mut batch = vec![h.packet(&f)];
+        if h.tx(&mut batch) == 0 {
+            break;
+        }
+        queued.push(f);
+    }
+    assert_eq!(queued.len(), 31, "a full ring takes nothing more");
+    queued
+}
+
+/// Runs the watchdog as `Queue` does, at `at` since the clock started.
+fn watchdog(h: &mut Harness, gone: &AtomicBool) -> crate::Result<bool> {
+    crate::nic::queue::watch_tx(&mut h.q.tx, &*h.model, h.family, gone, Duration::ZERO, 0)
+}
+
 #[test]
-fn a_hung_transmitter_is_detected_and_the_queue_recovers() {
+fn the_tx_watchdog_waits_the_limit_before_calling_a_hang() {
     for kind in KINDS {
         let mut h = Harness::new(kind, 32, 32, 256);
-        let free = h.q.rx.pool().free_count();
         h.model.stall_tx(true);
-        let mut queued = 0;
-        loop {
-            let mut batch = vec![h.packet(&frame(queued, 60))];
-            if h.tx(&mut batch) == 0 {
-                break;
-            }
-            queued += 1;
-        }
-        assert_eq!(queued, 31, "{kind:?}: a full ring takes nothing more");
+        fill_hung_ring(&mut h);
         let limit = Duration::from_secs(1);
         let t0 = Instant::now();
         assert!(
@@ -378,20 +396,84 @@ fn a_hung_transmitter_is_detected_and_the_queue_recovers() {
             h.q.tx.hung(t0 + limit, limit),
             "{kind:?}: no completion for the limit"
         );
-        h.q.tx.reset(&*h.model, h.family, 0).unwrap();
+    }
+}
+
+#[test]
+fn a_hung_queue_that_confirms_it_stopped_gets_its_buffers_back() {
+    // The 82576 says so (TXDCTL.ENABLE reads clear); the 8254x and 82574L
+    // only when the head has caught up, which a hung queue never does.
+    let mut h = Harness::new(Kind::E82576, 32, 32, 256);
+    let free = h.q.rx.pool().free_count();
+    let ring = h.q.tx.iova();
+    h.model.stall_tx(true);
+    fill_hung_ring(&mut h);
+    let gone = AtomicBool::new(false);
+    assert!(
+        !watchdog(&mut h, &gone).unwrap(),
+        "the first look starts the clock"
+    );
+    assert!(watchdog(&mut h, &gone).unwrap(), "reset");
+    assert_eq!(
+        (h.q.tx.hangs, h.q.tx.reset_dropped, h.q.tx.quarantined()),
+        (1, 31, 0)
+    );
+    assert_eq!(
+        h.q.rx.pool().free_count(),
+        free,
+        "in-flight buffers returned"
+    );
+    assert_eq!(h.q.tx.iova(), ring, "the same ring, zeroed");
+    let txb = h.model.tx_block(0);
+    assert_eq!(
+        (h.model.peek(txb + reg::HEAD), h.model.peek(txb + reg::TAIL)),
+        (0, 0)
+    );
+    h.model.stall_tx(false);
+    let mut batch = vec![h.packet(&frame(1000, 80))];
+    assert_eq!(h.tx(&mut batch), 1);
+    assert_eq!(h.model.take_sent()[0].bytes, frame(1000, 80), "sends again");
+}
+
+#[test]
+fn a_hung_queue_that_never_stops_is_quarantined_and_its_buffers_never_reused() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 256);
+        let free = h.q.rx.pool().free_count();
+        let ring = h.q.tx.iova();
+        h.model.tx_wont_stop(true);
+        let queued = fill_hung_ring(&mut h);
+        let gone = AtomicBool::new(false);
+        watchdog(&mut h, &gone).unwrap();
+        assert!(watchdog(&mut h, &gone).unwrap(), "{kind:?}: reset");
         assert_eq!(h.q.tx.hangs, 1);
-        assert_eq!(h.q.tx.in_flight(), 0);
+        assert_eq!(
+            h.q.tx.reset_dropped, 31,
+            "{kind:?}: every frame in flight counted"
+        );
+        assert_eq!(h.q.tx.quarantined(), 1, "{kind:?}");
+        assert_ne!(h.q.tx.iova(), ring, "{kind:?}: a fresh ring");
         assert_eq!(
             h.q.rx.pool().free_count(),
-            free,
-            "{kind:?}: in-flight buffers returned"
+            free - 31,
+            "{kind:?}: the NIC may still read those buffers: not back in the pool"
         );
-        let txb = h.model.tx_block(0);
+        // Everything the user can get now is scribbled over...
+        let mut mine = Vec::new();
+        h.q.rx.pool().alloc_batch(usize::MAX, 60, &mut mine);
+        for p in &mut mine {
+            p.fill(0xEE);
+        }
+        // ...then the stuck transmitter finishes the old ring: it must read
+        // the frames as they were queued, and find its ring still mapped.
+        let late = h.model.finish_stuck_tx();
+        assert_eq!(late, queued, "{kind:?}: a buffer the NIC owned was reused");
         assert_eq!(
-            (h.model.peek(txb + reg::HEAD), h.model.peek(txb + reg::TAIL)),
-            (0, 0)
+            h.model.faults(),
+            0,
+            "{kind:?}: the old ring was unmapped under the NIC"
         );
-        h.model.stall_tx(false);
+        drop(mine);
         h.model.take_sent();
         let mut batch = vec![h.packet(&frame(1000, 80))];
         assert_eq!(h.tx(&mut batch), 1);
@@ -400,7 +482,89 @@ fn a_hung_transmitter_is_detected_and_the_queue_recovers() {
             frame(1000, 80),
             "{kind:?}: sends again"
         );
-        assert!(!h.q.tx.hung(t0 + 10 * limit, limit));
+        h.q.tx.reclaim();
+        assert_eq!(h.q.tx.in_flight(), 0, "{kind:?}: the fresh ring completes");
+    }
+}
+
+#[test]
+fn a_dead_link_holding_frames_is_not_a_hang() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 256);
+        h.model.set_link(false);
+        fill_hung_ring(&mut h);
+        let gone = AtomicBool::new(false);
+        for _ in 0..4 {
+            assert!(!watchdog(&mut h, &gone).unwrap(), "{kind:?}");
+        }
+        assert_eq!((h.q.tx.hangs, h.q.tx.reset_dropped), (0, 0), "{kind:?}");
+        assert_eq!(
+            h.q.tx.in_flight(),
+            31,
+            "{kind:?}: the frames wait for the link"
+        );
+    }
+}
+
+#[test]
+fn a_gone_device_stops_the_watchdog_and_never_inflates_the_counters() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 256);
+        h.model.stall_tx(true);
+        fill_hung_ring(&mut h);
+        let gone = AtomicBool::new(false);
+        let mut stats = crate::Stats::default();
+        crate::nic::read_stats_if_present(&*h.model, h.family, &gone, &mut stats);
+        let before = stats;
+        h.model.vanish();
+        watchdog(&mut h, &gone).unwrap();
+        assert!(
+            matches!(watchdog(&mut h, &gone), Err(crate::Error::DeviceGone)),
+            "{kind:?}: all-ones STATUS is not a link that is up"
+        );
+        assert_eq!(h.q.tx.hangs, 0, "{kind:?}: no reset of a dead queue");
+        assert!(gone.load(std::sync::atomic::Ordering::Relaxed));
+        for _ in 0..3 {
+            crate::nic::read_stats_if_present(&*h.model, h.family, &gone, &mut stats);
+        }
+        assert_eq!(stats, before, "{kind:?}: nothing added from all-ones reads");
+        assert!(matches!(
+            crate::nic::check_present(&*h.model, &gone),
+            Err(crate::Error::DeviceGone)
+        ));
+    }
+}
+
+#[test]
+fn a_device_that_vanishes_between_counter_reads_adds_nothing() {
+    // Gone after the watchdog's look but before the counters are read.
+    let h = Harness::new(Kind::E82574, 32, 32, 128);
+    let gone = AtomicBool::new(false);
+    let mut stats = crate::Stats::default();
+    h.model.vanish();
+    crate::nic::read_stats_if_present(&*h.model, h.family, &gone, &mut stats);
+    assert_eq!(stats, crate::Stats::default());
+    assert!(gone.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+#[test]
+fn frames_longer_than_the_mtu_are_refused_and_counted() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        // MTU 1500: 1518 bytes with a tag in the bytes, 1514 with one kept apart.
+        let mut tagged = h.packet(&frame(3, 1515));
+        tagged.set_vlan_tag(Some(7));
+        let mut batch = vec![
+            h.packet(&frame(1, 1518)),
+            h.packet(&frame(2, 1519)),
+            tagged,
+            h.packet(&frame(4, 60)),
+        ];
+        assert_eq!(h.tx(&mut batch), 2, "{kind:?}: only what was queued");
+        assert!(batch.is_empty(), "the refused leave the batch too");
+        assert_eq!(h.q.tx.giants, 2, "{kind:?}");
+        let wire: Vec<usize> = h.model.take_sent().iter().map(|s| s.bytes.len()).collect();
+        assert_eq!(wire, [1518, 60], "{kind:?}");
     }
 }
 
@@ -443,39 +607,6 @@ fn oversize_buffers_are_refused() {
         grow.is_err(),
         "set_len past the buffer panics instead of exposing memory"
     );
-}
-
-#[test]
-fn registers_are_counted_per_device() {
-    let h = Harness::new(Kind::E8254x, 32, 32, 128);
-    let other = Harness::new(Kind::E8254x, 32, 32, 128);
-    let (r0, w0) = h.model.accesses();
-    let _ = h.model.read(reg::ICR);
-    assert_eq!(h.model.accesses(), (r0 + 1, w0));
-    assert_ne!(other.model.accesses(), h.model.accesses());
-    assert_eq!(
-        h.model.peek(reg::IMS),
-        0,
-        "no interrupt enabled by bring-up steps 2-6"
-    );
-}
-
-#[test]
-fn link_state_follows_the_cable_and_a_dead_link_sends_nothing() {
-    for kind in KINDS {
-        let mut h = Harness::new(kind, 32, 32, 128);
-        h.model.set_link(false);
-        assert!(!h.family.link(&*h.model).up, "{kind:?}");
-        let mut batch = vec![h.packet(&frame(1, 60))];
-        assert_eq!(h.tx(&mut batch), 1);
-        assert!(h.model.take_sent().is_empty());
-        h.model.set_link(true);
-        let link = h.family.link(&*h.model);
-        assert!(
-            link.up && link.full_duplex && link.speed_mbps == 1000,
-            "{kind:?}"
-        );
-    }
 }
 
 #[test]

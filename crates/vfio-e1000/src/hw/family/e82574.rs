@@ -50,6 +50,8 @@ const INT_RXQ1: u32 = 1 << 21;
 const INT_TXQ0: u32 = 1 << 22;
 const INT_TXQ1: u32 = 1 << 23;
 const INT_OTHER: u32 = 1 << 24;
+/// The causes that have a vector of their own in MSI-X mode.
+const QUEUE_CAUSES: u32 = INT_RXQ0 | INT_RXQ1 | INT_TXQ0 | INT_TXQ1;
 
 /// MSI-X vectors, as the original driver laid them out: RXQ0, RXQ1, TXQ0, TXQ1, other.
 const VEC_RXQ0: u32 = 0;
@@ -152,7 +154,7 @@ impl Family for E82574 {
         // raises it again. Nothing auto-masks: real parts only do with
         // CTRL_EXT.EIAME, QEMU's model unless IAME is set. So no register
         // access is needed per interrupt.
-        r.write(EIAC, INT_RXQ0 | INT_RXQ1 | INT_TXQ0 | INT_TXQ1 | INT_OTHER);
+        r.write(EIAC, QUEUE_CAUSES | INT_OTHER);
         r.write(
             CTRL_EXT,
             r.read(CTRL_EXT) | CTRL_EXT_PBA_CLR | CTRL_EXT_IAME,
@@ -175,11 +177,22 @@ impl Family for E82574 {
         }
     }
 
+    /// In MSI-X mode the "other" vector carries every cause that is not a
+    /// queue's (link change, receive overrun, MDIO done, §7.4.2.1): only an
+    /// ICR with LSC is a link change. Its causes are cleared (write 1s) so
+    /// that the next one raises the vector again; the queue causes are left
+    /// to EIAC. This costs a register read per "other" interrupt, which
+    /// only link changes and overruns raise.
     fn ack(&self, r: &dyn Registers, mode: IrqMode, link_vector: bool) -> bool {
-        if mode == IrqMode::Msix {
-            return link_vector;
+        if mode != IrqMode::Msix {
+            return super::ack_icr(r);
         }
-        super::ack_icr(r)
+        if !link_vector {
+            return false;
+        }
+        let icr = r.read(ICR);
+        r.write(ICR, icr & !QUEUE_CAUSES);
+        icr & INT_LSC != 0
     }
 
     fn extra_registers(&self) -> &'static [(&'static str, u32)] {

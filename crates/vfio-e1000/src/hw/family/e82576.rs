@@ -285,13 +285,16 @@ impl Family for E82576 {
         Ok(())
     }
 
-    /// The 82576 stops one queue with TXDCTL.ENABLE (82576 §8.12.13).
-    fn stop_tx_queue(&self, r: &dyn Registers, q: u16) {
+    /// The 82576 stops one queue with TXDCTL.ENABLE, which reads back set
+    /// until the queue has actually stopped (82576 §8.12.13, §4.5.9.2):
+    /// idle once it reads clear.
+    fn stop_tx_queue(&self, r: &dyn Registers, q: u16) -> bool {
         let block = self.tx_queue(q);
         r.clear_bits(block + Q_DCTL, QUEUE_ENABLE);
         r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
             v & QUEUE_ENABLE == 0
-        });
+        })
+        .is_some()
     }
 
     fn restart_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {

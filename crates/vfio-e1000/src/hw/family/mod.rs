@@ -41,6 +41,9 @@ impl RxMode {
     }
 }
 
+/// How long [`Family::stop_tx_queue`] waits for a queue to go idle, in ms.
+pub(crate) const TX_STOP_TIMEOUT_MS: u64 = 10;
+
 /// The longest standard frame: 1500 bytes of payload, a VLAN-tagged header,
 /// no FCS (the 1522 of the datasheets counts the FCS and no tag; either way
 /// the MAC accepts it without LPE).
@@ -160,9 +163,20 @@ pub(crate) trait Family: Send + Sync {
     }
 
     /// Stops transmit queue `q` so that its ring can be rewritten (TX hang
-    /// recovery): the 8254x and 82574L have one transmit enable, TCTL.EN.
-    fn stop_tx_queue(&self, r: &dyn Registers, _q: u16) {
+    /// recovery) and returns whether the queue is known to be idle: the
+    /// device will fetch no descriptor and read no buffer of the ring any
+    /// more. The 8254x and 82574L have one transmit enable, TCTL.EN, and no
+    /// bit that says the transmit DMA stopped (SDM §13.4.33): the queue
+    /// counts as idle only once its head has caught up with its tail
+    /// within [`TX_STOP_TIMEOUT_MS`], that is when nothing posted is left
+    /// to fetch. A hung queue never gets there; its ring is then given up
+    /// (see `TxRing::reset`).
+    fn stop_tx_queue(&self, r: &dyn Registers, q: u16) -> bool {
         r.clear_bits(TCTL, TCTL_EN);
+        let block = self.tx_queue(q);
+        let tail = r.read(block + Q_TAIL);
+        r.wait_for(block + Q_HEAD, TX_STOP_TIMEOUT_MS, &|head| head == tail)
+            .is_some()
     }
 
     /// Starts transmit queue `q` again after [`Family::stop_tx_queue`] and a
