@@ -6,6 +6,7 @@ mod affinity;
 mod cmd;
 mod frame;
 mod internals;
+mod logger;
 mod out;
 mod signal;
 mod sysfs;
@@ -18,6 +19,7 @@ fn main() {
     // Usage errors exit 2, --help and --version exit 0 (clap's convention).
     let cli = Cli::parse();
     signal::install();
+    logger::install();
     let code = match run(cli) {
         Ok(()) => 0,
         Err(CliError::Usage(msg)) => Cli::command()

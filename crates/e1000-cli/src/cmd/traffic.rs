@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant, SystemTime};
-use vfio_e1000::{ChecksumStatus, Config, IovaPolicy, IrqMode, Nic, Packet, Queue};
+use vfio_e1000::{ChecksumStatus, Config, IovaPolicy, IrqMode, LinkStatus, Nic, Packet, Queue};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;
@@ -331,13 +331,30 @@ fn report(what: &str, nic: &mut Nic, since: (u64, u64), t: &RunTotals, out: Out)
 }
 
 /// Sleeps for the next interrupt (or returns at once in poll mode); a link
-/// change is reported on stderr.
-fn wait(nic: &mut Nic, what: &str) -> Result<(), CliError> {
+/// change is reported on stderr (see [`LinkReport`]).
+fn wait(nic: &mut Nic, what: &str, link: &mut LinkReport) -> Result<(), CliError> {
     let wake = nic.wait(Duration::from_millis(100))?;
     if wake.link_changed {
-        eprintln!("{what}: link {}", nic.link()?);
+        link.report(what, nic.link()?);
     }
     Ok(())
+}
+
+/// The link state last reported, so that a change is reported once per
+/// change of state however many interrupts announce it.
+#[derive(Debug, Default)]
+struct LinkReport {
+    up: Option<bool>,
+}
+
+impl LinkReport {
+    /// Prints `what: link ...` on stderr if `now` differs from the last report.
+    fn report(&mut self, what: &str, now: LinkStatus) {
+        if self.up != Some(now.up) {
+            self.up = Some(now.up);
+            eprintln!("{what}: link {now}");
+        }
+    }
 }
 
 /// Moves the calling thread, which serves `queue`, to its CPU (threads it
@@ -410,9 +427,10 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     let budget = Budget::new(common.count);
     let live = [Live::default()];
     let print_frames = pcap.is_none() && !common.quiet;
+    let mut link = LinkReport::default();
     with_stats(&common, "dump", &live, || -> Result<(), CliError> {
         while !common.finished(&budget) {
-            wait(&mut nic, "dump")?;
+            wait(&mut nic, "dump", &mut link)?;
             let want = budget.take(BATCH);
             let n = nic.rx_batch(0, &mut pkts, want);
             budget.settle(want, n);
@@ -651,10 +669,11 @@ fn echo_queue(
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
     let mut stall_after = common.inject_tx_stall_after;
+    let mut link = LinkReport::default();
     while !common.finished(budget) {
         let wake = queue.wait(Duration::from_millis(100))?;
         if wake.link_changed {
-            eprintln!("echo: link changed");
+            link.report("echo", queue.link()?);
         }
         if stall_after.is_some_and(|n| tx.frames >= n) {
             stall_after = None;
