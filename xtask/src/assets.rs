@@ -217,6 +217,12 @@ pub const GUEST_BINARIES: &[GuestBinary] = &[
         bin: "tokio_echo",
         example: true,
     },
+    // The library's close-and-reopen example, run by the scenarios.
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "reopen",
+        example: true,
+    },
 ];
 
 /// Builds the guest binaries (release, statically linked) and returns

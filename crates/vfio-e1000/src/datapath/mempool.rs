@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::hw::desc::{ChecksumLayout, RxInfo, TxRequest};
 use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Size of each packet buffer at the standard MTU: holds a 1522-byte frame
@@ -26,6 +27,9 @@ pub(crate) struct Mempool {
     buffer_size: usize,
     /// Indices of the buffers nobody holds.
     free: Mutex<Vec<u32>>,
+    /// Set when the NIC that made the pool is closed: its packets may still
+    /// be read and written, but no ring takes them any more.
+    retired: AtomicBool,
 }
 
 impl Mempool {
@@ -48,6 +52,7 @@ impl Mempool {
             count,
             buffer_size,
             free: Mutex::new(free),
+            retired: AtomicBool::new(false),
         }))
     }
 
@@ -70,6 +75,11 @@ impl Mempool {
     /// Buffers currently free.
     pub(crate) fn free_count(&self) -> usize {
         self.free_list().len()
+    }
+
+    /// Marks the pool as belonging to a closed NIC (see [`Packet::retired`]).
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
     }
 
     /// Whether the buffers are in hugepages.
@@ -178,6 +188,13 @@ impl Packet {
     /// The device address of the buffer.
     pub(crate) fn iova(&self) -> u64 {
         self.pool.region.iova() + (self.index as usize * self.pool.buffer_size) as u64
+    }
+
+    /// Whether the packet's pool belongs to a NIC that was closed: such a
+    /// packet can still be read and written, but is refused by `tx_batch`.
+    #[inline]
+    pub(crate) fn retired(&self) -> bool {
+        self.pool.retired.load(Ordering::Relaxed)
     }
 
     /// The largest length the buffer can hold: [`BUFFER_SIZE`] at the

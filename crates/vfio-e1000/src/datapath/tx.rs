@@ -54,6 +54,8 @@ pub(crate) struct TxRing {
     pub(crate) tag_no_room: u64,
     /// Frames longer than the MTU allows, refused.
     pub(crate) giants: u64,
+    /// Packets of a closed NIC's pool, refused.
+    pub(crate) dead_pool: u64,
     /// The longest frame accepted for sending, tag included.
     max_frame: usize,
     /// Frames in flight lost to a reset after a hang.
@@ -77,6 +79,8 @@ enum Refusal {
     Giant,
     /// Its tag is inserted in software and the buffer has no room for it.
     TagNoRoom,
+    /// Its pool belongs to a NIC that was closed.
+    DeadPool,
 }
 
 /// How one packet goes out: its request once the driver has done what the
@@ -116,6 +120,7 @@ impl TxRing {
             unreported: 0,
             tag_no_room: 0,
             giants: 0,
+            dead_pool: 0,
             max_frame,
             reset_dropped: 0,
             dma: dma.clone(),
@@ -171,7 +176,9 @@ impl TxRing {
     #[inline]
     fn refusal(&self, p: &Packet) -> Option<Refusal> {
         let tag = if p.vlan_tag().is_some() { 4 } else { 0 };
-        if p.len() < MIN_FRAME {
+        if p.retired() {
+            Some(Refusal::DeadPool)
+        } else if p.len() < MIN_FRAME {
             Some(Refusal::Runt)
         } else if p.len() + tag > self.max_frame {
             Some(Refusal::Giant)
@@ -189,6 +196,7 @@ impl TxRing {
             Refusal::Runt => self.runts += 1,
             Refusal::Giant => self.giants += 1,
             Refusal::TagNoRoom => self.tag_no_room += 1,
+            Refusal::DeadPool => self.dead_pool += 1,
         }
     }
 
@@ -216,8 +224,8 @@ impl TxRing {
     /// Queues as many packets from the front of `pkts` as fit, writes the
     /// tail once, and returns how many were queued; those and the refused
     /// ones leave `pkts`. Frames shorter than [`PAD_TO`] are zero-padded;
-    /// shorter than [`MIN_FRAME`] or longer than the MTU allows, dropped and
-    /// counted. A packet with offloads may take a context descriptor before
+    /// shorter than [`MIN_FRAME`], longer than the MTU allows, or from the
+    /// pool of a closed NIC, dropped and counted. A packet with offloads may take a context descriptor before
     /// its own.
     pub(crate) fn tx_batch(&mut self, regs: &dyn Registers, pkts: &mut Vec<Packet>) -> usize {
         self.reclaim();

@@ -80,6 +80,8 @@ pub struct Stats {
     /// Frames longer than the MTU allows (Ethernet header and tag counted),
     /// refused by the driver.
     pub tx_giants: u64,
+    /// Packets from the pool of a `Nic` that was closed, refused.
+    pub tx_dead_pool: u64,
     /// Frames that were in flight when a hung transmit queue was reset, and
     /// so were never sent.
     pub tx_reset_dropped: u64,
@@ -96,7 +98,7 @@ pub struct Stats {
 
 impl Stats {
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 24] {
+    pub fn named(&self) -> [(&'static str, u64); 25] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -118,6 +120,7 @@ impl Stats {
             ("tx_runts", self.tx_runts),
             ("tx_tag_no_room", self.tx_tag_no_room),
             ("tx_giants", self.tx_giants),
+            ("tx_dead_pool", self.tx_dead_pool),
             ("tx_reset_dropped", self.tx_reset_dropped),
             ("tx_rings_quarantined", self.tx_rings_quarantined),
             ("link_down_events", self.link_down_events),

@@ -382,6 +382,7 @@ impl Nic {
         self.stats.tx_runts = sum(|q| q.tx.runts);
         self.stats.tx_tag_no_room = sum(|q| q.tx.tag_no_room);
         self.stats.tx_giants = sum(|q| q.tx.giants);
+        self.stats.tx_dead_pool = sum(|q| q.tx.dead_pool);
         self.stats.tx_reset_dropped = sum(|q| q.tx.reset_dropped);
         self.stats.tx_rings_quarantined = sum(|q| q.tx.quarantined());
         self.stats.rx_ip_checksum_errors = sum(|q| q.rx.ip_checksum_errors);
@@ -442,6 +443,11 @@ impl Nic {
 impl Drop for Nic {
     fn drop(&mut self) {
         self.hw.stop();
+        // Packets still held keep their pool's memory mapped (in the
+        // process's one IOMMU container), but no ring takes them any more.
+        for q in &self.queues {
+            q.rx.pool().retire();
+        }
     }
 }
 

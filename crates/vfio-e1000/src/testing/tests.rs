@@ -548,6 +548,21 @@ fn a_device_that_vanishes_between_counter_reads_adds_nothing() {
 }
 
 #[test]
+fn packets_of_a_closed_nics_pool_are_refused() {
+    let mut h = Harness::new(Kind::E82574, 32, 32, 128);
+    let other = Harness::new(Kind::E82574, 32, 32, 128);
+    let mut old = vec![other.packet(&frame(1, 60)), other.packet(&frame(2, 60))];
+    other.q.rx.pool().retire(); // what dropping its `Nic` does
+    old.push(h.packet(&frame(3, 60)));
+    assert_eq!(h.tx(&mut old), 1, "only the live pool's packet");
+    assert_eq!(h.q.tx.dead_pool, 2);
+    let wire = h.model.take_sent();
+    assert_eq!(wire.len(), 1);
+    assert_eq!(wire[0].bytes, frame(3, 60));
+    assert!(other.model.take_sent().is_empty());
+}
+
+#[test]
 fn frames_longer_than_the_mtu_are_refused_and_counted() {
     for kind in KINDS {
         let mut h = Harness::new(kind, 32, 32, 128);

@@ -9,6 +9,7 @@ use super::mmio::Mmio;
 use super::pci::{self, PciAddress};
 use crate::error::{Error, Result};
 use ioctl::*;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -58,6 +59,13 @@ pub(crate) struct Container {
     next_iova: AtomicU64,
     /// Bytes pinned through this container.
     pinned: AtomicU64,
+    /// The IOMMU groups attached, by number. They stay attached as long as
+    /// the container lives, which is as long as any DMA region mapped
+    /// through it (a `Packet` that outlived its `Nic` keeps one): detaching
+    /// the last group would make the kernel drop the IOMMU model and every
+    /// mapping, so later unmaps would fail and a reopened device would
+    /// find a container without an IOMMU.
+    groups: Mutex<HashMap<u32, OwnedFd>>,
 }
 
 impl Container {
@@ -88,6 +96,7 @@ impl Container {
             fd,
             next_iova: AtomicU64::new(IOVA_BASE),
             pinned: AtomicU64::new(0),
+            groups: Mutex::new(HashMap::new()),
         })
     }
 
@@ -165,20 +174,13 @@ impl IommuMap for Container {
 /// The container the devices of this process share (see [`Device::open`]).
 static SHARED_CONTAINER: Mutex<Weak<Container>> = Mutex::new(Weak::new());
 
-/// An open IOMMU group, attached to its container.
-#[derive(Debug)]
-struct Group {
-    _fd: OwnedFd,
-}
-
 /// A VFIO device: its regions, its interrupts, its configuration space.
 ///
-/// Dropping it closes the device and the group; the container (and so the DMA
-/// mappings) lives as long as any [`Arc<Container>`] does.
+/// Dropping it closes the device; its group stays attached to the container,
+/// which (with the DMA mappings) lives as long as any [`Arc<Container>`] does.
 #[derive(Debug)]
 pub(crate) struct Device {
     file: File,
-    _group: Group,
     container: Arc<Container>,
     /// The device's PCI address.
     pub(crate) address: PciAddress,
@@ -206,6 +208,51 @@ pub(crate) struct IrqInfo {
     pub count: u32,
     /// Whether it can signal an eventfd.
     pub eventfd: bool,
+}
+
+/// Opens IOMMU group `group` (of `address`), checks that it is viable and
+/// attaches it to `container`.
+fn attach_group(container: &Container, group: u32, address: &PciAddress) -> Result<OwnedFd> {
+    let path = format!("/dev/vfio/{group}");
+    let group_file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(Error::PermissionDenied { path })
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(Error::Busy { path }),
+        Err(e) => return Err(Error::io(format!("opening {path}"), e)),
+    };
+    let group_fd = OwnedFd::from(group_file);
+    let mut status = GroupStatus {
+        argsz: argsz::<GroupStatus>(),
+        flags: 0,
+    };
+    // SAFETY: `status` is a live vfio_group_status.
+    unsafe {
+        vfio_ioctl(
+            group_fd.as_raw_fd(),
+            VFIO_GROUP_GET_STATUS,
+            &mut status as *mut GroupStatus as usize,
+        )
+    }
+    .map_err(|e| Error::io("VFIO_GROUP_GET_STATUS", e))?;
+    if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
+        return Err(Error::GroupNotViable {
+            group,
+            others: pci::group_peers(group, address),
+        });
+    }
+    let container_fd = container.fd.as_raw_fd();
+    // SAFETY: VFIO_GROUP_SET_CONTAINER takes a pointer to the container's fd.
+    unsafe {
+        vfio_ioctl(
+            group_fd.as_raw_fd(),
+            VFIO_GROUP_SET_CONTAINER,
+            &container_fd as *const RawFd as usize,
+        )
+    }
+    .map_err(|e| Error::io("VFIO_GROUP_SET_CONTAINER", e))?;
+    Ok(group_fd)
 }
 
 impl Device {
@@ -236,79 +283,32 @@ impl Device {
         // forwarding between NICs stays zero-copy.
         let mut shared = SHARED_CONTAINER.lock().unwrap_or_else(|e| e.into_inner());
         let existing = shared.upgrade();
-        let mut fresh = match existing {
-            Some(_) => None,
-            None => Some(Container::open()?),
-        };
-        let plain = format!("/dev/vfio/{group}");
         let noiommu = format!("/dev/vfio/noiommu-{group}");
         if std::path::Path::new(&noiommu).exists() {
             return Err(Error::NoIommuModeUnsupported { pci: name });
         }
-        let path = plain;
-        let group_file = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return Err(Error::PermissionDenied { path })
+        let container = match existing {
+            Some(c) => c,
+            None => Arc::new(Container::open()?),
+        };
+        let mut groups = container.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if !groups.contains_key(&group) {
+            let group_fd = attach_group(&container, group, address)?;
+            if groups.is_empty() {
+                // The first group of a container: now it can take an IOMMU model.
+                container.set_iommu()?;
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(Error::Busy { path }),
-            Err(e) => return Err(Error::io(format!("opening {path}"), e)),
-        };
-        let group_fd = OwnedFd::from(group_file);
-        let mut status = GroupStatus {
-            argsz: argsz::<GroupStatus>(),
-            flags: 0,
-        };
-        // SAFETY: `status` is a live vfio_group_status.
-        unsafe {
-            vfio_ioctl(
-                group_fd.as_raw_fd(),
-                VFIO_GROUP_GET_STATUS,
-                &mut status as *mut GroupStatus as usize,
-            )
+            groups.insert(group, group_fd);
         }
-        .map_err(|e| Error::io("VFIO_GROUP_GET_STATUS", e))?;
-        if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
-            return Err(Error::GroupNotViable {
-                group,
-                others: pci::group_peers(group, address),
-            });
-        }
-        let container_fd: RawFd = match (&existing, &fresh) {
-            (Some(c), _) => c.fd.as_raw_fd(),
-            (None, Some(c)) => c.fd.as_raw_fd(),
-            (None, None) => unreachable!("one of them is set"),
-        };
-        // SAFETY: VFIO_GROUP_SET_CONTAINER takes a pointer to the container's fd.
-        unsafe {
-            vfio_ioctl(
-                group_fd.as_raw_fd(),
-                VFIO_GROUP_SET_CONTAINER,
-                &container_fd as *const RawFd as usize,
-            )
-        }
-        .map_err(|e| Error::io("VFIO_GROUP_SET_CONTAINER", e))?;
-        let container = match (existing, fresh.take()) {
-            (Some(c), _) => c,
-            (None, Some(c)) => {
-                c.set_iommu()?;
-                let c = Arc::new(c);
-                *shared = Arc::downgrade(&c);
-                c
-            }
-            (None, None) => unreachable!("one of them is set"),
-        };
+        let group_fd = groups[&group].as_raw_fd();
+        drop(groups);
+        *shared = Arc::downgrade(&container);
         drop(shared);
         let cname = std::ffi::CString::new(name.clone()).expect("PCI address has no NUL");
         // SAFETY: the argument is a NUL-terminated device name that outlives the call.
-        let dev_fd = unsafe {
-            vfio_ioctl(
-                group_fd.as_raw_fd(),
-                VFIO_GROUP_GET_DEVICE_FD,
-                cname.as_ptr() as usize,
-            )
-        }
-        .map_err(|e| Error::io(format!("VFIO_GROUP_GET_DEVICE_FD for {name}"), e))?;
+        let dev_fd =
+            unsafe { vfio_ioctl(group_fd, VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as usize) }
+                .map_err(|e| Error::io(format!("VFIO_GROUP_GET_DEVICE_FD for {name}"), e))?;
         // SAFETY: the ioctl returned a new file descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(dev_fd) };
         let mut info = DeviceInfo {
@@ -326,7 +326,6 @@ impl Device {
         .map_err(|e| Error::io("VFIO_DEVICE_GET_INFO", e))?;
         Ok(Device {
             file,
-            _group: Group { _fd: group_fd },
             container,
             address: *address,
             group,
