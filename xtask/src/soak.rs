@@ -100,7 +100,11 @@ pub fn main(args: &[String]) -> Result<i32> {
     }
     ensure!(minutes >= 1, "--minutes must be at least 1");
     let model: &'static str = Box::leak(model.into_boxed_str());
-    let g = Guest::boot(GuestConfig::with_nics(&[model]))?;
+    let mut config = GuestConfig::with_nics(&[model]);
+    // SOAK_TRACE=PATTERN logs those QEMU trace events (as `cargo xtask run
+    // --trace`), e.g. 'e1000e_irq_*' to see which vector fires when.
+    config.trace = std::env::var("SOAK_TRACE").ok();
+    let g = Guest::boot(config)?;
     let nic = g.nic(0);
     let mut job = g.spawn(&format!(
         "e1000 echo {} --timeout {} --quiet",

@@ -67,6 +67,7 @@ pub fn suite(model: &'static str) -> Suite {
         )
         .test(name("dump_lines_match_sent_frames"), dump)
         .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
+        .test(name("reopen_while_old_packets_live"), reopen)
         .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
         .test(name("send_checksums_and_sequence"), send)
         .test(name("errors_are_clear"), errors)
@@ -128,6 +129,24 @@ fn link_flap(g: &mut Guest, mode: &str) -> Result<()> {
     ensure!(
         before.is_perfect() && after.is_perfect() && r.status == 0,
         "{mode}: before the flap: {before}\nafter: {after}\n{out}"
+    );
+    // One line per change of state, and no interrupt storm while the link
+    // is down: the 82574L's "other" vector once fired ~20,000 times a
+    // second there, each with a STATUS read (26,075 reads in a 1-minute
+    // soak, 56 after the fix).
+    let link_lines = out
+        .lines()
+        .filter(|l| l.starts_with("echo: link ") && !l.contains("went down"))
+        .count();
+    let reads: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("echo: mmio in the data path: "))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| crate::error::Error::msg(format!("{mode}: no mmio line:\n{out}")))?;
+    ensure!(
+        link_lines <= 2 && reads <= 1_000,
+        "{mode}: {link_lines} link lines (at most 2: down, up) and {reads} register reads (at most 1,000):\n{out}"
     );
     if mode != "poll" {
         let line = out
@@ -356,6 +375,22 @@ fn echo(g: &mut Guest, mode: &str) -> Result<()> {
     echo_with(g, "", &format!("--irq {mode}"), mode)
 }
 
+/// The library's `reopen` example: close and reopen the NIC in one process
+/// with packets outliving it and the other way round; old packets refused,
+/// nothing left pinned; then `e1000 echo` still works and the kernel logged
+/// no DMA fault.
+fn reopen(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let r = g.run(&format!("reopen {}", nic.pci), Duration::from_secs(60))?;
+    let out = r.output();
+    ensure!(
+        r.status == 0 && out.contains("reopen: ok") && !out.contains("leaking"),
+        "reopen failed:\n{out}"
+    );
+    echo(g, "poll")?;
+    no_dmar_faults(g)
+}
+
 /// The library's `tokio_echo` example (an `AsyncFd` on the interrupt
 /// eventfd, non-blocking acknowledgement): a ping-pong and a flood, every
 /// echo checked, then it stops at its count and says so.
@@ -471,9 +506,11 @@ fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> Result<()> 
     if mode == "poll" {
         // The fast path reads no register and writes one tail per batch (each
         // frame is one RX and one TX, so at most one write per frame even for
-        // ping-pong batches of one).
+        // ping-pong batches of one). The only reads are the look for a
+        // removed device, at most one every 100 ms: a few in this ~2 s run
+        // of 6,600 frames.
         ensure!(
-            mmio.0 == 0.0 && mmio.1 <= 1.0,
+            mmio.0 <= 0.01 && mmio.1 <= 1.0,
             "poll-mode fast path touched registers: {mmio:?}"
         );
     }

@@ -33,7 +33,7 @@ use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::{Mmio, Registers};
 use crate::sys::pci::{self, PciAddress};
 use crate::sys::vfio::{Device, IrqIndex, VFIO_PCI_BAR0_REGION_INDEX};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What step 1 hands over: the device, its registers, its table entry.
 pub(crate) struct Claimed {
@@ -145,6 +145,7 @@ pub(crate) fn arm_queue(
         tx,
         vectors: QueueVectors::default(),
         polls: 0,
+        presence_checked: Instant::now(),
         busy_poll: Duration::from_micros(config.busy_poll_us as u64),
         irq_vector: None,
         moderation: None,

@@ -38,6 +38,8 @@ pub(crate) struct QueueState {
     pub vectors: QueueVectors,
     /// `wait` calls in poll mode, and zero-timeout ones in interrupt modes.
     pub polls: u32,
+    /// When poll mode last read STATUS to see whether the device is there.
+    pub presence_checked: Instant,
     /// How long `wait` polls the ring before sleeping (interrupt modes).
     pub busy_poll: Duration,
     /// The TX watchdog's limit.
@@ -52,6 +54,10 @@ pub(crate) struct QueueState {
 /// release request, the TX watchdog): cheap enough to be unnoticed, often
 /// enough to notice a removal within milliseconds.
 const POLLS_PER_CHECK: u32 = 1024;
+
+/// How often poll mode reads STATUS to notice a device that is gone without
+/// a release request (surprise removal): the poll loop's only register read.
+const PRESENCE_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// One RX/TX queue pair. Its methods never touch another queue's state, and
 /// in poll and MSI-X modes its fast path and interrupt path access no shared
@@ -301,7 +307,7 @@ impl<'a> Queue<'a> {
 
     /// Poll mode's occasional look at what interrupts would report: the
     /// kernel's release request, a device that no longer answers (one
-    /// register read), and the TX watchdog.
+    /// register read per [`PRESENCE_CHECK_EVERY`]), and the TX watchdog.
     fn slow_path_checks(&mut self) -> Result<()> {
         let released = self
             .state
@@ -313,7 +319,11 @@ impl<'a> Queue<'a> {
         if released {
             return Err(self.removal());
         }
-        self.hw.check_present()?;
+        let now = Instant::now();
+        if now.duration_since(self.state.presence_checked) >= PRESENCE_CHECK_EVERY {
+            self.state.presence_checked = now;
+            self.hw.check_present()?;
+        }
         self.watch_tx()?;
         Ok(())
     }
