@@ -159,7 +159,13 @@ pub fn reply_to(f: &[u8], ip: [u8; 4], mac: [u8; 6]) -> Option<Reply> {
     }
     let ihl = usize::from(f.get(14)? & 0xf) * 4;
     let total = usize::from(u16::from_be_bytes([*f.get(16)?, *f.get(17)?]));
-    if f[23] != 1 || f.get(30..34)? != ip || f.len() < 14 + total || *f.get(14 + ihl)? != 8 {
+    // A whole IPv4 header (at least 20 bytes) and an ICMP echo header (8)
+    // inside the datagram, the datagram inside the frame: anything else is
+    // not answered (the fuzzer found a 19-byte frame read past its end).
+    if ihl < 20 || total < ihl + 8 || f.len() < 14 + total {
+        return None;
+    }
+    if f[23] != 1 || f[30..34] != ip || f[14 + ihl] != 8 {
         return None;
     }
     let mut r = f[..14 + total].to_vec();
@@ -394,5 +400,30 @@ mod tests {
         assert_eq!(frame[34], 0);
         assert_eq!(checksum(&frame[14..34]), 0);
         assert_eq!(checksum(&frame[34..]), 0);
+    }
+
+    #[test]
+    fn truncated_or_inconsistent_ipv4_frames_get_no_reply() {
+        let ip = [10, 11, 12, 2];
+        // Found by the `wire` fuzz target: 19 bytes, read past the end.
+        let short = [
+            0x52, 0x54, 0, 0x12, 0x34, 0x56, 2, 0, 0, 0, 0, 1, 8, 0, 0x52, 0x54, 0x0b, 0x56, 2,
+        ];
+        assert_eq!(reply_to(&short, ip, [7; 6]), None);
+        let mut ping = udp(98, false);
+        ping[23] = 1;
+        ping[30..34].copy_from_slice(&ip);
+        ping[34] = 8;
+        assert!(reply_to(&ping, ip, [7; 6]).is_some());
+        for (at, value) in [(14, 0x44), (17, 27), (17, 255)] {
+            // A header under 20 bytes; a total length too short for an ICMP
+            // header or past the frame's end.
+            let mut bad = ping.clone();
+            bad[at] = value;
+            if at == 17 {
+                bad[16] = 0;
+            }
+            assert_eq!(reply_to(&bad, ip, [7; 6]), None, "byte {at} = {value}");
+        }
     }
 }
