@@ -167,6 +167,10 @@ pub struct TrafficArgs {
     /// Descriptors per ring
     #[arg(long, value_name = "N", default_value_t = 512, alias = "rxd")]
     pub ring: usize,
+    /// Packet buffers per queue (default: 4 per ring descriptor, at least
+    /// 2048); each takes 2 KiB of locked memory (more with --mtu)
+    #[arg(long, value_name = "N")]
+    pub pool: Option<usize>,
     /// Minimum µs between interrupts
     #[arg(
         long,

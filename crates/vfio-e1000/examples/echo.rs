@@ -20,14 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut batch = Vec::with_capacity(64);
     loop {
         nic.wait(Duration::from_millis(100))?; // an interrupt, or at once in poll mode
-        nic.rx_batch(0, &mut batch, 64);
+        nic.rx_batch(&mut batch, 64);
         for frame in batch.iter_mut().filter(|f| f.len() >= 12) {
             let mut macs = [0u8; 12];
             macs.copy_from_slice(&frame[..12]);
             frame[..6].copy_from_slice(&macs[6..]);
             frame[6..12].copy_from_slice(&macs[..6]);
         }
-        nic.tx_batch(0, &mut batch);
+        nic.tx_batch(&mut batch);
         batch.clear(); // frames the TX ring had no room for go back to the pool
     }
 }

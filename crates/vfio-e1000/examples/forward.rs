@@ -24,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // In poll mode `wait` returns at once; now and then it looks at
             // the kernel's release request (hot-unplug) and the TX watchdog.
             nics[from].wait(std::time::Duration::ZERO)?;
-            if nics[from].rx_batch(0, &mut batch, 64) > 0 {
-                forwarded += nics[1 - from].tx_batch(0, &mut batch) as u64;
+            if nics[from].rx_batch(&mut batch, 64) > 0 {
+                forwarded += nics[1 - from].tx_batch(&mut batch) as u64;
                 batch.clear();
             }
         }

@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while written < count {
         nic.wait(Duration::from_millis(100))?;
         let want = (count - written).min(64) as usize;
-        nic.rx_batch(0, &mut batch, want);
+        nic.rx_batch(&mut batch, want);
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
         for frame in batch.drain(..) {
             let len = frame.len() as u32;

@@ -36,9 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             p.copy_from_slice(&frame);
             p[14..22].copy_from_slice(&(sent + i as u64).to_be_bytes());
         }
-        sent += nic.tx_batch(0, &mut batch) as u64;
+        sent += nic.tx_batch(&mut batch) as u64;
     }
-    nic.tx_flush(0, Duration::from_secs(2));
+    nic.tx_flush(Duration::from_secs(2));
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{sent} frames in {secs:.3} s: {:.0} frames/s",

@@ -33,7 +33,7 @@ fn send_one(nic: &mut Nic) -> Result<(), Error> {
     batch[0][..6].fill(0xff);
     batch[0][6..12].copy_from_slice(&nic.mac());
     batch[0][12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental ethertype
-    if nic.tx_batch(0, &mut batch) != 1 || !nic.tx_flush(0, Duration::from_secs(2)) {
+    if nic.tx_batch(&mut batch) != 1 || !nic.tx_flush(Duration::from_secs(2)) {
         return Err("a fresh packet was not sent".into());
     }
     Ok(())
@@ -51,7 +51,7 @@ fn main() -> Result<(), Error> {
     drop(nic);
     let mut nic = Nic::open(&pci, &config)?;
     nic.wait_link(Duration::from_secs(5))?;
-    let queued = nic.tx_batch(0, &mut old);
+    let queued = nic.tx_batch(&mut old);
     let refused = nic.stats().tx_dead_pool;
     if queued != 0 || refused != 8 || !old.is_empty() {
         return Err(

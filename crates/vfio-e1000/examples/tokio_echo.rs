@@ -16,14 +16,14 @@ use vfio_e1000::{Config, IrqMode, Nic};
 /// returns how many were echoed.
 fn drain(nic: &mut Nic, batch: &mut Vec<vfio_e1000::Packet>) -> u64 {
     let mut echoed = 0;
-    while nic.rx_batch(0, batch, 64) > 0 {
+    while nic.rx_batch(batch, 64) > 0 {
         for frame in batch.iter_mut().filter(|f| f.len() >= 12) {
             let mut macs = [0u8; 12];
             macs.copy_from_slice(&frame[..12]);
             frame[..6].copy_from_slice(&macs[6..]);
             frame[6..12].copy_from_slice(&macs[..6]);
         }
-        echoed += nic.tx_batch(0, batch) as u64;
+        echoed += nic.tx_batch(batch) as u64;
         batch.clear();
     }
     echoed
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     nic.wait_link(Duration::from_secs(5))?;
     // Queue 0's first eventfd is its receive vector (MSI-X) or the one
     // vector; the reactor gets its own descriptor for it.
-    let fd = nic.queue(0).fds()[0].try_clone_to_owned()?;
+    let fd = nic.queue(0)?.fds()[0].try_clone_to_owned()?;
     // SAFETY: the AsyncFd owns `fd`, so it stays open as long as the AsyncFd.
     let irq = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
     println!(
@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    nic.tx_flush(0, Duration::from_secs(2));
+    nic.tx_flush(Duration::from_secs(2));
     println!("tokio_echo: echoed {echoed} frames");
     Ok(())
 }

@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nic = Nic::open(&pci, &Config::default())?;
     nic.wait_link(Duration::from_secs(5))?;
     let mac = nic.mac();
-    let mut device = SmolDevice::new(&mut nic, 0);
+    let mut device = SmolDevice::new(&mut nic, 0)?;
     let now = || {
         Instant::from_millis(
             std::time::UNIX_EPOCH

@@ -117,6 +117,13 @@ pub enum Error {
     InvalidConfig(String),
     /// The device has gone (surprise removal): reads return all ones.
     DeviceGone,
+    /// A queue index at or past [`crate::Nic::queues`].
+    NoSuchQueue {
+        /// The index asked for.
+        index: u16,
+        /// The queues the NIC was opened with.
+        queues: u16,
+    },
     /// The kernel asked for the device back (hot-unplug or unbind); the
     /// caller should drop the [`crate::Nic`], which stops and releases it.
     RemovalRequested {
@@ -244,6 +251,10 @@ impl fmt::Display for Error {
             ),
             Error::DeviceTimeout(what) => write!(f, "the device did not complete {what} in time"),
             Error::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),
+            Error::NoSuchQueue { index, queues } => write!(
+                f,
+                "no queue {index}: the NIC was opened with {queues} (Config::queues), numbered from 0"
+            ),
             Error::DeviceGone => write!(f, "the device is gone (reads return all ones): it was removed or reset"),
             Error::RemovalRequested { pci } => write!(
                 f,

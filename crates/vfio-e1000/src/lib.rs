@@ -8,9 +8,9 @@
 //! let mut batch = Vec::new();
 //! loop {
 //!     nic.wait(std::time::Duration::from_millis(100))?;
-//!     nic.rx_batch(0, &mut batch, 64);
+//!     nic.rx_batch(&mut batch, 64);
 //!     // ... look at or rewrite the frames in `batch` ...
-//!     nic.tx_batch(0, &mut batch); // send them back out
+//!     nic.tx_batch(&mut batch); // send them back out
 //!     batch.clear(); // whatever did not fit goes back to the pool
 //! }
 //! # Ok::<(), vfio_e1000::Error>(())
@@ -74,6 +74,13 @@ mod sys;
 #[cfg(test)]
 #[allow(unsafe_code)] // the model NIC reads and writes DMA memory as a device would
 mod testing;
+
+/// Entry points for the fuzzer (`fuzz/`): not a stable interface.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::hw::desc::fuzz_rx_writeback;
+}
 
 pub use datapath::mempool::{ChecksumStatus, Packet, BUFFER_SIZE};
 pub use error::{Error, Result};

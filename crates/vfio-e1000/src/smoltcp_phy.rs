@@ -16,7 +16,7 @@ const RX_BATCH: usize = 32;
 /// ```no_run
 /// # use vfio_e1000::{Config, Nic, smoltcp_phy::SmolDevice};
 /// let mut nic = Nic::open("0000:00:03.0", &Config::default())?;
-/// let mut device = SmolDevice::new(&mut nic, 0);
+/// let mut device = SmolDevice::new(&mut nic, 0)?;
 /// // smoltcp::iface::Interface::new(config, &mut device, now) ...
 /// # Ok::<(), vfio_e1000::Error>(())
 /// ```
@@ -28,14 +28,16 @@ pub struct SmolDevice<'n> {
 }
 
 impl<'n> SmolDevice<'n> {
-    /// Wraps queue `queue` of `nic`.
-    pub fn new(nic: &'n mut Nic, queue: u16) -> Self {
-        SmolDevice {
+    /// Wraps queue `queue` of `nic`; [`Error::NoSuchQueue`](crate::Error::NoSuchQueue)
+    /// if the NIC has no such queue.
+    pub fn new(nic: &'n mut Nic, queue: u16) -> crate::Result<Self> {
+        nic.queue(queue)?;
+        Ok(SmolDevice {
             nic,
             queue,
             received: VecDeque::with_capacity(RX_BATCH),
             batch: Vec::with_capacity(RX_BATCH),
-        }
+        })
     }
 
     /// The NIC underneath (to wait for interrupts, read statistics, …).
@@ -66,7 +68,9 @@ impl phy::Device for SmolDevice<'_> {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         if self.received.is_empty() {
-            self.nic.rx_batch(self.queue, &mut self.batch, RX_BATCH);
+            if let Ok(mut q) = self.nic.queue(self.queue) {
+                q.rx_batch(&mut self.batch, RX_BATCH); // the queue exists: checked in `new`
+            }
             self.received.extend(self.batch.drain(..));
         }
         let packet = self.received.pop_front()?;
@@ -109,7 +113,9 @@ impl phy::TxToken for TxToken<'_> {
             Some(mut packet) => {
                 let r = f(&mut packet);
                 self.batch.push(packet);
-                self.nic.tx_batch(self.queue, self.batch);
+                if let Ok(mut q) = self.nic.queue(self.queue) {
+                    q.tx_batch(self.batch); // the queue exists: checked in `new`
+                }
                 self.batch.clear(); // a full ring drops the frame, as a busy link would
                 r
             }

@@ -145,7 +145,34 @@ fn tx_hang(g: &mut Guest) -> Result<()> {
         stalled.lost > 0,
         "no frame was held by the stalled transmitter? {stalled}"
     );
-    println!("    during the stall: {stalled}\n    after the recovery: {after}");
+    // Every frame the driver queued was either sent by the NIC or counted
+    // as lost to the reset (the ring a stalled queue held).
+    let number = |prefix: &str| -> Option<u64> {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|t| t.trim().split(' ').next())
+            .and_then(|n| n.parse().ok())
+    };
+    let queued = out
+        .lines()
+        .find_map(|l| {
+            l.split(", tx ")
+                .nth(1)
+                .filter(|_| l.contains("echo: summary:"))
+        })
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    let (sent, reset_dropped) = (number("tx_packets:"), number("tx_reset_dropped:"));
+    ensure!(
+        matches!((queued, sent, reset_dropped), (Some(q), Some(s), Some(d)) if q == s + d && d > 0),
+        "queued {queued:?} != sent {sent:?} + lost to the reset {reset_dropped:?}:\n{out}"
+    );
+    println!(
+        "    during the stall: {stalled}\n    after the recovery: {after}\n    queued {} = sent {} + lost to the reset {}",
+        queued.unwrap_or(0),
+        sent.unwrap_or(0),
+        reset_dropped.unwrap_or(0)
+    );
     Ok(())
 }
 

@@ -45,7 +45,7 @@ pub fn run(args: &PingArgs) -> Result<(), CliError> {
         mac_str(&mac)
     );
 
-    let mut device = SmolDevice::new(&mut nic, 0);
+    let mut device = SmolDevice::new(&mut nic, 0)?;
     let mut config = IfaceConfig::new(EthernetAddress(mac).into());
     config.random_seed = u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 1]);
     let mut iface = Interface::new(config, &mut device, Instant::now());

@@ -57,7 +57,7 @@ impl Common {
         config.irq = super::irq_mode(t.irq);
         config.rx_ring = t.ring;
         config.tx_ring = t.ring;
-        config.pool_size = (4 * t.ring).max(2048);
+        config.pool_size = t.pool.unwrap_or((4 * t.ring).max(2048));
         config.irq_interval_us = t.irq_interval;
         config.adaptive_irq = t.adaptive_irq;
         config.iova = match t.iova {
@@ -342,12 +342,20 @@ fn wait(nic: &mut Nic, what: &str, link: &mut LinkReport) -> Result<(), CliError
 
 /// The link state last reported, so that a change is reported once per
 /// change of state however many interrupts announce it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LinkReport {
     up: Option<bool>,
 }
 
 impl LinkReport {
+    /// Starts from the state the "ready" line showed (the 82576 raises a
+    /// link interrupt for the link that came up before it).
+    fn from(now: Result<LinkStatus, vfio_e1000::Error>) -> LinkReport {
+        LinkReport {
+            up: now.ok().map(|l| l.up),
+        }
+    }
+
     /// Prints `what: link ...` on stderr if `now` differs from the last report.
     fn report(&mut self, what: &str, now: LinkStatus) {
         if self.up != Some(now.up) {
@@ -421,18 +429,18 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
         None => None,
     };
     let mut nic = common.open("dump", &args.pci)?;
-    pin_queue_thread(&nic.queue(0), &common, "dump");
+    pin_queue_thread(&nic.queue(0)?, &common, "dump");
     let since = mmio_counts(&nic);
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let budget = Budget::new(common.count);
     let live = [Live::default()];
     let print_frames = pcap.is_none() && !common.quiet;
-    let mut link = LinkReport::default();
+    let mut link = LinkReport::from(nic.link());
     with_stats(&common, "dump", &live, || -> Result<(), CliError> {
         while !common.finished(&budget) {
             wait(&mut nic, "dump", &mut link)?;
             let want = budget.take(BATCH);
-            let n = nic.rx_batch(0, &mut pkts, want);
+            let n = nic.rx_batch(&mut pkts, want);
             budget.settle(want, n);
             if n == 0 {
                 continue;
@@ -455,7 +463,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
             }
             rx.add(&pkts);
             pkts.clear();
-            let q = nic.queue(0);
+            let q = nic.queue(0)?;
             live[0].publish(&rx, &Tally::default(), q.dropped(), q.ring_full());
             if reader_gone {
                 break;
@@ -650,8 +658,9 @@ fn inject_tx_stall(_queue: &mut Queue) -> Result<(), CliError> {
 /// same at the end of a run as at the start, or buffers leaked.
 fn print_pool(nic: &mut Nic, out: Out) {
     let (free, size) = (0..nic.queues()).fold((0, 0), |(f, s), q| {
-        let queue = nic.queue(q);
-        (f + queue.pool_free(), s + queue.pool_size())
+        nic.queue(q).map_or((f, s), |queue| {
+            (f + queue.pool_free(), s + queue.pool_size())
+        })
     });
     out.say(&format!("echo: pool: {free} of {size} buffers free"));
 }
@@ -669,7 +678,7 @@ fn echo_queue(
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
     let mut stall_after = common.inject_tx_stall_after;
-    let mut link = LinkReport::default();
+    let mut link = LinkReport::from(queue.link());
     while !common.finished(budget) {
         let wake = queue.wait(Duration::from_millis(100))?;
         if wake.link_changed {
@@ -778,7 +787,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
     let size = usize::from(args.size);
     let rate = args.rate;
     let mut nic = common.open("send", &args.pci)?;
-    pin_queue_thread(&nic.queue(0), &common, "send");
+    pin_queue_thread(&nic.queue(0)?, &common, "send");
     let since = mmio_counts(&nic);
     let spec = e1000_wire::Ipv4Udp {
         dst_mac: args.dst_mac,
@@ -830,7 +839,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
             nic.alloc_batch(want, size, &mut pkts);
             if pkts.is_empty() {
                 budget.settle(want, 0);
-                nic.tx_flush(0, Duration::from_millis(1)); // reclaim, then retry
+                nic.tx_flush(Duration::from_millis(1)); // reclaim, then retry
                 continue;
             }
             for (k, p) in pkts.iter_mut().enumerate() {
@@ -847,7 +856,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
                 }
                 p.set_vlan_tag(tci);
             }
-            let n = nic.tx_batch(0, &mut pkts);
+            let n = nic.tx_batch(&mut pkts);
             tx.frames += n as u64;
             tx.bytes += (n * (size + if tci.is_some() { 4 } else { 0 })) as u64;
             budget.settle(want, n);
@@ -855,7 +864,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
             live[0].publish(&Tally::default(), &tx, 0, 0);
         }
     });
-    let completed = nic.tx_flush(0, Duration::from_secs(5));
+    let completed = nic.tx_flush(Duration::from_secs(5));
     let secs = start.elapsed().as_secs_f64();
     out.say(&format!(
         "send: {} frames in {secs:.3} s ({:.0} frames/s){}",
@@ -907,15 +916,19 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
             let mut idle = true;
             for from in 0..2 {
                 let want = budget.take(BATCH);
-                let n = nics[from].rx_batch(0, &mut pkts, want);
+                let n = nics[from].rx_batch(&mut pkts, want);
                 budget.settle(want, n);
                 if n > 0 {
                     idle = false;
                     rx.add(&pkts);
                     tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
-                    dropped += send_all(&mut nics[1 - from].queue(0), &mut pkts, &mut tx);
-                    let ring: u64 = nics.iter_mut().map(|n| n.queue(0).ring_full()).sum();
-                    let ring_dropped: u64 = nics.iter_mut().map(|n| n.queue(0).dropped()).sum();
+                    dropped += send_all(&mut nics[1 - from].queue(0)?, &mut pkts, &mut tx);
+                    let queue0 =
+                        |n: &mut Nic| n.queue(0).map_or((0, 0), |q| (q.ring_full(), q.dropped()));
+                    let (ring, ring_dropped) = nics
+                        .iter_mut()
+                        .map(queue0)
+                        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
                     live[0].publish(&rx, &tx, dropped + ring_dropped, ring);
                 }
             }
@@ -933,7 +946,7 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
         extra: json!({}),
     };
     for (nic, since) in nics.iter_mut().zip(since) {
-        nic.tx_flush(0, Duration::from_secs(2));
+        nic.tx_flush(Duration::from_secs(2));
         report("forward", nic, since, &totals, out);
     }
     Ok(())

@@ -23,13 +23,14 @@ use crate::datapath::program_ring;
 use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
+use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::Family;
 use crate::hw::filters;
 use crate::hw::irq::IrqMode;
 use crate::hw::offload;
 use crate::hw::regs;
-use crate::sys::dma::DmaMemory;
+use crate::sys::dma::{arena_bytes, DmaMemory};
 use crate::sys::mmio::{Mmio, Registers};
 use crate::sys::pci::{self, PciAddress};
 use crate::sys::vfio::{Device, IrqIndex, VFIO_PCI_BAR0_REGION_INDEX};
@@ -107,6 +108,18 @@ pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> R
     filters::program(r, &filter);
     offload::program(r, &config.offloads());
     Ok(filter.mac)
+}
+
+/// The DMA memory `config` needs, in all queues: per queue a pool and two
+/// rings, each page-aligned (what [`arm_queue`] takes from an arena of
+/// this size; the hugepage rounding comes on top, once).
+pub(crate) fn dma_bytes(config: &Config) -> usize {
+    let per_queue = arena_bytes([
+        config.pool_size * config.rx_mode().buffer_size,
+        config.rx_ring * DESC_SIZE,
+        config.tx_ring * DESC_SIZE,
+    ]);
+    per_queue * config.queues as usize
 }
 
 /// Step 4, for queue `q`: a pool, an RX ring full of its buffers handed to

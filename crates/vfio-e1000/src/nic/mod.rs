@@ -220,6 +220,9 @@ impl Nic {
         hw.device
             .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
         nic.mac = bringup::init(&nic.hw.regs, family, config)?;
+        // Every ring and pool in one mapping: one memlock check for the
+        // whole configuration, one hugepage rounding.
+        let dma = dma.with_arena(bringup::dma_bytes(config))?;
         for q in 0..config.queues {
             let state = bringup::arm_queue(&nic.hw.regs, family, &dma, config, q)?;
             nic.hugepages = state.rx.pool().hugepages();
@@ -298,12 +301,20 @@ impl Nic {
         Ok(self.hw.family.link(&self.hw.regs))
     }
 
-    /// Queue pair `index`, borrowed (see [`Nic::split`] for all of them at once).
-    ///
-    /// # Panics
-    /// If `index` is not below [`Nic::queues`].
-    pub fn queue(&mut self, index: u16) -> Queue<'_> {
-        Queue::new(index, &mut self.queues[index as usize], &self.hw)
+    /// Queue pair `index`, borrowed (see [`Nic::split`] for all of them at
+    /// once); [`Error::NoSuchQueue`] if `index` is not below [`Nic::queues`].
+    pub fn queue(&mut self, index: u16) -> Result<Queue<'_>> {
+        let queues = self.queues();
+        match self.queues.get_mut(index as usize) {
+            Some(state) => Ok(Queue::new(index, state, &self.hw)),
+            None => Err(Error::NoSuchQueue { index, queues }),
+        }
+    }
+
+    /// Queue pair 0, which every NIC has: what the single-queue shorthands
+    /// below work on.
+    fn queue0(&mut self) -> Queue<'_> {
+        Queue::new(0, &mut self.queues[0], &self.hw)
     }
 
     /// Every queue pair, to drive each from its own thread (e.g. with
@@ -317,24 +328,23 @@ impl Nic {
             .collect()
     }
 
-    /// Receives up to `max` frames from `queue` into `out` (appended);
-    /// returns how many. No register read; at most one tail write (the
-    /// refilled descriptors go back to the NIC in groups).
-    pub fn rx_batch(&mut self, queue: u16, out: &mut Vec<Packet>, max: usize) -> usize {
-        self.queue(queue).rx_batch(out, max)
+    /// Receives up to `max` frames from queue 0 into `out` (appended);
+    /// returns how many: the single-queue shorthand for
+    /// [`Queue::rx_batch`] (use [`Nic::queue`] or [`Nic::split`] for others).
+    pub fn rx_batch(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
+        self.queue0().rx_batch(out, max)
     }
 
-    /// Sends packets from the front of `pkts` on `queue`, as many as the ring
-    /// has room for; they leave `pkts`. One tail write per call. See
-    /// [`Queue::tx_batch`].
-    pub fn tx_batch(&mut self, queue: u16, pkts: &mut Vec<Packet>) -> usize {
-        self.queue(queue).tx_batch(pkts)
+    /// Sends packets from the front of `pkts` on queue 0, as many as the
+    /// ring has room for; they leave `pkts`. See [`Queue::tx_batch`].
+    pub fn tx_batch(&mut self, pkts: &mut Vec<Packet>) -> usize {
+        self.queue0().tx_batch(pkts)
     }
 
     /// Waits until the NIC has completed every transmission queued on
-    /// `queue`, or `timeout`. Returns whether everything completed.
-    pub fn tx_flush(&mut self, queue: u16, timeout: Duration) -> bool {
-        self.queue(queue).tx_flush(timeout)
+    /// queue 0, or `timeout`. See [`Queue::tx_flush`].
+    pub fn tx_flush(&mut self, timeout: Duration) -> bool {
+        self.queue0().tx_flush(timeout)
     }
 
     /// Takes an empty packet buffer of `len` bytes from queue 0's pool;
@@ -353,7 +363,7 @@ impl Nic {
     /// [`Queue::wait`] on queue 0, which also watches link changes and the
     /// kernel's release request.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
-        self.queue(0).wait(timeout)
+        self.queue0().wait(timeout)
     }
 
     /// The interrupt eventfds, one per vector (empty in poll mode), for

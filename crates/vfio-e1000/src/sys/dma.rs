@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Size of an x86-64 huge page.
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
@@ -75,12 +75,44 @@ fn has_cap_ipc_lock() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
-/// Allocates DMA memory in one IOMMU address space.
+/// Allocates DMA memory in one IOMMU address space: from an arena mapped
+/// once ([`DmaMemory::with_arena`]) while it lasts, else one mapping per
+/// allocation.
 #[derive(Debug, Clone)]
 pub(crate) struct DmaMemory {
     space: Arc<dyn IommuMap>,
     policy: IovaPolicy,
     hugepages: bool,
+    arena: Option<Arc<Arena>>,
+}
+
+/// One mapping carved into page-aligned parts, first come first served.
+#[derive(Debug)]
+struct Arena {
+    mapping: Arc<Mapping>,
+    /// Offset of the first byte not handed out yet.
+    next: Mutex<usize>,
+}
+
+impl Arena {
+    /// The offset of `size` more bytes (a multiple of a page), if they fit.
+    fn take(&self, size: usize) -> Option<usize> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let offset = *next;
+        (offset + size <= self.mapping.size).then(|| {
+            *next = offset + size;
+            offset
+        })
+    }
+}
+
+/// Bytes an arena needs for parts of `sizes` bytes: each rounded up to a
+/// page, as [`DmaMemory::alloc`] takes them.
+pub(crate) fn arena_bytes(sizes: impl IntoIterator<Item = usize>) -> usize {
+    sizes
+        .into_iter()
+        .map(|s| s.max(1).next_multiple_of(PAGE))
+        .sum()
 }
 
 impl DmaMemory {
@@ -90,7 +122,23 @@ impl DmaMemory {
             space,
             policy,
             hugepages,
+            arena: None,
         }
+    }
+
+    /// The same allocator, with `size` bytes mapped (and pinned) at once for
+    /// the allocations to come: one memlock check for everything a NIC
+    /// needs, so [`Error::MemlockTooLow`] names the whole amount, and one
+    /// hugepage rounding instead of one per ring and pool. Allocations past
+    /// the arena get mappings of their own.
+    pub(crate) fn with_arena(&self, size: usize) -> Result<DmaMemory> {
+        Ok(DmaMemory {
+            arena: Some(Arc::new(Arena {
+                mapping: self.map(size)?,
+                next: Mutex::new(0),
+            })),
+            ..self.clone()
+        })
     }
 
     /// Fails early, with the numbers, if pinning `bytes` more would exceed the limit.
@@ -103,8 +151,26 @@ impl DmaMemory {
         Ok(())
     }
 
-    /// Allocates at least `size` bytes, zeroed, and maps them for the device.
+    /// Allocates at least `size` bytes, zeroed, page-aligned, mapped for
+    /// the device: from the arena if it has room, else a mapping of its own.
     pub(crate) fn alloc(&self, size: usize) -> Result<DmaRegion> {
+        let size = size.max(1).next_multiple_of(PAGE);
+        if let Some(arena) = &self.arena {
+            if let Some(offset) = arena.take(size) {
+                return Ok(DmaRegion {
+                    mapping: Arc::clone(&arena.mapping),
+                    offset,
+                });
+            }
+        }
+        Ok(DmaRegion {
+            mapping: self.map(size)?,
+            offset: 0,
+        })
+    }
+
+    /// Maps at least `size` bytes, zeroed, for the device.
+    fn map(&self, size: usize) -> Result<Arc<Mapping>> {
         let (virt, size, huge) = alloc_pages(size.max(1), self.hugepages)?;
         let iova = match self.policy {
             IovaPolicy::Allocated => self.space.reserve_iova(size.next_multiple_of(HUGE_PAGE)),
@@ -123,13 +189,13 @@ impl DmaMemory {
         self.space
             .pinned()
             .fetch_add(size as u64, Ordering::Relaxed);
-        Ok(DmaRegion {
+        Ok(Arc::new(Mapping {
             virt,
             size,
             iova,
             huge,
             space: Arc::clone(&self.space),
-        })
+        }))
     }
 
     /// Names what a failed map means for the user.
@@ -148,12 +214,11 @@ impl DmaMemory {
     }
 }
 
-/// One contiguous range of DMA memory, mapped for the device.
-///
-/// Unmapped from the IOMMU and freed on drop; anything that DMAs into it must
-/// be stopped first (the NIC's teardown does that).
+/// Pages mapped for the device: unmapped from the IOMMU and freed when the
+/// last [`DmaRegion`] in them goes; anything that DMAs into them must be
+/// stopped first (the NIC's teardown does that).
 #[derive(Debug)]
-pub(crate) struct DmaRegion {
+struct Mapping {
     virt: NonNull<u8>,
     size: usize,
     iova: u64,
@@ -161,27 +226,36 @@ pub(crate) struct DmaRegion {
     space: Arc<dyn IommuMap>,
 }
 
-// SAFETY: the region is plain memory owned by this value; who may touch which
+// SAFETY: the mapping is plain memory owned by this value; who may touch which
 // bytes of it is decided by the mempool and ring code, which hand out access
 // only through owned packets and software-owned descriptors.
-unsafe impl Send for DmaRegion {}
-// SAFETY: as above; `DmaRegion` itself only hands out raw pointers.
-unsafe impl Sync for DmaRegion {}
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `Mapping` itself only hands out raw pointers.
+unsafe impl Sync for Mapping {}
+
+/// One contiguous, page-aligned range of DMA memory, mapped for the device:
+/// a mapping of its own or a part of an arena. The pages stay mapped while
+/// any region in them lives.
+#[derive(Debug)]
+pub(crate) struct DmaRegion {
+    mapping: Arc<Mapping>,
+    offset: usize,
+}
 
 impl DmaRegion {
     /// Virtual address of the first byte.
     pub(crate) fn virt(&self) -> *mut u8 {
-        self.virt.as_ptr()
+        self.mapping.virt.as_ptr().wrapping_add(self.offset)
     }
 
     /// Device address of the first byte.
     pub(crate) fn iova(&self) -> u64 {
-        self.iova
+        self.mapping.iova + self.offset as u64
     }
 
     /// Whether the memory is backed by 2 MiB hugepages.
     pub(crate) fn huge(&self) -> bool {
-        self.huge
+        self.mapping.huge
     }
 }
 
@@ -216,7 +290,7 @@ fn alloc_pages(size: usize, hugepages: bool) -> Result<(NonNull<u8>, usize, bool
         .ok_or_else(|| Error::last_os(format!("mmap of {len} bytes of DMA memory")))
 }
 
-impl Drop for DmaRegion {
+impl Drop for Mapping {
     fn drop(&mut self) {
         if let Err(e) = self.space.unmap(self.iova, self.size) {
             // The device may still reach these pages: leak them rather than

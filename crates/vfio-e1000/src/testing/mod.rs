@@ -48,11 +48,14 @@ impl Harness {
         let family = lookup(INTEL, kind.device_id())
             .expect("in the table")
             .family;
+        // One arena for everything, as `Nic::open` maps it.
         let dma = DmaMemory::new(
             Arc::clone(&model) as Arc<dyn IommuMap>,
             IovaPolicy::Allocated,
             false,
-        );
+        )
+        .with_arena(bringup::dma_bytes(config))
+        .expect("the model maps anything");
         config.validate().expect("a valid test configuration");
         let r = &*model;
         bringup::reset(r, family).unwrap();

@@ -223,6 +223,15 @@ impl ModelNic {
         std::mem::take(&mut self.state().sent)
     }
 
+    /// The IOVA ranges the driver has mapped: (start, bytes).
+    pub(crate) fn mappings(&self) -> Vec<(u64, usize)> {
+        self.state()
+            .maps
+            .iter()
+            .map(|&(iova, _, size)| (iova, size))
+            .collect()
+    }
+
     /// DMA accesses refused so far because the IOVA was not mapped.
     pub(crate) fn faults(&self) -> u64 {
         self.state().faults

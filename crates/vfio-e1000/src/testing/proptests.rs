@@ -1,10 +1,14 @@
 //! Property tests: the model NIC misbehaves at random, and the driver's
-//! rings must neither panic, nor loop, nor hand out or free a buffer wrongly.
+//! rings must neither panic, nor loop, nor hand out or free a buffer wrongly,
+//! nor let the device write into a buffer the user holds.
 
 use super::model::reg;
 use super::{frame, Harness, KINDS};
 use proptest::prelude::*;
 use std::collections::HashSet;
+
+/// What the user writes into every packet it holds.
+const HELD: u8 = 0xA5;
 
 /// One thing that happens to a ring.
 #[derive(Debug, Clone)]
@@ -63,7 +67,12 @@ proptest! {
                         prop_assert!(armed.contains(&p.iova()));
                         prop_assert!(!p.is_empty() && p.len() <= crate::datapath::mempool::BUFFER_SIZE);
                     }
-                    held.extend(got);
+                    // The user scribbles over what it holds: the device
+                    // must never write into these buffers again.
+                    for mut p in got {
+                        p.fill(HELD);
+                        held.push(p);
+                    }
                     if held.len() > 64 {
                         held.clear();
                     }
@@ -89,8 +98,12 @@ proptest! {
                     h.model.take_sent();
                 }
             }
-            // No buffer armed twice or while free; none lost.
+            // No buffer armed twice or while free; none lost; none the
+            // user holds written by the device.
             h.q.rx.check_invariants();
+            for p in &held {
+                prop_assert!(p.iter().all(|&b| b == HELD), "a held packet was written");
+            }
             let in_tx = h.q.tx.in_flight();
             let free = h.q.rx.pool().free_count();
             prop_assert_eq!(free + 32 + in_tx + held.len(), pool_size);

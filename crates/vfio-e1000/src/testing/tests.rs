@@ -4,6 +4,7 @@ use super::model::{reg, toeplitz, Kind, EEPROM_MAC};
 use super::{frame, Harness, KINDS};
 use crate::datapath::mempool::BUFFER_SIZE;
 use crate::datapath::tx::PAD_TO;
+use crate::sys::dma::IommuMap;
 use crate::sys::mmio::Registers;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -545,6 +546,29 @@ fn a_device_that_vanishes_between_counter_reads_adds_nothing() {
     crate::nic::read_stats_if_present(&*h.model, h.family, &gone, &mut stats);
     assert_eq!(stats, crate::Stats::default());
     assert!(gone.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+#[test]
+fn every_ring_and_pool_of_a_nic_is_in_one_mapping_of_the_size_announced() {
+    for queues in [1, 2] {
+        let config = crate::Config {
+            queues,
+            rx_ring: 256,
+            tx_ring: 128,
+            pool_size: 768,
+            ..crate::Config::default()
+        };
+        let h = Harness::with(Kind::E82574, &config);
+        let maps = h.model.mappings();
+        assert_eq!(maps.len(), 1, "{queues} queue(s): {maps:x?}");
+        // 768 buffers of 2 KiB, 4 KiB and 2 KiB of descriptors, per queue:
+        // what `MemlockTooLow` asks for, exactly.
+        let want = queues as usize * (768 * 2048 + 4096 + 4096);
+        assert_eq!(maps[0].1, want);
+        assert_eq!(crate::nic::bringup::dma_bytes(&config), want);
+        let pinned = h.model.pinned().load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(pinned, want as u64);
+    }
 }
 
 #[test]
