@@ -14,6 +14,7 @@ pub mod error;
 
 pub use anyhow::{bail, ensure};
 pub mod frame;
+pub mod fuzz;
 pub mod guest;
 pub mod initramfs;
 pub mod job;

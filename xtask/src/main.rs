@@ -8,17 +8,18 @@
 //! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
 //! - `run [...] -- CMD`: boot a guest and run one command (see [`run`]).
 //! - `soak [--minutes N]`: a long echo with faults in the middle (see [`soak`]).
+//! - `fuzz [--seconds N] [TARGET]...`: the fuzz targets of `fuzz/` (see [`fuzz`]).
 //! - `assets`: only prepare QEMU, the guest kernel and the initramfs.
 //! - `man [DIR]`, `completions [DIR]`: the `e1000` man pages and shell
 //!   completions (see [`docs`]).
 
 use std::process::ExitCode;
-use xtask::{assets, bench, demo, docs, error, initramfs, run, soak, tests};
+use xtask::{assets, bench, demo, docs, error, fuzz, initramfs, run, soak, tests};
 
 /// Usage text of every command.
 const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  cargo xtask bench [--model M]... [--quick] [--out DIR]\n  \
                      cargo xtask run [--model M]... [--bind PCI|none]... [--trace PATTERN] [--timeout SECS] -- <command>\n  \
-                     cargo xtask soak [--minutes N] [--model M] [--rate R]\n  cargo xtask assets\n  cargo xtask man [DIR]\n  cargo xtask completions [DIR]";
+                     cargo xtask soak [--minutes N] [--model M] [--rate R]\n  cargo xtask fuzz [--seconds N] [TARGET]...\n  cargo xtask assets\n  cargo xtask man [DIR]\n  cargo xtask completions [DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("soak") => soak::main(&args[1..]),
+        Some("fuzz") => fuzz::main(&args[1..]),
         Some("assets") => assets_main(),
         Some("man") => docs::man(&args[1..]),
         Some("completions") => docs::completions(&args[1..]),

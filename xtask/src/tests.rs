@@ -120,6 +120,7 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
         ],
     ),
     ("static::unit_tests", &["test", "--workspace", "--quiet"]),
+    ("static::fuzz", &["xtask", "fuzz", "--seconds", "20"]),
     (
         "static::package",
         &["package", "-p", "vfio-e1000", "--allow-dirty", "--quiet"],
