@@ -168,6 +168,8 @@ struct State {
     tx_context: HashMap<u32, TxContext>,
     /// Gone from the bus: every read returns all ones, writes and DMA are lost.
     gone: bool,
+    /// PCI bus mastering turned off (COMMAND bit 2): every DMA is a fault.
+    bus_master_off: bool,
     /// A transmitter stuck mid-ring that will not stop: its queue's enable
     /// (82576 TXDCTL) stays set, and a ring reprogrammed under it is still
     /// owed the work fetched from the old one (`stuck_rings`).
@@ -240,6 +242,12 @@ impl ModelNic {
     /// Stops (or resumes) the transmitter: a hang.
     pub(crate) fn stall_tx(&self, stalled: bool) {
         self.state().tx_stalled = stalled;
+    }
+
+    /// Turns PCI bus mastering on or off, as the driver's teardown does
+    /// through the configuration space.
+    pub(crate) fn set_bus_master(&self, on: bool) {
+        self.state().bus_master_off = !on;
     }
 
     /// Falls off the bus (surprise removal): reads return all ones from now on.
@@ -591,6 +599,11 @@ impl State {
     /// mapped them; otherwise the access is refused and counted, as an IOMMU
     /// would fault it.
     fn translate(&mut self, iova: u64, len: usize) -> Option<*mut u8> {
+        if self.bus_master_off {
+            // The device may not master the bus: any DMA it tries is a fault.
+            self.faults += 1;
+            return None;
+        }
         for &(start, virt, size) in &self.maps {
             if iova >= start && iova.saturating_add(len as u64) <= start + size as u64 {
                 return Some((virt + (iova - start) as usize) as *mut u8);
@@ -695,6 +708,11 @@ impl Registers for ModelNic {
             }
         }
         match reg {
+            CTRL if value & CTRL_RST != 0 && self.kind == Kind::E8254x => {
+                // QEMU's 8254x model: the bit clears itself and resets
+                // nothing; the driver must stop RX, TX and interrupts itself.
+                st.regs.insert(CTRL, value & !CTRL_RST);
+            }
             CTRL if value & CTRL_RST != 0 => {
                 // Every register back to its reset value (zero here), but
                 // the receive address keeps what the EEPROM loaded.

@@ -508,6 +508,45 @@ fn a_dead_link_holding_frames_is_not_a_hang() {
 }
 
 #[test]
+fn after_the_teardown_steps_the_device_touches_no_memory() {
+    // What `Nic`'s drop does before any DMA memory goes: the family's reset,
+    // then bus mastering off. Traffic that keeps coming must not reach the
+    // rings: a reset that left RX or TX running would show as DMA faults
+    // (refused by the bus-master bit) here, and as writes into freed
+    // memory on a real machine.
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 128);
+        assert!(
+            h.model.deliver(0, &frame(1, 60)),
+            "{kind:?}: receiving before"
+        );
+        let mut batch = vec![h.packet(&frame(2, 60))];
+        h.model.stall_tx(true);
+        assert_eq!(h.tx(&mut batch), 1);
+        h.family.reset(&*h.model).unwrap();
+        h.model.set_bus_master(false);
+        h.model.stall_tx(false);
+        let tail = h.model.tx_block(0) + reg::TAIL;
+        h.model.write(tail, h.model.peek(tail)); // a late tail write
+        for seq in 0..8 {
+            assert!(
+                !h.model.deliver(0, &frame(seq, 60)),
+                "{kind:?}: received after the reset"
+            );
+        }
+        assert_eq!(
+            h.model.faults(),
+            0,
+            "{kind:?}: the device tried DMA after the teardown"
+        );
+        assert!(
+            h.model.take_sent().is_empty(),
+            "{kind:?}: sent after the teardown"
+        );
+    }
+}
+
+#[test]
 fn a_gone_device_stops_the_watchdog_and_never_inflates_the_counters() {
     for kind in KINDS {
         let mut h = Harness::new(kind, 32, 32, 256);
