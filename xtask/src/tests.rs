@@ -119,6 +119,21 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
             "warnings",
         ],
     ),
+    (
+        "static::clippy_model_and_fuzzing",
+        &[
+            "clippy",
+            "-p",
+            "vfio-e1000",
+            "--all-targets",
+            "--features",
+            "model,fuzzing",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
     ("static::unit_tests", &["test", "--workspace", "--quiet"]),
     ("static::fuzz", &["xtask", "fuzz", "--seconds", "20"]),
     (

@@ -71,9 +71,16 @@ mod nic;
 pub mod smoltcp_phy;
 #[allow(unsafe_code)] // system calls, MMIO and DMA memory
 mod sys;
-#[cfg(test)]
+#[cfg(any(test, feature = "model"))]
 #[allow(unsafe_code)] // the model NIC reads and writes DMA memory as a device would
 mod testing;
+
+/// The software NIC driven by the driver's own rings, for the host-side
+/// benchmark (`cargo bench -p vfio-e1000 --bench datapath`): not a stable
+/// interface.
+#[cfg(feature = "model")]
+#[doc(hidden)]
+pub use testing::bench as model;
 
 /// Entry points for the fuzzer (`fuzz/`): not a stable interface.
 #[cfg(feature = "fuzzing")]

@@ -125,6 +125,25 @@ impl Mempool {
         take
     }
 
+    /// Returns every packet of `pkts` (which it empties) to its pool, with
+    /// one lock per run of packets of the same pool instead of one per
+    /// packet: what the rings do with the buffers they are done with.
+    pub(crate) fn recycle(pkts: &mut Vec<Packet>) {
+        let mut drain = pkts.drain(..).peekable();
+        while let Some(first) = drain.next() {
+            let (pool, index) = first.into_parts();
+            let mut free = pool.free_list();
+            free.push(index);
+            while let Some(p) = drain.next_if(|p| Arc::ptr_eq(&p.pool, &pool)) {
+                let (same, index) = p.into_parts();
+                free.push(index);
+                drop(same); // never the last reference: `pool` is one
+            }
+            drop(free);
+            drop(pool); // may be the last reference: only after the lock
+        }
+    }
+
     /// Pointer to buffer `index`; in bounds because `index < count` and the
     /// region holds `count * buffer_size` bytes.
     fn buffer_ptr(&self, index: u32) -> *mut u8 {
@@ -316,6 +335,16 @@ impl Packet {
         }
         self.set_vlan_tag(None);
         true
+    }
+
+    /// Takes the packet apart without its `Drop` (which would take the
+    /// pool's lock): the caller puts the index back on the pool's free list.
+    fn into_parts(self) -> (Arc<Mempool>, u32) {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used after this read, so the
+        // `Arc` is moved out exactly once.
+        let pool = unsafe { std::ptr::read(&this.pool) };
+        (pool, this.index)
     }
 
     /// The buffer's index in its pool (tests).

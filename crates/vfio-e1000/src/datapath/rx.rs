@@ -52,6 +52,9 @@ pub(crate) struct RxRing {
     pub(crate) ip_checksum_errors: u64,
     /// Frames delivered with a wrong TCP/UDP checksum.
     pub(crate) l4_checksum_errors: u64,
+    /// Fresh buffers taken from the pool for one `rx_batch` (one lock),
+    /// the unused ones given back at its end.
+    fresh: Vec<Packet>,
 }
 
 impl RxRing {
@@ -94,6 +97,7 @@ impl RxRing {
             received: 0,
             ip_checksum_errors: 0,
             l4_checksum_errors: 0,
+            fresh: Vec::with_capacity(count),
         })
     }
 
@@ -215,6 +219,13 @@ impl RxRing {
             self.full += 1;
         }
         let mut budget = self.outstanding();
+        if budget == 0 || max == 0 || self.done_at(self.next).is_none() {
+            return 0; // nothing there: no pool lock either
+        }
+        // The buffers to refill with, in one take from the pool.
+        let size = self.pool.buffer_size();
+        self.pool
+            .alloc_batch(max.min(budget), size, &mut self.fresh);
         let mut received = 0;
         let mut last_refilled = None;
         while received < max && budget > 0 {
@@ -236,7 +247,7 @@ impl RxRing {
                 }
             }
             self.early_since = None;
-            let Some(fresh) = self.pool.alloc(self.pool.buffer_size()) else {
+            let Some(fresh) = self.fresh.pop() else {
                 break;
             };
             let iova = fresh.iova();
@@ -255,6 +266,7 @@ impl RxRing {
             if done.error || !done.eop || self.discarding || bad_len {
                 self.discarding = !done.eop;
                 self.dropped += 1;
+                self.fresh.push(p); // refills the next descriptor
                 continue;
             }
             p.set_len(done.len as usize);
@@ -264,6 +276,9 @@ impl RxRing {
             }
             out.push(p);
             received += 1;
+        }
+        if !self.fresh.is_empty() {
+            Mempool::recycle(&mut self.fresh);
         }
         if let Some(i) = last_refilled {
             // Writing `i` hands the NIC the descriptors from the old tail up

@@ -1,7 +1,7 @@
 //! The transmit ring: descriptors plus the packets the NIC still owns, and
 //! the watchdog that notices when the NIC stops completing them.
 
-use super::mempool::Packet;
+use super::mempool::{Mempool, Packet};
 use super::{program_ring, Descriptors};
 use crate::error::Result;
 use crate::hw::desc::{TxContext, TxFormat, TxRequest};
@@ -68,6 +68,9 @@ pub(crate) struct TxRing {
     quarantine: Vec<(Descriptors, Vec<Packet>)>,
     /// Rings quarantined so far.
     quarantined: u64,
+    /// Completed packets on their way back to their pools (kept to reuse
+    /// its allocation).
+    recycled: Vec<Packet>,
 }
 
 /// Why a packet was not sent.
@@ -126,6 +129,7 @@ impl TxRing {
             dma: dma.clone(),
             quarantine: Vec::new(),
             quarantined: 0,
+            recycled: Vec::with_capacity(count),
         })
     }
 
@@ -149,7 +153,8 @@ impl TxRing {
         (self.tail + self.desc.count - self.clean) % self.desc.count
     }
 
-    /// Frees the buffers of every completed batch; returns how many.
+    /// Frees the buffers of every completed batch (one pool lock for all of
+    /// them); returns how many descriptors completed.
     pub(crate) fn reclaim(&mut self) -> usize {
         let count = self.desc.count;
         let mut freed = 0;
@@ -161,10 +166,13 @@ impl TxRing {
             self.reports.pop_front();
             let end = (last + 1) % count;
             while self.clean != end {
-                self.bufs[self.clean] = None; // the Packet goes back to its pool
+                self.recycled.extend(self.bufs[self.clean].take());
                 self.clean = (self.clean + 1) % count;
                 freed += 1;
             }
+        }
+        if !self.recycled.is_empty() {
+            Mempool::recycle(&mut self.recycled);
         }
         self.completed += freed as u64;
         freed

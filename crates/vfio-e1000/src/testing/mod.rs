@@ -1,9 +1,18 @@
 //! The software NIC model and the tests that drive the driver's ring and
-//! family code against it, in plain `cargo test`, with no VM.
+//! family code against it, in plain `cargo test`, with no VM; with the
+//! `model` feature, also the benchmark's view of it ([`bench`]).
 
+// Outside the tests (feature `model`) only the benchmark's part is used.
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+
+#[cfg(feature = "model")]
+pub mod bench;
 pub(crate) mod model;
+#[cfg(test)]
 mod offload_tests;
+#[cfg(test)]
 mod proptests;
+#[cfg(test)]
 mod tests;
 
 use crate::datapath::mempool::Packet;
