@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 use crate::hw::desc::{ChecksumLayout, RxInfo, TxRequest};
 use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Size of each packet buffer at the standard MTU: holds a 1522-byte frame
 /// (RCTL.BSIZE = 2048). Jumbo MTUs get larger buffers ([`Packet::capacity`]).
@@ -17,8 +18,11 @@ pub(crate) const MAX_BUFFER_SIZE: usize = 16384;
 
 /// Fixed-size packet buffers in one DMA region.
 ///
-/// Shared (`Arc`) between the RX and TX rings of a queue pair and every
-/// [`Packet`] taken from it; the region stays mapped while any of them lives.
+/// Reached through [`PoolRef`]s (the rings') and [`Packet`]s; the region
+/// stays mapped while any of them lives. Like an `Arc`, the pool counts
+/// them, but the count moves by a whole batch at once: taking or giving
+/// back a batch of packets costs one lock and one atomic operation, not
+/// one per packet.
 #[derive(Debug)]
 pub(crate) struct Mempool {
     region: DmaRegion,
@@ -30,12 +34,26 @@ pub(crate) struct Mempool {
     /// Set when the NIC that made the pool is closed: its packets may still
     /// be read and written, but no ring takes them any more.
     retired: AtomicBool,
+    /// [`PoolRef`]s and [`Packet`]s alive: the pool is freed when it drops
+    /// to zero, by whoever made it so.
+    refs: AtomicUsize,
 }
 
-impl Mempool {
+/// A counted reference to a [`Mempool`] (what the rings hold), as an `Arc`.
+#[derive(Debug)]
+pub(crate) struct PoolRef(NonNull<Mempool>);
+
+// SAFETY: a `PoolRef` gives shared access to a `Mempool`, which is `Sync`
+// (its free list is behind a lock, the rest is atomics or immutable), and
+// the count it holds keeps the pool alive on any thread.
+unsafe impl Send for PoolRef {}
+// SAFETY: as above.
+unsafe impl Sync for PoolRef {}
+
+impl PoolRef {
     /// Allocates `count` buffers of `buffer_size` bytes (a power of two,
     /// [`BUFFER_SIZE`] to 16 KiB) from `dma`.
-    pub(crate) fn new(dma: &DmaMemory, count: usize, buffer_size: usize) -> Result<Arc<Mempool>> {
+    pub(crate) fn new(dma: &DmaMemory, count: usize, buffer_size: usize) -> Result<PoolRef> {
         if count == 0 || count > u32::MAX as usize {
             return Err(Error::InvalidConfig(format!(
                 "a pool of {count} buffers: must be 1 to 2^32 - 1"
@@ -47,15 +65,103 @@ impl Mempool {
         );
         let region = dma.alloc(count * buffer_size)?;
         let free = (0..count as u32).rev().collect();
-        Ok(Arc::new(Mempool {
+        let pool = Box::new(Mempool {
             region,
             count,
             buffer_size,
             free: Mutex::new(free),
             retired: AtomicBool::new(false),
-        }))
+            refs: AtomicUsize::new(1),
+        });
+        Ok(PoolRef(NonNull::from(Box::leak(pool))))
     }
 
+    /// Gives up `n` counts on the pool at `pool`; frees it if they were the
+    /// last (as `Arc`'s drop does: release, then acquire before freeing).
+    ///
+    /// # Safety
+    /// The caller holds `n` counts on the pool (from a [`PoolRef`] or
+    /// [`Packet`]s it no longer uses) and holds no reference into it.
+    unsafe fn release(pool: NonNull<Mempool>, n: usize) {
+        // SAFETY: the caller's counts keep the pool alive up to this call.
+        if unsafe { pool.as_ref() }
+            .refs
+            .fetch_sub(n, Ordering::Release)
+            == n
+        {
+            fence(Ordering::Acquire);
+            // SAFETY: the count is zero: no `PoolRef` or `Packet` is left,
+            // so nothing refers to the pool, which `new` leaked from a Box.
+            drop(unsafe { Box::from_raw(pool.as_ptr()) });
+        }
+    }
+
+    /// Takes a free buffer as a [`Packet`] of `len` bytes; `None` if the
+    /// pool is exhausted or `len` is over the buffer size.
+    pub(crate) fn alloc(&self, len: usize) -> Option<Packet> {
+        if len > self.buffer_size {
+            return None;
+        }
+        let index = self.free_list().pop()?;
+        // The packet's count (this `PoolRef`'s keeps the pool alive meanwhile).
+        self.refs.fetch_add(1, Ordering::Relaxed);
+        Some(Packet {
+            pool: self.0,
+            index,
+            len: len as u32,
+            meta: Meta::default(),
+        })
+    }
+
+    /// Takes up to `n` buffers of `len` bytes at once (one lock, one count)
+    /// and appends them to `out`; returns how many (0 if `len` is over the
+    /// buffer size).
+    pub(crate) fn alloc_batch(&self, n: usize, len: usize, out: &mut Vec<Packet>) -> usize {
+        if len > self.buffer_size {
+            return 0;
+        }
+        let mut free = self.free_list();
+        let take = n.min(free.len());
+        if take == 0 {
+            return 0;
+        }
+        // One count per packet, taken before they exist (as `Arc::clone`:
+        // this `PoolRef`'s count keeps the pool alive meanwhile).
+        self.refs.fetch_add(take, Ordering::Relaxed);
+        let start = free.len() - take;
+        out.extend(free.drain(start..).map(|index| Packet {
+            pool: self.0,
+            index,
+            len: len as u32,
+            meta: Meta::default(),
+        }));
+        take
+    }
+}
+
+impl Clone for PoolRef {
+    fn clone(&self) -> PoolRef {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+        PoolRef(self.0)
+    }
+}
+
+impl Drop for PoolRef {
+    fn drop(&mut self) {
+        // SAFETY: this `PoolRef` holds one count and is going away.
+        unsafe { PoolRef::release(self.0, 1) };
+    }
+}
+
+impl Deref for PoolRef {
+    type Target = Mempool;
+    fn deref(&self) -> &Mempool {
+        // SAFETY: this `PoolRef`'s count keeps the pool alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Mempool {
     fn free_list(&self) -> MutexGuard<'_, Vec<u32>> {
         // A panic elsewhere while holding the lock leaves the list intact
         // (push and pop do not unwind half-way).
@@ -87,60 +193,28 @@ impl Mempool {
         self.region.huge()
     }
 
-    /// Takes a free buffer as a [`Packet`] of `len` bytes; `None` if the
-    /// pool is exhausted or `len` is over the buffer size.
-    pub(crate) fn alloc(self: &Arc<Self>, len: usize) -> Option<Packet> {
-        if len > self.buffer_size {
-            return None;
-        }
-        let index = self.free_list().pop()?;
-        Some(Packet {
-            pool: Arc::clone(self),
-            index,
-            len: len as u32,
-            meta: Meta::default(),
-        })
-    }
-
-    /// Takes up to `n` buffers of `len` bytes at once (one lock) and appends
-    /// them to `out`; returns how many (0 if `len` is over the buffer size).
-    pub(crate) fn alloc_batch(
-        self: &Arc<Self>,
-        n: usize,
-        len: usize,
-        out: &mut Vec<Packet>,
-    ) -> usize {
-        if len > self.buffer_size {
-            return 0;
-        }
-        let mut free = self.free_list();
-        let take = n.min(free.len());
-        let start = free.len() - take;
-        out.extend(free.drain(start..).map(|index| Packet {
-            pool: Arc::clone(self),
-            index,
-            len: len as u32,
-            meta: Meta::default(),
-        }));
-        take
-    }
-
     /// Returns every packet of `pkts` (which it empties) to its pool, with
-    /// one lock per run of packets of the same pool instead of one per
-    /// packet: what the rings do with the buffers they are done with.
+    /// one lock and one count per run of packets of the same pool instead
+    /// of one per packet: what the rings do with the buffers they are done
+    /// with.
     pub(crate) fn recycle(pkts: &mut Vec<Packet>) {
         let mut drain = pkts.drain(..).peekable();
         while let Some(first) = drain.next() {
             let (pool, index) = first.into_parts();
-            let mut free = pool.free_list();
-            free.push(index);
-            while let Some(p) = drain.next_if(|p| Arc::ptr_eq(&p.pool, &pool)) {
-                let (same, index) = p.into_parts();
+            let mut returned = 1;
+            {
+                // SAFETY: the packets' counts keep the pool alive until the
+                // release below, after this reference is gone.
+                let mut free = unsafe { pool.as_ref() }.free_list();
                 free.push(index);
-                drop(same); // never the last reference: `pool` is one
+                while let Some(p) = drain.next_if(|p| p.pool == pool) {
+                    free.push(p.into_parts().1);
+                    returned += 1;
+                }
             }
-            drop(free);
-            drop(pool); // may be the last reference: only after the lock
+            // SAFETY: the counts of the `returned` packets taken apart above,
+            // and the lock is released.
+            unsafe { PoolRef::release(pool, returned) };
         }
     }
 
@@ -156,7 +230,7 @@ impl Mempool {
     /// Whether `p` is one of this pool's buffers.
     #[cfg(test)]
     pub(crate) fn owns(&self, p: &Packet) -> bool {
-        std::ptr::eq(Arc::as_ptr(&p.pool), self)
+        std::ptr::eq(p.pool.as_ptr(), self)
     }
 }
 
@@ -166,11 +240,19 @@ impl Mempool {
 /// The rings take `Packet`s by value when they hand them to the NIC, so safe
 /// code can never touch a buffer while the device may be writing it.
 pub struct Packet {
-    pool: Arc<Mempool>,
+    /// The pool, kept alive by the count this packet holds.
+    pool: NonNull<Mempool>,
     index: u32,
     len: u32,
     meta: Meta,
 }
+
+// SAFETY: a `Packet` owns its buffer exclusively (its index is off the free
+// list) and its count keeps the pool alive; the pool is `Sync`. So it can
+// move to and be shared with other threads, as a `Box<[u8]>` can.
+unsafe impl Send for Packet {}
+// SAFETY: as above; `&Packet` only reads.
+unsafe impl Sync for Packet {}
 
 /// What travels with a packet besides its bytes: the receive checksum
 /// verdicts, the VLAN tag kept out of the bytes, the checksum request.
@@ -204,22 +286,29 @@ pub enum ChecksumStatus {
 }
 
 impl Packet {
+    /// The pool this packet's buffer belongs to.
+    #[inline]
+    fn pool(&self) -> &Mempool {
+        // SAFETY: the count this packet holds keeps the pool alive.
+        unsafe { self.pool.as_ref() }
+    }
+
     /// The device address of the buffer.
     pub(crate) fn iova(&self) -> u64 {
-        self.pool.region.iova() + (self.index as usize * self.pool.buffer_size) as u64
+        self.pool().region.iova() + (self.index as usize * self.pool().buffer_size) as u64
     }
 
     /// Whether the packet's pool belongs to a NIC that was closed: such a
     /// packet can still be read and written, but is refused by `tx_batch`.
     #[inline]
     pub(crate) fn retired(&self) -> bool {
-        self.pool.retired.load(Ordering::Relaxed)
+        self.pool().retired.load(Ordering::Relaxed)
     }
 
     /// The largest length the buffer can hold: [`BUFFER_SIZE`] at the
     /// standard MTU, more with a jumbo [`Config::mtu`](crate::Config::mtu).
     pub fn capacity(&self) -> usize {
-        self.pool.buffer_size
+        self.pool().buffer_size
     }
 
     /// Sets the packet length. Bytes that become part of the packet keep
@@ -228,7 +317,7 @@ impl Packet {
     /// # Panics
     /// If `len` is over [`Packet::capacity`].
     pub fn set_len(&mut self, len: usize) {
-        let cap = self.pool.buffer_size;
+        let cap = self.pool().buffer_size;
         assert!(len <= cap, "packet length {len} > the buffer's {cap}");
         self.len = len as u32;
     }
@@ -338,13 +427,11 @@ impl Packet {
     }
 
     /// Takes the packet apart without its `Drop` (which would take the
-    /// pool's lock): the caller puts the index back on the pool's free list.
-    fn into_parts(self) -> (Arc<Mempool>, u32) {
+    /// pool's lock and give up its count): the caller puts the index back on
+    /// the pool's free list and gives up the count.
+    fn into_parts(self) -> (NonNull<Mempool>, u32) {
         let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped nor used after this read, so the
-        // `Arc` is moved out exactly once.
-        let pool = unsafe { std::ptr::read(&this.pool) };
-        (pool, this.index)
+        (this.pool, this.index)
     }
 
     /// The buffer's index in its pool (tests).
@@ -358,10 +445,10 @@ impl Deref for Packet {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: the buffer is buffer_size bytes inside the pool's mapping,
-        // which lives as long as `self.pool`; this Packet owns it exclusively
+        // which lives while this packet holds its count; this Packet owns it exclusively
         // (its index is off the free list and no ring holds it); and
         // len <= buffer_size (every path that sets `len` checks it).
-        unsafe { std::slice::from_raw_parts(self.pool.buffer_ptr(self.index), self.len as usize) }
+        unsafe { std::slice::from_raw_parts(self.pool().buffer_ptr(self.index), self.len as usize) }
     }
 }
 
@@ -369,14 +456,16 @@ impl DerefMut for Packet {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
         unsafe {
-            std::slice::from_raw_parts_mut(self.pool.buffer_ptr(self.index), self.len as usize)
+            std::slice::from_raw_parts_mut(self.pool().buffer_ptr(self.index), self.len as usize)
         }
     }
 }
 
 impl Drop for Packet {
     fn drop(&mut self) {
-        self.pool.free_list().push(self.index);
+        self.pool().free_list().push(self.index);
+        // SAFETY: this packet's count, given up as it goes; the lock is released.
+        unsafe { PoolRef::release(self.pool, 1) };
     }
 }
 

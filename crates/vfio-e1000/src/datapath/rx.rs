@@ -1,13 +1,12 @@
 //! The receive ring: every descriptor the NIC owns holds a buffer it may fill.
 
-use super::mempool::{Mempool, Packet};
+use super::mempool::{Mempool, Packet, PoolRef};
 use super::Descriptors;
 use crate::error::{Error, Result};
 use crate::hw::desc::{RxDone, RxFormat, RxInfo};
 use crate::hw::regs::{Q_HEAD, Q_TAIL};
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::Registers;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Legacy format only: how long a descriptor may show DD without a length
@@ -27,7 +26,7 @@ pub(crate) struct RxRing {
     format: RxFormat,
     /// The buffer behind each descriptor.
     bufs: Vec<Option<Packet>>,
-    pool: Arc<Mempool>,
+    pool: PoolRef,
     /// Next descriptor to look at.
     next: usize,
     /// The queue's register block (head at +0x10, tail at +0x18).
@@ -64,7 +63,7 @@ impl RxRing {
         dma: &DmaMemory,
         format: RxFormat,
         count: usize,
-        pool: &Arc<Mempool>,
+        pool: &PoolRef,
         block: u32,
     ) -> Result<RxRing> {
         let desc = Descriptors::new(dma, "RX", count)?;
@@ -85,7 +84,7 @@ impl RxRing {
             desc,
             format,
             bufs,
-            pool: Arc::clone(pool),
+            pool: pool.clone(),
             next: 0,
             block,
             tail: count - 1,
@@ -122,7 +121,7 @@ impl RxRing {
     }
 
     /// The pool the ring refills from.
-    pub(crate) fn pool(&self) -> &Arc<Mempool> {
+    pub(crate) fn pool(&self) -> &PoolRef {
         &self.pool
     }
 

@@ -18,7 +18,7 @@
 use super::config::Config;
 use super::queue::QueueState;
 use super::vectors::QueueVectors;
-use crate::datapath::mempool::Mempool;
+use crate::datapath::mempool::PoolRef;
 use crate::datapath::program_ring;
 use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
@@ -132,7 +132,7 @@ pub(crate) fn arm_queue(
     q: u16,
 ) -> Result<QueueState> {
     let mode = config.rx_mode();
-    let pool = Mempool::new(dma, config.pool_size, mode.buffer_size)?;
+    let pool = PoolRef::new(dma, config.pool_size, mode.buffer_size)?;
     let rx = RxRing::new(
         dma,
         family.rx_format(),

@@ -611,6 +611,46 @@ fn every_ring_and_pool_of_a_nic_is_in_one_mapping_of_the_size_announced() {
 }
 
 #[test]
+fn a_pool_lives_exactly_as_long_as_its_last_packet_or_ref() {
+    use crate::datapath::mempool::{Mempool, PoolRef};
+    use crate::sys::dma::{DmaMemory, IovaPolicy};
+    let model = std::sync::Arc::new(super::model::ModelNic::new(Kind::E82574));
+    let space = std::sync::Arc::clone(&model) as std::sync::Arc<dyn IommuMap>;
+    let dma = DmaMemory::new(space, IovaPolicy::Allocated, false);
+    let (a, b) = (
+        PoolRef::new(&dma, 64, BUFFER_SIZE).unwrap(),
+        PoolRef::new(&dma, 64, BUFFER_SIZE).unwrap(),
+    );
+    assert_eq!(model.mappings().len(), 2);
+    let mut pkts = Vec::new();
+    assert_eq!(a.alloc_batch(40, 60, &mut pkts), 40);
+    assert_eq!(b.alloc_batch(10, 60, &mut pkts), 10);
+    pkts.extend(a.alloc(60));
+    let a2 = a.clone();
+    drop((a, b));
+    assert_eq!(model.mappings().len(), 2, "the packets keep both pools");
+    // A run of 20 given back at once on one thread, the rest dropped one by
+    // one on another.
+    let mut first = pkts.drain(..20).collect::<Vec<_>>();
+    std::thread::scope(|s| {
+        s.spawn(|| Mempool::recycle(&mut first));
+    });
+    assert!(first.is_empty());
+    assert_eq!(a2.free_count(), 64 - 41 + 20, "a run of 20 given back");
+    std::thread::scope(|s| {
+        s.spawn(move || drop(pkts));
+    });
+    assert_eq!(
+        model.mappings().len(),
+        1,
+        "`b` freed with its last packet, `a2` keeps `a`"
+    );
+    assert_eq!(a2.free_count(), 64, "every buffer back");
+    drop(a2);
+    assert_eq!(model.mappings().len(), 0, "both pools freed and unmapped");
+}
+
+#[test]
 fn packets_of_a_closed_nics_pool_are_refused() {
     let mut h = Harness::new(Kind::E82574, 32, 32, 128);
     let other = Harness::new(Kind::E82574, 32, 32, 128);
