@@ -51,6 +51,8 @@ pub(crate) struct RxRing {
     pub(crate) ip_checksum_errors: u64,
     /// Frames delivered with a wrong TCP/UDP checksum.
     pub(crate) l4_checksum_errors: u64,
+    /// Tail writes by `rx_batch` (counted here, not by the register accessor).
+    pub(crate) tail_writes: u64,
     /// Fresh buffers taken from the pool for one `rx_batch` (one lock),
     /// the unused ones given back at its end.
     fresh: Vec<Packet>,
@@ -96,6 +98,7 @@ impl RxRing {
             received: 0,
             ip_checksum_errors: 0,
             l4_checksum_errors: 0,
+            tail_writes: 0,
             fresh: Vec::with_capacity(count),
         })
     }
@@ -284,7 +287,8 @@ impl RxRing {
             // to, not including, `i` (all refilled).
             let refilled = (i + count - self.tail) % count;
             if refilled >= self.post_threshold() {
-                regs.write(self.block + Q_TAIL, i as u32);
+                regs.write_tail(self.block + Q_TAIL, i as u32);
+                self.tail_writes += 1;
                 self.tail = i;
             }
         }

@@ -68,6 +68,10 @@ pub(crate) struct TxRing {
     quarantine: Vec<(Descriptors, Vec<Packet>)>,
     /// Rings quarantined so far.
     quarantined: u64,
+    /// Tail writes by `tx_batch` (counted here, not by the register accessor).
+    pub(crate) tail_writes: u64,
+    /// `tx_batch`'s plans, kept to reuse the allocation.
+    plans: Vec<std::result::Result<Plan, Refusal>>,
     /// Completed packets on their way back to their pools (kept to reuse
     /// its allocation).
     recycled: Vec<Packet>,
@@ -129,6 +133,8 @@ impl TxRing {
             dma: dma.clone(),
             quarantine: Vec::new(),
             quarantined: 0,
+            tail_writes: 0,
+            plans: Vec::with_capacity(count),
             recycled: Vec::with_capacity(count),
         })
     }
@@ -241,31 +247,38 @@ impl TxRing {
         // First count what fits: one descriptor a packet, two with a new context.
         let mut room = count - 1 - self.in_flight();
         let mut held = self.context;
-        let mut n = 0;
+        // Each packet's plan (or why it is refused), made once: the second
+        // pass below fills descriptors by them.
+        let mut plans = std::mem::take(&mut self.plans);
+        plans.clear();
         for p in pkts.iter() {
-            if self.refusal(p).is_none() {
-                let plan = self.plan(p, held);
-                let need = 1 + plan.context.is_some() as usize;
-                if need > room {
-                    break;
+            let planned = match self.refusal(p) {
+                Some(why) => Err(why),
+                None => {
+                    let plan = self.plan(p, held);
+                    let need = 1 + plan.context.is_some() as usize;
+                    if need > room {
+                        break;
+                    }
+                    room -= need;
+                    held = plan.context.or(held);
+                    Ok(plan)
                 }
-                room -= need;
-                held = plan.context.or(held);
-            }
-            n += 1;
+            };
+            plans.push(planned);
         }
-        if n == 0 {
-            return 0;
-        }
+        let n = plans.len();
         let mut queued = 0;
         let mut last = None;
-        for (k, mut p) in pkts.drain(..n).enumerate() {
-            if let Some(why) = self.refusal(&p) {
-                self.count_refusal(why);
-                continue;
-            }
+        for (k, (mut p, planned)) in pkts.drain(..n).zip(plans.drain(..)).enumerate() {
+            let plan = match planned {
+                Ok(plan) => plan,
+                Err(why) => {
+                    self.count_refusal(why);
+                    continue;
+                }
+            };
             queued += 1;
-            let plan = self.plan(&p, self.context);
             if plan.request.vlan.is_none() && p.vlan_tag().is_some() {
                 let inserted = p.insert_vlan_tag_in_software();
                 debug_assert!(inserted, "room checked by `refusal`");
@@ -315,8 +328,10 @@ impl TxRing {
                 self.reports.push_back(i);
                 self.unreported = 0;
             }
-            regs.write(self.block + Q_TAIL, self.tail as u32);
+            regs.write_tail(self.block + Q_TAIL, self.tail as u32);
+            self.tail_writes += 1;
         }
+        self.plans = plans;
         queued
     }
 

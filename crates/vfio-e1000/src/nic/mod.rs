@@ -411,7 +411,13 @@ impl Nic {
     /// Register reads and writes this NIC has done since open (for the
     /// "register accesses per frame" figure).
     pub fn register_accesses(&self) -> (u64, u64) {
-        self.hw.regs.accesses()
+        let (reads, writes) = self.hw.regs.accesses();
+        let tails: u64 = self
+            .queues
+            .iter()
+            .map(|q| q.rx.tail_writes + q.tx.tail_writes)
+            .sum();
+        (reads, writes + tails)
     }
 
     /// The MAC address.

@@ -19,7 +19,16 @@ pub(crate) trait Registers: Send + Sync {
     /// Writes the register at byte offset `reg`.
     fn write(&self, reg: u32, value: u32);
 
-    /// Register reads and writes done so far through this accessor.
+    /// Writes a queue's tail register: the data path's one register write
+    /// per batch. Implementations may leave it out of [`Registers::accesses`]
+    /// (the rings count their own, with no shared counter between queue
+    /// threads); by default it is [`Registers::write`].
+    fn write_tail(&self, reg: u32, value: u32) {
+        self.write(reg, value);
+    }
+
+    /// Register reads and writes done so far through this accessor (tail
+    /// writes perhaps excepted, see [`Registers::write_tail`]).
     fn accesses(&self) -> (u64, u64);
 
     /// Sets `bits` in register `reg` (read-modify-write).
@@ -122,6 +131,16 @@ impl Registers for Mmio {
     fn write(&self, reg: u32, value: u32) {
         let p = self.at(reg);
         self.writes.fetch_add(1, Ordering::Relaxed);
+        mmio_wmb();
+        // SAFETY: in bounds and aligned (checked by `at`); the mapping lives as long as `self`.
+        unsafe { std::ptr::write_volatile(p, value) }
+    }
+
+    /// As `write`, without the shared counter (an atomic read-modify-write
+    /// that every queue thread would contend on).
+    #[inline]
+    fn write_tail(&self, reg: u32, value: u32) {
+        let p = self.at(reg);
         mmio_wmb();
         // SAFETY: in bounds and aligned (checked by `at`); the mapping lives as long as `self`.
         unsafe { std::ptr::write_volatile(p, value) }
