@@ -50,14 +50,25 @@ impl Eventfds {
 /// A signal (SIGINT…) ends the wait early with an empty mask.
 pub(crate) fn wait_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
     debug_assert!(fds.len() <= 64);
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    // A queue sleeps on a few eventfds (its vector, the link's, the release
+    // request): on the stack, so that a sleep allocates nothing.
+    const ON_STACK: usize = 8;
+    let unused = libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut stack = [unused; ON_STACK];
+    let mut heap = Vec::new();
+    let pfds: &mut [libc::pollfd] = if fds.len() <= ON_STACK {
+        &mut stack[..fds.len()]
+    } else {
+        heap.resize(fds.len(), unused);
+        &mut heap
+    };
+    for (p, &fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd;
+    }
     // SAFETY: `pfds` is a valid, exclusively borrowed array of pollfd of the given length.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
