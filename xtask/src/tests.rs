@@ -135,6 +135,21 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
         ],
     ),
     ("static::unit_tests", &["test", "--workspace", "--quiet"]),
+    // Miri needs a nightly toolchain, which these machines cannot get:
+    // valgrind's memcheck runs the unit tests instead (the rings, the pool
+    // and its counts, the model's DMA into the driver's memory).
+    (
+        "static::unit_tests_under_valgrind",
+        &[
+            "--config",
+            "target.x86_64-unknown-linux-gnu.runner=['valgrind', '--error-exitcode=9', '-q']",
+            "test",
+            "-p",
+            "vfio-e1000",
+            "--lib",
+            "--quiet",
+        ],
+    ),
     ("static::fuzz", &["xtask", "fuzz", "--seconds", "20"]),
     (
         "static::package",
