@@ -158,24 +158,31 @@ pub struct TrafficArgs {
     /// Stop after N frames (received; sent for `send`)
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Stop after this many seconds
+    /// Stop after this long (seconds, or with a unit: 500ms, 2s, 1m)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub timeout: Option<f64>,
     /// Interrupt mode (default: the best the device offers)
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
-    /// Descriptors per ring
-    #[arg(long, value_name = "N", default_value_t = 512, alias = "rxd")]
+    /// Descriptors per ring, RX and TX: a multiple of 8 from 8 to 4096
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = parse_ring)]
     pub ring: usize,
+    /// Descriptors in the RX ring (default: --ring)
+    #[arg(long, value_name = "N", value_parser = parse_ring)]
+    pub rxd: Option<usize>,
+    /// Descriptors in the TX ring (default: --ring)
+    #[arg(long, value_name = "N", value_parser = parse_ring)]
+    pub txd: Option<usize>,
     /// Packet buffers per queue (default: 4 per ring descriptor, at least
     /// 2048); each takes 2 KiB of locked memory (more with --mtu)
     #[arg(long, value_name = "N")]
     pub pool: Option<usize>,
-    /// Minimum µs between interrupts
+    /// Minimum time between interrupts (µs, or with a unit: 128us, 1ms)
     #[arg(
         long,
         value_name = "US",
         default_value_t = 128,
+        value_parser = parse_us,
         conflicts_with = "adaptive_irq"
     )]
     pub irq_interval: u32,
@@ -183,32 +190,34 @@ pub struct TrafficArgs {
     /// 10,000 frames/s; above, about 20 frames per interrupt (250 µs to 1 ms)
     #[arg(long)]
     pub adaptive_irq: bool,
-    /// Run queue N's thread on the N-th CPU of this list (comma-separated),
+    /// Run queue N's thread on the N-th CPU of this list (e.g. 0-3,6),
     /// like DPDK's lcores. By default, with interrupts, each queue's thread
     /// runs on the CPU that takes its interrupt
     #[arg(
         long,
-        value_name = "CPU",
-        value_delimiter = ',',
+        value_name = "LIST",
+        value_parser = parse_cpu_list,
         conflicts_with = "no_pin"
     )]
-    pub cpus: Vec<usize>,
+    pub cpus: Option<CpuList>,
     /// Leave each queue's thread where the scheduler puts it
     #[arg(long)]
     pub no_pin: bool,
-    /// With interrupts: poll the ring this long before sleeping (0 = sleep at once)
-    #[arg(long, value_name = "US", default_value_t = 500)]
+    /// With interrupts: poll the ring this long before sleeping (µs, or
+    /// with a unit: 500us, 1ms; 0 = sleep at once)
+    #[arg(long, value_name = "US", default_value_t = 500, value_parser = parse_us)]
     pub busy_poll: u32,
     /// Device addresses
     #[arg(long, value_enum, value_name = "POLICY", default_value = "allocated")]
     pub iova: IovaArg,
-    /// How long to wait for link up, in ms
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    /// How long to wait for link up (ms, or with a unit: 1500ms, 10s)
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = parse_ms)]
     pub link_timeout: u64,
     /// No per-frame output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Print rates, drops and ring-full counts every SECS seconds
+    /// Print rates, drops and ring-full counts every SECS seconds (or with
+    /// a unit: 500ms)
     #[arg(long, value_name = "SECS", value_parser = parse_period)]
     pub stats_period: Option<f64>,
     /// Machine-readable output: each stats line and the summary as one JSON
@@ -360,12 +369,15 @@ pub struct PingArgs {
     /// Echo requests to send
     #[arg(short = 'c', long, value_name = "N", default_value_t = 3)]
     pub count: u16,
-    /// Time between requests, in ms
-    #[arg(long, value_name = "MS", default_value_t = 200)]
+    /// Time between requests (ms, or with a unit: 1s)
+    #[arg(long, value_name = "MS", default_value_t = 200, value_parser = parse_ms)]
     pub interval: u64,
-    /// Give up on a reply after this many seconds
+    /// Give up on a reply after this long (seconds, or with a unit: 500ms)
     #[arg(short = 'W', long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub timeout: f64,
+    /// How long to wait for link up (ms, or with a unit: 10s)
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = parse_ms)]
+    pub link_timeout: u64,
     /// Interrupt mode (default: the best the device offers)
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
@@ -388,11 +400,93 @@ fn parse_mac_arg(s: &str) -> Result<[u8; 6], String> {
     parse_mac(s).ok_or_else(|| "expected a MAC address like aa:bb:cc:dd:ee:ff".into())
 }
 
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err("expected a number of seconds, e.g. 2.5".into()),
+/// Nanoseconds per unit of a duration.
+const UNITS: [(&str, f64); 7] = [
+    ("ns", 1.0),
+    ("us", 1e3),
+    ("µs", 1e3),
+    ("ms", 1e6),
+    ("s", 1e9),
+    ("m", 60e9),
+    ("h", 3600e9),
+];
+
+/// Parses a duration: a number in `unit` (a suffix of [`UNITS`]), or a
+/// number with one of those suffixes; returns it in `unit`.
+pub fn parse_duration(s: &str, unit: &str) -> Result<f64, String> {
+    let per_unit = UNITS
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .map_or(1e9, |(_, n)| *n);
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let scale = match suffix {
+        "" => 1.0,
+        suffix => match UNITS.iter().find(|(u, _)| *u == suffix) {
+            Some((_, ns)) => ns / per_unit,
+            None => {
+                return Err(format!(
+                    "unknown unit '{suffix}': use ns, us, ms, s, m or h"
+                ))
+            }
+        },
+    };
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
+        _ => Err(format!(
+            "expected a duration like 2.5 ({unit}), 500ms or 2s"
+        )),
     }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    parse_duration(s, "s")
+}
+
+fn parse_ms(s: &str) -> Result<u64, String> {
+    Ok(parse_duration(s, "ms")?.round() as u64)
+}
+
+fn parse_us(s: &str) -> Result<u32, String> {
+    let us = parse_duration(s, "us")?.round();
+    if us > u32::MAX as f64 {
+        return Err("too long: at most 4294 s".into());
+    }
+    Ok(us as u32)
+}
+
+/// A ring size as the NICs take it: a multiple of 8 from 8 to 4096.
+fn parse_ring(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (8..=4096).contains(&n) && n % 8 == 0 => Ok(n),
+        _ => Err("expected a multiple of 8 from 8 to 4096".into()),
+    }
+}
+
+/// CPUs, in the order given (`--cpus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// A CPU list as `taskset -c` takes it: numbers and ranges, comma-separated.
+pub fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
+    let bad = || format!("expected CPUs like 0-3,6, not '{s}'");
+    let mut cpus = Vec::new();
+    for item in s.split(',') {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(item.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(CpuList(cpus))
 }
 
 fn parse_period(s: &str) -> Result<f64, String> {
@@ -469,6 +563,11 @@ mod tests {
             "send 0000:00:03.0 --size 59",
             "send 0000:00:03.0 --dst-mac 1:2:3",
             "send 0000:00:03.0 --payload xyz",
+            "echo 0000:00:03.0 --ring 100",
+            "echo 0000:00:03.0 --txd 8192",
+            "echo 0000:00:03.0 --timeout 2parsecs",
+            "echo 0000:00:03.0 --cpus 3-1",
+            "echo 0000:00:03.0 --queues 17",
             "bind",
             "frobnicate",
         ] {
@@ -487,5 +586,43 @@ mod tests {
         );
         assert_eq!(parse_mac("52:54:00:12:34"), None);
         assert_eq!(parse_mac("5:54:00:12:34:56"), None);
+    }
+
+    #[test]
+    fn durations_take_units_and_plain_numbers_keep_the_flags_unit() {
+        let Command::Echo(e) = parse(
+            "echo 00:03.0 --timeout 500ms --busy-poll 1ms --irq-interval 250 --link-timeout 2s --stats-period 250ms",
+        )
+        .unwrap()
+        .command
+        else {
+            panic!("not echo")
+        };
+        let t = &e.traffic;
+        assert_eq!(t.timeout, Some(0.5));
+        assert_eq!(
+            (t.busy_poll, t.irq_interval, t.link_timeout),
+            (1000, 250, 2000)
+        );
+        assert_eq!(t.stats_period, Some(0.25));
+        assert_eq!(parse_duration("1.5", "s"), Ok(1.5));
+        assert_eq!(parse_duration("90us", "ms"), Ok(0.09));
+        assert!(parse_duration("-1", "s").is_err());
+    }
+
+    #[test]
+    fn rings_and_cpu_lists() {
+        let Command::Echo(e) = parse("echo 00:03.0 --ring 256 --txd 1024 --cpus 0-2,5")
+            .unwrap()
+            .command
+        else {
+            panic!("not echo")
+        };
+        assert_eq!(
+            (e.traffic.ring, e.traffic.rxd, e.traffic.txd),
+            (256, None, Some(1024))
+        );
+        assert_eq!(e.traffic.cpus, Some(CpuList(vec![0, 1, 2, 5])));
+        assert_eq!(parse_cpu_list("7"), Ok(CpuList(vec![7])));
     }
 }

@@ -159,9 +159,9 @@ impl Error {
 
 fn bind_hint(pci: &str, vendor: u16, device: u16) -> String {
     format!(
-        "bind it with: echo {pci} > /sys/bus/pci/devices/{pci}/driver/unbind; \
+        "bind it with `e1000 bind {pci}` (or by hand: echo {pci} > /sys/bus/pci/devices/{pci}/driver/unbind; \
          echo vfio-pci > /sys/bus/pci/devices/{pci}/driver_override; \
-         echo {pci} > /sys/bus/pci/drivers_probe   (or: e1000 bind {pci}; vendor:device {vendor:04x}:{device:04x})"
+         echo {pci} > /sys/bus/pci/drivers_probe; vendor:device {vendor:04x}:{device:04x})"
     )
 }
 
@@ -186,8 +186,8 @@ impl fmt::Display for Error {
             }
             Error::NoIommu { pci } => write!(
                 f,
-                "{pci} has no IOMMU group: enable the IOMMU (kernel command line intel_iommu=on or amd_iommu=on, VT-d in firmware), \
-                 or accept unsafe no-IOMMU mode: echo 1 > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, then rebind"
+                "{pci} has no IOMMU group: enable the IOMMU (kernel command line intel_iommu=on or amd_iommu=on, VT-d in firmware); \
+                 this driver does not use VFIO's unsafe no-IOMMU mode"
             ),
             Error::VfioMissing => write!(
                 f,
@@ -202,7 +202,8 @@ impl fmt::Display for Error {
             }
             Error::PermissionDenied { path } => write!(
                 f,
-                "permission denied on {path}: run as root, or give your user the group: chown $USER {path}"
+                "permission denied on {path}: run as root, or give a group access with a udev rule \
+                 (SUBSYSTEM==\"vfio\", GROUP=\"vfio\", MODE=\"0660\") and a memlock limit for it: see docs/hardware.md"
             ),
             Error::Busy { path } => write!(
                 f,
@@ -247,7 +248,7 @@ impl fmt::Display for Error {
             ),
             Error::LinkDown { pci, waited_ms } => write!(
                 f,
-                "link on {pci} did not come up within {waited_ms} ms: check the cable/peer, or pass a longer --link-timeout"
+                "link on {pci} did not come up within {waited_ms} ms: check the cable and the link partner, or wait longer"
             ),
             Error::DeviceTimeout(what) => write!(f, "the device did not complete {what} in time"),
             Error::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),

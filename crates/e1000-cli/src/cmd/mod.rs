@@ -19,7 +19,13 @@ pub enum CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Usage(m) => f.write_str(m),
+            CliError::Failed(m) => write!(f, "error: {m}"),
+            // The library's message is the command's, with the flag that
+            // changes what it names.
+            CliError::Driver(e @ vfio_e1000::Error::LinkDown { .. }) => {
+                write!(f, "error: {e} (--link-timeout)")
+            }
             CliError::Driver(e) => write!(f, "error: {e}"),
         }
     }

@@ -36,7 +36,7 @@ pub fn run(args: &PingArgs) -> Result<(), CliError> {
     let mut config = super::default_config();
     config.irq = irq;
     let mut nic = Nic::open(pci, &config)?;
-    super::wait_link(&nic, Duration::from_secs(10))?;
+    super::wait_link(&nic, Duration::from_millis(args.link_timeout))?;
     let mac = nic.mac();
     println!(
         "ping: {} ({}) mac {} as {cidr}, pinging {target}",

@@ -55,9 +55,11 @@ impl Common {
         }
         let mut config = super::default_config();
         config.irq = super::irq_mode(t.irq);
-        config.rx_ring = t.ring;
-        config.tx_ring = t.ring;
-        config.pool_size = t.pool.unwrap_or((4 * t.ring).max(2048));
+        config.rx_ring = t.rxd.unwrap_or(t.ring);
+        config.tx_ring = t.txd.unwrap_or(t.ring);
+        config.pool_size = t
+            .pool
+            .unwrap_or((2 * (config.rx_ring + config.tx_ring)).max(2048));
         config.irq_interval_us = t.irq_interval;
         config.adaptive_irq = t.adaptive_irq;
         config.iova = match t.iova {
@@ -83,10 +85,10 @@ impl Common {
             period: t.stats_period.map(Duration::from_secs_f64),
             out: Out::new(t.json, data_on_stdout),
             inject_tx_stall_after: t.inject_tx_stall_after,
-            pin: match (t.no_pin, t.cpus.is_empty()) {
+            pin: match (t.no_pin, &t.cpus) {
                 (true, _) => Pin::Free,
-                (false, true) => Pin::Auto,
-                (false, false) => Pin::List(t.cpus.clone()),
+                (false, None) => Pin::Auto,
+                (false, Some(cpus)) => Pin::List(cpus.0.clone()),
             },
         })
     }
