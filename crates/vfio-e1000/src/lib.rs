@@ -89,6 +89,11 @@ pub mod fuzzing {
     pub use crate::hw::desc::fuzz_rx_writeback;
 }
 
+/// The README's code, compiled by `cargo test --doc` so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use datapath::mempool::{ChecksumStatus, Packet, BUFFER_SIZE};
 pub use error::{Error, Result};
 pub use hw::counters::{LinkStatus, Stats};
