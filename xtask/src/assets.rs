@@ -136,24 +136,58 @@ impl KernelTree {
     }
 }
 
-/// Returns the cached guest kernel tree, downloading and unpacking the
-/// packages on first use.
+/// Names a directory laid out as the unpacked packages are (`boot/vmlinuz-*`,
+/// `lib/modules/<release>/` with the VFIO modules, `bin/busybox`), to boot
+/// the guest with that kernel instead of Debian bookworm's.
+pub const ROOTFS_ENV: &str = "XTASK_GUEST_ROOTFS";
+/// Names the Debian suite whose `linux-image-amd64` the guest boots
+/// (default: bookworm), for a host whose apt knows another one.
+pub const SUITE_ENV: &str = "XTASK_GUEST_SUITE";
+
+/// What to do when the guest kernel cannot be had, for the error message.
+fn kernel_help(suite: &str) -> String {
+    format!(
+        "the guest boots Debian's linux-image-amd64 from suite {suite}, fetched with apt-get download: \
+         on a host whose apt does not know {suite} (trixie, Ubuntu), either add a {suite} source \
+         (Types: deb / URIs: http://deb.debian.org/debian / Suites: {suite} / Components: main), \
+         or set {SUITE_ENV}=SUITE to a suite it knows whose kernel has the VFIO modules, \
+         or set {ROOTFS_ENV}=DIR to an unpacked kernel and busybox (DIR/boot/vmlinuz-*, \
+         DIR/lib/modules/RELEASE/, DIR/bin/busybox)"
+    )
+}
+
+/// Returns the guest kernel tree: the one `XTASK_GUEST_ROOTFS` names, or
+/// the cached download, downloading and unpacking the packages on first
+/// use.
 pub fn ensure_kernel() -> Result<KernelTree> {
+    if let Some(dir) = std::env::var_os(ROOTFS_ENV) {
+        let dir = PathBuf::from(dir);
+        return KernelTree::find(&dir).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{ROOTFS_ENV}={}: no boot/vmlinuz-*, lib/modules/<release>/ and bin/busybox there",
+                dir.display()
+            )
+        });
+    }
+    let suite = std::env::var(SUITE_ENV).unwrap_or_else(|_| SUITE.to_string());
     let dir = guest_dir();
     let root = dir.join("rootfs");
     if let Some(tree) = KernelTree::find(&root) {
         return Ok(tree);
     }
     let deps =
-        run(Command::new("apt-cache").args(["depends", &format!("linux-image-amd64/{SUITE}")]))
-            .context("finding the guest kernel package")?;
+        run(Command::new("apt-cache").args(["depends", &format!("linux-image-amd64/{suite}")]))
+            .with_context(|| kernel_help(&suite))?;
     let image = deps
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends:"))
         .map(str::trim)
         .find(|p| p.starts_with("linux-image-"))
         .ok_or_else(|| {
-            anyhow::anyhow!("apt-cache names no linux-image-* dependency for linux-image-amd64")
+            anyhow::anyhow!(
+                "apt-cache names no linux-image-* dependency for linux-image-amd64/{suite}; {}",
+                kernel_help(&suite)
+            )
         })?
         .to_string();
     let debs = dir.join("debs");
@@ -166,7 +200,7 @@ pub fn ensure_kernel() -> Result<KernelTree> {
     };
     if download().is_err() {
         run(Command::new("apt-get").arg("update")).context("apt-get update")?;
-        download().context("downloading the guest kernel")?;
+        download().with_context(|| kernel_help(&suite))?;
     }
     let staging = dir.join(format!("rootfs.tmp.{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
