@@ -103,3 +103,4 @@ pub use nic::diag::{bind_vfio, supported_devices, Bar, DeviceListing, Diagnostic
 pub use nic::{Config, Nic, Queue, Wakeup};
 pub use sys::dma::IovaPolicy;
 pub use sys::pci::PciAddress;
+pub use sys::signal::{stop_on_signals, Stop};

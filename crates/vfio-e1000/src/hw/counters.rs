@@ -97,6 +97,49 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// What changed since `earlier`, an earlier reading of the same NIC:
+    /// every counter's difference (what a stats line every second prints).
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            rx_packets: self.rx_packets.saturating_sub(earlier.rx_packets),
+            rx_bytes: self.rx_bytes.saturating_sub(earlier.rx_bytes),
+            tx_packets: self.tx_packets.saturating_sub(earlier.tx_packets),
+            tx_bytes: self.tx_bytes.saturating_sub(earlier.tx_bytes),
+            rx_missed: self.rx_missed.saturating_sub(earlier.rx_missed),
+            rx_no_buffer: self.rx_no_buffer.saturating_sub(earlier.rx_no_buffer),
+            rx_crc_errors: self.rx_crc_errors.saturating_sub(earlier.rx_crc_errors),
+            rx_undersize: self.rx_undersize.saturating_sub(earlier.rx_undersize),
+            rx_oversize: self.rx_oversize.saturating_sub(earlier.rx_oversize),
+            rx_broadcast: self.rx_broadcast.saturating_sub(earlier.rx_broadcast),
+            rx_multicast: self.rx_multicast.saturating_sub(earlier.rx_multicast),
+            rx_driver_dropped: self
+                .rx_driver_dropped
+                .saturating_sub(earlier.rx_driver_dropped),
+            rx_ring_full: self.rx_ring_full.saturating_sub(earlier.rx_ring_full),
+            rx_early_dd: self.rx_early_dd.saturating_sub(earlier.rx_early_dd),
+            rx_ip_checksum_errors: self
+                .rx_ip_checksum_errors
+                .saturating_sub(earlier.rx_ip_checksum_errors),
+            rx_l4_checksum_errors: self
+                .rx_l4_checksum_errors
+                .saturating_sub(earlier.rx_l4_checksum_errors),
+            tx_hangs: self.tx_hangs.saturating_sub(earlier.tx_hangs),
+            tx_runts: self.tx_runts.saturating_sub(earlier.tx_runts),
+            tx_tag_no_room: self.tx_tag_no_room.saturating_sub(earlier.tx_tag_no_room),
+            tx_giants: self.tx_giants.saturating_sub(earlier.tx_giants),
+            tx_dead_pool: self.tx_dead_pool.saturating_sub(earlier.tx_dead_pool),
+            tx_reset_dropped: self
+                .tx_reset_dropped
+                .saturating_sub(earlier.tx_reset_dropped),
+            tx_rings_quarantined: self
+                .tx_rings_quarantined
+                .saturating_sub(earlier.tx_rings_quarantined),
+            link_down_events: self
+                .link_down_events
+                .saturating_sub(earlier.link_down_events),
+            link_down_ms: self.link_down_ms.saturating_sub(earlier.link_down_ms),
+        }
+    }
     /// Every counter by its `ethtool -S` style name, in a fixed order.
     pub fn named(&self) -> [(&'static str, u64); 25] {
         [
@@ -126,5 +169,60 @@ impl Stats {
             ("link_down_events", self.link_down_events),
             ("link_down_ms", self.link_down_ms),
         ]
+    }
+}
+
+/// One line, as ixy.rs's examples print every second: frames and bytes
+/// each way and what was lost, e.g. `rx 1000 frames 64000 B, tx 1000
+/// frames 64000 B, lost 0 (missed 0, no buffer 0, ring full 0, driver 0)`.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lost = self.rx_missed + self.rx_no_buffer + self.rx_driver_dropped;
+        write!(
+            f,
+            "rx {} frames {} B, tx {} frames {} B, lost {lost} (missed {}, no buffer {}, ring full {}, driver {})",
+            self.rx_packets,
+            self.rx_bytes,
+            self.tx_packets,
+            self.tx_bytes,
+            self.rx_missed,
+            self.rx_no_buffer,
+            self.rx_ring_full,
+            self.rx_driver_dropped
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stats;
+
+    #[test]
+    fn since_subtracts_every_counter_and_display_is_one_line() {
+        let earlier = Stats {
+            rx_packets: 10,
+            tx_bytes: 640,
+            rx_missed: 1,
+            ..Stats::default()
+        };
+        let now = Stats {
+            rx_packets: 25,
+            tx_bytes: 1280,
+            rx_missed: 3,
+            tx_hangs: 1,
+            ..Stats::default()
+        };
+        let d = now.since(&earlier);
+        assert_eq!(
+            (d.rx_packets, d.tx_bytes, d.rx_missed, d.tx_hangs),
+            (15, 640, 2, 1)
+        );
+        assert_eq!(earlier.since(&now), Stats::default(), "never negative");
+        let line = d.to_string();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with("rx 15 frames 0 B, tx 0 frames 640 B, lost 2"),
+            "{line}"
+        );
     }
 }

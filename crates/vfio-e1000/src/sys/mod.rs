@@ -10,4 +10,5 @@ pub(crate) mod eventfd;
 pub(crate) mod irq;
 pub(crate) mod mmio;
 pub(crate) mod pci;
+pub(crate) mod signal;
 pub(crate) mod vfio;
