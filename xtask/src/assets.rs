@@ -226,8 +226,11 @@ pub fn ensure_kernel() -> Result<KernelTree> {
 pub struct GuestBinary {
     /// Cargo package.
     pub package: &'static str,
-    /// Binary name, installed as `/bin/<bin>` in the guest.
+    /// Binary (or example) name in the workspace.
     pub bin: &'static str,
+    /// Name in the guest's `/bin` (examples get an `example-` prefix where
+    /// their name is a shell command's, e.g. `echo`).
+    pub guest_name: &'static str,
     /// Whether it is one of the package's examples rather than a binary.
     pub example: bool,
 }
@@ -237,24 +240,41 @@ pub const GUEST_BINARIES: &[GuestBinary] = &[
     GuestBinary {
         package: "e1000-cli",
         bin: "e1000",
+        guest_name: "e1000",
         example: false,
     },
     // The kernel-driver baseline of `cargo xtask bench`.
     GuestBinary {
         package: "bench-guest",
         bin: "afpacket-echo",
+        guest_name: "afpacket-echo",
         example: false,
     },
     // The library's async example, run by the scenarios.
     GuestBinary {
         package: "vfio-e1000",
         bin: "tokio_echo",
+        guest_name: "tokio_echo",
+        example: true,
+    },
+    // The library's echo and packet-generator examples, run by the scenarios.
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "echo",
+        guest_name: "example-echo",
+        example: true,
+    },
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "pktgen",
+        guest_name: "example-pktgen",
         example: true,
     },
     // The library's close-and-reopen example, run by the scenarios.
     GuestBinary {
         package: "vfio-e1000",
         bin: "reopen",
+        guest_name: "reopen",
         example: true,
     },
 ];
@@ -276,7 +296,7 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
                     "XTASK_GUEST_BIN_DIR has no {}",
                     path.display()
                 );
-                Ok((b.bin.to_string(), path))
+                Ok((b.guest_name.to_string(), path))
             })
             .collect();
     }
@@ -309,7 +329,7 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
             } else {
                 out.clone()
             };
-            (b.bin.to_string(), dir.join(b.bin))
+            (b.guest_name.to_string(), dir.join(b.bin))
         })
         .collect())
 }

@@ -1,12 +1,14 @@
 //! Forward frames between two NICs in both directions, zero-copy: a buffer
 //! received on one is sent on the other (every NIC a process opens shares
-//! one IOMMU address space).
+//! one IOMMU address space). A stats line every second per NIC; Ctrl-C (or
+//! SIGTERM) stops it cleanly.
 //!
 //! ```sh
 //! cargo run --release --example forward -- 0000:03:00.0 0000:04:00.0
 //! ```
 
-use vfio_e1000::{Config, IrqMode, Nic};
+use std::time::{Duration, Instant};
+use vfio_e1000::{stop_on_signals, Config, IrqMode, Nic};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -14,23 +16,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(a), Some(b)) => (a, b),
         _ => return Err("usage: forward PCI-A PCI-B".into()),
     };
+    let stop = stop_on_signals()?;
     let mut config = Config::default();
     config.irq = Some(IrqMode::Poll);
     let mut nics = [Nic::open(&a, &config)?, Nic::open(&b, &config)?];
     let mut batch = Vec::with_capacity(64);
-    let mut forwarded = 0u64;
-    loop {
+    let mut last = [nics[0].stats(), nics[1].stats()];
+    let mut shown = Instant::now();
+    while !stop.requested() {
         for from in 0..2 {
             // In poll mode `wait` returns at once; now and then it looks at
             // the kernel's release request (hot-unplug) and the TX watchdog.
-            nics[from].wait(std::time::Duration::ZERO)?;
+            nics[from].wait(Duration::ZERO)?;
             if nics[from].rx_batch(&mut batch, 64) > 0 {
-                forwarded += nics[1 - from].tx_batch(&mut batch) as u64;
-                batch.clear();
+                nics[1 - from].tx_batch(&mut batch);
+                batch.clear(); // what did not fit goes back to the pool
             }
         }
-        if forwarded > 0 && forwarded.is_multiple_of(1 << 20) {
-            println!("{forwarded} frames forwarded");
+        if shown.elapsed() >= Duration::from_secs(1) {
+            for (nic, last) in nics.iter_mut().zip(&mut last) {
+                let now = nic.stats();
+                println!("forward: {}: {}", nic.pci(), now.since(last));
+                *last = now;
+            }
+            shown = Instant::now();
         }
     }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Write received frames to a pcap file (classic format, microsecond
-//! timestamps, Ethernet), readable by tcpdump, tshark and Wireshark.
+//! timestamps, Ethernet), readable by tcpdump, tshark and Wireshark. Stops
+//! after FRAMES frames, or cleanly on Ctrl-C (or SIGTERM).
 //!
 //! ```sh
 //! cargo run --release --example pcap -- 0000:03:00.0 capture.pcap 1000
@@ -7,7 +8,7 @@
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use vfio_e1000::{Config, Nic};
+use vfio_e1000::{stop_on_signals, Config, Nic};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,10 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for field in [0u32, 0, 65535, 1] {
         out.write_all(&field.to_le_bytes())?;
     }
+    let stop = stop_on_signals()?;
     let mut nic = Nic::open(&pci, &Config::default())?;
     let mut batch = Vec::with_capacity(64);
     let mut written = 0u64;
-    while written < count {
+    while written < count && !stop.requested() {
         nic.wait(Duration::from_millis(100))?;
         let want = (count - written).min(64) as usize;
         nic.rx_batch(&mut batch, want);

@@ -1,13 +1,13 @@
 //! A packet generator: builds one 60-byte broadcast frame in every pool
 //! buffer it takes, then sends as fast as the ring takes them, one tail
-//! write per batch.
+//! write per batch. Ctrl-C (or SIGTERM) stops it early, cleanly.
 //!
 //! ```sh
 //! cargo run --release --example pktgen -- 0000:03:00.0 1000000
 //! ```
 
 use std::time::{Duration, Instant};
-use vfio_e1000::{Config, IrqMode, Nic};
+use vfio_e1000::{stop_on_signals, Config, IrqMode, Nic};
 
 const LEN: usize = 60;
 
@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    let stop = stop_on_signals()?;
     let mut config = Config::default();
     config.irq = Some(IrqMode::Poll);
     let mut nic = Nic::open(&pci, &config)?;
@@ -29,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes()); // local experimental EtherType
     let (mut sent, start) = (0u64, Instant::now());
     let mut batch = Vec::with_capacity(64);
-    while sent < total {
+    while sent < total && !stop.requested() {
         let want = (total - sent).min(64) as usize;
         nic.alloc_batch(want - batch.len().min(want), LEN, &mut batch);
         for (i, p) in batch.iter_mut().enumerate() {

@@ -1,6 +1,7 @@
 //! A UDP echo server on smoltcp, running on the NIC through
 //! `vfio_e1000::smoltcp_phy::SmolDevice`: answers every datagram to
-//! port 7 with the same payload, and answers ARP and ICMP echo.
+//! port 7 with the same payload, and answers ARP and ICMP echo. Ctrl-C
+//! (or SIGTERM) stops it cleanly.
 //!
 //! ```sh
 //! cargo run --release --features smoltcp --example udp_responder -- 0000:03:00.0 10.0.0.2/24
@@ -12,7 +13,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpCidr};
 use std::time::Duration;
 use vfio_e1000::smoltcp_phy::SmolDevice;
-use vfio_e1000::{Config, Nic};
+use vfio_e1000::{stop_on_signals, Config, Nic};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -21,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: udp_responder PCI-ADDRESS IP/PREFIX".into()),
     };
     let cidr: IpCidr = cidr.parse().map_err(|_| "IP/PREFIX, e.g. 10.0.0.2/24")?;
+    let stop = stop_on_signals()?;
     let mut nic = Nic::open(&pci, &Config::default())?;
     nic.wait_link(Duration::from_secs(5))?;
     let mac = nic.mac();
@@ -43,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handle = sockets.add(udp::Socket::new(buffer(), buffer()));
     sockets.get_mut::<udp::Socket>(handle).bind(7)?;
     println!("udp echo on {cidr} port 7");
-    loop {
+    while !stop.requested() {
         device.nic().wait(Duration::from_millis(10))?;
         iface.poll(now(), &mut device, &mut sockets);
         let socket = sockets.get_mut::<udp::Socket>(handle);
@@ -53,4 +55,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         iface.poll(now(), &mut device, &mut sockets);
     }
+    Ok(())
 }
