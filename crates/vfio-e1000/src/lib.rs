@@ -100,7 +100,7 @@ pub use hw::counters::{LinkStatus, Stats};
 pub use hw::irq::IrqMode;
 pub use nic::config::{MAX_IRQ_INTERVAL_US, MAX_MTU};
 pub use nic::diag::{bind_vfio, supported_devices, Bar, DeviceListing, Diagnostics};
-pub use nic::{Config, Nic, Queue, Wakeup};
+pub use nic::{Config, Nic, Poller, Queue, Wakeup};
 pub use sys::dma::IovaPolicy;
 pub use sys::pci::PciAddress;
 pub use sys::signal::{stop_on_signals, Stop};

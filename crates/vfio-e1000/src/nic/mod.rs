@@ -6,10 +6,12 @@ pub(crate) mod bringup;
 pub(crate) mod config;
 pub(crate) mod diag;
 pub(crate) mod moderation;
+pub(crate) mod poller;
 pub(crate) mod queue;
 pub(crate) mod vectors;
 
 pub use config::Config;
+pub use poller::Poller;
 pub use queue::{Queue, Wakeup};
 
 use crate::datapath::mempool::Packet;

@@ -294,6 +294,19 @@ impl<'a> Queue<'a> {
         Ok(wake)
     }
 
+    /// How long [`Queue::wait`] busy-polls before it sleeps.
+    pub(crate) fn busy_poll(&self) -> Duration {
+        self.state.busy_poll
+    }
+
+    /// What a wait that timed out looks at (as [`Queue::wait`] does after
+    /// its own timeout): a device gone, the TX watchdog.
+    pub(crate) fn idle_checks(&mut self) -> Result<()> {
+        self.hw.check_present()?;
+        self.watch_tx()?;
+        Ok(())
+    }
+
     /// Re-times this queue's vector (adaptive moderation; rare).
     #[cold]
     fn set_irq_interval(&self, us: u32) {

@@ -6,6 +6,7 @@
 
 pub(crate) mod barrier;
 pub(crate) mod dma;
+pub(crate) mod epoll;
 pub(crate) mod eventfd;
 pub(crate) mod irq;
 pub(crate) mod mmio;

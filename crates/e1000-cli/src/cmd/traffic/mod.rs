@@ -26,7 +26,9 @@ use std::io::Write;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant, SystemTime};
-use vfio_e1000::{ChecksumStatus, Config, IovaPolicy, IrqMode, LinkStatus, Nic, Packet, Queue};
+use vfio_e1000::{
+    ChecksumStatus, Config, IovaPolicy, LinkStatus, Nic, Packet, Poller, Queue, Wakeup,
+};
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;

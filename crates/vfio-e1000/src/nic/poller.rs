@@ -1,0 +1,116 @@
+//! [`Poller`]: one thread sleeping until any of several queues, of one NIC
+//! or of several, has work, with the policy of [`Queue::wait`]: busy-poll
+//! the rings a little, then sleep on every queue's interrupt at once (an
+//! epoll set over their VFIO eventfds), then acknowledge and re-arm what
+//! fired through each queue's own [`Queue::wait`] with a zero timeout.
+//!
+//! Why epoll and not an async runtime: the driver stays free of one, and an
+//! async program already has what it needs in [`Queue::fds`] (register them
+//! with its reactor, then call `Queue::wait(Duration::ZERO)`, as the
+//! `tokio_echo` example does).
+
+use super::queue::{Queue, Wakeup};
+use crate::error::{Error, Result};
+use crate::sys::epoll::Epoll;
+use std::time::{Duration, Instant};
+
+/// Sleeps until any of several queues has work.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use vfio_e1000::{Config, Nic, Poller};
+/// let mut a = Nic::open("0000:00:03.0", &Config::default())?;
+/// let mut b = Nic::open("0000:00:04.0", &Config::default())?;
+/// let mut queues = [a.queue(0)?, b.queue(0)?];
+/// let mut poller = Poller::new(&queues)?;
+/// let mut wakes = [Default::default(); 2];
+/// poller.wait(&mut queues, Duration::from_millis(100), &mut wakes)?;
+/// for (q, wake) in queues.iter_mut().zip(wakes) {
+///     if wake.rx { /* q.rx_batch(...) */ }
+/// }
+/// # Ok::<(), vfio_e1000::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Poller {
+    epoll: Epoll,
+    /// Queues in poll mode: `wait` never sleeps.
+    polling: bool,
+    /// The longest busy-poll any queue asks for.
+    busy_poll: Duration,
+    /// Queues registered, in order.
+    count: usize,
+}
+
+impl Poller {
+    /// Watches `queues` (at most 64): their interrupt eventfds go into one
+    /// epoll set. Pass the same queues, in the same order, to
+    /// [`Poller::wait`].
+    pub fn new(queues: &[Queue<'_>]) -> Result<Poller> {
+        if queues.len() > 64 {
+            return Err(Error::InvalidConfig(format!(
+                "a Poller watches at most 64 queues, not {}",
+                queues.len()
+            )));
+        }
+        let epoll = Epoll::new()?;
+        let mut polling = false;
+        let mut busy_poll = Duration::ZERO;
+        for (i, q) in queues.iter().enumerate() {
+            let fds = q.fds();
+            polling |= fds.is_empty();
+            busy_poll = busy_poll.max(q.busy_poll());
+            for fd in fds {
+                epoll.add(fd, 1 << i)?;
+            }
+        }
+        Ok(Poller {
+            epoll,
+            polling,
+            busy_poll,
+            count: queues.len(),
+        })
+    }
+
+    /// Waits until a queue of `queues` has received frames (or its link
+    /// changed), or `timeout`, and says which in `wakes` (one per queue).
+    /// Busy-polls the rings for the longest busy-poll time a queue asks for
+    /// ([`Config::busy_poll_us`](crate::Config::busy_poll_us)), then sleeps
+    /// on every queue's interrupt at once; each queue then acknowledges and
+    /// re-arms its own through [`Queue::wait`] with a zero timeout, which also
+    /// reports a device that is gone or that the kernel wants back. In poll
+    /// mode it does not sleep: every queue is reported as having work. A
+    /// signal ends the sleep early.
+    ///
+    /// # Panics
+    /// If `queues` or `wakes` are not as many as the queues given to
+    /// [`Poller::new`].
+    pub fn wait(
+        &mut self,
+        queues: &mut [Queue<'_>],
+        timeout: Duration,
+        wakes: &mut [Wakeup],
+    ) -> Result<()> {
+        assert!(queues.len() == self.count && wakes.len() == self.count);
+        if !self.polling && !timeout.is_zero() {
+            let spin_until = Instant::now() + self.busy_poll;
+            while !queues.iter().any(Queue::rx_pending) && Instant::now() < spin_until {
+                std::hint::spin_loop();
+            }
+            if !queues.iter().any(Queue::rx_pending) {
+                let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+                if self.epoll.wait(ms.max(1))? == 0 {
+                    // Nothing fired for the whole timeout: look, as a
+                    // queue's own wait does, for a device that is gone
+                    // (it stops interrupting) and a hung transmitter.
+                    for q in queues.iter_mut() {
+                        q.idle_checks()?;
+                    }
+                }
+            }
+        }
+        for (q, wake) in queues.iter_mut().zip(wakes.iter_mut()) {
+            *wake = q.wait(Duration::ZERO)?;
+        }
+        Ok(())
+    }
+}
