@@ -67,7 +67,8 @@ pub enum Command {
                       e1000 echo 0000:03:00.0 --queues 4 --json"
     )]
     Echo(EchoArgs),
-    /// Send IPv4/UDP frames carrying a sequence number
+    /// Send IPv4/UDP frames carrying a sequence number (from 10.11.12.2:40000
+    /// to 10.11.12.1:40001, to 02:00:00:00:00:01, unless told otherwise)
     #[command(
         after_help = "Example:\n  e1000 send 0000:03:00.0 -c 100000 --size 64 --rate 50000 --flows 16 \\\n    \
                       --dst-mac 02:00:00:00:00:01 --dst-ip 10.0.0.1 --dst-port 9000"
@@ -300,14 +301,16 @@ pub enum Payload {
 pub struct SendArgs {
     /// PCI address, e.g. 0000:03:00.0
     pub pci: String,
-    /// Frame size without FCS
-    #[arg(short, long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u16).range(60..=1514))]
+    /// Frame size without FCS, 60 to 9014 (over 1514 needs --mtu SIZE-14)
+    #[arg(short, long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u16).range(60..=9014))]
     pub size: u16,
     /// Frames per second (0 = as fast as the NIC takes them)
     #[arg(long, value_name = "PPS", default_value_t = 0.0)]
     pub rate: f64,
-    /// Destination MAC
-    #[arg(long, value_name = "MAC", default_value = "ff:ff:ff:ff:ff:ff", value_parser = parse_mac_arg)]
+    /// Destination MAC. The default is a locally administered unicast
+    /// address (as testpmd's txonly uses), which no host on a real LAN has:
+    /// switches flood it at worst, but no host's stack takes the frames
+    #[arg(long, value_name = "MAC", default_value = "02:00:00:00:00:01", value_parser = parse_mac_arg)]
     pub dst_mac: [u8; 6],
     /// Source IPv4 address
     #[arg(long, value_name = "IP", default_value = "10.11.12.2")]
@@ -561,6 +564,7 @@ mod tests {
             "dump 0000:00:03.0 --bogus",
             "echo 0000:00:03.0 --irq bogus",
             "send 0000:00:03.0 --size 59",
+            "send 0000:00:03.0 --size 9015",
             "send 0000:00:03.0 --dst-mac 1:2:3",
             "send 0000:00:03.0 --payload xyz",
             "echo 0000:00:03.0 --ring 100",

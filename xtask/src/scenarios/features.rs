@@ -16,6 +16,7 @@ pub fn add(s: Suite, model: &'static str) -> Suite {
     let s = s
         .test(name("tx_hang_detected_and_queue_recovers"), tx_hang)
         .test(name("jumbo_frames_echo_at_mtu_9000"), jumbo)
+        .test(name("jumbo_frames_sent_at_mtu_9000"), jumbo_send)
         .test(name("address_filters_decide_what_is_received"), filters)
         .test(
             name("adaptive_irq_fewer_interrupts_under_load_none_idle"),
@@ -172,6 +173,49 @@ fn tx_hang(g: &mut Guest) -> Result<()> {
         queued.unwrap_or(0),
         sent.unwrap_or(0),
         reset_dropped.unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// `e1000 send --mtu 9000 --size 9014`: 9014-byte frames leave whole, to
+/// the default destination (a locally administered unicast address); a
+/// size over what the MTU allows is a usage error (exit 2).
+fn jumbo_send(g: &mut Guest) -> Result<()> {
+    const N: u64 = 20;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    peer.drain()?;
+    let r = g.run(
+        &format!(
+            "e1000 send {} --mtu 9000 --size 9014 -c {N} --quiet",
+            nic.pci
+        ),
+        Duration::from_secs(60),
+    )?;
+    ensure!(r.status == 0, "send --size 9014 failed:\n{}", r.output());
+    let got = super::cli::receive_sent(&peer, N, |seq, f| {
+        ensure!(
+            f.len() == 9014,
+            "frame {seq} is {} bytes, not 9014",
+            f.len()
+        );
+        ensure!(
+            f[0..6] == [2, 0, 0, 0, 0, 1],
+            "frame {seq} to {:02x?}",
+            &f[0..6]
+        );
+        Ok(())
+    })?;
+    ensure!(got == N, "{got} of {N} jumbo frames arrived");
+    let r = g.run(
+        &format!("e1000 send {} --size 1515 -c 1", nic.pci),
+        Duration::from_secs(30),
+    )?;
+    ensure!(
+        r.status == 2 && r.output().contains("raise --mtu"),
+        "--size 1515 at the standard MTU: exit {}:\n{}",
+        r.status,
+        r.output()
     );
     Ok(())
 }

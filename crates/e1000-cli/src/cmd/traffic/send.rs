@@ -8,6 +8,13 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
     let common = Common::new(&args.traffic, false)?;
     let out = common.out;
     let size = usize::from(args.size);
+    let largest = usize::from(args.traffic.mtu) + 14;
+    if size > largest {
+        return Err(CliError::Usage(format!(
+            "--size {size} is over what --mtu {} allows ({largest} bytes): raise --mtu",
+            args.traffic.mtu
+        )));
+    }
     let rate = args.rate;
     let mut nic = common.open("send", &args.pci)?;
     pin_queue_thread(&nic.queue(0)?, &common, "send");
