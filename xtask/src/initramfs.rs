@@ -31,6 +31,7 @@ pub const MODULE_SETS: &[(&str, &[&str])] = &[
     ("e1000e", &["e1000e"]),
     ("igb", &["igb"]),
     ("pktgen", &["pktgen"]),
+    ("tun", &["tun"]),
 ];
 
 /// Guest scripts: (path in the guest, contents).

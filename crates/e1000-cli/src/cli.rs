@@ -77,6 +77,12 @@ pub enum Command {
     /// Forward frames between two NICs, both ways (zero-copy)
     #[command(after_help = "Example:\n  e1000 forward 0000:03:00.0 0000:04:00.0 --stats-period 1")]
     Forward(ForwardArgs),
+    /// A TAP interface that carries the NIC's frames to and from the kernel's
+    /// own network stack, so that ordinary programs use the NIC
+    #[command(
+        after_help = "Example:\n  e1000 tap 0000:03:00.0 &\n  ip addr add 10.0.0.2/24 dev e1000tap0\n  ping 10.0.0.1"
+    )]
+    Tap(TapArgs),
     /// ICMP echo through smoltcp running on the NIC
     #[command(after_help = "Example:\n  e1000 ping 0000:03:00.0 10.0.0.1 --ip 10.0.0.2/24 -c 5")]
     Ping(PingArgs),
@@ -354,6 +360,19 @@ pub struct ForwardArgs {
     pub pci_a: String,
     /// Second NIC's PCI address
     pub pci_b: String,
+    /// Options of every traffic command
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+/// `e1000 tap`.
+#[derive(Debug, Args)]
+pub struct TapArgs {
+    /// PCI address, e.g. 0000:03:00.0
+    pub pci: String,
+    /// Name of the TAP interface (gone when the command ends)
+    #[arg(long, value_name = "IFNAME", default_value = "e1000tap0")]
+    pub name: String,
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,

@@ -10,6 +10,7 @@ mod logger;
 mod out;
 mod signal;
 mod sysfs;
+mod tun;
 
 use clap::{CommandFactory, Parser};
 use cmd::CliError;
@@ -43,6 +44,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Echo(a) => cmd::traffic::echo(&a),
         Command::Send(a) => cmd::traffic::send(&a),
         Command::Forward(a) => cmd::traffic::forward(&a),
+        Command::Tap(a) => cmd::traffic::tap(&a),
         Command::Ping(a) => cmd::ping::run(&a),
     }
 }

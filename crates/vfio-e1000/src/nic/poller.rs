@@ -39,16 +39,18 @@ pub struct Poller {
     busy_poll: Duration,
     /// Queues registered, in order.
     count: usize,
+    /// Whether descriptors other than the queues' are watched.
+    others: bool,
 }
 
 impl Poller {
-    /// Watches `queues` (at most 64): their interrupt eventfds go into one
+    /// Watches `queues` (at most 63): their interrupt eventfds go into one
     /// epoll set. Pass the same queues, in the same order, to
     /// [`Poller::wait`].
     pub fn new(queues: &[Queue<'_>]) -> Result<Poller> {
-        if queues.len() > 64 {
+        if queues.len() > 63 {
             return Err(Error::InvalidConfig(format!(
-                "a Poller watches at most 64 queues, not {}",
+                "a Poller watches at most 63 queues, not {}",
                 queues.len()
             )));
         }
@@ -68,7 +70,19 @@ impl Poller {
             polling,
             busy_poll,
             count: queues.len(),
+            others: false,
         })
+    }
+
+    /// Also wakes [`Poller::wait`] when `fd` is readable (a TAP device, a
+    /// socket: whatever else the thread serves). The caller reads it itself
+    /// after `wait` returns, without blocking. With such a descriptor, `wait`
+    /// sleeps at once instead of busy-polling first: it cannot see the
+    /// descriptor without a system call.
+    pub fn watch_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+        self.epoll.add(fd, 1 << 63)?;
+        self.others = true;
+        Ok(())
     }
 
     /// Waits until a queue of `queues` has received frames (or its link
@@ -92,7 +106,12 @@ impl Poller {
     ) -> Result<()> {
         assert!(queues.len() == self.count && wakes.len() == self.count);
         if !self.polling && !timeout.is_zero() {
-            let spin_until = Instant::now() + self.busy_poll;
+            let spin = if self.others {
+                Duration::ZERO
+            } else {
+                self.busy_poll
+            };
+            let spin_until = Instant::now() + spin;
             while !queues.iter().any(Queue::rx_pending) && Instant::now() < spin_until {
                 std::hint::spin_loop();
             }

@@ -145,6 +145,12 @@ impl<'a> Queue<'a> {
         self.state.rx.pool().alloc_batch(n, len, out)
     }
 
+    /// Bytes per packet buffer of this queue's pool: the longest frame a
+    /// packet from [`Queue::alloc`] can hold.
+    pub fn buffer_size(&self) -> usize {
+        self.state.rx.pool().buffer_size()
+    }
+
     /// Buffers in this queue's pool.
     pub fn pool_size(&self) -> usize {
         self.state.rx.pool().capacity()

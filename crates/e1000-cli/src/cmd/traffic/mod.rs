@@ -7,12 +7,14 @@ mod echo;
 mod forward;
 mod send;
 mod stats;
+mod tap;
 
 pub use dump::dump;
 pub use echo::echo;
 pub use forward::forward;
 pub use send::send;
 use stats::{report, with_stats, Live, RunTotals, Tally};
+pub use tap::tap;
 
 use super::CliError;
 use crate::frame::{build_udp, mac_str, set_seq, set_src_port, summary};
