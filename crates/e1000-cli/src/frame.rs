@@ -8,14 +8,14 @@ use e1000_wire::{write_ipv4_udp, Ipv4Udp, UDP_PAYLOAD};
 /// Offset of the sequence number: the start of the UDP payload.
 const SEQ: usize = UDP_PAYLOAD;
 
-/// Writes an IPv4/UDP frame of `buf.len()` bytes (60..=1514) with the
+/// Writes an IPv4/UDP frame of `buf.len()` bytes (60..=9014) with the
 /// headers of `spec` carrying `seq` (8 bytes, big-endian, at offset 42) and
 /// then `payload` repeated (or byte `i` = `i` when `payload` is empty). Send
 /// frames leave the UDP checksum 0 ("none", RFC 768: `spec.udp_checksum`
 /// false), so frames of one size differ only in the sequence number and
 /// source port: see [`set_seq`] and [`set_src_port`].
 pub fn build_udp(buf: &mut [u8], spec: &Ipv4Udp, payload: &[u8], seq: u64) {
-    assert!((60..=1514).contains(&buf.len()));
+    assert!((60..=9014).contains(&buf.len()));
     set_seq(buf, seq);
     for (i, b) in buf[SEQ + 8..].iter_mut().enumerate() {
         *b = if payload.is_empty() {
@@ -71,5 +71,10 @@ mod tests {
         assert_eq!(f[50..54], [0xde, 0xad, 0xde, 0xad]);
         set_src_port(&mut f, 40003);
         assert!(summary(&f).contains("10.11.12.2.40003 > "));
+        // A jumbo frame (send --mtu 9000 --size 9014) is built the same way.
+        let mut jumbo = vec![0u8; 9014];
+        build_udp(&mut jumbo, &spec, &[], 9);
+        assert_eq!(e1000_wire::checksum(&jumbo[14..34]), 0);
+        assert!(summary(&jumbo).contains("length 9014"));
     }
 }
