@@ -27,7 +27,6 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
         // `from` meanwhile, so that its own RX ring, not this program, holds
         // (and at worst drops) what the other side cannot take yet.
         let mut pending: [Vec<Packet>; 2] = [Vec::with_capacity(BATCH), Vec::with_capacity(BATCH)];
-        let bytes = |pkts: &[Packet]| pkts.iter().map(|p| p.len() as u64).sum::<u64>();
         while !common.finished(&budget) {
             // With frames waiting for TX room, only look; else sleep.
             let waiting = pending.iter().any(|p| !p.is_empty());
@@ -45,9 +44,7 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
                     rx.add(&pending[from]);
                 }
                 if !pending[from].is_empty() {
-                    let before = bytes(&pending[from]);
-                    tx.frames += queues[1 - from].tx_batch(&mut pending[from]) as u64;
-                    tx.bytes += before - bytes(&pending[from]);
+                    send_some(&mut queues[1 - from], &mut pending[from], &mut tx);
                 }
             }
             let ring: u64 = queues.iter().map(Queue::ring_full).sum();

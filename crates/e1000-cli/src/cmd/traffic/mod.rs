@@ -203,6 +203,15 @@ fn pin_queue_thread(queue: &Queue, common: &Common, what: &str) {
     }
 }
 
+/// Queues what of `pkts` the TX ring has room for and counts it (frames
+/// and bytes) in `tx`; the rest stays in `pkts` for the next round.
+fn send_some(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) {
+    let bytes = |pkts: &[Packet]| pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+    let before = bytes(pkts);
+    tx.frames += queue.tx_batch(pkts) as u64;
+    tx.bytes += before - bytes(pkts);
+}
+
 /// Sends `pkts` completely if the ring drains within a few ms; returns how
 /// many had to be dropped.
 fn send_all(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {

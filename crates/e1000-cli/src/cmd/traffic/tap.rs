@@ -88,9 +88,7 @@ pub fn tap(args: &TapArgs) -> Result<(), CliError> {
                 }
             }
             if !outbound.is_empty() {
-                let before: u64 = outbound.iter().map(|p| p.len() as u64).sum();
-                tx.frames += queue.tx_batch(&mut outbound) as u64;
-                tx.bytes += before - outbound.iter().map(|p| p.len() as u64).sum::<u64>();
+                send_some(queue, &mut outbound, &mut tx);
             }
             live[0].publish(&rx, &tx, dropped + queue.dropped(), queue.ring_full());
         }
