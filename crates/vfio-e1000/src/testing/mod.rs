@@ -7,6 +7,8 @@
 
 #[cfg(feature = "model")]
 pub mod bench;
+#[cfg(test)]
+mod fault_tests;
 pub(crate) mod model;
 #[cfg(test)]
 mod offload_tests;
