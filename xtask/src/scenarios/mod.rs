@@ -9,6 +9,7 @@ pub(crate) mod cli;
 pub(crate) mod driver;
 pub(crate) mod features;
 pub(crate) mod offloads;
+pub(crate) mod programs;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;

@@ -1,0 +1,213 @@
+//! The library's examples and ordinary programs on a NIC the driver holds:
+//! the echo and pktgen examples, closing and reopening a NIC in one
+//! process, a multi-queue echo as a user under an 8 MiB memlock limit, and
+//! the guest kernel's own stack through `e1000 tap`.
+
+use super::driver::{echo, irq_modes, no_dmar_faults};
+use crate::ensure;
+use crate::error::Result;
+use crate::guest::Guest;
+use crate::peer::{Peer, TrafficSpec};
+use crate::responder::Responder;
+use crate::tests::Suite;
+use std::time::Duration;
+
+/// Adds this module's scenarios for `model` to `s`.
+pub fn add(s: Suite, model: &'static str) -> Suite {
+    let name = |what: &str| format!("{model}::{what}");
+    let s = s
+        .test(name("reopen_while_old_packets_live"), reopen)
+        .test(
+            name("echo_example_prints_stats_and_stops_on_sigint"),
+            echo_example,
+        )
+        .test(name("pktgen_example_sends_its_count"), pktgen_example)
+        .test(name("tap_carries_the_kernels_ping"), tap);
+    match model {
+        "e1000e" => s.test(
+            name("echo_two_queues_as_a_user_within_8_mib_of_memlock"),
+            |g| echo_within_8_mib_as_user(g, 2),
+        ),
+        "igb" => s.test(
+            name("echo_four_queues_as_a_user_within_8_mib_of_memlock"),
+            |g| echo_within_8_mib_as_user(g, 4),
+        ),
+        _ => s,
+    }
+}
+
+/// The library's `reopen` example: close and reopen the NIC in one process
+/// with packets outliving it and the other way round; old packets refused,
+/// nothing left pinned; then `e1000 echo` still works and the kernel logged
+/// no DMA fault.
+fn reopen(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let r = g.run(&format!("reopen {}", nic.pci), Duration::from_secs(60))?;
+    let out = r.output();
+    ensure!(
+        r.status == 0 && out.contains("reopen: ok") && !out.contains("leaking"),
+        "reopen failed:\n{out}"
+    );
+    echo(g, "poll")?;
+    no_dmar_faults(g)
+}
+
+/// The library's `echo` example (`example-echo` in the guest): a ping-pong
+/// and a flood come back intact, a stats line appears every second, and
+/// SIGINT ends it cleanly (exit 0, its last line, no DMA fault).
+fn echo_example(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    let mut job = g.spawn(&format!("example-echo {}", nic.pci))?;
+    job.wait_line(|l| l.contains(": link up"), Duration::from_secs(30))?;
+    if !irq_modes(&nic.model).contains(&"msi") {
+        // The 8254x model holds reception for a second after RCTL is written.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let ping = peer.ping_pong(100, TrafficSpec::default(), Duration::from_secs(2))?;
+    let flood = peer.flood(
+        1000,
+        TrafficSpec::default(),
+        Some(5_000),
+        Duration::from_secs(3),
+    )?;
+    std::thread::sleep(Duration::from_millis(1200)); // a stats line at least
+    g.run_ok("killall -INT example-echo", Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    let out = r.output();
+    ensure!(
+        ping.is_perfect() && flood.is_perfect() && r.status == 0,
+        "example-echo: ping-pong {ping}, flood {flood}:\n{out}"
+    );
+    ensure!(
+        out.lines().any(|l| l.starts_with("echo: rx "))
+            && out.contains("echo: stopped; in all: rx "),
+        "example-echo printed no stats line or no final line:\n{out}"
+    );
+    no_dmar_faults(g)
+}
+
+/// The library's `pktgen` example (`example-pktgen` in the guest): the
+/// host receives exactly the frames it says it sent, each from the NIC's
+/// MAC with the local experimental EtherType and its sequence number.
+fn pktgen_example(g: &mut Guest) -> Result<()> {
+    const FRAMES: u64 = 2000;
+    let nic = g.nic(0);
+    let peer = Peer::new(nic)?;
+    peer.drain()?;
+    let r = g.run(
+        &format!("example-pktgen {} {FRAMES}", nic.pci),
+        Duration::from_secs(60),
+    )?;
+    let out = r.output();
+    ensure!(
+        r.status == 0 && out.contains(&format!("{FRAMES} frames in")),
+        "example-pktgen:\n{out}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(f) = peer.recv(Duration::from_secs(2))? {
+        if f.len() >= 22 && f[6..12] == nic.mac.0 && f[12..14] == [0x88, 0xb5] {
+            seen.insert(u64::from_be_bytes(f[14..22].try_into().expect("8 bytes")));
+        }
+    }
+    ensure!(
+        seen.len() as u64 == FRAMES && seen.iter().copied().eq(0..FRAMES),
+        "the host got {} distinct frames of {FRAMES}:\n{out}",
+        seen.len()
+    );
+    Ok(())
+}
+
+/// `e1000 tap`: the guest kernel's own stack pings the host peer through a
+/// TAP interface that `e1000 tap` carries to and from the NIC. The
+/// interface has the NIC's MAC address, every echo request is answered,
+/// and the interface is gone once the command is killed with SIGKILL.
+fn tap(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let ten = Duration::from_secs(10);
+    g.run_ok("load-kernel-driver tun", ten)?;
+    let responder = Responder::start(nic, [10, 11, 12, 1])?;
+    let mut job = g.spawn(&format!("e1000 tap {}", nic.pci))?;
+    let ready = job.wait_line(
+        |l| l.contains("tap: interface e1000tap0 is up"),
+        Duration::from_secs(30),
+    );
+    if !irq_modes(&nic.model).contains(&"msi") {
+        // The 8254x model holds reception for a second after RCTL is written.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let result = ready.and_then(|_| {
+        g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+        let link = g.run_ok("ip link show e1000tap0", ten)?.output();
+        let mac = nic
+            .mac
+            .0
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        ensure!(
+            link.contains(&mac) && link.contains("UP"),
+            "e1000tap0 is not up with the NIC's MAC {mac}:\n{link}"
+        );
+        let ping = g.run("ping -c 10 -W 2 10.11.12.1", Duration::from_secs(60))?;
+        ensure!(
+            ping.status == 0 && ping.output().contains("10 packets received"),
+            "the kernel's ping through e1000 tap:\n{}",
+            ping.output()
+        );
+        Ok(())
+    });
+    let stats = responder.stop();
+    let _ = g.run("killall -KILL e1000", ten);
+    let _ = job.wait(Duration::from_secs(30));
+    result.map_err(|e| crate::error::Error::msg(format!("{e:#}\nthe host saw {stats:?}")))?;
+    ensure!(
+        stats.arp_senders.contains(&nic.mac) && stats.echo_requests >= 10,
+        "the host saw {stats:?}"
+    );
+    let gone = g.run("ip link show e1000tap0", ten)?;
+    ensure!(
+        gone.status != 0,
+        "e1000tap0 outlived its SIGKILLed process:\n{}",
+        gone.output()
+    );
+    no_dmar_faults(g)
+}
+
+/// A multi-queue echo as a user (uid 1000) under the common default
+/// locked-memory limit of 8 MiB: every ring and pool of the NIC is one
+/// mapping, so `queues` × (768 buffers of 2 KiB and two rings of 256
+/// descriptors) fit, hugepage rounding included; a ping-pong is echoed.
+fn echo_within_8_mib_as_user(g: &mut Guest, queues: u16) -> Result<()> {
+    let nic = g.nic(0);
+    let pci = nic.pci.clone();
+    let ten = Duration::from_secs(10);
+    let group = g
+        .run_ok(
+            &format!("basename $(readlink /sys/bus/pci/devices/{pci}/iommu_group)"),
+            ten,
+        )?
+        .output()
+        .trim()
+        .to_string();
+    g.run_ok(&format!("chown 1000 /dev/vfio/{group}"), ten)?;
+    let peer = Peer::new(nic)?;
+    let job = g.spawn(&format!(
+        "ulimit -l 8192; as-user e1000 echo {pci} --queues {queues} --ring 256 --pool 768 --irq msix --timeout 60 --quiet"
+    ));
+    let result = job.and_then(|mut job| {
+        job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
+        let s = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
+        g.run_ok("killall -INT e1000", ten)?;
+        let r = job.wait(Duration::from_secs(30))?;
+        ensure!(
+            s.is_perfect() && r.status == 0,
+            "{queues} queues within 8 MiB: {s}\n{}",
+            r.output()
+        );
+        Ok(())
+    });
+    g.run_ok(&format!("chown 0 /dev/vfio/{group}"), ten)?;
+    result
+}
