@@ -98,6 +98,12 @@ impl Hw {
         self.gone.load(Ordering::Relaxed)
     }
 
+    /// The link state, once STATUS shows the device is there.
+    pub(crate) fn link(&self) -> Result<LinkStatus> {
+        self.check_present()?;
+        Ok(self.family.link(&self.regs))
+    }
+
     /// [`check_present`] on this device.
     pub(crate) fn check_present(&self) -> Result<()> {
         check_present(&self.regs, &self.gone)
@@ -299,8 +305,7 @@ impl Nic {
 
     /// Current link state; [`Error::DeviceGone`] if the device stopped answering.
     pub fn link(&self) -> Result<LinkStatus> {
-        self.hw.check_present()?;
-        Ok(self.hw.family.link(&self.hw.regs))
+        self.hw.link()
     }
 
     /// Queue pair `index`, borrowed (see [`Nic::split`] for all of them at

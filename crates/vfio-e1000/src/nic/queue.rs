@@ -184,8 +184,7 @@ impl<'a> Queue<'a> {
 
     /// Current link state, as [`Nic::link`](crate::Nic::link) reads it.
     pub fn link(&self) -> Result<LinkStatus> {
-        self.hw.check_present()?;
-        Ok(self.hw.family.link(&self.hw.regs))
+        self.hw.link()
     }
 
     /// Whether a received frame waits on this queue, without taking it: one
@@ -294,8 +293,7 @@ impl<'a> Queue<'a> {
             // A removed device stops interrupting: look for it only when a
             // wait times out (or now and then for zero-timeout looks), so
             // the interrupt path itself reads no register.
-            hw.check_present()?;
-            self.watch_tx()?;
+            self.idle_checks()?;
         }
         Ok(wake)
     }
