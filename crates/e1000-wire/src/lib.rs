@@ -2,7 +2,9 @@
 //! checksum, IPv4/UDP headers for test frames, the echo rule, ARP and ICMP
 //! echo replies, and a tcpdump-style one-line summary. Used by the `e1000`
 //! command, the `cargo xtask` bench (host peer and responder) and the
-//! guest-side benchmark peers. Headers are written with [`smoltcp::wire`].
+//! guest-side benchmark peers. IPv4/UDP headers are written with
+//! [`smoltcp::wire`]; [`ip`] writes and checks TCP and UDP over IPv4 and
+//! IPv6.
 
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Address,
@@ -11,6 +13,8 @@ use smoltcp::wire::{
 use std::fmt::Write;
 
 pub use smoltcp::wire;
+
+pub mod ip;
 
 /// EtherType of IPv4.
 pub const ETHERTYPE_IPV4: u16 = 0x0800;

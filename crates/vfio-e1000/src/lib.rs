@@ -95,9 +95,11 @@ pub mod fuzzing {
 pub struct ReadmeDoctests;
 
 pub use datapath::mempool::{ChecksumStatus, Packet, BUFFER_SIZE};
+pub use datapath::tx::MAX_PACKETS_PER_FRAME;
 pub use error::{Error, Result};
 pub use hw::counters::{LinkStatus, Stats};
 pub use hw::irq::IrqMode;
+pub use hw::offload::Capabilities;
 pub use nic::config::{MAX_IRQ_INTERVAL_US, MAX_MTU};
 pub use nic::diag::{bind_vfio, supported_devices, Bar, DeviceListing, Diagnostics};
 pub use nic::{Config, Nic, Poller, Queue, Wakeup};

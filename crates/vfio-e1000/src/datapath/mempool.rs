@@ -3,7 +3,7 @@
 
 use super::checksum;
 use crate::error::{Error, Result};
-use crate::hw::desc::{ChecksumLayout, RxInfo, TxRequest};
+use crate::hw::desc::{ChecksumLayout, RxInfo, Segmentation, TxRequest};
 use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -255,22 +255,49 @@ unsafe impl Send for Packet {}
 unsafe impl Sync for Packet {}
 
 /// What travels with a packet besides its bytes: the receive checksum
-/// verdicts, the VLAN tag kept out of the bytes, the checksum request.
-/// Seven bytes, so a `Packet` stays at 24.
+/// verdicts, the VLAN tag kept out of the bytes, the transmit offload
+/// requests, and whether the frame goes on in the next packet. Eight
+/// bytes, so a `Packet` stays at 24.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
     /// [`RxInfo`] flags of the received frame.
     rx: u8,
-    /// Whether `vlan` holds a tag.
-    has_vlan: bool,
+    /// [`Meta::HAS_VLAN`] and the other flags; TCP header bytes / 4 in the
+    /// high nibble (segmentation).
+    flags: u8,
     /// The tag (TCI): stripped on receive, inserted on transmit.
     vlan: u16,
-    /// Checksum request: bytes before the IPv4 header; 0 = none.
+    /// Checksum request: bytes before the IP header; 0 = none.
     l2_len: u8,
-    /// IPv4 header bytes.
+    /// IP header bytes.
     l3_len: u8,
-    /// TCP (else UDP).
-    tcp: bool,
+    /// Segmentation request: payload bytes per segment; 0 = none.
+    mss: u16,
+}
+
+impl Meta {
+    /// `vlan` holds a tag.
+    const HAS_VLAN: u8 = 1 << 0;
+    /// The checksum request is for TCP (else UDP).
+    const TCP: u8 = 1 << 1;
+    /// … over IPv6 (else IPv4).
+    const IPV6: u8 = 1 << 2;
+    /// The frame goes on in the next packet of the batch.
+    const CONTINUES: u8 = 1 << 3;
+    /// Where the TCP header length (in 4-byte words) sits.
+    const L4_WORDS_SHIFT: u8 = 4;
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
 }
 
 /// What the NIC found checking one checksum of a received packet.
@@ -346,7 +373,7 @@ impl Packet {
     /// [`Packet::set_vlan_tag`]. A packet with a tag gets it inserted when
     /// sent, so a received packet sent on keeps its tag.
     pub fn vlan_tag(&self) -> Option<u16> {
-        self.meta.has_vlan.then_some(self.meta.vlan)
+        self.meta.has(Meta::HAS_VLAN).then_some(self.meta.vlan)
     }
 
     /// Sets (or, with `None`, removes) the tag inserted when the packet is
@@ -354,18 +381,19 @@ impl Packet {
     /// on (CTRL.VME enables both), else by the driver, which moves the bytes
     /// (the frame must then have 4 bytes of room).
     pub fn set_vlan_tag(&mut self, tci: Option<u16>) {
-        self.meta.has_vlan = tci.is_some();
+        self.meta.set(Meta::HAS_VLAN, tci.is_some());
         self.meta.vlan = tci.unwrap_or(0);
     }
 
-    /// Asks for the IPv4 header checksum and the TCP or UDP checksum to be
-    /// filled in when the packet is sent: by the NIC (the fields are set up
-    /// here as the datasheets ask: IPv4 checksum zeroed, TCP/UDP checksum
-    /// seeded with the pseudo-header sum), or right here in software for a
-    /// frame with bytes after its IP datagram, such as one under 60 bytes
-    /// that the driver pads (QEMU's e1000e and igb models would count the
-    /// padding in). Call it once the frame is complete. Returns false, and
-    /// changes nothing, unless the packet is an unfragmented IPv4 TCP or
+    /// Asks for the TCP or UDP checksum (and over IPv4 the header
+    /// checksum) to be filled in when the packet is sent: by the NIC (the
+    /// fields are set up here as the datasheets ask: IPv4 checksum zeroed,
+    /// TCP/UDP checksum seeded with the pseudo-header sum), or right here
+    /// in software for a frame with bytes after its IP datagram, such as
+    /// one under 60 bytes that the driver pads (QEMU's e1000e and igb
+    /// models would count the padding in). Call it once the frame is
+    /// complete. Returns false, and changes nothing, unless the packet is a
+    /// whole unfragmented IPv4, or IPv6 without extension headers, TCP or
     /// UDP frame (optionally with its tag in the bytes).
     pub fn offload_checksums(&mut self) -> bool {
         let Some((c, total)) = checksum::layout(self) else {
@@ -375,22 +403,75 @@ impl Packet {
             checksum::fill(self, &c, total);
         } else {
             checksum::prepare(self, &c, total);
-            self.meta.l2_len = c.l2_len;
-            self.meta.l3_len = c.l3_len;
-            self.meta.tcp = c.tcp;
+            self.request_checksums(c);
         }
         true
+    }
+
+    /// Asks the NIC to cut this TCP frame (over IPv4, or IPv6 without
+    /// extension headers) into segments of `mss` payload bytes, each behind
+    /// a copy of the headers with its own IP length and ID, sequence
+    /// number, flags (FIN and PSH on the last segment only) and checksums
+    /// (TCP segmentation offload). The packet must hold the Ethernet, IP
+    /// and TCP headers; the payload may go on in further packets (see
+    /// [`Packet::set_continues`]), up to 64 KiB in all. Call it once the
+    /// headers are complete: the checksum fields are set up here. Returns
+    /// false, and changes nothing, if the headers are not those of such a
+    /// frame. The NIC must have the offload
+    /// ([`Capabilities`](crate::Capabilities)): a frame it cannot segment
+    /// is dropped and counted (`tx_unsupported`).
+    pub fn offload_segmentation(&mut self, mss: u16) -> bool {
+        let Some((c, tso)) = checksum::segmentation(self, mss) else {
+            return false;
+        };
+        checksum::prepare_segmentation(self, &c);
+        self.request_checksums(c);
+        self.meta.mss = mss;
+        self.meta.flags = self.meta.flags & !(0xF << Meta::L4_WORDS_SHIFT)
+            | (tso.l4_len / 4) << Meta::L4_WORDS_SHIFT;
+        true
+    }
+
+    /// Records a checksum request.
+    fn request_checksums(&mut self, c: ChecksumLayout) {
+        self.meta.l2_len = c.l2_len;
+        self.meta.l3_len = c.l3_len;
+        self.meta.set(Meta::TCP, c.tcp);
+        self.meta.set(Meta::IPV6, c.ipv6);
+    }
+
+    /// Marks the frame as going on in the next packet of the batch given
+    /// to `tx_batch` (`true`), or as ending here (`false`, as every packet
+    /// starts). A frame in several packets takes one descriptor per
+    /// packet (at most [`MAX_PACKETS_PER_FRAME`](crate::MAX_PACKETS_PER_FRAME));
+    /// its first packet carries the offload requests and the tag. This is
+    /// how a frame longer than one buffer is sent, such as a 64 KiB one
+    /// for [`Packet::offload_segmentation`].
+    pub fn set_continues(&mut self, continues: bool) {
+        self.meta.set(Meta::CONTINUES, continues);
+    }
+
+    /// Whether the frame goes on in the next packet ([`Packet::set_continues`]).
+    #[inline]
+    pub fn continues(&self) -> bool {
+        self.meta.has(Meta::CONTINUES)
     }
 
     /// What the packet asks of the NIC on transmit.
     #[inline]
     pub(crate) fn tx_request(&self) -> TxRequest {
+        let checksum = (self.meta.l2_len != 0).then_some(ChecksumLayout {
+            l2_len: self.meta.l2_len,
+            l3_len: self.meta.l3_len,
+            tcp: self.meta.has(Meta::TCP),
+            ipv6: self.meta.has(Meta::IPV6),
+        });
         TxRequest {
             vlan: self.vlan_tag(),
-            checksum: (self.meta.l2_len != 0).then_some(ChecksumLayout {
-                l2_len: self.meta.l2_len,
-                l3_len: self.meta.l3_len,
-                tcp: self.meta.tcp,
+            checksum,
+            tso: (self.meta.mss != 0).then_some(Segmentation {
+                mss: self.meta.mss,
+                l4_len: (self.meta.flags >> Meta::L4_WORDS_SHIFT) * 4,
             }),
         }
     }
@@ -398,12 +479,13 @@ impl Packet {
     /// Records what the NIC reported on receive (replacing any request).
     #[inline]
     pub(crate) fn set_rx_info(&mut self, info: RxInfo) {
-        self.meta = Meta {
+        let mut meta = Meta {
             rx: info.flags,
-            has_vlan: info.flags & RxInfo::VLAN != 0,
             vlan: info.vlan,
             ..Meta::default()
         };
+        meta.set(Meta::HAS_VLAN, info.flags & RxInfo::VLAN != 0);
+        self.meta = meta;
     }
 
     /// Inserts the tag into the bytes (after the two addresses) and forgets

@@ -4,8 +4,9 @@
 use super::mempool::{Mempool, Packet};
 use super::{program_ring, Descriptors};
 use crate::error::Result;
-use crate::hw::desc::{TxContext, TxFormat, TxRequest};
+use crate::hw::desc::{TxBuffer, TxContext, TxFormat, TxRequest};
 use crate::hw::family::Family;
+use crate::hw::offload::Capabilities;
 use crate::hw::regs::Q_TAIL;
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::Registers;
@@ -21,6 +22,13 @@ pub(crate) const MIN_FRAME: usize = 14;
 /// Frames shorter than this (the 60-byte Ethernet minimum without FCS) are
 /// padded with zeros by the driver, so no stale buffer bytes go out.
 pub(crate) const PAD_TO: usize = 60;
+/// The most packets (descriptors) one frame may take. QEMU's e1000e and
+/// igb models take at most 64 buffers per frame (`E1000E_MAX_TX_FRAGS`);
+/// 32 leaves room and is what a 64 KiB frame needs in 2 KiB buffers.
+pub const MAX_PACKETS_PER_FRAME: usize = 32;
+/// The longest frame to be segmented: a 64 KiB IP datagram behind an
+/// Ethernet header with a tag.
+const MAX_SEGMENTED_FRAME: usize = 18 + 65535;
 
 /// A transmit ring.
 #[derive(Debug)]
@@ -56,8 +64,16 @@ pub(crate) struct TxRing {
     pub(crate) giants: u64,
     /// Packets of a closed NIC's pool, refused.
     pub(crate) dead_pool: u64,
+    /// Frames asking for an offload the NIC does not have, refused.
+    pub(crate) unsupported: u64,
+    /// Frames in several packets whose last packet was missing (the batch
+    /// ended with one that continues), that took more than
+    /// [`MAX_PACKETS_PER_FRAME`], or that had an empty packet, refused.
+    pub(crate) bad_chains: u64,
     /// The longest frame accepted for sending, tag included.
     max_frame: usize,
+    /// The offloads the NIC has.
+    capabilities: Capabilities,
     /// Frames in flight lost to a reset after a hang.
     pub(crate) reset_dropped: u64,
     /// Where a fresh ring comes from when a hung one is given up.
@@ -70,8 +86,9 @@ pub(crate) struct TxRing {
     quarantined: u64,
     /// Tail writes by `tx_batch` (counted here, not by the register accessor).
     pub(crate) tail_writes: u64,
-    /// `tx_batch`'s plans, kept to reuse the allocation.
-    plans: Vec<std::result::Result<Plan, Refusal>>,
+    /// `tx_batch`'s plans, one per frame with its number of packets, kept
+    /// to reuse the allocation.
+    plans: Vec<(usize, std::result::Result<Plan, Refusal>)>,
     /// Completed packets on their way back to their pools (kept to reuse
     /// its allocation).
     recycled: Vec<Packet>,
@@ -88,14 +105,21 @@ enum Refusal {
     TagNoRoom,
     /// Its pool belongs to a NIC that was closed.
     DeadPool,
+    /// It asks for an offload the NIC does not have.
+    Unsupported,
+    /// A frame in several packets without its end, too long or with an
+    /// empty packet.
+    BadChain,
 }
 
-/// How one packet goes out: its request once the driver has done what the
-/// NIC will not, and whether it needs a context descriptor first.
+/// How one frame goes out: its request once the driver has done what the
+/// NIC will not, whether it needs a context descriptor first, and its
+/// length in bytes once the driver has inserted a tag.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     request: TxRequest,
     context: Option<TxContext>,
+    len: usize,
 }
 
 impl TxRing {
@@ -108,6 +132,7 @@ impl TxRing {
         block: u32,
         nic_inserts_tags: bool,
         max_frame: usize,
+        capabilities: Capabilities,
     ) -> Result<TxRing> {
         let desc = Descriptors::new(dma, "TX", count)?;
         Ok(TxRing {
@@ -128,7 +153,10 @@ impl TxRing {
             tag_no_room: 0,
             giants: 0,
             dead_pool: 0,
+            unsupported: 0,
+            bad_chains: 0,
             max_frame,
+            capabilities,
             reset_dropped: 0,
             dma: dma.clone(),
             quarantine: Vec::new(),
@@ -184,26 +212,58 @@ impl TxRing {
         freed
     }
 
-    /// Why `p` is dropped instead of sent, if it is: shorter than a header,
-    /// longer than the MTU allows (its tag counted, wherever it is), or its
-    /// tag must be inserted in software and does not fit.
+    /// How many packets the frame starting at `pkts[0]` takes: up to the
+    /// first that does not continue. `Err` with the packets to drop (the
+    /// whole frame) if it takes more than [`MAX_PACKETS_PER_FRAME`] or the
+    /// batch ends before it does.
     #[inline]
-    fn refusal(&self, p: &Packet) -> Option<Refusal> {
-        let tag = if p.vlan_tag().is_some() { 4 } else { 0 };
-        if p.retired() {
+    fn frame_parts(pkts: &[Packet]) -> std::result::Result<usize, usize> {
+        match pkts.iter().position(|p| !p.continues()) {
+            Some(last) if last < MAX_PACKETS_PER_FRAME => Ok(last + 1),
+            Some(last) => Err(last + 1),
+            None => Err(pkts.len()),
+        }
+    }
+
+    /// Why `frame` (its packets) is dropped instead of sent, if it is:
+    /// shorter than a header, longer than the MTU allows (its tag counted,
+    /// wherever it is) or, segmented, than 64 KiB of IP datagram; its tag
+    /// must be inserted in software and does not fit; it asks for an
+    /// offload the NIC does not have; or it has an empty packet.
+    #[inline]
+    fn refusal(&self, frame: &[Packet]) -> Option<Refusal> {
+        let first = &frame[0];
+        let tag = if first.vlan_tag().is_some() { 4 } else { 0 };
+        let (len, rest) = match frame {
+            [_] => (first.len(), &[][..]),
+            [_, rest @ ..] => (frame.iter().map(|p| p.len()).sum(), rest),
+            [] => unreachable!("a frame has a packet"),
+        };
+        let tso = first.tx_request().tso.zip(first.tx_request().checksum);
+        if frame.iter().any(Packet::retired) {
             Some(Refusal::DeadPool)
-        } else if p.len() < MIN_FRAME {
+        } else if first.len() < MIN_FRAME || (!rest.is_empty() && len < PAD_TO) {
             Some(Refusal::Runt)
-        } else if p.len() + tag > self.max_frame {
+        } else if rest.iter().any(|p| p.is_empty()) {
+            Some(Refusal::BadChain)
+        } else if tso.is_some_and(|(_, c)| !self.capabilities.tso(c.ipv6)) {
+            Some(Refusal::Unsupported)
+        } else if match tso {
+            Some((t, _)) => {
+                let header = first.tx_request().header_len() + tag;
+                len + tag > MAX_SEGMENTED_FRAME || header + t.mss as usize > self.max_frame
+            }
+            None => len + tag > self.max_frame,
+        } {
             Some(Refusal::Giant)
-        } else if tag != 0 && !self.nic_inserts_tags && p.len() + 4 > p.capacity() {
+        } else if tag != 0 && !self.nic_inserts_tags && first.len() + 4 > first.capacity() {
             Some(Refusal::TagNoRoom)
         } else {
             None
         }
     }
 
-    /// Counts a refused packet.
+    /// Counts a refused frame.
     #[cold]
     fn count_refusal(&mut self, why: Refusal) {
         match why {
@@ -211,83 +271,103 @@ impl TxRing {
             Refusal::Giant => self.giants += 1,
             Refusal::TagNoRoom => self.tag_no_room += 1,
             Refusal::DeadPool => self.dead_pool += 1,
+            Refusal::Unsupported => self.unsupported += 1,
+            Refusal::BadChain => self.bad_chains += 1,
         }
     }
 
-    /// How `p` goes out, given the context the NIC holds (`held`).
+    /// How `frame` goes out, given the context the NIC holds (`held`).
     #[inline]
-    fn plan(&self, p: &Packet, held: Option<TxContext>) -> Plan {
-        let mut request = p.tx_request();
+    fn plan(&self, frame: &[Packet], held: Option<TxContext>) -> Plan {
+        let first = &frame[0];
+        let mut request = first.tx_request();
+        let mut len = match frame {
+            [p] => p.len(),
+            _ => frame.iter().map(|p| p.len()).sum(),
+        };
         if request == TxRequest::default() {
             return Plan {
                 request,
                 context: None,
+                len: len.max(PAD_TO),
             };
         }
         if request.vlan.is_some() && !self.nic_inserts_tags {
             // Inserted in software (see `tx_batch`): the headers move.
             request.vlan = None;
+            len += 4;
             if let Some(c) = &mut request.checksum {
                 c.l2_len += 4;
             }
         }
-        let context = self.format.context(request).filter(|c| Some(*c) != held);
-        Plan { request, context }
+        let len = len.max(PAD_TO);
+        let context = self
+            .format
+            .context(request, len)
+            .filter(|c| Some(*c) != held);
+        Plan {
+            request,
+            context,
+            len,
+        }
     }
 
-    /// Queues as many packets from the front of `pkts` as fit, writes the
-    /// tail once, and returns how many were queued; those and the refused
-    /// ones leave `pkts`. Frames shorter than [`PAD_TO`] are zero-padded;
-    /// shorter than [`MIN_FRAME`], longer than the MTU allows, or from the
-    /// pool of a closed NIC, dropped and counted. A packet with offloads may take a context descriptor before
-    /// its own.
+    /// Queues as many frames from the front of `pkts` as fit, writes the
+    /// tail once, and returns how many packets were queued; those and the
+    /// refused ones leave `pkts`. A frame is one packet, or several when
+    /// all but its last continue ([`Packet::continues`]): one descriptor
+    /// each. Frames shorter than [`PAD_TO`] are zero-padded; shorter than
+    /// [`MIN_FRAME`], longer than the MTU allows, from the pool of a closed
+    /// NIC, asking for an offload the NIC does not have, or not ended
+    /// within the batch, dropped and counted. A frame with offloads may
+    /// take a context descriptor before its own.
     pub(crate) fn tx_batch(&mut self, regs: &dyn Registers, pkts: &mut Vec<Packet>) -> usize {
         self.reclaim();
         let count = self.desc.count;
-        // First count what fits: one descriptor a packet, two with a new context.
+        // First count what fits: one descriptor a packet, one more for a
+        // new context.
         let mut room = count - 1 - self.in_flight();
         let mut held = self.context;
-        // Each packet's plan (or why it is refused), made once: the second
+        // Each frame's plan (or why it is refused), made once: the second
         // pass below fills descriptors by them.
         let mut plans = std::mem::take(&mut self.plans);
         plans.clear();
-        for p in pkts.iter() {
-            let planned = match self.refusal(p) {
-                Some(why) => Err(why),
-                None => {
-                    let plan = self.plan(p, held);
-                    let need = 1 + plan.context.is_some() as usize;
-                    if need > room {
-                        break;
+        let mut planned_packets = 0;
+        while planned_packets < pkts.len() {
+            let rest = &pkts[planned_packets..];
+            let planned = match Self::frame_parts(rest) {
+                Err(parts) => (parts, Err(Refusal::BadChain)),
+                Ok(parts) => match self.refusal(&rest[..parts]) {
+                    Some(why) => (parts, Err(why)),
+                    None => {
+                        let plan = self.plan(&rest[..parts], held);
+                        let need = parts + plan.context.is_some() as usize;
+                        if need > room {
+                            break;
+                        }
+                        room -= need;
+                        held = plan.context.or(held);
+                        (parts, Ok(plan))
                     }
-                    room -= need;
-                    held = plan.context.or(held);
-                    Ok(plan)
-                }
+                },
             };
+            planned_packets += planned.0;
             plans.push(planned);
         }
-        let n = plans.len();
+        let frames = plans.len();
         let mut queued = 0;
         let mut last = None;
-        for (k, (mut p, planned)) in pkts.drain(..n).zip(plans.drain(..)).enumerate() {
+        let mut drained = pkts.drain(..planned_packets);
+        for (k, (parts, planned)) in plans.drain(..).enumerate() {
             let plan = match planned {
                 Ok(plan) => plan,
                 Err(why) => {
                     self.count_refusal(why);
+                    drained.by_ref().take(parts).for_each(drop);
                     continue;
                 }
             };
-            queued += 1;
-            if plan.request.vlan.is_none() && p.vlan_tag().is_some() {
-                let inserted = p.insert_vlan_tag_in_software();
-                debug_assert!(inserted, "room checked by `refusal`");
-            }
-            if p.len() < PAD_TO {
-                let len = p.len();
-                p.set_len(PAD_TO);
-                p[len..].fill(0);
-            }
+            queued += parts;
             if let Some(ctx) = plan.context {
                 // SAFETY: descriptor `tail` is free (between tail and clean).
                 unsafe { self.format.fill_context(self.desc.at(self.tail), ctx) };
@@ -295,35 +375,60 @@ impl TxRing {
                 self.tail = (self.tail + 1) % count;
                 self.unreported += 1;
             }
-            let i = self.tail;
-            self.unreported += 1;
-            let report = k == n - 1 || self.unreported >= REPORT_EVERY;
-            // SAFETY: descriptor i is free (between tail and clean).
-            unsafe {
-                self.format.fill(
-                    self.desc.at(i),
-                    p.iova(),
-                    p.len() as u16,
-                    report,
-                    plan.request,
-                )
-            };
-            if report {
-                self.reports.push_back(i);
-                self.unreported = 0;
+            self.unreported += parts;
+            let report = k == frames - 1 || self.unreported >= REPORT_EVERY;
+            for part in 0..parts {
+                let mut p = drained.next().expect("planned");
+                if part == 0 {
+                    if plan.request.vlan.is_none() && p.vlan_tag().is_some() {
+                        let inserted = p.insert_vlan_tag_in_software();
+                        debug_assert!(inserted, "room checked by `refusal`");
+                    }
+                    if parts == 1 && p.len() < PAD_TO {
+                        let len = p.len();
+                        p.set_len(PAD_TO);
+                        p[len..].fill(0);
+                    }
+                }
+                let i = self.tail;
+                let eop = part == parts - 1;
+                let buf = TxBuffer {
+                    iova: p.iova(),
+                    len: p.len() as u16,
+                    eop,
+                    report: eop && report,
+                };
+                // SAFETY: descriptor i is free (between tail and clean).
+                unsafe {
+                    self.format
+                        .fill(self.desc.at(i), buf, plan.request, plan.len)
+                };
+                if eop {
+                    if report {
+                        self.reports.push_back(i);
+                        self.unreported = 0;
+                    }
+                    last = Some((i, plan));
+                }
+                self.bufs[i] = Some(p);
+                self.tail = (i + 1) % count;
             }
-            self.bufs[i] = Some(p);
-            self.tail = (i + 1) % count;
-            last = Some((i, plan.request));
         }
-        if let Some((i, request)) = last {
+        drop(drained);
+        if let Some((i, plan)) = last {
             if self.reports.back() != Some(&i) {
                 // The batch ends with a write-back request, so that it is reclaimed.
                 let p = self.bufs[i].as_ref().expect("just queued");
+                let buf = TxBuffer {
+                    iova: p.iova(),
+                    len: p.len() as u16,
+                    eop: true,
+                    report: true,
+                };
                 // SAFETY: descriptor `i` is software-filled and not yet posted.
                 unsafe {
                     self.format
-                        .fill(self.desc.at(i), p.iova(), p.len() as u16, true, request)
+                        .fill(self.desc.at(i), buf, plan.request, plan.len)
                 };
                 self.reports.push_back(i);
                 self.unreported = 0;

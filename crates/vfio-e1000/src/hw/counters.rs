@@ -82,6 +82,13 @@ pub struct Stats {
     pub tx_giants: u64,
     /// Packets from the pool of a `Nic` that was closed, refused.
     pub tx_dead_pool: u64,
+    /// Frames asking for an offload the NIC does not have (such as TCP
+    /// segmentation over IPv6 on the 8254x), refused.
+    pub tx_unsupported: u64,
+    /// Frames in several packets that did not end within their batch, took
+    /// more than [`MAX_PACKETS_PER_FRAME`](crate::MAX_PACKETS_PER_FRAME)
+    /// or had an empty packet, refused.
+    pub tx_bad_chains: u64,
     /// Frames that were in flight when a hung transmit queue was reset, and
     /// so were never sent.
     pub tx_reset_dropped: u64,
@@ -128,6 +135,8 @@ impl Stats {
             tx_tag_no_room: self.tx_tag_no_room.saturating_sub(earlier.tx_tag_no_room),
             tx_giants: self.tx_giants.saturating_sub(earlier.tx_giants),
             tx_dead_pool: self.tx_dead_pool.saturating_sub(earlier.tx_dead_pool),
+            tx_unsupported: self.tx_unsupported.saturating_sub(earlier.tx_unsupported),
+            tx_bad_chains: self.tx_bad_chains.saturating_sub(earlier.tx_bad_chains),
             tx_reset_dropped: self
                 .tx_reset_dropped
                 .saturating_sub(earlier.tx_reset_dropped),
@@ -141,7 +150,7 @@ impl Stats {
         }
     }
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 25] {
+    pub fn named(&self) -> [(&'static str, u64); 27] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -164,6 +173,8 @@ impl Stats {
             ("tx_tag_no_room", self.tx_tag_no_room),
             ("tx_giants", self.tx_giants),
             ("tx_dead_pool", self.tx_dead_pool),
+            ("tx_unsupported", self.tx_unsupported),
+            ("tx_bad_chains", self.tx_bad_chains),
             ("tx_reset_dropped", self.tx_reset_dropped),
             ("tx_rings_quarantined", self.tx_rings_quarantined),
             ("link_down_events", self.link_down_events),

@@ -72,9 +72,17 @@ const TX_CMD_VLE: u8 = 1 << 6;
 /// byte; DTYP (bits 23:20) 0000 = TCP/IP context, 0001 = data.
 const TX_CMD_DEXT: u8 = 1 << 5;
 const TX_DTYP_DATA: u32 = 1 << 20;
-/// Context descriptor TUCMD: TCP (else UDP), IPv4.
+/// Context descriptor TUCMD: TCP (else UDP), IPv4 (else IPv6), TCP
+/// segmentation (SDM §3.3.6; also the TSE bit of a data descriptor's DCMD,
+/// §3.3.7).
 const TX_TUCMD_TCP: u8 = 1 << 0;
 const TX_TUCMD_IP: u8 = 1 << 1;
+const TX_CMD_TSE: u8 = 1 << 2;
+/// Legacy context descriptor word 3 (SDM §3.3.6): HDRLEN (bits 15:8), MSS
+/// (bits 31:16). Word 2 bits 19:0 hold PAYLEN.
+const TX_CTX_HDRLEN_SHIFT: u32 = 8;
+const TX_CTX_MSS_SHIFT: u32 = 16;
+const TX_CTX_PAYLEN_MASK: u32 = 0xF_FFFF;
 /// Data descriptor POPTS (byte 13): insert IP checksum, insert TCP/UDP checksum.
 const TX_POPTS_IXSM: u32 = 1 << 8;
 const TX_POPTS_TXSM: u32 = 1 << 9;
@@ -87,6 +95,8 @@ const ADV_DCMD_IFCS: u32 = 1 << 25;
 const ADV_DCMD_RS: u32 = 1 << 27;
 const ADV_DCMD_DEXT: u32 = 1 << 29;
 const ADV_DCMD_VLE: u32 = 1 << 30;
+/// Advanced TX: TCP segmentation (82576 §7.2.2.3, DCMD.TSE).
+const ADV_DCMD_TSE: u32 = 1 << 31;
 /// Advanced TX: PAYLEN field shift in olinfo_status.
 const ADV_PAYLEN_SHIFT: u32 = 14;
 /// Advanced context descriptor (82576 §7.2.2.2): DTYP = 0010, MACLEN shift
@@ -95,6 +105,10 @@ const ADV_DTYP_CTXT: u32 = 0x2 << 20;
 const ADV_MACLEN_SHIFT: u32 = 9;
 const ADV_TUCMD_IPV4: u32 = 1 << 10;
 const ADV_TUCMD_L4T_TCP: u32 = 1 << 11;
+/// Advanced context descriptor word 3 (mss_l4len_idx): L4LEN (bits 15:8),
+/// MSS (bits 31:16).
+const ADV_L4LEN_SHIFT: u32 = 8;
+const ADV_MSS_SHIFT: u32 = 16;
 
 /// A receive descriptor showing DD.
 #[derive(Debug, Clone, Copy)]
@@ -187,22 +201,41 @@ impl RxInfo {
     }
 }
 
-/// Where the checksums of an IPv4 TCP or UDP frame are, for the NIC to fill.
+/// Where the checksums of an IPv4 or IPv6 TCP or UDP frame are, for the
+/// NIC to fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChecksumLayout {
-    /// Bytes before the IPv4 header (14, or 18 with a tag in the frame).
+    /// Bytes before the IP header (14, or 18 with a tag in the frame).
     pub l2_len: u8,
-    /// IPv4 header bytes (20 to 60).
+    /// IP header bytes (IPv4: 20 to 60; IPv6: 40, no extension headers).
     pub l3_len: u8,
     /// TCP (else UDP).
     pub tcp: bool,
+    /// IPv6 (else IPv4, whose header checksum the NIC fills in too).
+    pub ipv6: bool,
 }
 
 impl ChecksumLayout {
+    /// Offset of the TCP or UDP header in the frame.
+    pub(crate) fn l4_offset(&self) -> usize {
+        self.l2_len as usize + self.l3_len as usize
+    }
+
     /// Offset of the TCP or UDP checksum field in the frame.
     pub(crate) fn l4_checksum_offset(&self) -> usize {
-        self.l2_len as usize + self.l3_len as usize + if self.tcp { 16 } else { 6 }
+        self.l4_offset() + if self.tcp { 16 } else { 6 }
     }
+}
+
+/// TCP segmentation of one frame: the NIC cuts its payload into segments
+/// of `mss` bytes, each behind a copy of the headers (8254x SDM §3.5,
+/// 82576 §7.2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segmentation {
+    /// Payload bytes per segment.
+    pub mss: u16,
+    /// TCP header bytes (20 to 60).
+    pub l4_len: u8,
 }
 
 /// What a frame asks of the NIC on transmit.
@@ -212,6 +245,18 @@ pub(crate) struct TxRequest {
     pub vlan: Option<u16>,
     /// Fill in the IPv4 header and TCP/UDP checksums.
     pub checksum: Option<ChecksumLayout>,
+    /// Cut the frame into TCP segments (with `checksum`, TCP).
+    pub tso: Option<Segmentation>,
+}
+
+impl TxRequest {
+    /// Bytes of headers that every segment repeats (TSO only).
+    pub(crate) fn header_len(&self) -> usize {
+        match (self.checksum, self.tso) {
+            (Some(c), Some(t)) => c.l4_offset() + t.l4_len as usize,
+            _ => 0,
+        }
+    }
 }
 
 /// The offload state a context descriptor sets up: what a data descriptor
@@ -222,6 +267,23 @@ pub(crate) struct TxContext {
     pub vlan: u16,
     /// Checksum offsets.
     pub checksum: Option<ChecksumLayout>,
+    /// Segmentation, with the payload bytes of the whole frame (legacy
+    /// format only: the advanced one takes them in the data descriptor).
+    pub tso: Option<(Segmentation, u32)>,
+}
+
+/// One data descriptor: a buffer holding the whole frame or part of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxBuffer {
+    /// Device address of the bytes.
+    pub iova: u64,
+    /// How many.
+    pub len: u16,
+    /// The frame's last buffer.
+    pub eop: bool,
+    /// Ask for a status write-back (only on a frame's last buffer: the NIC
+    /// may still read the frame's earlier ones until it has sent it).
+    pub report: bool,
 }
 
 /// Volatile 32-bit read of descriptor word `word` (0..4).
@@ -334,9 +396,9 @@ impl RxFormat {
 }
 
 impl TxFormat {
-    /// Fills `desc` to send `len` bytes at `iova` as one whole frame,
-    /// requesting a status write-back if `report`. A frame with offloads
-    /// must follow the context descriptor [`TxFormat::context`] asks for.
+    /// Fills `desc` with one buffer of a frame of `frame_len` bytes that
+    /// asks `request` of the NIC. A frame with offloads must follow the
+    /// context descriptor [`TxFormat::context`] asks for.
     ///
     /// # Safety
     /// `desc` points at a descriptor of this ring that software owns.
@@ -344,76 +406,101 @@ impl TxFormat {
     pub(crate) unsafe fn fill(
         self,
         desc: *mut u8,
-        iova: u64,
-        len: u16,
-        report: bool,
+        buf: TxBuffer,
         request: TxRequest,
+        frame_len: usize,
     ) {
+        let offloads = request.checksum.is_some();
+        // POPTS: the IPv4 header checksum only for IPv4.
+        let popts = match request.checksum {
+            Some(c) if c.ipv6 => TX_POPTS_TXSM,
+            Some(_) => TX_POPTS_IXSM | TX_POPTS_TXSM,
+            None => 0,
+        };
+        let len = buf.len as u32;
         let (w2, w3) = match self {
             TxFormat::Legacy => {
-                let mut cmd = TX_CMD_EOP | TX_CMD_IFCS | if report { TX_CMD_RS } else { 0 };
+                let mut cmd = TX_CMD_IFCS;
+                if buf.eop {
+                    cmd |= TX_CMD_EOP;
+                }
+                if buf.report {
+                    cmd |= TX_CMD_RS;
+                }
                 let mut w3 = 0;
                 if let Some(tci) = request.vlan {
                     cmd |= TX_CMD_VLE;
                     w3 |= (tci as u32) << 16;
                 }
-                if request.checksum.is_some() {
-                    // A data descriptor: the same places, plus DTYP and POPTS.
+                if offloads {
+                    // A data descriptor: the same places, plus DTYP, POPTS
+                    // and TSE.
                     cmd |= TX_CMD_DEXT;
-                    w3 |= TX_POPTS_IXSM | TX_POPTS_TXSM;
-                    (len as u32 | TX_DTYP_DATA | (cmd as u32) << 24, w3)
+                    if request.tso.is_some() {
+                        cmd |= TX_CMD_TSE;
+                    }
+                    (len | TX_DTYP_DATA | (cmd as u32) << 24, w3 | popts)
                 } else {
-                    (len as u32 | (cmd as u32) << 24, w3)
+                    (len | (cmd as u32) << 24, w3)
                 }
             }
             TxFormat::Advanced => {
-                let rs = if report { ADV_DCMD_RS } else { 0 };
-                let vle = if request.vlan.is_some() {
-                    ADV_DCMD_VLE
-                } else {
-                    0
-                };
-                let popts = if request.checksum.is_some() {
-                    TX_POPTS_IXSM | TX_POPTS_TXSM
-                } else {
-                    0
-                };
-                let cmd = ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_EOP | ADV_DCMD_IFCS | rs | vle;
+                let mut cmd = ADV_DTYP_DATA | ADV_DCMD_DEXT | ADV_DCMD_IFCS;
+                if buf.eop {
+                    cmd |= ADV_DCMD_EOP;
+                }
+                if buf.report {
+                    cmd |= ADV_DCMD_RS;
+                }
+                if request.vlan.is_some() {
+                    cmd |= ADV_DCMD_VLE;
+                }
+                // PAYLEN: the frame's bytes, or with TSO its payload's.
+                let mut paylen = frame_len as u32;
+                if request.tso.is_some() {
+                    cmd |= ADV_DCMD_TSE;
+                    paylen -= request.header_len() as u32;
+                }
                 // Context slot (IDX, bit 4) 0: the only one used.
-                (len as u32 | cmd, (len as u32) << ADV_PAYLEN_SHIFT | popts)
+                (len | cmd, paylen << ADV_PAYLEN_SHIFT | popts)
             }
         };
         // SAFETY: forwarded.
         unsafe {
-            write_word(desc, 0, iova as u32);
-            write_word(desc, 1, (iova >> 32) as u32);
+            write_word(desc, 0, buf.iova as u32);
+            write_word(desc, 1, (buf.iova >> 32) as u32);
             write_word(desc, 2, w2);
             write_word(desc, 3, w3);
         }
     }
 
-    /// The context a frame with `request` needs, if any. The legacy format
-    /// needs one only for checksums (its data descriptors carry the tag);
-    /// the advanced format for a tag as well.
+    /// The context a frame of `frame_len` bytes with `request` needs, if
+    /// any. The legacy format needs one only for checksums and
+    /// segmentation (its data descriptors carry the tag); the advanced
+    /// format for a tag as well.
     #[inline]
-    pub(crate) fn context(self, request: TxRequest) -> Option<TxContext> {
+    pub(crate) fn context(self, request: TxRequest, frame_len: usize) -> Option<TxContext> {
+        let paylen = (frame_len - request.header_len()) as u32;
         match self {
             TxFormat::Legacy => request.checksum.map(|checksum| TxContext {
                 vlan: 0,
                 checksum: Some(checksum),
+                tso: request.tso.map(|t| (t, paylen)),
             }),
             TxFormat::Advanced if request != TxRequest::default() => Some(TxContext {
                 vlan: request.vlan.unwrap_or(0),
                 checksum: request.checksum,
+                tso: request.tso.map(|t| (t, 0)),
             }),
             TxFormat::Advanced => None,
         }
     }
 
     /// Fills `desc` with the context descriptor for `ctx`: the TCP/IP
-    /// context (SDM §3.3.6: IPCSS/IPCSO/IPCSE, TUCSS/TUCSO, TUCMD) or the
-    /// advanced context (82576 §7.2.2.2: VLAN, MACLEN, IPLEN, TUCMD). It
-    /// requests no write-back: the data descriptor after it does.
+    /// context (SDM §3.3.6: IPCSS/IPCSO/IPCSE, TUCSS/TUCSO, TUCMD, and for
+    /// segmentation PAYLEN, HDRLEN, MSS) or the advanced context (82576
+    /// §7.2.2.2: VLAN, MACLEN, IPLEN, TUCMD, MSS, L4LEN). It requests no
+    /// write-back: the data descriptor after it does.
     ///
     /// # Safety
     /// As [`TxFormat::fill`].
@@ -421,11 +508,30 @@ impl TxFormat {
         let words = match (self, ctx.checksum) {
             (TxFormat::Legacy, Some(c)) => {
                 let (l2, l3) = (c.l2_len as u32, c.l3_len as u32);
-                let ip = l2 | (l2 + 10) << 8 | (l2 + l3 - 1) << 16;
+                // IPCSS is also where segmentation rewrites the IP length;
+                // IPCSO/IPCSE only matter with POPTS.IXSM (IPv4).
+                let ip = if c.ipv6 {
+                    l2
+                } else {
+                    l2 | (l2 + 10) << 8 | (l2 + l3 - 1) << 16
+                };
                 // TUCSE 0: to the end of the frame.
                 let l4 = (l2 + l3) | (c.l4_checksum_offset() as u32) << 8;
-                let tucmd = TX_CMD_DEXT | TX_TUCMD_IP | if c.tcp { TX_TUCMD_TCP } else { 0 };
-                [ip, l4, (tucmd as u32) << 24, 0]
+                let mut tucmd = TX_CMD_DEXT;
+                if !c.ipv6 {
+                    tucmd |= TX_TUCMD_IP;
+                }
+                if c.tcp {
+                    tucmd |= TX_TUCMD_TCP;
+                }
+                let (mut w2, mut w3) = (0, 0);
+                if let Some((t, paylen)) = ctx.tso {
+                    tucmd |= TX_CMD_TSE;
+                    w2 = paylen & TX_CTX_PAYLEN_MASK;
+                    let hdr_len = c.l4_offset() as u32 + t.l4_len as u32;
+                    w3 = hdr_len << TX_CTX_HDRLEN_SHIFT | (t.mss as u32) << TX_CTX_MSS_SHIFT;
+                }
+                [ip, l4, w2 | (tucmd as u32) << 24, w3]
             }
             (TxFormat::Legacy, None) => unreachable!("legacy contexts are for checksums"),
             (TxFormat::Advanced, c) => {
@@ -433,13 +539,17 @@ impl TxFormat {
                     c.l3_len as u32 | (c.l2_len as u32) << ADV_MACLEN_SHIFT
                 });
                 let tucmd = c.map_or(0, |c| {
-                    ADV_TUCMD_IPV4 | if c.tcp { ADV_TUCMD_L4T_TCP } else { 0 }
+                    let ip = if c.ipv6 { 0 } else { ADV_TUCMD_IPV4 };
+                    ip | if c.tcp { ADV_TUCMD_L4T_TCP } else { 0 }
+                });
+                let mss_l4len = ctx.tso.map_or(0, |(t, _)| {
+                    (t.mss as u32) << ADV_MSS_SHIFT | (t.l4_len as u32) << ADV_L4LEN_SHIFT
                 });
                 [
                     lens | (ctx.vlan as u32) << 16,
                     0,
                     ADV_DTYP_CTXT | ADV_DCMD_DEXT | tucmd,
-                    0,
+                    mss_l4len,
                 ]
             }
         };
@@ -556,6 +666,16 @@ mod tests {
         assert!(done(&mut buf).unwrap().landed);
     }
 
+    /// A buffer holding a whole frame.
+    fn whole(iova: u64, len: u16, report: bool) -> TxBuffer {
+        TxBuffer {
+            iova,
+            len,
+            eop: true,
+            report,
+        }
+    }
+
     #[test]
     fn tx_formats_encode_length_and_commands() {
         let mut buf = [0u32; 4];
@@ -565,14 +685,14 @@ mod tests {
         // aligned stand-in descriptor that lives until the end of the test
         // (the same holds for every block below).
         let w2 = unsafe {
-            TxFormat::Legacy.fill(p, 0x1000, 1514, true, TxRequest::default());
+            TxFormat::Legacy.fill(p, whole(0x1000, 1514, true), TxRequest::default(), 1514);
             read_word(p, 2)
         };
         assert_eq!(w2 & 0xffff, 1514);
         assert_eq!((w2 >> 24) as u8, TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS);
         // SAFETY: as above.
         let (w2, w3) = unsafe {
-            TxFormat::Advanced.fill(p, 0x1000, 60, false, TxRequest::default());
+            TxFormat::Advanced.fill(p, whole(0x1000, 60, false), TxRequest::default(), 60);
             (read_word(p, 2), read_word(p, 3))
         };
         assert_eq!(

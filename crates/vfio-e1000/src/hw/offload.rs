@@ -69,3 +69,65 @@ mod tests {
         assert_eq!(vfta_slot(MAX_VLAN_ID), (127, 31));
     }
 }
+
+/// What a NIC can do to frames besides moving them, as `ethtool -k` lists
+/// it: the offloads of its family, as far as this driver uses them (and,
+/// for QEMU's models, as far as they emulate them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Receive: the IPv4 header and TCP/UDP checksums are verified
+    /// ([`Packet::l4_checksum`](crate::Packet::l4_checksum)).
+    pub rx_checksums: bool,
+    /// Transmit: IPv4 header and TCP/UDP checksums over IPv4
+    /// ([`Packet::offload_checksums`](crate::Packet::offload_checksums)).
+    pub tx_checksums_ipv4: bool,
+    /// Transmit: TCP/UDP checksums over IPv6.
+    pub tx_checksums_ipv6: bool,
+    /// TCP segmentation over IPv4
+    /// ([`Packet::offload_segmentation`](crate::Packet::offload_segmentation)).
+    pub tso_ipv4: bool,
+    /// TCP segmentation over IPv6.
+    pub tso_ipv6: bool,
+    /// 802.1Q tags stripped on receive and inserted on transmit by the NIC
+    /// ([`Config::vlan_strip`](crate::Config::vlan_strip)).
+    pub vlan_offload: bool,
+    /// Receive-side scaling over several queues.
+    pub rss: bool,
+}
+
+impl Capabilities {
+    /// Every offload.
+    pub(crate) const ALL: Capabilities = Capabilities {
+        rx_checksums: true,
+        tx_checksums_ipv4: true,
+        tx_checksums_ipv6: true,
+        tso_ipv4: true,
+        tso_ipv6: true,
+        vlan_offload: true,
+        rss: true,
+    };
+
+    /// The list `ethtool -k` would print: each offload's name and whether
+    /// the NIC has it.
+    pub fn list(&self) -> [(&'static str, bool); 7] {
+        [
+            ("rx-checksumming", self.rx_checksums),
+            ("tx-checksum-ipv4", self.tx_checksums_ipv4),
+            ("tx-checksum-ipv6", self.tx_checksums_ipv6),
+            ("tcp-segmentation-offload", self.tso_ipv4),
+            ("tx-tcp6-segmentation", self.tso_ipv6),
+            ("rx-vlan-offload/tx-vlan-offload", self.vlan_offload),
+            ("receive-hashing", self.rss),
+        ]
+    }
+
+    /// Whether the NIC segments TCP frames over IPv6 (`ipv6`) or IPv4.
+    pub(crate) fn tso(&self, ipv6: bool) -> bool {
+        if ipv6 {
+            self.tso_ipv6
+        } else {
+            self.tso_ipv4
+        }
+    }
+}

@@ -147,6 +147,7 @@ pub(crate) fn arm_queue(
         family.tx_queue(q),
         config.vlan_strip,
         mode.max_frame,
+        family.capabilities(),
     )?;
     program_ring(r, rx.block(), rx.iova(), rx.len());
     family.enable_rx_queue(r, q, mode)?;

@@ -20,6 +20,7 @@ use crate::hw::counters::{LinkStatus, Stats};
 use crate::hw::devices::DeviceEntry;
 use crate::hw::family::Family;
 use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::offload::Capabilities;
 use crate::hw::regs;
 use crate::sys::dma::{DmaMemory, IommuMap};
 use crate::sys::eventfd::Eventfds;
@@ -400,6 +401,8 @@ impl Nic {
         self.stats.tx_tag_no_room = sum(|q| q.tx.tag_no_room);
         self.stats.tx_giants = sum(|q| q.tx.giants);
         self.stats.tx_dead_pool = sum(|q| q.tx.dead_pool);
+        self.stats.tx_unsupported = sum(|q| q.tx.unsupported);
+        self.stats.tx_bad_chains = sum(|q| q.tx.bad_chains);
         self.stats.tx_reset_dropped = sum(|q| q.tx.reset_dropped);
         self.stats.tx_rings_quarantined = sum(|q| q.tx.quarantined());
         self.stats.rx_ip_checksum_errors = sum(|q| q.rx.ip_checksum_errors);
@@ -430,6 +433,12 @@ impl Nic {
     /// The MAC address.
     pub fn mac(&self) -> [u8; 6] {
         self.mac
+    }
+
+    /// What the NIC can do to frames besides moving them: checksums,
+    /// segmentation, tags, RSS.
+    pub fn capabilities(&self) -> Capabilities {
+        self.hw.family.capabilities()
     }
 
     /// The MTU the NIC was opened with ([`Config::mtu`]).

@@ -447,11 +447,12 @@ impl ModelNic {
                 let mut bytes = std::mem::take(&mut frame);
                 let ctx = st.tx_context.get(&q).copied().unwrap_or_default();
                 let vme = st.reg(CTRL) & CTRL_VME != 0;
-                ctx.apply(self.kind, first, vme, &mut bytes);
-                if st.bench {
-                    st.sent_count += 1;
-                } else {
-                    st.sent.push(Sent { queue: q, bytes });
+                for bytes in ctx.apply(self.kind, first, vme, &mut bytes) {
+                    if st.bench {
+                        st.sent_count += 1;
+                    } else {
+                        st.sent.push(Sent { queue: q, bytes });
+                    }
                 }
                 first_reset = true;
             }
@@ -876,6 +877,11 @@ struct TxContext {
     tucse: usize,
     /// The tag to insert (82576: the context carries it).
     vlan: u16,
+    /// Segmentation: IPv4 (TUCMD.IP; else IPv6), TCP, header bytes, MSS.
+    ipv4: bool,
+    tcp: bool,
+    hdr_len: usize,
+    mss: usize,
 }
 
 impl TxContext {
@@ -895,6 +901,10 @@ impl TxContext {
                     tucso: tucss + if tcp { 16 } else { 6 },
                     tucse: 0,
                     vlan: (w[0] >> 16) as u16,
+                    ipv4: w[2] & 1 << 10 != 0,
+                    tcp,
+                    hdr_len: tucss + ((w[3] >> 8) & 0xFF) as usize,
+                    mss: (w[3] >> 16) as usize,
                 })
             }
             Kind::E8254x | Kind::E82574 if dext && dtyp == 0 => Some(TxContext {
@@ -905,37 +915,100 @@ impl TxContext {
                 tucso: ((w[1] >> 8) & 0xFF) as usize,
                 tucse: (w[1] >> 16) as usize,
                 vlan: 0,
+                // TUCMD (word 2 bits 31:24): TCP bit 0, IP bit 1.
+                ipv4: w[2] & 1 << 25 != 0,
+                tcp: w[2] & 1 << 24 != 0,
+                hdr_len: ((w[3] >> 8) & 0xFF) as usize,
+                mss: (w[3] >> 16) as usize,
             }),
             _ => None,
         }
     }
 
-    /// Applies the first data descriptor's (`first`) options to `frame`:
-    /// checksums (POPTS IXSM bit 8, TXSM bit 9 of word 3 in both formats:
-    /// the one's complement sum from the start to the end, whatever the
-    /// field held, stored complemented), then the tag (VLE, word 2 bit 30;
-    /// legacy formats only with CTRL.VME, tag in word 3 bits 31:16).
-    fn apply(&self, kind: Kind, first: [u32; 4], vme: bool, frame: &mut Vec<u8>) {
+    /// Applies the first data descriptor's (`first`) options to `frame`
+    /// and returns what goes on the wire: with TSE (legacy data descriptor
+    /// word 2 bit 26, advanced bit 31), one frame per MSS of payload, each
+    /// with the headers, its IP length (and IPv4 ID + n), sequence number,
+    /// and FIN/PSH only on the last (8254x SDM §3.5.3, 82576 §7.2.4.7);
+    /// then checksums (POPTS IXSM bit 8, TXSM bit 9 of word 3 in both
+    /// formats: the one's complement sum from the start to the end,
+    /// whatever the field held, plus with TSE the segment's TCP length,
+    /// stored complemented), then the tag (VLE, word 2 bit 30; legacy
+    /// formats only with CTRL.VME, tag in word 3 bits 31:16).
+    fn apply(&self, kind: Kind, first: [u32; 4], vme: bool, frame: &mut Vec<u8>) -> Vec<Vec<u8>> {
         let data = kind.advanced() || first[2] & 1 << 29 != 0;
         let popts = if data { first[3] >> 8 } else { 0 };
-        if popts & 2 != 0 {
-            put_sum(frame, self.tucss, self.tucse, self.tucso);
-        }
-        if popts & 1 != 0 {
-            put_sum(frame, self.ipcss, self.ipcse, self.ipcso);
-        }
-        let vle = first[2] & 1 << 30 != 0;
-        let tag = match kind {
-            Kind::E82576 => vle.then_some(self.vlan),
-            _ => (vle && vme).then_some((first[3] >> 16) as u16),
+        let tse = data
+            && match kind {
+                Kind::E82576 => first[2] & 1 << 31 != 0,
+                _ => first[2] & 1 << 26 != 0,
+            };
+        let mut frames = if tse && self.mss > 0 && frame.len() > self.hdr_len {
+            self.segments(frame)
+        } else {
+            vec![std::mem::take(frame)]
         };
-        if let (Some(tci), true) = (tag, frame.len() >= 12) {
-            let mut tagged = frame[..12].to_vec();
-            tagged.extend_from_slice(&[0x81, 0x00]);
-            tagged.extend_from_slice(&tci.to_be_bytes());
-            tagged.extend_from_slice(&frame[12..]);
-            *frame = tagged;
+        for frame in &mut frames {
+            if tse {
+                // The seed lacks the length: the NIC adds each segment's.
+                let len = (frame.len() - self.tucss) as u32;
+                let seed = u16::from_be_bytes([frame[self.tucso], frame[self.tucso + 1]]) as u32;
+                let sum = seed + len;
+                let sum = ((sum & 0xFFFF) + (sum >> 16)) as u16;
+                frame[self.tucso..self.tucso + 2].copy_from_slice(&sum.to_be_bytes());
+            }
+            if popts & 2 != 0 {
+                put_sum(frame, self.tucss, self.tucse, self.tucso);
+            }
+            if popts & 1 != 0 {
+                put_sum(frame, self.ipcss, self.ipcse, self.ipcso);
+            }
+            let vle = first[2] & 1 << 30 != 0;
+            let tag = match kind {
+                Kind::E82576 => vle.then_some(self.vlan),
+                _ => (vle && vme).then_some((first[3] >> 16) as u16),
+            };
+            if let (Some(tci), true) = (tag, frame.len() >= 12) {
+                let mut tagged = frame[..12].to_vec();
+                tagged.extend_from_slice(&[0x81, 0x00]);
+                tagged.extend_from_slice(&tci.to_be_bytes());
+                tagged.extend_from_slice(&frame[12..]);
+                *frame = tagged;
+            }
         }
+        frames
+    }
+
+    /// `frame` cut into segments of at most MSS payload bytes.
+    fn segments(&self, frame: &[u8]) -> Vec<Vec<u8>> {
+        let (header, payload) = frame.split_at(self.hdr_len);
+        let count = payload.len().div_ceil(self.mss);
+        let (ip, tcp) = (self.ipcss, self.tucss);
+        payload
+            .chunks(self.mss)
+            .enumerate()
+            .map(|(n, chunk)| {
+                let mut seg = header.to_vec();
+                seg.extend_from_slice(chunk);
+                let len = seg.len();
+                if self.ipv4 {
+                    let id = u16::from_be_bytes([seg[ip + 4], seg[ip + 5]]).wrapping_add(n as u16);
+                    seg[ip + 2..ip + 4].copy_from_slice(&((len - ip) as u16).to_be_bytes());
+                    seg[ip + 4..ip + 6].copy_from_slice(&id.to_be_bytes());
+                } else {
+                    seg[ip + 4..ip + 6].copy_from_slice(&((len - tcp) as u16).to_be_bytes());
+                }
+                if self.tcp {
+                    let seq = u32::from_be_bytes(seg[tcp + 4..tcp + 8].try_into().unwrap());
+                    let seq = seq.wrapping_add((n * self.mss) as u32);
+                    seg[tcp + 4..tcp + 8].copy_from_slice(&seq.to_be_bytes());
+                    if n + 1 < count {
+                        seg[tcp + 13] &= !0x09; // FIN, PSH
+                    }
+                }
+                seg
+            })
+            .collect()
     }
 }
 

@@ -18,6 +18,7 @@ use super::{rss, Family};
 use crate::error::Result;
 use crate::hw::desc::RxFormat;
 use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::offload::Capabilities;
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
 
@@ -93,6 +94,11 @@ impl Family for E82574 {
     /// set at [`Family::init`]).
     fn rx_format(&self) -> RxFormat {
         RxFormat::Advanced
+    }
+
+    /// Every offload of [`Capabilities`]: the 82574L (82574 §7.3: TSO over IPv4 and IPv6).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 
     fn max_queues(&self) -> u16 {

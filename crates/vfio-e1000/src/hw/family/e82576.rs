@@ -18,6 +18,7 @@ use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, rss, Fa
 use crate::error::{Error, Result};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::irq::{IrqMode, VectorPlan};
+use crate::hw::offload::Capabilities;
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
 
@@ -173,6 +174,11 @@ impl Family for E82576 {
 
     fn tx_format(&self) -> TxFormat {
         TxFormat::Advanced
+    }
+
+    /// Every offload of [`Capabilities`]: the 82576 (82576 §7.2.4: TSO over IPv4 and IPv6).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 
     fn max_queues(&self) -> u16 {

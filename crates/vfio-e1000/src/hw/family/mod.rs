@@ -16,6 +16,7 @@ pub(crate) mod rss;
 use super::counters::{LinkStatus, Stats};
 use super::desc::{RxFormat, TxFormat};
 use super::irq::{IrqMode, VectorPlan};
+use super::offload::Capabilities;
 use super::regs::{self, *};
 use crate::error::{Error, Result};
 use crate::sys::mmio::Registers;
@@ -74,6 +75,17 @@ pub(crate) trait Family: Send + Sync {
     /// Number of RX/TX queue pairs the family supports.
     fn max_queues(&self) -> u16 {
         1
+    }
+
+    /// The offloads of the family (datasheet). The default: the 8254x's,
+    /// whose TCP segmentation is IPv4 only (SDM §3.5; QEMU's model writes
+    /// a wrong IPv6 payload length into the segments) and which has no RSS.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tso_ipv6: false,
+            rss: false,
+            ..Capabilities::ALL
+        }
     }
 
     /// Interrupt modes the family can use, best first.
