@@ -307,9 +307,12 @@ pub enum Payload {
 pub struct SendArgs {
     /// PCI address, e.g. 0000:03:00.0
     pub pci: String,
-    /// Frame size without FCS, 60 to 9014 (over 1514 needs --mtu SIZE-14)
-    #[arg(short, long, value_name = "BYTES", default_value_t = 60, value_parser = clap::value_parser!(u16).range(60..=9014))]
-    pub size: u16,
+    /// Frame size without FCS, 60 to 9014 (over 1514 needs --mtu SIZE-14);
+    /// with --tso up to 65535, which the NIC cuts into segments. Default:
+    /// 60, or the least that holds the headers and the sequence number
+    /// (70 with --ipv6, 82 with --ipv6 --tcp)
+    #[arg(short, long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(60..))]
+    pub size: Option<u16>,
     /// Frames per second (0 = as fast as the NIC takes them)
     #[arg(long, value_name = "PPS", default_value_t = 0.0)]
     pub rate: f64,
@@ -333,10 +336,24 @@ pub struct SendArgs {
     /// Spread the frames over N flows (source ports SRC_PORT..SRC_PORT+N), so RSS has something to spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub flows: u16,
-    /// Let the NIC fill in the IPv4 and UDP checksums (checksum offload);
-    /// without it the IPv4 checksum is computed once and UDP sends none
+    /// Let the NIC fill in the IPv4 and UDP (or TCP) checksums (checksum
+    /// offload); without it the IPv4 checksum is computed once, UDP over
+    /// IPv4 sends none, and TCP and IPv6 get theirs in software
     #[arg(long)]
     pub offload: bool,
+    /// IPv6 frames, from fd00::SRC_IP to fd00::DST_IP (the IPv4 addresses
+    /// in the last 4 bytes)
+    #[arg(long)]
+    pub ipv6: bool,
+    /// TCP segments (flags PSH ACK, sequence numbers tiling one stream)
+    /// instead of UDP datagrams
+    #[arg(long)]
+    pub tcp: bool,
+    /// TCP segmentation offload: send TCP frames of --size bytes that the
+    /// NIC cuts into segments of MSS payload bytes (implies --tcp; MSS plus
+    /// the headers must fit the --mtu)
+    #[arg(long, value_name = "MSS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub tso: Option<u16>,
     /// Send every frame tagged with this 802.1Q VLAN ID (inserted by the
     /// NIC with --vlan-strip, else by the driver; SIZE excludes the tag)
     #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u16).range(0..=4095))]
@@ -583,7 +600,7 @@ mod tests {
             "dump 0000:00:03.0 --bogus",
             "echo 0000:00:03.0 --irq bogus",
             "send 0000:00:03.0 --size 59",
-            "send 0000:00:03.0 --size 9015",
+            "send 0000:00:03.0 --tso 0",
             "send 0000:00:03.0 --dst-mac 1:2:3",
             "send 0000:00:03.0 --payload xyz",
             "echo 0000:00:03.0 --ring 100",

@@ -11,6 +11,7 @@ mod out;
 mod signal;
 mod sysfs;
 mod tun;
+mod vnet;
 
 use clap::{CommandFactory, Parser};
 use cmd::CliError;

@@ -34,15 +34,17 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 }
 
 impl Tap {
-    /// Creates TAP interface `name` (non-persistent, non-blocking).
-    pub fn create(name: &str) -> io::Result<Tap> {
+    /// Creates TAP interface `name` (non-persistent, non-blocking), every
+    /// frame behind a virtio-net header ([`crate::vnet`]) if `vnet_header`.
+    pub fn create(name: &str, vnet_header: bool) -> io::Result<Tap> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
         let mut req = ifreq(name)?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let vnet = if vnet_header { libc::IFF_VNET_HDR } else { 0 };
+        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes the ifreq we pass, which lives
         // across the call.
         if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
@@ -128,19 +130,40 @@ impl Tap {
         Ok(())
     }
 
-    /// Reads one frame the kernel sends into `buf`; `None` if there is none now.
-    pub fn read_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match self.file.read(buf) {
+    /// Tells the kernel which offloads it may leave to us (`TUN_F_CSUM`,
+    /// `TUN_F_TSO4`, `TUN_F_TSO6`): frames with a checksum still to fill in
+    /// or too long for the MTU, described by their virtio-net header.
+    pub fn set_offload(&self, flags: libc::c_uint) -> io::Result<()> {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is involved.
+        if unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                flags as libc::c_ulong,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Reads one frame the kernel sends, spread over `bufs` in order (a
+    /// virtio-net header first, if the TAP has them); the bytes read, or
+    /// `None` if there is no frame now.
+    pub fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<Option<usize>> {
+        match self.file.read_vectored(bufs) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Hands one received frame to the kernel; false if its queue is full
-    /// (the frame is dropped, as a NIC with a full ring would).
-    pub fn write_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
-        match self.file.write(frame) {
+    /// Hands one received frame, in parts (a virtio-net header first, if
+    /// the TAP has them), to the kernel in one write; false if its queue
+    /// is full (the frame is dropped, as a NIC with a full ring would).
+    pub fn write_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        match self.file.write_vectored(parts) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),

@@ -38,6 +38,10 @@ pub fn run(args: &InfoArgs) -> Result<(), CliError> {
         d.formats.1,
         d.msix_vectors
     );
+    println!("offloads:   (as `ethtool -k` names them)");
+    for (name, on) in nic.capabilities().list() {
+        println!("  {name}: {}", if on { "on" } else { "off" });
+    }
     println!("iommu:      group {}", d.iommu_group);
     println!(
         "dma:        {}",

@@ -17,7 +17,7 @@ use stats::{report, with_stats, Live, RunTotals, Tally};
 pub use tap::tap;
 
 use super::CliError;
-use crate::frame::{build_udp, mac_str, set_seq, set_src_port, summary};
+use crate::frame::{mac_str, summary};
 use crate::internals::{mmio_counts, model_name};
 use crate::out::{clock, Out};
 use crate::signal;
