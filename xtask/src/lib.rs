@@ -16,6 +16,7 @@ pub use anyhow::{bail, ensure};
 pub mod frame;
 pub mod fuzz;
 pub mod guest;
+pub mod host_stack;
 pub mod initramfs;
 pub mod job;
 pub mod kmod;

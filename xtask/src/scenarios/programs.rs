@@ -1,16 +1,19 @@
 //! The library's examples and ordinary programs on a NIC the driver holds:
 //! the echo and pktgen examples, closing and reopening a NIC in one
 //! process, a multi-queue echo as a user under an 8 MiB memlock limit, and
-//! the guest kernel's own stack through `e1000 tap`.
+//! the guest kernel's own stack through `e1000 tap`, against the host's.
 
 use super::driver::{echo, irq_modes, no_dmar_faults};
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::Guest;
+use crate::host_stack::{retransmits, HostStack};
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 /// Adds this module's scenarios for `model` to `s`.
 pub fn add(s: Suite, model: &'static str) -> Suite {
@@ -22,7 +25,8 @@ pub fn add(s: Suite, model: &'static str) -> Suite {
             echo_example,
         )
         .test(name("pktgen_example_sends_its_count"), pktgen_example)
-        .test(name("tap_carries_the_kernels_ping"), tap);
+        .test(name("tap_carries_the_kernels_ping"), tap)
+        .test(name("tap_carries_tcp_both_ways"), tap_tcp);
     match model {
         "e1000e" => s.test(
             name("echo_two_queues_as_a_user_within_8_mib_of_memlock"),
@@ -210,4 +214,163 @@ fn echo_within_8_mib_as_user(g: &mut Guest, queues: u16) -> Result<()> {
     });
     g.run_ok(&format!("chown 0 /dev/vfio/{group}"), ten)?;
     result
+}
+
+/// Bytes each way in [`tap_tcp`].
+const TCP_BYTES: usize = 8 << 20;
+
+/// A counter of the `PREFIX:` lines (`Tcp:` in `/proc/net/snmp`,
+/// `TcpExt:` in `/proc/net/netstat`) of `text`.
+fn tcp_counter(text: &str, prefix: &str, name: &str) -> u64 {
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    let at = names.split_whitespace().position(|n| n == name);
+    at.and_then(|i| values.split_whitespace().nth(i))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// TCP through `e1000 tap` against the host kernel's stack (a namespace
+/// on the link): 8 MiB from the guest to the host, which the guest kernel
+/// hands over as 64 KiB frames for the NIC to segment, and 8 MiB back,
+/// whose checksums the NIC verifies for the guest kernel. Every byte must
+/// arrive, neither side may retransmit or see a bad checksum, the TAP
+/// must report segmented frames, and it must be gone after SIGINT.
+fn tap_tcp(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let ten = Duration::from_secs(10);
+    g.run_ok("load-kernel-driver tun", ten)?;
+    let host = HostStack::start(nic, [10, 11, 12, 1])?;
+    let snmp = || {
+        ["snmp", "netstat"]
+            .map(|f| {
+                std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).unwrap_or_default()
+            })
+            .join("\n")
+    };
+    let host_before = host.run(snmp)?;
+    let mut job = g.spawn(&format!("e1000 tap {} --json", nic.pci))?;
+    job.wait_line(
+        |l| l.contains("tap: interface e1000tap0 is up"),
+        Duration::from_secs(30),
+    )?;
+    if !irq_modes(&nic.model).contains(&"msi") {
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+    let counters = "cat /proc/net/snmp /proc/net/netstat";
+    let guest_before = g.run_ok(counters, ten)?.output();
+    // Guest to host: the host reads every byte, then closes.
+    let received = host.spawn(|| -> std::io::Result<(usize, Duration)> {
+        let listener = TcpListener::bind("10.11.12.1:5001")?;
+        let (mut s, _) = listener.accept()?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let (start, mut got, mut buf) = (Instant::now(), 0, vec![0u8; 65536]);
+        while got < TCP_BYTES {
+            match s.read(&mut buf)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok((got, start.elapsed()))
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    let blocks = TCP_BYTES / 65536;
+    let up = g.run(
+        &format!("dd if=/dev/zero bs=65536 count={blocks} 2>/dev/null | nc 10.11.12.1 5001"),
+        Duration::from_secs(120),
+    )?;
+    let (got_up, up_time) = received
+        .recv_timeout(Duration::from_secs(120))
+        .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))??;
+    // Host to guest: the guest counts what arrives.
+    let listener = g.spawn("nc -l -p 5002 | wc -c")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = host.run(|| -> std::io::Result<(u32, Duration)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut s = loop {
+            match TcpStream::connect_timeout(
+                &"10.11.12.2:5002".parse().unwrap(),
+                Duration::from_secs(5),
+            ) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        let (start, block) = (Instant::now(), vec![0x5Au8; 65536]);
+        for _ in 0..TCP_BYTES / block.len() {
+            s.write_all(&block)?;
+        }
+        s.shutdown(Shutdown::Write)?;
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest); // until the guest closes
+        Ok((retransmits(&s), start.elapsed()))
+    })??;
+    let down = listener.wait(Duration::from_secs(120))?;
+    let guest_after = g.run_ok(counters, ten)?.output();
+    let host_after = host.run(snmp)?;
+    g.run_ok("killall -INT e1000", ten)?;
+    let tap = job.wait(Duration::from_secs(30))?;
+    let gone = g.run("ip link show e1000tap0", ten)?;
+    drop(host);
+    let delta = |before: &str, after: &str, prefix: &str, name: &str| {
+        let at = |t: &str| tcp_counter(t, prefix, name);
+        at(after).saturating_sub(at(before))
+    };
+    // A tail loss probe resends the last segment when its ACK is late (a
+    // TCG guest's timers make that common); it counts as a retransmit but
+    // is no loss, and is reported apart.
+    let guest_probes = delta(&guest_before, &guest_after, "TcpExt:", "TCPLossProbes");
+    let guest_retrans =
+        delta(&guest_before, &guest_after, "Tcp:", "RetransSegs").saturating_sub(guest_probes);
+    let guest_csum = delta(&guest_before, &guest_after, "Tcp:", "InCsumErrors");
+    let host_csum = delta(&host_before, &host_after, "Tcp:", "InCsumErrors");
+    let got_down: usize = down
+        .output()
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let summary = tap.output();
+    let segmented = summary
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .find_map(|v| v["tx_segmented"].as_u64())
+        .unwrap_or(0);
+    ensure!(
+        up.status == 0 && got_up == TCP_BYTES && got_down == TCP_BYTES,
+        "TCP through e1000 tap: guest to host {got_up} of {TCP_BYTES} bytes, host to guest {got_down}:\n{}\n{}",
+        up.output(),
+        down.output()
+    );
+    ensure!(
+        // One retransmit by the guest was seen once in a dozen runs under
+        // TCG (a timer that fired while the vCPU was descheduled): tolerated,
+        // reported; a loss in the path shows as many.
+        guest_retrans <= 1 && sent.0 == 0 && guest_csum == 0 && host_csum == 0,
+        "retransmits: guest {guest_retrans} (and {guest_probes} tail loss probes), host {}; checksum errors: guest {guest_csum}, host {host_csum}",
+        sent.0
+    );
+    ensure!(
+        tap.status == 0 && segmented > 0,
+        "e1000 tap after SIGINT (exit {}), {segmented} frames segmented by the NIC:\n{summary}",
+        tap.status
+    );
+    ensure!(
+        gone.status != 0,
+        "e1000tap0 outlived its process after SIGINT"
+    );
+    let rate = |t: Duration| TCP_BYTES as f64 * 8.0 / t.as_secs_f64() / 1e6;
+    println!(
+        "    TCP 8 MiB each way, {guest_retrans} retransmits ({guest_probes} tail loss probes), 0 checksum errors: guest to host {:.0} Mbit/s ({segmented} frames cut by the NIC), host to guest {:.0} Mbit/s",
+        rate(up_time),
+        rate(sent.1)
+    );
+    no_dmar_faults(g)
 }
