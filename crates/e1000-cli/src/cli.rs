@@ -172,8 +172,9 @@ pub struct TrafficArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub irq: Option<IrqArg>,
     /// Descriptors per ring, RX and TX: a multiple of 8 from 8 to 4096
-    #[arg(long, value_name = "N", default_value_t = 512, value_parser = parse_ring)]
-    pub ring: usize,
+    /// (default 512; forward's RX rings 4096)
+    #[arg(long, value_name = "N", value_parser = parse_ring)]
+    pub ring: Option<usize>,
     /// Descriptors in the RX ring (default: --ring)
     #[arg(long, value_name = "N", value_parser = parse_ring)]
     pub rxd: Option<usize>,
@@ -660,7 +661,7 @@ mod tests {
         };
         assert_eq!(
             (e.traffic.ring, e.traffic.rxd, e.traffic.txd),
-            (256, None, Some(1024))
+            (Some(256), None, Some(1024))
         );
         assert_eq!(e.traffic.cpus, Some(CpuList(vec![0, 1, 2, 5])));
         assert_eq!(parse_cpu_list("7"), Ok(CpuList(vec![7])));

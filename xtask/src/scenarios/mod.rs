@@ -10,6 +10,7 @@ pub(crate) mod driver;
 pub(crate) mod features;
 pub(crate) mod offloads;
 pub(crate) mod programs;
+pub(crate) mod real_stacks;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;
@@ -69,6 +70,9 @@ pub fn suites() -> Vec<Suite> {
         driver::suite("igb"),
         driver::no_iommu_suite(),
         driver::forward_suite(),
+        real_stacks::forward_suite("e1000"),
+        real_stacks::forward_suite("e1000e"),
+        real_stacks::forward_suite("igb"),
         driver::group_not_viable_suite(),
         driver::hot_unplug_suite("msix"),
         driver::hot_unplug_suite("poll"),

@@ -7,7 +7,7 @@ use super::driver::{echo, irq_modes, no_dmar_faults};
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::Guest;
-use crate::host_stack::{retransmits, HostStack};
+use crate::host_stack::{counter, counters, retransmits, HostStack};
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
@@ -219,19 +219,6 @@ fn echo_within_8_mib_as_user(g: &mut Guest, queues: u16) -> Result<()> {
 /// Bytes each way in [`tap_tcp`].
 const TCP_BYTES: usize = 8 << 20;
 
-/// A counter of the `PREFIX:` lines (`Tcp:` in `/proc/net/snmp`,
-/// `TcpExt:` in `/proc/net/netstat`) of `text`.
-fn tcp_counter(text: &str, prefix: &str, name: &str) -> u64 {
-    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-        return 0;
-    };
-    let at = names.split_whitespace().position(|n| n == name);
-    at.and_then(|i| values.split_whitespace().nth(i))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// TCP through `e1000 tap` against the host kernel's stack (a namespace
 /// on the link): 8 MiB from the guest to the host, which the guest kernel
 /// hands over as 64 KiB frames for the NIC to segment, and 8 MiB back,
@@ -243,14 +230,7 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
     let ten = Duration::from_secs(10);
     g.run_ok("load-kernel-driver tun", ten)?;
     let host = HostStack::start(nic, [10, 11, 12, 1])?;
-    let snmp = || {
-        ["snmp", "netstat"]
-            .map(|f| {
-                std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).unwrap_or_default()
-            })
-            .join("\n")
-    };
-    let host_before = host.run(snmp)?;
+    let host_before = host.run(counters)?;
     let mut job = g.spawn(&format!("e1000 tap {} --json", nic.pci))?;
     job.wait_line(
         |l| l.contains("tap: interface e1000tap0 is up"),
@@ -260,8 +240,8 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
         std::thread::sleep(Duration::from_millis(1500));
     }
     g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
-    let counters = "cat /proc/net/snmp /proc/net/netstat";
-    let guest_before = g.run_ok(counters, ten)?.output();
+    let guest_counters = "cat /proc/net/snmp /proc/net/netstat";
+    let guest_before = g.run_ok(guest_counters, ten)?.output();
     // Guest to host: the host reads every byte, then closes.
     let received = host.spawn(|| -> std::io::Result<(usize, Duration)> {
         let listener = TcpListener::bind("10.11.12.1:5001")?;
@@ -310,14 +290,14 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
         Ok((retransmits(&s), start.elapsed()))
     })??;
     let down = listener.wait(Duration::from_secs(120))?;
-    let guest_after = g.run_ok(counters, ten)?.output();
-    let host_after = host.run(snmp)?;
+    let guest_after = g.run_ok(guest_counters, ten)?.output();
+    let host_after = host.run(counters)?;
     g.run_ok("killall -INT e1000", ten)?;
     let tap = job.wait(Duration::from_secs(30))?;
     let gone = g.run("ip link show e1000tap0", ten)?;
     drop(host);
     let delta = |before: &str, after: &str, prefix: &str, name: &str| {
-        let at = |t: &str| tcp_counter(t, prefix, name);
+        let at = |t: &str| counter(t, prefix, name);
         at(after).saturating_sub(at(before))
     };
     // A tail loss probe resends the last segment when its ACK is late (a

@@ -6,7 +6,7 @@ use super::*;
 /// a hex dump), or a pcap file / stream with no per-frame lines.
 pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     let to_stdout = args.write.as_deref() == Some("-");
-    let common = Common::new(&args.traffic, to_stdout)?;
+    let common = Common::new(&args.traffic, to_stdout, RING)?;
     let out = common.out;
     let mut pcap = match args.write.as_deref() {
         Some("-") => Some(Pcap::new(Box::new(std::io::stdout()), "stdout")?),

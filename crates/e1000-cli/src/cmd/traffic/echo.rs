@@ -4,7 +4,7 @@ use super::*;
 
 /// `e1000 echo`: every frame goes back with dst := its src, src := our MAC.
 pub fn echo(args: &EchoArgs) -> Result<(), CliError> {
-    let mut common = Common::new(&args.traffic, false)?;
+    let mut common = Common::new(&args.traffic, false, RING)?;
     common.config.queues = args.queues;
     let out = common.out;
     let mut nic = common.open("echo", &args.pci)?;

@@ -34,6 +34,8 @@ use vfio_e1000::{
 
 /// Frames handled per `rx_batch`/`tx_batch` call.
 const BATCH: usize = 64;
+/// Descriptors per ring unless `--ring`, `--rxd` or `--txd` say otherwise.
+const RING: usize = 512;
 
 /// Options every traffic command takes, resolved.
 struct Common {
@@ -62,8 +64,10 @@ enum Pin {
 }
 
 impl Common {
-    /// `data_on_stdout`: stdout carries data other than JSON (a pcap stream).
-    fn new(t: &TrafficArgs, data_on_stdout: bool) -> Result<Common, CliError> {
+    /// `data_on_stdout`: stdout carries data other than JSON (a pcap stream);
+    /// `rx_ring`: the command's RX ring size when neither `--rxd` nor
+    /// `--ring` gives one.
+    fn new(t: &TrafficArgs, data_on_stdout: bool, rx_ring: usize) -> Result<Common, CliError> {
         if t.json && data_on_stdout {
             return Err(CliError::Usage(
                 "--json and `-w -` both want stdout: write the pcap to a file".into(),
@@ -71,8 +75,8 @@ impl Common {
         }
         let mut config = super::default_config();
         config.irq = super::irq_mode(t.irq);
-        config.rx_ring = t.rxd.unwrap_or(t.ring);
-        config.tx_ring = t.txd.unwrap_or(t.ring);
+        config.rx_ring = t.rxd.or(t.ring).unwrap_or(rx_ring);
+        config.tx_ring = t.txd.or(t.ring).unwrap_or(RING);
         config.pool_size = t
             .pool
             .unwrap_or((2 * (config.rx_ring + config.tx_ring)).max(2048));

@@ -105,7 +105,7 @@ fn offload(
 /// `e1000 send`: frames with sequence numbers, optionally paced, spread
 /// over `--flows` source ports.
 pub fn send(args: &SendArgs) -> Result<(), CliError> {
-    let common = Common::new(&args.traffic, false)?;
+    let common = Common::new(&args.traffic, false, RING)?;
     let out = common.out;
     let rate = args.rate;
     let mut nic = common.open("send", &args.pci)?;

@@ -2,8 +2,11 @@
 //! own, in a network namespace of its own, behind a TAP interface whose
 //! frames are relayed to and from the link. Tests that need TCP as Linux
 //! does it on the far side (retransmits, checksums checked by a real stack)
-//! run their host half with [`HostStack::run`]. Needs root
-//! (`CLONE_NEWNET`, `/dev/net/tun`).
+//! run their host half with [`HostStack::run`]; [`traffic`] has the
+//! ordinary workloads (ping, a TCP stream, a paced UDP flow) between two
+//! such stacks. Needs root (`CLONE_NEWNET`, `/dev/net/tun`).
+
+pub mod traffic;
 
 use crate::error::{Error, Result};
 use crate::guest::Nic;
@@ -21,7 +24,10 @@ use std::time::Duration;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The host kernel's stack on a NIC's link, at `ip`/24; stops when dropped.
+/// Its MAC address is `02:00:00:00:00:XX`, XX the last byte of `ip`, so
+/// that several stacks can share one L2 segment.
 pub struct HostStack {
+    ip: [u8; 4],
     jobs: Option<mpsc::Sender<Job>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -29,7 +35,7 @@ pub struct HostStack {
 
 impl HostStack {
     /// Makes a network namespace with a TAP interface at `ip`/24 (MTU
-    /// 1500, MAC 02:00:00:00:00:01) and relays its frames to and from
+    /// 1500) and relays its frames to and from
     /// `nic`'s link.
     pub fn start(nic: &Nic, ip: [u8; 4]) -> Result<HostStack> {
         // SAFETY: geteuid has no preconditions.
@@ -82,10 +88,16 @@ impl HostStack {
             }
         }));
         Ok(HostStack {
+            ip,
             jobs: Some(jobs),
             stop,
             threads,
         })
+    }
+
+    /// Its IPv4 address.
+    pub fn ip(&self) -> [u8; 4] {
+        self.ip
     }
 
     /// Runs `f` in the namespace (its sockets are on the link) and returns
@@ -136,13 +148,35 @@ impl Drop for HostStack {
 
 /// Whether `file` has something to read within `ms` milliseconds.
 fn readable(file: &File, ms: i32) -> bool {
-    let mut fd = libc::pollfd {
-        fd: file.as_raw_fd(),
+    readable_fd(file.as_raw_fd(), ms)
+}
+
+/// Whether descriptor `fd` has something to read within `ms` milliseconds.
+fn readable_fd(fd: std::os::fd::RawFd, ms: i32) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one pollfd that lives across the call.
-    unsafe { libc::poll(&mut fd, 1, ms) > 0 }
+    unsafe { libc::poll(&mut poll, 1, ms) > 0 }
+}
+
+/// Gives `socket` a 16 MiB receive buffer (as the bench gives QEMU's end
+/// of every link), so that a burst the reader has not yet been scheduled
+/// for is kept, not dropped; best effort.
+fn grow_receive_buffer(socket: &impl AsRawFd) {
+    let size: libc::c_int = 16 << 20;
+    // SAFETY: setsockopt reads one c_int that lives across the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Moves this thread into a new network namespace and makes the TAP there.
@@ -190,7 +224,7 @@ fn enter_namespace_with_tap(ip: [u8; 4]) -> std::io::Result<File> {
         // SAFETY: writing the sockaddr member of the union.
         let a = unsafe { &mut r.ifr_ifru.ifru_hwaddr };
         a.sa_family = libc::ARPHRD_ETHER;
-        for (d, s) in a.sa_data.iter_mut().zip([2u8, 0, 0, 0, 0, 1]) {
+        for (d, s) in a.sa_data.iter_mut().zip([2u8, 0, 0, 0, 0, ip[3]]) {
             *d = s as libc::c_char;
         }
     })?;
@@ -217,6 +251,28 @@ fn ifreq(name: &str) -> libc::ifreq {
         *d = s as libc::c_char;
     }
     req
+}
+
+/// The counters of the calling thread's network namespace: the lines of
+/// `/proc/net/snmp` and `/proc/net/netstat` (read with [`counter`]).
+pub fn counters() -> String {
+    ["snmp", "netstat"]
+        .map(|f| std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).unwrap_or_default())
+        .join("\n")
+}
+
+/// Counter `name` of the `PREFIX:` lines (`Tcp:`, `Udp:` from
+/// `/proc/net/snmp`, `TcpExt:` from `/proc/net/netstat`) of `text`; 0 when
+/// absent.
+pub fn counter(text: &str, prefix: &str, name: &str) -> u64 {
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    let at = names.split_whitespace().position(|n| n == name);
+    at.and_then(|i| values.split_whitespace().nth(i))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Total retransmitted segments of a TCP socket (`TCP_INFO`).
