@@ -32,6 +32,7 @@ pub const MODULE_SETS: &[(&str, &[&str])] = &[
     ("igb", &["igb"]),
     ("pktgen", &["pktgen"]),
     ("tun", &["tun"]),
+    ("bridge", &["bridge"]),
 ];
 
 /// Guest scripts: (path in the guest, contents).

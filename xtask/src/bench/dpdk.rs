@@ -48,18 +48,21 @@ pub const MBUFS: u32 = 4096;
 /// Frames per RX/TX burst of testpmd's forwarding core (its default).
 pub const BURST: u32 = 32;
 
-/// The `dpdk-testpmd` command for `pci` in forwarding mode `fwd` (`txonly`,
-/// `macswap`), with `extra` testpmd options: the main lcore on CPU 0 and one
-/// forwarding lcore on CPU 1, `--in-memory` on the guest's 2 MiB hugepages,
-/// started at once and run until SIGINT. EAL refuses to load plugins from
-/// under a world-writable directory, which the initramfs root is.
-pub fn testpmd_command(pci: &str, fwd: &str, extra: &str) -> String {
+/// The `dpdk-testpmd` command for the ports `pcis` in forwarding mode
+/// `fwd` (`txonly`, `macswap`, `io`), with `extra` testpmd options: the main
+/// lcore on CPU 0 and one forwarding lcore on CPU 1, `--in-memory` on the
+/// guest's 2 MiB hugepages, [`MBUFS`] mbufs unless `extra` names more (the
+/// last `--total-num-mbufs` wins), started at once and run until SIGINT.
+/// EAL refuses to load plugins from under a world-writable directory, which
+/// the initramfs root is.
+pub fn testpmd_command(pcis: &[&str], fwd: &str, extra: &str) -> String {
     let pmds: String = PMDS
         .iter()
         .map(|p| format!(" -d /{GUEST_PMD_DIR}/{p}"))
         .collect();
+    let ports: String = pcis.iter().map(|p| format!(" -a {p}")).collect();
     format!(
-        "chmod 755 / && mkdir -p /var/run/dpdk && exec dpdk-testpmd -l 0,1 -n 1 --in-memory --log-level=lib.eal:notice{pmds} -a {pci} -- \
+        "chmod 755 / && mkdir -p /var/run/dpdk && exec dpdk-testpmd -l 0,1 -n 1 --in-memory --log-level=lib.eal:notice{pmds}{ports} -- \
          --nb-cores=1 --rxq=1 --txq=1 --burst={BURST} --total-num-mbufs={MBUFS} \
          --forward-mode={fwd} {extra} --auto-start --stats-period 30"
     )

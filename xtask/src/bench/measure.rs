@@ -738,7 +738,7 @@ pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
     let nic = g.nic(0);
     let (cmd, ready, process) = if e.mode == "testpmd" {
         (
-            super::dpdk::testpmd_command(&nic.pci, "macswap", ""),
+            super::dpdk::testpmd_command(&[&nic.pci], "macswap", ""),
             Ready::Echoes,
             "dpdk-testpmd",
         )
@@ -1056,7 +1056,7 @@ fn note_err<T>(r: Result<T>, error: &mut Option<String>, what: &str) -> Option<T
 pub fn tx_testpmd(g: &Guest, size: usize, count: u64) -> Result<TxCount> {
     let nic = g.nic(0);
     let cmd = super::dpdk::testpmd_command(
-        &nic.pci,
+        &[&nic.pci],
         "txonly",
         &format!("--txpkts={size} --eth-peer=0,{TX_DST}"),
     );
@@ -1106,7 +1106,7 @@ pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
         ..EchoResult::default()
     };
     let nic = g.nic(0);
-    let cmd = super::dpdk::testpmd_command(&nic.pci, "macswap", "");
+    let cmd = super::dpdk::testpmd_command(&[&nic.pci], "macswap", "");
     let run = with_echo_job(g, &cmd, Ready::Echoes, "dpdk-testpmd", || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
         let r = reaction(g, effort.pings())?;

@@ -27,6 +27,7 @@ pub mod ladder;
 pub mod measure;
 pub mod profile;
 pub mod report;
+pub mod stacks;
 
 use crate::error::Result;
 use crate::guest::{Guest, GuestConfig, Link};
@@ -38,7 +39,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Usage text of the `bench` command.
-pub const USAGE: &str = "cargo xtask bench [--model M]... [--quick] [--link udp|unix] [--out DIR]";
+pub const USAGE: &str =
+    "cargo xtask bench [--model M]... [--quick] [--stacks] [--link udp|unix] [--out DIR]";
 
 /// The models benchmarked when none is named.
 pub const DEFAULT_MODELS: &[&str] = &["e1000e", "igb", "e1000"];
@@ -183,6 +185,7 @@ pub struct BenchRun {
 pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut quick = false;
+    let mut stacks = false;
     let mut link = Link::Udp;
     let mut out = crate::assets::workspace_root()
         .join("bench")
@@ -196,6 +199,7 @@ pub fn main(args: &[String]) -> Result<i32> {
                     .clone(),
             ),
             "--quick" => quick = true,
+            "--stacks" => stacks = true,
             "--link" => {
                 link = match it.next().map(String::as_str) {
                     Some("udp") => Link::Udp,
@@ -217,6 +221,9 @@ pub fn main(args: &[String]) -> Result<i32> {
     }
     let effort = Effort { quick };
     let started = Instant::now();
+    if stacks {
+        return stacks_main(&models, effort, args, &out);
+    }
     let mut run = BenchRun {
         qemu_version: qemu_version()?,
         command: std::iter::once("cargo xtask bench".to_string())
@@ -251,6 +258,33 @@ pub fn main(args: &[String]) -> Result<i32> {
         run.models.len(),
         run.seconds
     );
+    Ok(0)
+}
+
+/// `--stacks`: the real-stacks bench ([`stacks`]) alone, written to
+/// `stacks.md` in `out`.
+fn stacks_main(
+    models: &[String],
+    effort: Effort,
+    args: &[String],
+    out: &std::path::Path,
+) -> Result<i32> {
+    let command = std::iter::once("cargo xtask bench".to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut results = Vec::new();
+    for model in models {
+        println!("bench: real stacks through {model}");
+        results.push(stacks::run(model, effort)?);
+    }
+    std::fs::create_dir_all(out)?;
+    let md = out.join("stacks.md");
+    std::fs::write(
+        &md,
+        stacks::markdown(&results, &command, &utc_now(), &qemu_version()?),
+    )?;
+    println!("bench: {} written", md.display());
     Ok(0)
 }
 

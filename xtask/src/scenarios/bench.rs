@@ -116,7 +116,7 @@ pub fn cli_help_runs(g: &mut Guest) -> Result<()> {
 }
 
 /// The guest kernel module set that drives a QEMU model.
-fn kernel_driver(model: &str) -> &'static str {
+pub fn kernel_driver(model: &str) -> &'static str {
     match model {
         "e1000e" => "e1000e",
         "igb" => "igb",
@@ -228,7 +228,9 @@ pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
     use crate::bench::measure::{small_frames, wait_echoing};
     let nic = g.nic(0);
     let job = g.spawn(&crate::bench::dpdk::testpmd_command(
-        &nic.pci, "macswap", "",
+        &[&nic.pci],
+        "macswap",
+        "",
     ))?;
     let pings = wait_echoing(nic, Duration::from_secs(90)).and_then(|()| {
         let peer = crate::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);

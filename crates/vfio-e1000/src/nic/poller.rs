@@ -58,8 +58,11 @@ impl Poller {
         let mut polling = false;
         let mut busy_poll = Duration::ZERO;
         for (i, q) in queues.iter().enumerate() {
+            // A poll-mode queue still has an eventfd (the kernel's request
+            // to release the device), which never fires for frames:
+            // sleeping on it would hold every frame for the whole timeout.
+            polling |= q.polls();
             let fds = q.fds();
-            polling |= fds.is_empty();
             busy_poll = busy_poll.max(q.busy_poll());
             for fd in fds {
                 epoll.add(fd, 1 << i)?;

@@ -345,11 +345,18 @@ impl<'a> Queue<'a> {
         Ok(())
     }
 
+    /// Whether this queue is in poll mode (no interrupt: [`Queue::wait`]
+    /// never sleeps).
+    pub fn polls(&self) -> bool {
+        self.hw.irq_mode == IrqMode::Poll
+    }
+
     /// The eventfds this queue sleeps on, borrowed from the `Nic` (for an
     /// async runtime: register a `try_clone_to_owned()` copy, and when it is
     /// readable call [`Queue::wait`] with a zero timeout). The first is the
-    /// queue's receive vector (MSI-X) or the one vector (INTx, MSI); none in
-    /// poll mode.
+    /// queue's receive vector (MSI-X) or the one vector (INTx, MSI); in poll
+    /// mode only the kernel's request to release the device, which says
+    /// nothing about frames (see [`Queue::polls`]).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let owners = [self.hw.irqs.as_ref(), self.hw.release.as_ref()];
         self.state

@@ -1,0 +1,343 @@
+//! `cargo xtask bench --stacks`: real network stacks through a forwarder
+//! in the guest. Two host kernel stacks, each in a namespace of its own on
+//! one NIC's link ([`HostStack`]), talk through whatever the guest runs
+//! between its two NICs: `e1000 forward` (interrupts, then polling),
+//! `dpdk-testpmd --forward-mode=io` on the same vfio-pci devices, and the
+//! guest kernel's bridge over its own driver. Each path carries ping, one
+//! TCP stream each way and a paced UDP flow, in rounds interleaved across
+//! the paths; each figure is the median of its path's rounds.
+
+use super::dpdk;
+use super::Effort;
+use crate::error::{Error, Result};
+use crate::guest::{Guest, GuestConfig, Placement};
+use crate::host_stack::traffic::{self, Ping};
+use crate::host_stack::HostStack;
+use crate::scenarios::bench::kernel_driver;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// Addresses of the two host stacks (left on NIC 0's link, right on 1's).
+const LEFT: [u8; 4] = [10, 11, 20, 1];
+const RIGHT: [u8; 4] = [10, 11, 20, 2];
+/// The UDP flow's payload rate (iperf3 `-u -b 50M`).
+const UDP_MBIT_PER_S: f64 = 50.0;
+/// Receive descriptors per port of every user-space forwarder (forward's
+/// default; testpmd is given the same).
+const RX_RING: usize = 4096;
+
+/// A forwarder between the guest's two NICs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// `e1000 forward`, interrupts (the default).
+    Forward,
+    /// `e1000 forward --irq poll`: polling only, as testpmd does.
+    ForwardPoll,
+    /// `dpdk-testpmd --forward-mode=io`.
+    Testpmd,
+    /// The guest kernel's bridge over its own driver.
+    Bridge,
+}
+
+impl Path {
+    const ALL: [Path; 4] = [
+        Path::Forward,
+        Path::ForwardPoll,
+        Path::Testpmd,
+        Path::Bridge,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Forward => "e1000 forward",
+            Path::ForwardPoll => "e1000 forward --irq poll",
+            Path::Testpmd => "testpmd io",
+            Path::Bridge => "kernel bridge",
+        }
+    }
+
+    fn settings(self) -> String {
+        match self {
+            Path::Forward => format!("interrupts, {RX_RING} RX / 512 TX descriptors per NIC, batches of 64"),
+            Path::ForwardPoll => "as above, polling the rings without a pause, no interrupt (as testpmd)".into(),
+            Path::Testpmd => format!(
+                "`dpdk-testpmd` {}, `--forward-mode=io`, 1 forwarding lcore (+ main lcore), `--rxd={RX_RING} --txd=512 --burst={} --total-num-mbufs=16384`, `--in-memory` on 2 MiB hugepages, promiscuous",
+                dpdk::DPDK_VERSION,
+                dpdk::BURST
+            ),
+            Path::Bridge => "Linux 6.1 `bridge` (STP off, forward delay 0) over the kernel's own driver, default rings".into(),
+        }
+    }
+
+    /// The guest command that forwards, run until SIGINT to `process`.
+    fn command(self, a: &str, b: &str) -> (String, &'static str) {
+        match self {
+            Path::Forward => (format!("e1000 forward {a} {b} --quiet"), "e1000"),
+            Path::ForwardPoll => (format!("e1000 forward {a} {b} --quiet --irq poll"), "e1000"),
+            Path::Testpmd => (
+                dpdk::testpmd_command(
+                    &[a, b],
+                    "io",
+                    &format!("--rxd={RX_RING} --txd=512 --total-num-mbufs=16384"),
+                ),
+                "dpdk-testpmd",
+            ),
+            Path::Bridge => ("sleep 100000".into(), "sleep"),
+        }
+    }
+}
+
+/// One round of the workloads through one path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Round {
+    /// Ping round trip p50, ms.
+    pub ping_ms: f64,
+    /// Echo requests unanswered.
+    pub ping_lost: u32,
+    /// TCP left to right and right to left, Mbit/s.
+    pub tcp: [f64; 2],
+    /// Segments retransmitted by both senders, tail loss probes excepted.
+    pub retransmits: u64,
+    /// TCP and UDP segments either stack received with a bad checksum.
+    pub checksum_errors: u64,
+    /// UDP datagrams sent and lost.
+    pub udp: (u64, u64),
+}
+
+/// A path's rounds.
+#[derive(Clone, Debug, Default)]
+pub struct PathResult {
+    /// What forwarded.
+    pub name: String,
+    /// Its settings, as the report names them.
+    pub settings: String,
+    /// Each round.
+    pub rounds: Vec<Round>,
+    /// Why it could not be measured (or a round failed).
+    pub error: Option<String>,
+}
+
+impl PathResult {
+    /// The median of a figure over the rounds.
+    pub fn median(&self, f: impl Fn(&Round) -> f64) -> Option<f64> {
+        let mut v: Vec<f64> = self.rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
+
+    /// The sum of a count over the rounds.
+    pub fn total(&self, f: impl Fn(&Round) -> u64) -> u64 {
+        self.rounds.iter().map(f).sum()
+    }
+}
+
+/// Everything measured for one model.
+#[derive(Clone, Debug, Default)]
+pub struct StacksResult {
+    /// QEMU device model (two NICs of it).
+    pub model: String,
+    /// Per path, in [`Path::ALL`]'s order.
+    pub paths: Vec<PathResult>,
+}
+
+/// One boot of two `model` NICs with 2 vCPUs and testpmd: every path in
+/// turn, `effort.runs()` rounds, the kernel's bridge last (it takes the
+/// NICs from vfio-pci).
+pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
+    let mut config = GuestConfig::with_nics(&[model, model]);
+    config.cpus = super::GUEST_CPUS;
+    config.dpdk = true;
+    if model == "igb" {
+        // Two 82576s side by side collide on their VFs' routing IDs.
+        config.placement = Placement::RootPorts;
+    }
+    let g = Guest::boot(config)?;
+    let left = HostStack::start(g.nic(0), LEFT)?;
+    let right = HostStack::start(g.nic(1), RIGHT)?;
+    let mut paths: Vec<PathResult> = Path::ALL
+        .iter()
+        .map(|p| PathResult {
+            name: p.name().into(),
+            settings: p.settings(),
+            ..PathResult::default()
+        })
+        .collect();
+    let user_space = &Path::ALL[..3];
+    for round in 1..=effort.runs() {
+        for (i, path) in user_space.iter().enumerate() {
+            println!("    {} (round {round})", path.name());
+            record(&mut paths[i], through(&g, *path, &left, &right, effort));
+        }
+    }
+    println!("    kernel bridge: handing both NICs to the kernel's driver");
+    match bridge_up(&g) {
+        Ok(()) => {
+            wait_through(&left, &right)?;
+            for round in 1..=effort.runs() {
+                println!("    kernel bridge (round {round})");
+                record(&mut paths[3], workloads(&left, &right, effort));
+            }
+        }
+        Err(e) => {
+            println!("      ! {e:#}");
+            paths[3].error = Some(format!("{e:#}"));
+        }
+    }
+    Ok(StacksResult {
+        model: model.into(),
+        paths,
+    })
+}
+
+fn record(path: &mut PathResult, round: Result<Round>) {
+    match round {
+        Ok(r) => {
+            println!(
+                "      ping {:.2} ms, TCP {:.0} / {:.0} Mbit/s, {} retransmits, UDP {} of {} lost",
+                r.ping_ms, r.tcp[0], r.tcp[1], r.retransmits, r.udp.1, r.udp.0
+            );
+            path.rounds.push(r);
+        }
+        Err(e) => {
+            println!("      ! {e:#}");
+            path.error.get_or_insert(format!("{e:#}"));
+        }
+    }
+}
+
+/// Starts `path` in the guest, waits until a ping gets through, runs the
+/// workloads, stops it.
+fn through(
+    g: &Guest,
+    path: Path,
+    left: &HostStack,
+    right: &HostStack,
+    effort: Effort,
+) -> Result<Round> {
+    let (a, b) = (&g.nic(0).pci, &g.nic(1).pci);
+    let (cmd, process) = path.command(a, b);
+    let job = g.spawn(&cmd)?;
+    let result = wait_through(left, right).and_then(|()| workloads(left, right, effort));
+    g.run(&format!("killall -INT {process}"), Duration::from_secs(20))?;
+    let end = job.wait(Duration::from_secs(60))?;
+    result.map_err(|e| e.context(format!("`{cmd}` printed:\n{}", end.output())))
+}
+
+/// Waits (up to 90 s: testpmd's start under TCG is slow) until an echo
+/// request from `left` is answered by `right`.
+fn wait_through(left: &HostStack, right: &HostStack) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if traffic::ping(left, right.ip(), 1, Duration::ZERO)?.lost() == 0 {
+            return Ok(());
+        }
+    }
+    Err(Error::msg("nothing got through the forwarder in 90 s"))
+}
+
+/// ping, then TCP each way, then UDP, between the two stacks.
+fn workloads(left: &HostStack, right: &HostStack, effort: Effort) -> Result<Round> {
+    let pings = if effort.quick { 20 } else { 100 };
+    let ping: Ping = traffic::ping(left, right.ip(), pings, Duration::from_millis(20))?;
+    let bytes = if effort.quick { 8 << 20 } else { 32 << 20 };
+    let there = traffic::tcp_stream(left, right, 5201, bytes)?;
+    let back = traffic::tcp_stream(right, left, 5202, bytes)?;
+    let seconds = if effort.quick { 1 } else { 3 };
+    let udp = traffic::udp_flow(
+        left,
+        right,
+        5203,
+        UDP_MBIT_PER_S,
+        Duration::from_secs(seconds),
+    )?;
+    for (way, t) in [("left to right", &there), ("right to left", &back)] {
+        if t.bytes != bytes {
+            return Err(Error::msg(format!(
+                "TCP {way}: {} of {bytes} bytes arrived",
+                t.bytes
+            )));
+        }
+    }
+    let lost =
+        |t: &traffic::TcpStreamResult| u64::from(t.retransmits).saturating_sub(t.loss_probes);
+    Ok(Round {
+        ping_ms: ping.median().as_secs_f64() * 1e3,
+        ping_lost: ping.lost(),
+        tcp: [there.mbit_per_s(), back.mbit_per_s()],
+        retransmits: lost(&there) + lost(&back),
+        checksum_errors: there.checksum_errors + back.checksum_errors + udp.checksum_errors,
+        udp: (udp.sent, udp.sent.saturating_sub(udp.received)),
+    })
+}
+
+/// Hands both NICs to the kernel's driver and bridges them.
+fn bridge_up(g: &Guest) -> Result<()> {
+    let (a, b) = (&g.nic(0).pci, &g.nic(1).pci);
+    let driver = kernel_driver(&g.nic(0).model);
+    let script = format!(
+        "unbind-vfio {a} {b}; load-kernel-driver {driver} && load-kernel-driver bridge || exit 1; \
+         for i in $(seq 50); do na=$(pci-netdev {a}); nb=$(pci-netdev {b}); [ -n \"$na\" ] && [ -n \"$nb\" ] && break; sleep 0.2; done; \
+         [ -n \"$na\" ] && [ -n \"$nb\" ] || {{ echo 'no netdevs'; exit 1; }}; \
+         brctl addbr br0 || exit 1; echo 0 > /sys/class/net/br0/bridge/stp_state; echo 0 > /sys/class/net/br0/bridge/forward_delay; \
+         for n in $na $nb br0; do echo 1 > /proc/sys/net/ipv6/conf/$n/disable_ipv6; done; \
+         brctl addif br0 $na && brctl addif br0 $nb && ip link set $na up && ip link set $nb up && ip link set br0 up"
+    );
+    g.run_ok(&script, Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// The Markdown report of a `--stacks` run.
+pub fn markdown(results: &[StacksResult], command: &str, date: &str, qemu: &str) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Real stacks through a forwarder in the guest\n");
+    let _ = writeln!(
+        md,
+        "`{command}`, {date}, {qemu}, TCG, 2 vCPUs. Two host kernel stacks, each in its own network namespace on one NIC's link; the guest forwards between its two NICs. Per round: 100 echo requests (20 with --quick) 20 ms apart (p50), one TCP stream each way, a UDP flow at {UDP_MBIT_PER_S} Mbit/s of payload; each figure is the median of the path's rounds, retransmits (tail loss probes excepted) and losses are totals. Ratios are against testpmd io in the same boot.\n"
+    );
+    for r in results {
+        let _ = writeln!(md, "## {} (two NICs)\n", r.model);
+        let _ = writeln!(
+            md,
+            "| path | ping p50 | TCP → | TCP ← | TCP vs testpmd | retransmits | UDP lost | bad checksums |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let testpmd_tcp = r
+            .paths
+            .iter()
+            .find(|p| p.name == Path::Testpmd.name())
+            .and_then(|p| p.median(|x| x.tcp[0] + x.tcp[1]));
+        for p in &r.paths {
+            let (Some(ping), Some(there), Some(back)) = (
+                p.median(|x| x.ping_ms),
+                p.median(|x| x.tcp[0]),
+                p.median(|x| x.tcp[1]),
+            ) else {
+                let _ = writeln!(md, "| {} | — | — | — | — | — | — | — |", p.name);
+                continue;
+            };
+            let ratio = match (p.median(|x| x.tcp[0] + x.tcp[1]), testpmd_tcp) {
+                (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {ping:.2} ms | {there:.0} Mbit/s | {back:.0} Mbit/s | {ratio} | {} | {} of {} | {} |",
+                p.name,
+                p.total(|x| x.retransmits),
+                p.total(|x| x.udp.1),
+                p.total(|x| x.udp.0),
+                p.total(|x| x.checksum_errors)
+            );
+        }
+        let _ = writeln!(md);
+        for p in &r.paths {
+            let _ = writeln!(md, "- **{}**: {}", p.name, p.settings);
+            if let Some(e) = &p.error {
+                let first = e.lines().next().unwrap_or_default();
+                let _ = writeln!(md, "  - failed: {first}");
+            }
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
