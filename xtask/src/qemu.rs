@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Machine options that never change.
 const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -nodefaults -display none \
-                       -no-reboot -serial stdio -monitor none -name e1000-guest,debug-threads=on";
+                       -no-reboot -serial stdio -monitor none -name e1000-guest,debug-threads=on \
+                       -global q35-pcihost.pci-hole64-size=0";
 /// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
 const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
 

@@ -115,6 +115,9 @@ pub enum Error {
     DeviceTimeout(&'static str),
     /// A [`crate::Config`] value the device cannot take.
     InvalidConfig(String),
+    /// A virtual function's request that the physical function's driver
+    /// refused (the text names the request).
+    PfRefused(String),
     /// The device has gone (surprise removal): reads return all ones.
     DeviceGone,
     /// A queue index at or past [`crate::Nic::queues`].
@@ -252,6 +255,10 @@ impl fmt::Display for Error {
             ),
             Error::DeviceTimeout(what) => write!(f, "the device did not complete {what} in time"),
             Error::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),
+            Error::PfRefused(what) => write!(
+                f,
+                "the physical function's driver refused {what} (an address the PF's administrator set with `ip link set PF vf N mac ...` cannot be changed from the VF: use that address, or change it on the PF)"
+            ),
             Error::NoSuchQueue { index, queues } => write!(
                 f,
                 "no queue {index}: the NIC was opened with {queues} (Config::queues), numbered from 0"

@@ -11,6 +11,7 @@ pub(crate) mod features;
 pub(crate) mod offloads;
 pub(crate) mod programs;
 pub(crate) mod real_stacks;
+pub(crate) mod sriov;
 
 use crate::guest::GuestConfig;
 use crate::tests::Suite;
@@ -73,6 +74,7 @@ pub fn suites() -> Vec<Suite> {
         real_stacks::forward_suite("e1000"),
         real_stacks::forward_suite("e1000e"),
         real_stacks::forward_suite("igb"),
+        sriov::suite(),
         driver::group_not_viable_suite(),
         driver::hot_unplug_suite("msix"),
         driver::hot_unplug_suite("poll"),

@@ -1,7 +1,7 @@
 //! The device table: every controller the driver accepts, its family and
 //! whether this project has run it.
 
-use super::family::{e8254x, e82574, e82576, Family};
+use super::family::{e8254x, e82574, e82576, e82576vf, Family};
 
 /// Intel's PCI vendor ID.
 pub(crate) const INTEL: u16 = 0x8086;
@@ -35,12 +35,14 @@ impl std::fmt::Debug for dyn Family {
 }
 
 /// Every controller the driver accepts: the IDs of the three families from the
-/// datasheets and the Linux e1000/e1000e/igb device tables. 82542/82543
-/// (different register layout) and virtual functions are not included.
+/// datasheets and the Linux e1000/e1000e/igb device tables, and the
+/// 82576's virtual function. 82542/82543 (different register layout) are
+/// not included.
 pub(crate) static DEVICES: &[DeviceEntry] = &{
     use e8254x::E8254x as A;
     use e82574::E82574 as B;
     use e82576::E82576 as C;
+    use e82576vf::E82576Vf as V;
     use Tested::*;
     const fn d(
         device_id: u16,
@@ -100,6 +102,12 @@ pub(crate) static DEVICES: &[DeviceEntry] = &{
         d(0x150A, "82576NS", &C::DATASHEET, Untested),
         d(0x1518, "82576NS (SerDes)", &C::DATASHEET, Untested),
         d(0x150D, "82576 (SerDes quad)", &C::DATASHEET, Untested),
+        d(
+            0x10CA,
+            "82576 virtual function",
+            &V::DATASHEET,
+            QemuModel("igb (VF)"),
+        ),
     ]
 };
 

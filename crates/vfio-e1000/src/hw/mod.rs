@@ -13,5 +13,6 @@ pub(crate) mod devices;
 pub(crate) mod family;
 pub(crate) mod filters;
 pub(crate) mod irq;
+pub(crate) mod mailbox;
 pub(crate) mod offload;
 pub(crate) mod regs;

@@ -26,9 +26,7 @@ use crate::error::{Error, Result};
 use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::Family;
-use crate::hw::filters;
 use crate::hw::irq::IrqMode;
-use crate::hw::offload;
 use crate::hw::regs;
 use crate::sys::dma::{arena_bytes, DmaMemory};
 use crate::sys::mmio::{Mmio, Registers};
@@ -104,9 +102,13 @@ pub(crate) fn reset(r: &dyn Registers, family: &dyn Family) -> Result<()> {
 /// groups); returns the MAC address in use.
 pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> Result<[u8; 6]> {
     family.init(r)?;
-    let filter = config.filter(read_mac(r, family)?);
-    filters::program(r, &filter);
-    offload::program(r, &config.offloads());
+    let mut mac = family.mac_address(r)?;
+    if mac == [0; 6] {
+        mac = random_local_mac();
+    }
+    let filter = config.filter(mac);
+    family.program_filters(r, &filter)?;
+    family.program_offloads(r, &config.offloads())?;
     Ok(filter.mac)
 }
 
@@ -174,19 +176,23 @@ pub(crate) fn start(r: &dyn Registers, family: &dyn Family, config: &Config) {
     family.start_rx(r, config.queues, config.rx_mode());
 }
 
-/// The NIC's MAC address: receive-address entry 0 if valid, else the EEPROM.
-fn read_mac(r: &dyn Registers, family: &dyn Family) -> Result<[u8; 6]> {
-    let (lo, hi) = (r.read(regs::RAL0), r.read(regs::RAH0));
+/// A random locally administered unicast address (IEEE 802 §8.4: bit 1
+/// of the first byte set, bit 0 clear), for a virtual function whose PF
+/// assigned none, as Linux's igbvf chooses one. The randomness is the
+/// standard library's per-process hash keys.
+fn random_local_mac() -> [u8; 6] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let bytes = h.finish().to_le_bytes();
     let mut mac = [0u8; 6];
-    mac[..4].copy_from_slice(&lo.to_le_bytes());
-    mac[4..].copy_from_slice(&hi.to_le_bytes()[..2]);
-    if hi & regs::RAH_AV == 0 || mac == [0; 6] {
-        for w in 0..3u16 {
-            let word = family.eeprom_read(r, w)?.to_le_bytes();
-            mac[2 * w as usize..2 * w as usize + 2].copy_from_slice(&word);
-        }
-    }
-    Ok(mac)
+    mac.copy_from_slice(&bytes[..6]);
+    mac[0] = (mac[0] & !0x01) | 0x02;
+    mac
 }
 
 /// The VFIO interrupt index of a mode.

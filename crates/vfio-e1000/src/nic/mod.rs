@@ -182,6 +182,9 @@ pub struct Nic {
     mtu: u16,
     hugepages: bool,
     stats: Stats,
+    /// The running totals at open, for a family whose counters are never
+    /// cleared ([`Family::cumulative_counters`]); zero otherwise.
+    stats_base: Stats,
 }
 
 impl Nic {
@@ -223,12 +226,16 @@ impl Nic {
             mtu: config.mtu,
             hugepages: false,
             stats: Stats::default(),
+            stats_base: Stats::default(),
         };
         let hw = &nic.hw;
         bringup::reset(&hw.regs, family)?;
         hw.device
             .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
         nic.mac = bringup::init(&nic.hw.regs, family, config)?;
+        if family.cumulative_counters() {
+            family.read_stats(&nic.hw.regs, &mut nic.stats_base);
+        }
         // Every ring and pool in one mapping: one memlock check for the
         // whole configuration, one hugepage rounding.
         let dma = dma.with_arena(bringup::dma_bytes(config))?;
@@ -415,7 +422,16 @@ impl Nic {
             .totals(Instant::now());
         self.stats.link_down_events = downs;
         self.stats.link_down_ms = down.as_millis() as u64;
-        self.stats
+        let mut stats = self.stats;
+        if hw.family.cumulative_counters() {
+            let base = &self.stats_base;
+            stats.rx_packets = stats.rx_packets.wrapping_sub(base.rx_packets) & 0xFFFF_FFFF;
+            stats.tx_packets = stats.tx_packets.wrapping_sub(base.tx_packets) & 0xFFFF_FFFF;
+            stats.rx_bytes = stats.rx_bytes.wrapping_sub(base.rx_bytes) & 0xFFFF_FFFF;
+            stats.tx_bytes = stats.tx_bytes.wrapping_sub(base.tx_bytes) & 0xFFFF_FFFF;
+            stats.rx_multicast = stats.rx_multicast.wrapping_sub(base.rx_multicast) & 0xFFFF_FFFF;
+        }
+        stats
     }
 
     /// Register reads and writes this NIC has done since open (for the

@@ -50,7 +50,7 @@ const FCS: u32 = 4;
 
 /// RXDCTL/TXDCTL.ENABLE (bit 25): the queue is enabled (82576 §8.10, §8.12).
 /// Only queue 0 is enabled after reset.
-const QUEUE_ENABLE: u32 = 1 << 25;
+pub(crate) const QUEUE_ENABLE: u32 = 1 << 25;
 /// RXDCTL.WTHRESH = 1 (bits 20:16): write each descriptor back at once.
 const RXDCTL_WTHRESH_1: u32 = 1 << 16;
 /// How long a queue enable may take to read back, in ms.
@@ -255,21 +255,8 @@ impl Family for E82576 {
         super::eeprom_read_pcie(r, addr)
     }
 
-    /// Buffer size and descriptor type in SRRCTL (the 82576 has no RDTR/RADV),
-    /// then the queue enable, which must read back before the tail is written.
     fn enable_rx_queue(&self, r: &dyn Registers, q: u16, mode: RxMode) -> Result<()> {
-        let block = self.rx_queue(q);
-        let bsize = mode.buffer_size as u32 >> SRRCTL_BSIZEPACKET_SHIFT;
-        r.write(
-            block + Q_SRRCTL,
-            bsize | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
-        );
-        r.write(block + Q_DCTL, QUEUE_ENABLE | RXDCTL_WTHRESH_1);
-        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
-            v & QUEUE_ENABLE != 0
-        })
-        .ok_or(Error::DeviceTimeout("the RX queue enable"))?;
-        Ok(())
+        enable_rx_queue(r, self.rx_queue(q), mode)
     }
 
     /// RLPML for long packets, then RCTL as every family writes it (the
@@ -279,28 +266,12 @@ impl Family for E82576 {
         r.write(RCTL, super::rctl_value(mode));
     }
 
-    /// TXDCTL.ENABLE with zero thresholds: each descriptor with RS is written
-    /// back at once.
     fn enable_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
-        let block = self.tx_queue(q);
-        r.write(block + Q_DCTL, QUEUE_ENABLE);
-        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
-            v & QUEUE_ENABLE != 0
-        })
-        .ok_or(Error::DeviceTimeout("the TX queue enable"))?;
-        Ok(())
+        enable_tx_queue(r, self.tx_queue(q))
     }
 
-    /// The 82576 stops one queue with TXDCTL.ENABLE, which reads back set
-    /// until the queue has actually stopped (82576 §8.12.13, §4.5.9.2):
-    /// idle once it reads clear.
     fn stop_tx_queue(&self, r: &dyn Registers, q: u16) -> bool {
-        let block = self.tx_queue(q);
-        r.clear_bits(block + Q_DCTL, QUEUE_ENABLE);
-        r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
-            v & QUEUE_ENABLE == 0
-        })
-        .is_some()
+        stop_tx_queue(r, self.tx_queue(q))
     }
 
     fn restart_tx_queue(&self, r: &dyn Registers, q: u16) -> Result<()> {
@@ -389,6 +360,45 @@ impl Family for E82576 {
     }
 }
 
+/// Buffer size and descriptor type in SRRCTL of the RX queue at `block`
+/// (the 82576 has no RDTR/RADV), then the queue enable, which must read
+/// back before the tail is written. The VF's queues are the same.
+pub(crate) fn enable_rx_queue(r: &dyn Registers, block: u32, mode: RxMode) -> Result<()> {
+    let bsize = mode.buffer_size as u32 >> SRRCTL_BSIZEPACKET_SHIFT;
+    r.write(
+        block + Q_SRRCTL,
+        bsize | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
+    );
+    r.write(block + Q_DCTL, QUEUE_ENABLE | RXDCTL_WTHRESH_1);
+    r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
+        v & QUEUE_ENABLE != 0
+    })
+    .ok_or(Error::DeviceTimeout("the RX queue enable"))?;
+    Ok(())
+}
+
+/// TXDCTL.ENABLE of the TX queue at `block` with zero thresholds: each
+/// descriptor with RS is written back at once.
+pub(crate) fn enable_tx_queue(r: &dyn Registers, block: u32) -> Result<()> {
+    r.write(block + Q_DCTL, QUEUE_ENABLE);
+    r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
+        v & QUEUE_ENABLE != 0
+    })
+    .ok_or(Error::DeviceTimeout("the TX queue enable"))?;
+    Ok(())
+}
+
+/// Stops the TX queue at `block` with TXDCTL.ENABLE, which reads back set
+/// until the queue has actually stopped (82576 §8.12.13, §4.5.9.2): idle
+/// once it reads clear.
+pub(crate) fn stop_tx_queue(r: &dyn Registers, block: u32) -> bool {
+    r.clear_bits(block + Q_DCTL, QUEUE_ENABLE);
+    r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
+        v & QUEUE_ENABLE == 0
+    })
+    .is_some()
+}
+
 /// [`quiesce`], plus the extended causes: every EICR bit masked and cleared.
 fn quiesce_extended(r: &dyn Registers) {
     quiesce(r);
@@ -402,7 +412,7 @@ fn quiesce_extended(r: &dyn Registers) {
 /// writes 196 for 20 000 interrupts/s, i.e. 49 µs). QEMU 10.0's model reads
 /// the register as (value & 0x7FFE) × 1.024 µs: there the same gap is the
 /// count of 1.024 µs units itself, kept even and not rounded to 0.
-fn eitr_value(encoding: EitrEncoding, itr: u16) -> u32 {
+pub(crate) fn eitr_value(encoding: EitrEncoding, itr: u16) -> u32 {
     let ns = itr as u32 * 256;
     match encoding {
         EitrEncoding::Datasheet => (ns / 1000).min(EITR_INTERVAL_MAX_US) << EITR_INTERVAL_SHIFT,

@@ -11,12 +11,14 @@
 pub(crate) mod e8254x;
 pub(crate) mod e82574;
 pub(crate) mod e82576;
+pub(crate) mod e82576vf;
 pub(crate) mod rss;
 
 use super::counters::{LinkStatus, Stats};
 use super::desc::{RxFormat, TxFormat};
+use super::filters::{self, AddressFilter};
 use super::irq::{IrqMode, VectorPlan};
-use super::offload::Capabilities;
+use super::offload::{self, Capabilities, Offloads};
 use super::regs::{self, *};
 use crate::error::{Error, Result};
 use crate::sys::mmio::Registers;
@@ -135,6 +137,44 @@ pub(crate) trait Family: Send + Sync {
     fn init(&self, r: &dyn Registers) -> Result<()> {
         base_init(r);
         Ok(())
+    }
+
+    /// The NIC's MAC address: receive-address entry 0 if valid, else the
+    /// EEPROM. All zeros if the NIC has none (a virtual function whose PF
+    /// assigned none): the caller then chooses one.
+    fn mac_address(&self, r: &dyn Registers) -> Result<[u8; 6]> {
+        let (lo, hi) = (r.read(RAL0), r.read(RAH0));
+        let mut mac = [0u8; 6];
+        mac[..4].copy_from_slice(&lo.to_le_bytes());
+        mac[4..].copy_from_slice(&hi.to_le_bytes()[..2]);
+        if hi & RAH_AV == 0 || mac == [0; 6] {
+            for w in 0..3u16 {
+                let word = self.eeprom_read(r, w)?.to_le_bytes();
+                mac[2 * w as usize..2 * w as usize + 2].copy_from_slice(&word);
+            }
+        }
+        Ok(mac)
+    }
+
+    /// Which frames to accept: the receive address and multicast tables
+    /// (a virtual function asks its PF's driver instead).
+    fn program_filters(&self, r: &dyn Registers, filter: &AddressFilter) -> Result<()> {
+        filters::program(r, filter);
+        Ok(())
+    }
+
+    /// Checksum verdicts and VLAN tag handling (a virtual function's are
+    /// the PF's to set).
+    fn program_offloads(&self, r: &dyn Registers, offloads: &Offloads) -> Result<()> {
+        offload::program(r, offloads);
+        Ok(())
+    }
+
+    /// Whether [`Family::read_stats`] sets the NIC's running totals (counters
+    /// that reading does not clear, as a virtual function's) instead of
+    /// adding clear-on-read counts.
+    fn cumulative_counters(&self) -> bool {
+        false
     }
 
     /// Reads the word at `addr` from the EEPROM through EERD.

@@ -1,0 +1,153 @@
+//! SR-IOV: the 82576's virtual functions on vfio-pci beside the guest
+//! kernel's `igb` on the physical function, as a cloud VM or a host that
+//! splits one port between the kernel and a fast path would run them.
+//! The PF's driver enables two VFs (`sriov_numvfs`); the host sends into
+//! the PF's link, addressed to each VF's MAC, and the PF sorts frames to
+//! the VFs' pools.
+
+use crate::ensure;
+use crate::error::Result;
+use crate::frame::Mac;
+use crate::guest::{Guest, GuestConfig};
+use crate::job::Job;
+use crate::peer::{EchoSummary, Peer, TrafficSpec};
+use crate::tests::Suite;
+use std::time::Duration;
+
+/// The PF and its first two VFs (routing-ID offset 0x80, stride 2).
+const PF: &str = "0000:00:03.0";
+const VFS: [&str; 2] = ["0000:00:13.0", "0000:00:13.2"];
+/// The addresses the tests give the VFs (locally administered).
+const VF_MACS: [Mac; 2] = [
+    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x00]),
+    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x01]),
+];
+
+/// One boot: an `igb` left to the guest kernel's driver.
+pub fn suite() -> Suite {
+    Suite::new(GuestConfig::with_nics(&["igb"]).unbound())
+        .test("igb_vf::echo_on_a_virtual_function", echo_one)
+        .test(
+            "igb_vf::two_vfs_in_two_processes_get_only_their_frames",
+            two_vfs,
+        )
+}
+
+/// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
+/// two VFs without a kernel driver and binds them to vfio-pci; once per boot.
+fn vfs_up(g: &Guest) -> Result<()> {
+    let script = format!(
+        "[ -e /sys/bus/pci/devices/{vf1}/driver ] && exit 0; \
+         load-kernel-driver igb || exit 1; \
+         for i in $(seq 50); do n=$(pci-netdev {PF}); [ -n \"$n\" ] && break; sleep 0.2; done; \
+         echo 1 > /proc/sys/net/ipv6/conf/$n/disable_ipv6; ip link set $n up || exit 1; \
+         echo 0 > /sys/bus/pci/devices/{PF}/sriov_drivers_autoprobe; \
+         echo 2 > /sys/bus/pci/devices/{PF}/sriov_numvfs || exit 1; \
+         for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier)\" = 1 ] && break; sleep 0.1; done; \
+         bind-vfio {vf0} {vf1}",
+        vf0 = VFS[0],
+        vf1 = VFS[1],
+    );
+    g.run_ok(&script, Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// Starts `e1000 echo` on VF `i` with its test MAC; waits until it is ready.
+fn start_echo<'g>(g: &'g Guest, i: usize) -> Result<Job<'g>> {
+    let mut job = g.spawn(&format!(
+        "e1000 echo {} --mac {} --json",
+        VFS[i], VF_MACS[i]
+    ))?;
+    job.wait_line(
+        |l| l.contains(&format!("ready on {}", VFS[i])),
+        Duration::from_secs(30),
+    )?;
+    // Reception starts with the PF's pool enables; give the PF's driver
+    // time to answer the VF's requests.
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(job)
+}
+
+/// Frames received by the run, from its JSON summary.
+fn received(out: &str) -> Option<u64> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .filter(|v| v["type"] == "summary")
+        .find_map(|v| v["rx_frames"].as_u64())
+}
+
+/// A ping-pong and a flood through `e1000 echo` on a VF, every echo checked
+/// byte by byte.
+fn echo_one(g: &mut Guest) -> Result<()> {
+    vfs_up(g)?;
+    let job = start_echo(g, 0)?;
+    let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, VF_MACS[0]);
+    let ping = peer.ping_pong(200, TrafficSpec::default(), Duration::from_secs(2))?;
+    let flood = peer.flood(
+        2000,
+        TrafficSpec::default(),
+        Some(5_000),
+        Duration::from_secs(3),
+    )?;
+    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        ping.is_perfect() && flood.is_perfect() && r.status == 0,
+        "echo on a VF: ping-pong {ping}, flood {flood}, exit {}:\n{}",
+        r.status,
+        r.output()
+    );
+    println!("    VF ping-pong {ping}\n    VF flood {flood}");
+    Ok(())
+}
+
+/// Both VFs echo at once, each in its own process: frames for one VF come
+/// back from that VF only, and frames for the PF's own address reach
+/// neither (each VF's count is exactly its own frames).
+fn two_vfs(g: &mut Guest) -> Result<()> {
+    const PINGS: usize = 100;
+    const TO_PF: usize = 50;
+    vfs_up(g)?;
+    let jobs = [start_echo(g, 0)?, start_echo(g, 1)?];
+    let socket = &g.nic(0).socket;
+    let mut pings: Vec<EchoSummary> = Vec::new();
+    for mac in VF_MACS {
+        let peer = Peer::with_socket(socket.try_clone()?, mac);
+        pings.push(peer.ping_pong(PINGS, TrafficSpec::default(), Duration::from_secs(2))?);
+    }
+    // Frames for the PF's address: its kernel driver takes them (and drops
+    // them: no such protocol), no VF may.
+    let to_pf = Peer::new(g.nic(0))?;
+    for i in 0..TO_PF {
+        to_pf.send(&to_pf.frame(&TrafficSpec::default(), i))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
+    let mut counts = Vec::new();
+    for job in jobs {
+        let r = job.wait(Duration::from_secs(30))?;
+        ensure!(
+            r.status == 0,
+            "a VF's echo exited {}:\n{}",
+            r.status,
+            r.output()
+        );
+        counts.push(received(&r.output()).unwrap_or(u64::MAX));
+    }
+    for (i, ping) in pings.iter().enumerate() {
+        ensure!(
+            ping.is_perfect(),
+            "VF {i}: ping-pong {ping} (echoes must come from {} only)",
+            VF_MACS[i]
+        );
+    }
+    ensure!(
+        counts.iter().all(|&c| c == PINGS as u64),
+        "each VF must receive exactly its {PINGS} frames (none of the {TO_PF} for the PF): {counts:?}"
+    );
+    println!(
+        "    two VFs: {} and {}; {TO_PF} frames for the PF reached neither",
+        pings[0], pings[1]
+    );
+    Ok(())
+}
