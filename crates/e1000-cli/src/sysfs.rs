@@ -36,6 +36,11 @@ pub fn driver(pci: &str) -> Option<String> {
     link_name(dev(pci).join("driver"))
 }
 
+/// The physical function of `pci`, if it is an SR-IOV virtual function.
+pub fn physical_function(pci: &str) -> Option<String> {
+    link_name(dev(pci).join("physfn"))
+}
+
 /// The IOMMU group of `pci`, if it has one.
 pub fn iommu_group(pci: &str) -> Option<u32> {
     link_name(dev(pci).join("iommu_group"))?.parse().ok()

@@ -9,6 +9,7 @@ use crate::ensure;
 use crate::error::Result;
 use crate::frame::Mac;
 use crate::guest::{Guest, GuestConfig};
+use crate::host_stack::HostStack;
 use crate::job::Job;
 use crate::peer::{EchoSummary, Peer, TrafficSpec};
 use crate::tests::Suite;
@@ -31,6 +32,9 @@ pub fn suite() -> Suite {
             "igb_vf::two_vfs_in_two_processes_get_only_their_frames",
             two_vfs,
         )
+        .test("igb_vf::list_shows_each_vf_with_its_pf", list)
+        .test("igb_vf::tap_carries_ping_and_tcp_on_a_vf", tap)
+        .test("igb_vf::a_pf_that_is_down_is_named_in_the_error", pf_down)
 }
 
 /// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
@@ -148,6 +152,125 @@ fn two_vfs(g: &mut Guest) -> Result<()> {
     println!(
         "    two VFs: {} and {}; {TO_PF} frames for the PF reached neither",
         pings[0], pings[1]
+    );
+    Ok(())
+}
+
+/// `e1000 list` shows both VFs, each with its PF and the PF's driver.
+fn list(g: &mut Guest) -> Result<()> {
+    vfs_up(g)?;
+    let out = g.run_ok("e1000 list", Duration::from_secs(10))?.output();
+    for vf in VFS {
+        let line = out.lines().find(|l| l.starts_with(vf)).unwrap_or("");
+        ensure!(
+            line.contains("'82576 virtual function'")
+                && line.contains(&format!("vf_of={PF}(drv=igb)"))
+                && line.contains("drv=vfio-pci"),
+            "e1000 list on {vf}:\n{out}"
+        );
+    }
+    Ok(())
+}
+
+/// The guest kernel's stack on a VF through `e1000 tap`, against the host
+/// kernel's on the PF's link: ping, then 4 MiB of TCP from the guest,
+/// which the guest kernel hands over as 64 KiB frames for the VF to cut.
+fn tap(g: &mut Guest) -> Result<()> {
+    vfs_up(g)?;
+    let ten = Duration::from_secs(10);
+    g.run_ok("load-kernel-driver tun", ten)?;
+    let host = HostStack::start(g.nic(0), [10, 11, 14, 1])?;
+    let mut job = g.spawn(&format!("e1000 tap {} --mac {} --json", VFS[0], VF_MACS[0]))?;
+    job.wait_line(
+        |l| l.contains("tap: interface e1000tap0 is up"),
+        Duration::from_secs(30),
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    g.run_ok("ip addr add 10.11.14.2/24 dev e1000tap0", ten)?;
+    let ping = g.run("ping -c 5 -W 2 10.11.14.1", Duration::from_secs(30))?;
+    const BYTES: usize = 4 << 20;
+    let received = host.spawn(|| -> std::io::Result<usize> {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("10.11.14.1:5001")?;
+        let (mut s, _) = listener.accept()?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let (mut got, mut buf) = (0, vec![0u8; 65536]);
+        loop {
+            match s.read(&mut buf)? {
+                0 => return Ok(got),
+                n => got += n,
+            }
+        }
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    let up = g.run(
+        &format!(
+            "dd if=/dev/zero bs=65536 count={} 2>/dev/null | nc 10.11.14.1 5001",
+            BYTES / 65536
+        ),
+        Duration::from_secs(120),
+    )?;
+    let got = received
+        .recv_timeout(Duration::from_secs(120))
+        .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))?
+        .unwrap_or(0);
+    let csum = host.run(crate::host_stack::counters)?;
+    g.run_ok("killall -INT e1000", ten)?;
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        ping.status == 0 && ping.output().contains("5 packets received"),
+        "ping through e1000 tap on a VF:\n{}",
+        ping.output()
+    );
+    ensure!(
+        up.status == 0 && got == BYTES,
+        "TCP through e1000 tap on a VF: {got} of {BYTES} bytes:\n{}",
+        up.output()
+    );
+    let bad = crate::host_stack::counter(&csum, "Tcp:", "InCsumErrors");
+    ensure!(
+        bad == 0,
+        "the host saw {bad} TCP segments with a bad checksum"
+    );
+    ensure!(
+        r.status == 0,
+        "e1000 tap exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    Ok(())
+}
+
+/// With the PF's interface down, its driver serves no mailbox: opening a
+/// VF fails in a bounded time and the error says to bring the PF up.
+fn pf_down(g: &mut Guest) -> Result<()> {
+    vfs_up(g)?;
+    let ten = Duration::from_secs(10);
+    g.run_ok(&format!("ip link set $(pci-netdev {PF}) down"), ten)?;
+    let r = g.run(&format!("e1000 info {}", VFS[0]), Duration::from_secs(30));
+    g.run_ok(
+        &format!(
+            "n=$(pci-netdev {PF}); ip link set $n up; \
+             for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier)\" = 1 ] && break; sleep 0.1; done"
+        ),
+        Duration::from_secs(30),
+    )?;
+    let r = r?;
+    ensure!(
+        r.status == 1 && r.output().contains("interface up"),
+        "e1000 info on a VF whose PF is down (exit {}):\n{}",
+        r.status,
+        r.output()
+    );
+    // And once the PF is back, the VF works again.
+    let job = start_echo(g, 0)?;
+    let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, VF_MACS[0]);
+    let ping = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok("killall -INT e1000", ten)?;
+    job.wait(Duration::from_secs(30))?;
+    ensure!(
+        ping.is_perfect(),
+        "echo on the VF after the PF came back: {ping}"
     );
     Ok(())
 }

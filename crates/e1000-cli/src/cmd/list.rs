@@ -12,6 +12,7 @@ pub fn kernel_driver(family: &str) -> &'static str {
     match family {
         "82574L" => "e1000e",
         "82576" => "igb",
+        "82576 VF" => "igbvf",
         _ => "e1000",
     }
 }
@@ -25,6 +26,11 @@ pub fn list(args: &ListArgs) -> Result<(), CliError> {
         let interface = sysfs::interfaces(&nic.pci).into_iter().next();
         let active = sysfs::active_interface(&nic.pci);
         let group = sysfs::iommu_group(&nic.pci);
+        // A VF's PF and the PF's driver, which must serve the VF's mailbox.
+        let pf = sysfs::physical_function(&nic.pci).map(|pf| {
+            let pf_driver = sysfs::driver(&pf);
+            (pf, pf_driver)
+        });
         if args.json {
             let v = serde_json::json!({
                 "pci": nic.pci,
@@ -38,12 +44,16 @@ pub fn list(args: &ListArgs) -> Result<(), CliError> {
                 "iommu_group": group,
                 "active": active.is_some(),
                 "addresses": active.map(|a| a.1).unwrap_or_default(),
+                "physical_function": pf.as_ref().map(|(pf, d)| serde_json::json!({"pci": pf, "driver": d})),
             });
             println!("{v}");
             continue;
         }
+        let vf_of = pf.map_or(String::new(), |(pf, d)| {
+            format!(" vf_of={pf}(drv={})", d.as_deref().unwrap_or("none"))
+        });
         println!(
-            "{} '{}' {:04x}:{:04x} drv={} unused={} if={} iommu_group={}{}",
+            "{} '{}' {:04x}:{:04x} drv={} unused={} if={} iommu_group={}{vf_of}{}",
             nic.pci,
             nic.model,
             nic.vendor,
