@@ -103,16 +103,7 @@ impl HostStack {
     /// Runs `f` in the namespace (its sockets are on the link) and returns
     /// what it returns.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let (done, result) = mpsc::channel();
-        let job: Job = Box::new(move || {
-            let _ = done.send(f());
-        });
-        self.jobs
-            .as_ref()
-            .expect("running")
-            .send(job)
-            .map_err(|_| Error::msg("the namespace thread is gone"))?;
-        result
+        self.spawn(f)?
             .recv()
             .map_err(|_| Error::msg("a job in the namespace panicked"))
     }
