@@ -35,6 +35,7 @@ pub fn suite() -> Suite {
         .test("igb_vf::list_shows_each_vf_with_its_pf", list)
         .test("igb_vf::tap_carries_ping_and_tcp_on_a_vf", tap)
         .test("igb_vf::a_pf_that_is_down_is_named_in_the_error", pf_down)
+        .test("igb_vf::a_running_vf_survives_a_pf_reset", pf_reset)
 }
 
 /// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
@@ -272,5 +273,50 @@ fn pf_down(g: &mut Guest) -> Result<()> {
         ping.is_perfect(),
         "echo on the VF after the PF came back: {ping}"
     );
+    Ok(())
+}
+
+/// `e1000 echo` keeps running on a VF while the PF's driver resets the
+/// device under it (`ip link set PF down`, then up: the PF's reset clears
+/// the VF's queue registers): echoes stop while the PF is down, and come
+/// back without restarting the program once it is up; the summary counts
+/// the reset.
+fn pf_reset(g: &mut Guest) -> Result<()> {
+    vfs_up(g)?;
+    let job = start_echo(g, 0)?;
+    let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, VF_MACS[0]);
+    let before = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok(
+        &format!(
+            "n=$(pci-netdev {PF}); ip link set $n down; sleep 1; ip link set $n up; \
+             for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier)\" = 1 ] && break; sleep 0.1; done"
+        ),
+        Duration::from_secs(30),
+    )?;
+    // The VF notices on its next idle look (every 100 ms) and asks the
+    // PF's driver again; give it a few seconds before counting.
+    let mut after = peer.ping_pong(20, TrafficSpec::default(), Duration::from_secs(1))?;
+    for _ in 0..10 {
+        if after.is_perfect() {
+            break;
+        }
+        after = peer.ping_pong(20, TrafficSpec::default(), Duration::from_secs(1))?;
+    }
+    let steady = peer.ping_pong(100, TrafficSpec::default(), Duration::from_secs(2))?;
+    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
+    let r = job.wait(Duration::from_secs(30))?;
+    let out = r.output();
+    let resets = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .find_map(|v| v["nic"]["pf_resets"].as_u64())
+        .unwrap_or(0);
+    ensure!(
+        before.is_perfect() && steady.is_perfect() && r.status == 0 && resets >= 1,
+        "echo on a VF across a PF reset: before {before}, after {steady}, \
+         pf_resets {resets}, exit {}:\n{out}",
+        r.status
+    );
+    println!("    VF across a PF reset: before {before}, after {steady}, pf_resets {resets}");
     Ok(())
 }

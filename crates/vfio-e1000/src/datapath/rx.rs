@@ -123,6 +123,30 @@ impl RxRing {
         regs.write(self.block + Q_TAIL, self.tail as u32);
     }
 
+    /// Makes the ring new again after the NIC lost it (a reset of the
+    /// function by someone else: a VF's PF): every descriptor re-armed with
+    /// the buffer it holds, software's position at 0, every descriptor but
+    /// one to be handed over by [`RxRing::post_all`]. Frames the NIC wrote
+    /// and software had not taken yet are dropped and counted. The caller
+    /// must know the queue is stopped (the NIC reads none of it).
+    pub(crate) fn rearm(&mut self) {
+        for i in 0..self.desc.count {
+            if self.done_at(i).is_some_and(|d| d.landed) {
+                self.dropped += 1;
+            }
+            let iova = self.bufs[i]
+                .as_ref()
+                .expect("every RX descriptor holds a buffer")
+                .iova();
+            // SAFETY: the queue is stopped (caller's promise): software owns every descriptor.
+            unsafe { self.format.arm(self.desc.at(i), iova) };
+        }
+        self.next = 0;
+        self.tail = self.desc.count - 1;
+        self.discarding = false;
+        self.early_since = None;
+    }
+
     /// The pool the ring refills from.
     pub(crate) fn pool(&self) -> &PoolRef {
         &self.pool

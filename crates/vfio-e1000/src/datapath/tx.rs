@@ -478,6 +478,23 @@ impl TxRing {
         family: &dyn Family,
         q: u16,
     ) -> Result<()> {
+        self.abandon(regs, family, q)?;
+        self.hangs += 1;
+        program_ring(regs, self.block, self.iova(), self.desc.count);
+        family.restart_tx_queue(regs, q)
+    }
+
+    /// Stops queue `q` and empties the ring as [`TxRing::reset`] does
+    /// (frames in flight counted as lost, the ring quarantined if the queue
+    /// would not stop) without handing it back to the NIC: for a queue the
+    /// NIC lost (a VF's PF reset), whose registers are programmed again
+    /// from scratch.
+    pub(crate) fn abandon(
+        &mut self,
+        regs: &dyn Registers,
+        family: &dyn Family,
+        q: u16,
+    ) -> Result<()> {
         let idle = family.stop_tx_queue(regs, q);
         self.reclaim(); // what the NIC wrote back as done is no longer its
         let in_flight: Vec<Packet> = self.bufs.iter_mut().filter_map(Option::take).collect();
@@ -497,9 +514,7 @@ impl TxRing {
         self.stalled_since = None;
         self.context = None;
         self.unreported = 0;
-        self.hangs += 1;
-        program_ring(regs, self.block, self.iova(), self.desc.count);
-        family.restart_tx_queue(regs, q)
+        Ok(())
     }
 
     /// Rings given up by [`TxRing::reset`] because the queue did not stop.

@@ -101,6 +101,12 @@ pub struct Stats {
     pub link_down_events: u64,
     /// Milliseconds the link has been down since open, including now if it is.
     pub link_down_ms: u64,
+    /// Times a virtual function's PF reset the device under it and the
+    /// driver armed the queues again. Frames in flight then were lost, and
+    /// the VF's counters restart from zero with the PF's reset: what they
+    /// counted after the last [`crate::Nic::stats`] before it is not in
+    /// the totals.
+    pub pf_resets: u64,
 }
 
 impl Stats {
@@ -147,10 +153,11 @@ impl Stats {
                 .link_down_events
                 .saturating_sub(earlier.link_down_events),
             link_down_ms: self.link_down_ms.saturating_sub(earlier.link_down_ms),
+            pf_resets: self.pf_resets.saturating_sub(earlier.pf_resets),
         }
     }
     /// Every counter by its `ethtool -S` style name, in a fixed order.
-    pub fn named(&self) -> [(&'static str, u64); 27] {
+    pub fn named(&self) -> [(&'static str, u64); 28] {
         [
             ("rx_packets", self.rx_packets),
             ("rx_bytes", self.rx_bytes),
@@ -179,6 +186,7 @@ impl Stats {
             ("tx_rings_quarantined", self.tx_rings_quarantined),
             ("link_down_events", self.link_down_events),
             ("link_down_ms", self.link_down_ms),
+            ("pf_resets", self.pf_resets),
         ]
     }
 }
@@ -204,9 +212,57 @@ impl std::fmt::Display for Stats {
     }
 }
 
+/// The counters of a function whose registers are 32-bit running totals
+/// that reading does not clear (a virtual function's), made into totals
+/// since open: each reading adds what changed since the one before, modulo
+/// 2^32, so a register that wraps between two readings is still counted.
+/// A reset of the function's PF sets the registers back to zero: the
+/// reading after it says so (`restarted`) and counts from zero.
+#[derive(Debug, Default)]
+pub(crate) struct RunningTotals {
+    /// The registers at the last reading.
+    last: Stats,
+    /// Totals since open.
+    total: Stats,
+}
+
+impl RunningTotals {
+    /// Starts from the registers' values at open.
+    pub(crate) fn new(at_open: Stats) -> RunningTotals {
+        RunningTotals {
+            last: at_open,
+            total: Stats::default(),
+        }
+    }
+
+    /// Adds what changed since the last reading `raw`; `restarted` when the
+    /// registers were cleared since (a PF reset). Returns the totals.
+    pub(crate) fn update(&mut self, raw: &Stats, restarted: bool) -> Stats {
+        let base = if restarted {
+            Stats::default()
+        } else {
+            self.last
+        };
+        let step = |now: u64, before: u64| now.wrapping_sub(before) & 0xFFFF_FFFF;
+        let t = &mut self.total;
+        t.rx_packets += step(raw.rx_packets, base.rx_packets);
+        t.tx_packets += step(raw.tx_packets, base.tx_packets);
+        t.rx_bytes += step(raw.rx_bytes, base.rx_bytes);
+        t.tx_bytes += step(raw.tx_bytes, base.tx_bytes);
+        t.rx_multicast += step(raw.rx_multicast, base.rx_multicast);
+        self.last = *raw;
+        self.total
+    }
+
+    /// The totals as of the last reading.
+    pub(crate) fn total(&self) -> Stats {
+        self.total
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Stats;
+    use super::{RunningTotals, Stats};
 
     #[test]
     fn since_subtracts_every_counter_and_display_is_one_line() {
@@ -235,5 +291,22 @@ mod tests {
             line.starts_with("rx 15 frames 0 B, tx 0 frames 640 B, lost 2"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn running_totals_count_across_a_wrap_and_a_restart() {
+        let raw = |p: u64| Stats {
+            rx_packets: p,
+            rx_bytes: p * 100,
+            ..Stats::default()
+        };
+        let mut t = RunningTotals::new(raw(0xFFFF_FF00));
+        assert_eq!(t.update(&raw(0xFFFF_FFFF), false).rx_packets, 0xFF);
+        // The 32-bit register wrapped: 0x10 more after 0xFFFF_FFFF is 0xF.
+        assert_eq!(t.update(&raw(0xF), false).rx_packets, 0xFF + 0x10);
+        // A PF reset cleared the registers, which then counted 5.
+        let after = t.update(&raw(5), true);
+        assert_eq!(after.rx_packets, 0xFF + 0x10 + 5);
+        assert_eq!(t.update(&raw(5), false), after);
     }
 }

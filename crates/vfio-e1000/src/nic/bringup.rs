@@ -25,7 +25,7 @@ use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::{self, DeviceEntry};
-use crate::hw::family::Family;
+use crate::hw::family::{Family, RxMode};
 use crate::hw::irq::IrqMode;
 use crate::hw::regs;
 use crate::sys::dma::{arena_bytes, DmaMemory};
@@ -151,11 +151,7 @@ pub(crate) fn arm_queue(
         mode.max_frame,
         family.capabilities(),
     )?;
-    program_ring(r, rx.block(), rx.iova(), rx.len());
-    family.enable_rx_queue(r, q, mode)?;
-    rx.post_all(r);
-    program_ring(r, tx.block(), tx.iova(), tx.len());
-    family.enable_tx_queue(r, q)?;
+    program_queue(r, family, &rx, &tx, q, mode)?;
     Ok(QueueState {
         rx,
         tx,
@@ -166,7 +162,42 @@ pub(crate) fn arm_queue(
         irq_vector: None,
         moderation: None,
         hang_timeout: config.tx_hang_timeout,
+        rearmed: 0,
     })
+}
+
+/// Hands queue `q`'s rings to the NIC: base, length, head and tail, the
+/// queue enables, every RX descriptor but one.
+pub(crate) fn program_queue(
+    r: &dyn Registers,
+    family: &dyn Family,
+    rx: &RxRing,
+    tx: &TxRing,
+    q: u16,
+    mode: RxMode,
+) -> Result<()> {
+    program_ring(r, rx.block(), rx.iova(), rx.len());
+    family.enable_rx_queue(r, q, mode)?;
+    rx.post_all(r);
+    program_ring(r, tx.block(), tx.iova(), tx.len());
+    family.enable_tx_queue(r, q)
+}
+
+/// Arms queue `q` again after the NIC lost its registers (a reset by the
+/// function's PF): the TX ring emptied (frames in flight lost), the RX ring
+/// re-armed whole (frames not taken lost), both handed to the NIC again
+/// and the transmitter restarted.
+pub(crate) fn rearm_queue(
+    r: &dyn Registers,
+    family: &dyn Family,
+    state: &mut QueueState,
+    q: u16,
+    mode: RxMode,
+) -> Result<()> {
+    state.tx.abandon(r, family, q)?;
+    state.rx.rearm();
+    program_queue(r, family, &state.rx, &state.tx, q, mode)?;
+    family.restart_tx_queue(r, q)
 }
 
 /// Step 6: transmit on, then receive (once: the 8254x holds reception for a

@@ -16,7 +16,8 @@ pub use queue::{Queue, Wakeup};
 
 use crate::datapath::mempool::Packet;
 use crate::error::{Error, Result};
-use crate::hw::counters::{LinkStatus, Stats};
+use crate::hw::counters::{LinkStatus, RunningTotals, Stats};
+use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::DeviceEntry;
 use crate::hw::family::Family;
 use crate::hw::irq::{IrqMode, VectorPlan};
@@ -54,6 +55,14 @@ pub(crate) struct Hw {
     /// Set once a register read returned all ones: the device was removed
     /// (or fell off the bus) and answers nothing any more.
     pub gone: AtomicBool,
+    /// The configuration the NIC was opened with, its MAC address the one
+    /// in use: what a re-arm after a PF reset programs again.
+    pub config: Config,
+    /// Times the function was armed again after its PF reset it (see
+    /// [`Family::rearms_after_pf_reset`]); held while one queue re-arms and
+    /// while the mailbox is read, so that two threads never talk to the PF
+    /// at once.
+    pub rearms: Mutex<u64>,
 }
 
 /// When the link went down and for how long, from link interrupts.
@@ -102,7 +111,14 @@ impl Hw {
     /// The link state, once STATUS shows the device is there.
     pub(crate) fn link(&self) -> Result<LinkStatus> {
         self.check_present()?;
+        let _mailbox = self.lock_mailbox();
         Ok(self.family.link(&self.regs))
+    }
+
+    /// [`Hw::rearms`], held by whoever reads the mailbox register (a
+    /// virtual function's link and messages) or talks to the PF.
+    pub(crate) fn lock_mailbox(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.rearms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// [`check_present`] on this device.
@@ -110,9 +126,30 @@ impl Hw {
         check_present(&self.regs, &self.gone)
     }
 
+    /// The function's own part of a re-arm after its PF reset it: reset,
+    /// the PF's driver asked again for the address, filters and frame
+    /// size, the interrupt routing written again (the VFIO side, MSI-X
+    /// table and eventfds, survives a PF reset). The queues do their part.
+    pub(crate) fn rearm_function(&self) -> Result<()> {
+        self.family.reset(&self.regs)?;
+        bringup::init(&self.regs, self.family, &self.config)?;
+        if bringup::irq_index(self.irq_mode).is_some() {
+            self.family.enable_irqs(
+                &self.regs,
+                self.irq_mode,
+                self.config.itr(),
+                self.config.queues,
+            );
+        }
+        Ok(())
+    }
+
     /// After a link interrupt: reads the link state and records it.
     pub(crate) fn note_link_change(&self) {
-        let up = self.family.link(&self.regs).up;
+        let up = {
+            let _mailbox = self.lock_mailbox();
+            self.family.link(&self.regs).up
+        };
         self.link
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -182,9 +219,11 @@ pub struct Nic {
     mtu: u16,
     hugepages: bool,
     stats: Stats,
-    /// The running totals at open, for a family whose counters are never
-    /// cleared ([`Family::cumulative_counters`]); zero otherwise.
-    stats_base: Stats,
+    /// For a family whose counters are never cleared
+    /// ([`Family::cumulative_counters`]): their totals since open.
+    running: RunningTotals,
+    /// [`Hw::rearms`] as of the last reading of `running`.
+    running_rearms: u64,
 }
 
 impl Nic {
@@ -221,20 +260,26 @@ impl Nic {
                 release: None,
                 link: Mutex::new(LinkHistory::default()),
                 gone: AtomicBool::new(false),
+                config: config.clone(),
+                rearms: Mutex::new(0),
             },
             mac: [0; 6],
             mtu: config.mtu,
             hugepages: false,
             stats: Stats::default(),
-            stats_base: Stats::default(),
+            running: RunningTotals::default(),
+            running_rearms: 0,
         };
         let hw = &nic.hw;
         bringup::reset(&hw.regs, family)?;
         hw.device
             .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
         nic.mac = bringup::init(&nic.hw.regs, family, config)?;
+        nic.hw.config.mac = Some(nic.mac);
         if family.cumulative_counters() {
-            family.read_stats(&nic.hw.regs, &mut nic.stats_base);
+            let mut at_open = Stats::default();
+            family.read_stats(&nic.hw.regs, &mut at_open);
+            nic.running = RunningTotals::new(at_open);
         }
         // Every ring and pool in one mapping: one memlock check for the
         // whole configuration, one hugepage rounding.
@@ -422,14 +467,27 @@ impl Nic {
             .totals(Instant::now());
         self.stats.link_down_events = downs;
         self.stats.link_down_ms = down.as_millis() as u64;
+        let rearms = *hw.lock_mailbox();
+        self.stats.pf_resets = rearms;
         let mut stats = self.stats;
         if hw.family.cumulative_counters() {
-            let base = &self.stats_base;
-            stats.rx_packets = stats.rx_packets.wrapping_sub(base.rx_packets) & 0xFFFF_FFFF;
-            stats.tx_packets = stats.tx_packets.wrapping_sub(base.tx_packets) & 0xFFFF_FFFF;
-            stats.rx_bytes = stats.rx_bytes.wrapping_sub(base.rx_bytes) & 0xFFFF_FFFF;
-            stats.tx_bytes = stats.tx_bytes.wrapping_sub(base.tx_bytes) & 0xFFFF_FFFF;
-            stats.rx_multicast = stats.rx_multicast.wrapping_sub(base.rx_multicast) & 0xFFFF_FFFF;
+            // While a PF reset has the queues down, the registers read zero:
+            // keep the last totals until the re-arm.
+            let lost = self.queues.first().is_some_and(|q| {
+                hw.regs.read(q.rx.block() + regs::Q_LEN) != (q.rx.len() * DESC_SIZE) as u32
+            });
+            let totals = if lost || hw.is_gone() {
+                self.running.total()
+            } else {
+                let restarted = rearms != self.running_rearms;
+                self.running_rearms = rearms;
+                self.running.update(&self.stats, restarted)
+            };
+            stats.rx_packets = totals.rx_packets;
+            stats.tx_packets = totals.tx_packets;
+            stats.rx_bytes = totals.rx_bytes;
+            stats.tx_bytes = totals.tx_bytes;
+            stats.rx_multicast = totals.rx_multicast;
         }
         stats
     }

@@ -5,14 +5,16 @@
 
 use super::moderation::Moderation;
 use super::vectors::{QueueVectors, Role};
-use super::{check_present, Hw};
+use super::{bringup, check_present, Hw};
 use crate::datapath::mempool::Packet;
 use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::counters::LinkStatus;
+use crate::hw::desc::DESC_SIZE;
 use crate::hw::family::Family;
 use crate::hw::irq::IrqMode;
+use crate::hw::regs::Q_LEN;
 use crate::sys::mmio::Registers;
 use crate::sys::{eventfd, irq};
 use std::os::fd::BorrowedFd;
@@ -48,6 +50,8 @@ pub(crate) struct QueueState {
     pub irq_vector: Option<u32>,
     /// Adaptive interrupt moderation, if configured.
     pub moderation: Option<Moderation>,
+    /// The function's re-arms ([`Hw::rearms`]) this queue has caught up with.
+    pub rearmed: u64,
 }
 
 /// Poll-mode `wait` calls between two looks at the slow-path events (the
@@ -269,6 +273,7 @@ impl<'a> Queue<'a> {
                 Role::Release => return Err(self.removal()),
                 Role::Rx => wake.rx = true,
                 Role::Link => {
+                    let _mailbox = hw.lock_mailbox();
                     hw.family.ack(&hw.regs, hw.irq_mode, true);
                     wake.link_changed = true;
                 }
@@ -307,7 +312,48 @@ impl<'a> Queue<'a> {
     /// its own timeout): a device gone, the TX watchdog.
     pub(crate) fn idle_checks(&mut self) -> Result<()> {
         self.hw.check_present()?;
+        self.rearm_if_lost()?;
         self.watch_tx()?;
+        Ok(())
+    }
+
+    /// For a function whose PF can reset it ([`Family::rearms_after_pf_reset`]):
+    /// if this queue's ring length register no longer holds the ring (the
+    /// PF's reset cleared it), arms the queue again once the PF is back
+    /// (its link reads up), first the function's own part if no other queue
+    /// has done it since this one was armed. Frames in flight and frames
+    /// not yet taken are lost (counted). A re-arm the PF refuses is tried
+    /// again at the next slow-path look; while the PF is down nothing is
+    /// touched and the NIC owns no ring memory (its queues are off).
+    #[cold]
+    fn rearm_if_lost(&mut self) -> Result<()> {
+        let hw = self.hw;
+        let (r, family) = (&hw.regs, hw.family);
+        let block = self.state.rx.block();
+        let armed = (self.state.rx.len() * DESC_SIZE) as u32;
+        if !family.rearms_after_pf_reset() || r.read(block + Q_LEN) == armed {
+            return Ok(());
+        }
+        let mut rearms = hw.lock_mailbox();
+        if !family.link(r).up {
+            return Ok(()); // the PF is still resetting
+        }
+        let q = self.index;
+        let result = (|| {
+            if *rearms == self.state.rearmed {
+                hw.rearm_function()?;
+                *rearms += 1;
+            }
+            bringup::rearm_queue(r, family, self.state, q, hw.config.rx_mode())
+        })();
+        match result {
+            Ok(()) => {
+                self.state.rearmed = *rearms;
+                log::warn!("the physical function reset the device: queue {q} armed again");
+            }
+            Err(Error::DeviceGone) => return Err(Error::DeviceGone),
+            Err(e) => log::warn!("arming queue {q} again after a PF reset: {e} (will retry)"),
+        }
         Ok(())
     }
 
@@ -340,6 +386,7 @@ impl<'a> Queue<'a> {
         if now.duration_since(self.state.presence_checked) >= PRESENCE_CHECK_EVERY {
             self.state.presence_checked = now;
             self.hw.check_present()?;
+            self.rearm_if_lost()?;
         }
         self.watch_tx()?;
         Ok(())

@@ -337,3 +337,51 @@ fn frames_longer_than_the_mtu_are_refused_and_counted() {
         assert_eq!(wire, [1518, 60], "{kind:?}");
     }
 }
+
+/// A reset by someone else (a VF's PF) clears the queue's registers: the
+/// rings are armed again whole, the frames the NIC had written and the
+/// ones in flight are counted lost, and traffic flows again both ways.
+#[test]
+fn rings_the_nic_lost_are_armed_again_whole() {
+    for kind in KINDS {
+        let mut h = Harness::new(kind, 32, 32, 256);
+        for seq in 0..5 {
+            assert!(h.model.deliver(0, &frame(seq, 60)));
+        }
+        h.model.stall_tx(true);
+        let queued = fill_hung_ring(&mut h).len() as u64;
+        // The reset: every queue register back to zero.
+        for block in [h.model.rx_block(0), h.model.tx_block(0)] {
+            for r in [reg::BAL, reg::BAH, reg::LEN, reg::HEAD, reg::TAIL] {
+                h.model.poke(block + r, 0);
+            }
+        }
+        h.model.stall_tx(false);
+        let r = &*h.model;
+        let mode = crate::nic::config::Config::default().rx_mode();
+        crate::nic::bringup::rearm_queue(r, h.family, &mut h.q, 0, mode).unwrap();
+        h.q.rx.check_invariants();
+        assert_eq!(h.q.rx.dropped, 5, "{kind:?}: the frames not taken");
+        assert_eq!(
+            h.q.tx.reset_dropped, queued,
+            "{kind:?}: the frames in flight"
+        );
+        assert_eq!(r.read(h.model.rx_block(0) + reg::LEN), 32 * 16);
+        let sent: Vec<Vec<u8>> = (10..40).map(|s| frame(s, 100)).collect();
+        for f in &sent {
+            assert!(
+                h.model.deliver(0, f),
+                "{kind:?}: the NIC has descriptors again"
+            );
+        }
+        let got: Vec<Vec<u8>> = h.rx(64).iter().map(|p| p.to_vec()).collect();
+        assert_eq!(got, sent, "{kind:?}");
+        h.model.take_sent();
+        let mut batch = vec![h.packet(&frame(99, 80))];
+        assert_eq!(h.tx(&mut batch), 1);
+        let wire = h.model.take_sent();
+        assert_eq!(wire.len(), 1, "{kind:?}: the fresh TX ring sends");
+        assert_eq!(wire[0].bytes, frame(99, 80));
+        assert_eq!(h.model.faults(), 0, "{kind:?}");
+    }
+}

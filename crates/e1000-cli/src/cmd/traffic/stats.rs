@@ -187,6 +187,12 @@ pub(super) fn report(what: &str, nic: &mut Nic, since: (u64, u64), t: &RunTotals
             s.tx_runts
         ));
     }
+    if s.pf_resets > 0 {
+        out.say(&format!(
+            "{what}: the physical function reset the device {} time(s); the queues were armed again (frames in flight then lost)",
+            s.pf_resets
+        ));
+    }
     if s.link_down_events > 0 {
         out.say(&format!(
             "{what}: link went down {} time(s), down for {} ms in all",

@@ -14,9 +14,9 @@
 //! and resets of the PF) → vector 1; both auto-clear (EIAC).
 
 use super::e82576::{self, eitr_value, EitrEncoding};
-use super::{Family, RxMode};
+use super::{status_link, Family, RxMode};
 use crate::error::{Error, Result};
-use crate::hw::counters::Stats;
+use crate::hw::counters::{LinkStatus, Stats};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::filters::{mta_slot, AddressFilter};
 use crate::hw::irq::{IrqMode, VectorPlan};
@@ -309,6 +309,20 @@ impl Family for E82576Vf {
 
     fn disable_irqs(&self, r: &dyn Registers) {
         r.write(EIMC, ALL_VECTORS);
+    }
+
+    /// The PF's link, down while the PF resets (RSTI: its driver serves
+    /// no mailbox and the VF's queues are gone until it is back).
+    fn link(&self, r: &dyn Registers) -> LinkStatus {
+        let mut link = status_link(r);
+        link.up &= r.read(V2PMAILBOX) & RSTI == 0;
+        link
+    }
+
+    /// A reset of the PF (its driver's `ip link set down`, a rebind, an
+    /// MTU change) clears every register behind the VF's queues.
+    fn rearms_after_pf_reset(&self) -> bool {
+        true
     }
 
     /// The VF's running totals (see [`Family::cumulative_counters`]).

@@ -271,17 +271,16 @@ pub(crate) trait Family: Send + Sync {
 
     /// Link state from STATUS.
     fn link(&self, r: &dyn Registers) -> LinkStatus {
-        let status = r.read(STATUS);
-        let speed = match (status >> STATUS_SPEED_SHIFT) & 3 {
-            0 => 10,
-            1 => 100,
-            _ => 1000,
-        };
-        LinkStatus {
-            up: status & STATUS_LU != 0,
-            speed_mbps: speed,
-            full_duplex: status & STATUS_FD != 0,
-        }
+        status_link(r)
+    }
+
+    /// Whether another driver can reset this function under us and the
+    /// rings must then be armed again (a virtual function, when its PF's
+    /// driver resets the device): the queues then look for their lost
+    /// registers on their slow path. A function with its own reset only
+    /// (a PF) answers false.
+    fn rearms_after_pf_reset(&self) -> bool {
+        false
     }
 
     /// Adds the clear-on-read statistics registers into `s`.
@@ -304,6 +303,21 @@ pub(crate) trait Family: Send + Sync {
     /// Family-specific registers shown in `e1000 info` after [`BASE_REGISTERS`].
     fn extra_registers(&self) -> &'static [(&'static str, u32)] {
         &[]
+    }
+}
+
+/// Link state from STATUS (speed in bits 7:6, LU, FD).
+pub(crate) fn status_link(r: &dyn Registers) -> LinkStatus {
+    let status = r.read(STATUS);
+    let speed = match (status >> STATUS_SPEED_SHIFT) & 3 {
+        0 => 10,
+        1 => 100,
+        _ => 1000,
+    };
+    LinkStatus {
+        up: status & STATUS_LU != 0,
+        speed_mbps: speed,
+        full_duplex: status & STATUS_FD != 0,
     }
 }
 
