@@ -36,6 +36,7 @@ pub fn suite() -> Suite {
         .test("igb_vf::tap_carries_ping_and_tcp_on_a_vf", tap)
         .test("igb_vf::a_pf_that_is_down_is_named_in_the_error", pf_down)
         .test("igb_vf::a_running_vf_survives_a_pf_reset", pf_reset)
+        .test("igb_vf::vf_to_vf_frames_stay_inside_the_nic", vf_to_vf)
 }
 
 /// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
@@ -318,5 +319,51 @@ fn pf_reset(g: &mut Guest) -> Result<()> {
         r.status
     );
     println!("    VF across a PF reset: before {before}, after {steady}, pf_resets {resets}");
+    Ok(())
+}
+
+/// `e1000 send` on VF 0 to VF 1's address while `e1000 dump` runs on VF 1:
+/// the PF's switch (loopback on, as Linux's igb sets it with VFs) hands
+/// every frame to VF 1 inside the NIC, and none goes out on the wire.
+fn vf_to_vf(g: &mut Guest) -> Result<()> {
+    const N: u64 = 100;
+    vfs_up(g)?;
+    let socket = g.nic(0).socket.try_clone()?;
+    let mut dump = g.spawn(&format!(
+        "e1000 dump {} --mac {} -c {N} --json --timeout 60",
+        VFS[1], VF_MACS[1]
+    ))?;
+    dump.wait_line(
+        |l| l.contains(&format!("ready on {}", VFS[1])),
+        Duration::from_secs(30),
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    // Whatever the wire carried before the send is not counted.
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut buf = vec![0u8; 16384];
+    while socket.recv(&mut buf).is_ok() {}
+    let send = g.run(
+        &format!(
+            "e1000 send {} --mac {} --dst-mac {} -c {N} --rate 1000",
+            VFS[0], VF_MACS[0], VF_MACS[1]
+        ),
+        Duration::from_secs(60),
+    )?;
+    let r = dump.wait(Duration::from_secs(60))?;
+    let mut on_wire = 0;
+    socket.set_read_timeout(Some(Duration::from_millis(300)))?;
+    while let Ok(n) = socket.recv(&mut buf) {
+        on_wire += (n >= 6 && buf[..6] == VF_MACS[1].0) as u64;
+    }
+    let got = received(&r.output());
+    ensure!(
+        send.status == 0 && r.status == 0 && got == Some(N) && on_wire == 0,
+        "VF to VF: dump on VF 1 got {got:?} of {N} (exit {}), {on_wire} on the wire; send exit {}:\n{}\n{}",
+        r.status,
+        send.status,
+        send.output(),
+        r.output()
+    );
+    println!("    VF 0 to VF 1: {N}/{N} inside the NIC, 0 on the wire");
     Ok(())
 }
