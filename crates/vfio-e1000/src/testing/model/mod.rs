@@ -712,11 +712,9 @@ impl IommuMap for ModelNic {
     }
 }
 
-
 /// Register offsets tests check, from the model's own map.
 pub(crate) mod reg {
     pub(crate) use super::{BAH, BAL, DCTL, HEAD, LEN, TAIL};
     pub(crate) use super::{CTRL, RAH0, RAL0, RCTL, TARC0, TCTL};
     pub(crate) use super::{MRQC, RETA, RFCTL, RSSRK, RXCSUM};
 }
-

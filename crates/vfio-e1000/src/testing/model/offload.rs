@@ -93,7 +93,13 @@ impl TxContext {
     /// whatever the field held, plus with TSE the segment's TCP length,
     /// stored complemented), then the tag (VLE, word 2 bit 30; legacy
     /// formats only with CTRL.VME, tag in word 3 bits 31:16).
-    pub(super) fn apply(&self, kind: Kind, first: [u32; 4], vme: bool, frame: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    pub(super) fn apply(
+        &self,
+        kind: Kind,
+        first: [u32; 4],
+        vme: bool,
+        frame: &mut Vec<u8>,
+    ) -> Vec<Vec<u8>> {
         let data = kind.advanced() || first[2] & 1 << 29 != 0;
         let popts = if data { first[3] >> 8 } else { 0 };
         let tse = data
