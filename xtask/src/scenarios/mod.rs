@@ -7,6 +7,7 @@
 pub(crate) mod bench;
 pub(crate) mod cli;
 pub(crate) mod driver;
+pub(crate) mod faults;
 pub(crate) mod features;
 pub(crate) mod offloads;
 pub(crate) mod programs;
@@ -69,16 +70,16 @@ pub fn suites() -> Vec<Suite> {
         driver::suite("e1000-82544gc"),
         driver::suite("e1000-82545em"),
         driver::suite("igb"),
-        driver::no_iommu_suite(),
+        faults::no_iommu_suite(),
         driver::forward_suite(),
         real_stacks::forward_suite("e1000"),
         real_stacks::forward_suite("e1000e"),
         real_stacks::forward_suite("igb"),
         sriov::suite(),
-        driver::group_not_viable_suite(),
-        driver::hot_unplug_suite("msix"),
-        driver::hot_unplug_suite("poll"),
-        driver::hot_unplug_forward_suite("poll"),
-        driver::hot_unplug_forward_suite("msix"),
+        faults::group_not_viable_suite(),
+        faults::hot_unplug_suite("msix"),
+        faults::hot_unplug_suite("poll"),
+        faults::hot_unplug_forward_suite("poll"),
+        faults::hot_unplug_forward_suite("msix"),
     ]
 }
