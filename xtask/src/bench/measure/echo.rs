@@ -459,51 +459,60 @@ pub fn received_count(output: &str) -> Option<u64> {
 
 /// The kernel's driver on `netdev` plus `afpacket-echo` in the guest.
 pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
-    let mut out = EchoResult {
-        mode: "kernel".to_string(),
+    let peer = PeerEcho {
+        mode: "kernel",
         settings:
             "the guest kernel's driver, `afpacket-echo` (AF_PACKET socket, one frame per recv/send)"
                 .to_string(),
-        ..EchoResult::default()
+        cmd: format!("afpacket-echo {netdev}"),
+        ready: Ready::Line("afpacket-echo: ready"),
+        process: "afpacket-echo",
+        goodbye: None,
     };
-    let nic = g.nic(0);
-    let cmd = format!("afpacket-echo {netdev}");
-    let run = with_echo_job(
-        g,
-        &cmd,
-        Ready::Line("afpacket-echo: ready"),
-        "afpacket-echo",
-        || {
-            let p = ping(&nic.socket, nic.mac, effort.pings())?;
-            let r = reaction(g, effort.pings())?;
-            let c = costs(g);
-            let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
-            Ok((p, r, c, rungs))
-        },
-    );
-    match run {
-        Ok(((p, r, c, rungs), _)) => {
-            out.ping = Some(p);
-            out.reaction = r;
-            out.cost = note_err(c, &mut out.error, "cost").unwrap_or_default();
-            out.rungs = rungs;
-        }
-        Err(e) => out.error = Some(e.to_string()),
-    }
+    echo_peer(g, peer, effort)
+}
+
+/// DPDK's `dpdk-testpmd --forward-mode=macswap`, the first of its runs.
+pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
+    let peer = PeerEcho {
+        mode: "testpmd",
+        settings: crate::bench::dpdk::testpmd_settings("macswap"),
+        cmd: crate::bench::dpdk::testpmd_command(&[&g.nic(0).pci], "macswap", ""),
+        ready: Ready::Echoes,
+        process: "dpdk-testpmd",
+        goodbye: Some("Bye"),
+    };
+    let mut out = echo_peer(g, peer, effort);
+    out.first_run();
     out
 }
 
-/// DPDK's `dpdk-testpmd --forward-mode=macswap`: cost at [`COST_RATES`],
-/// ping-pong, then the ladder, in one run.
-pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
+/// A peer that echoes in the guest instead of our driver.
+struct PeerEcho<'a> {
+    /// The row's name in the report.
+    mode: &'a str,
+    /// How the peer is set up, as the report shows it.
+    settings: String,
+    /// The guest command that runs it.
+    cmd: String,
+    /// How to know it echoes.
+    ready: Ready<'a>,
+    /// Its process name, for the signal that ends it.
+    process: &'a str,
+    /// What it prints when it ends cleanly, if anything.
+    goodbye: Option<&'a str>,
+}
+
+/// Ping-pong, reaction, cost at [`COST_RATES`], then the ladder, in one
+/// run of `peer`.
+fn echo_peer(g: &Guest, peer: PeerEcho, effort: Effort) -> EchoResult {
     let mut out = EchoResult {
-        mode: "testpmd".to_string(),
-        settings: crate::bench::dpdk::testpmd_settings("macswap"),
+        mode: peer.mode.to_string(),
+        settings: peer.settings,
         ..EchoResult::default()
     };
     let nic = g.nic(0);
-    let cmd = crate::bench::dpdk::testpmd_command(&[&nic.pci], "macswap", "");
-    let run = with_echo_job(g, &cmd, Ready::Echoes, "dpdk-testpmd", || {
+    let run = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
         let r = reaction(g, effort.pings())?;
         let c = costs(g);
@@ -516,13 +525,12 @@ pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
             out.reaction = r;
             out.cost = note_err(c, &mut out.error, "cost").unwrap_or_default();
             out.rungs = rungs;
-            if !output.contains("Bye") {
+            if peer.goodbye.is_some_and(|bye| !output.contains(bye)) {
                 let tail: Vec<&str> = output.lines().rev().take(8).collect();
-                println!("      ! testpmd did not end cleanly: {tail:?}");
+                println!("      ! {} did not end cleanly: {tail:?}", peer.process);
             }
         }
         Err(e) => out.error = Some(e.to_string()),
     }
-    out.first_run();
     out
 }
