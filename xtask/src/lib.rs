@@ -21,6 +21,7 @@ pub mod initramfs;
 pub mod job;
 pub mod kmod;
 pub mod mmsg;
+pub mod models;
 pub mod peer;
 pub mod qemu;
 pub mod qmp;

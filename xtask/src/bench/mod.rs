@@ -31,8 +31,7 @@ pub mod stacks;
 
 use crate::error::Result;
 use crate::guest::{Guest, GuestConfig, Link};
-use crate::scenarios::bench::kernel_netdev_up;
-use crate::scenarios::driver::irq_modes;
+use crate::models::{irq_modes, kernel_netdev_up};
 use crate::{bail, ensure};
 use measure::{EchoResult, HostCeiling, TxCount};
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::guest::{Guest, GuestConfig, Placement};
 use crate::host_stack::traffic::{self, Ping};
 use crate::host_stack::HostStack;
-use crate::scenarios::bench::kernel_driver;
+use crate::models::kernel_driver;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

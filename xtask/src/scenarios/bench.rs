@@ -5,6 +5,7 @@
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::Guest;
+use crate::models::kernel_netdev_up;
 use crate::responder::Responder;
 use std::time::{Duration, Instant};
 
@@ -115,47 +116,6 @@ pub fn cli_help_runs(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
-/// The guest kernel module set that drives a QEMU model.
-pub fn kernel_driver(model: &str) -> &'static str {
-    match model {
-        "e1000e" => "e1000e",
-        "igb" => "igb",
-        _ => "e1000",
-    }
-}
-
-/// Loads the kernel driver of NIC `index`, configures `10.11.(12+index).2/24`
-/// on it, waits for carrier and returns the interface name.
-pub fn kernel_netdev_up(g: &Guest, index: usize) -> Result<String> {
-    let nic = g.nic(index);
-    let driver = kernel_driver(&nic.model);
-    let script = format!(
-        "load-kernel-driver {driver} || exit 1; \
-         for i in $(seq 50); do n=$(pci-netdev {pci}); [ -n \"$n\" ] && break; sleep 0.2; done; \
-         [ -n \"$n\" ] || {{ echo 'no netdev for {pci}'; exit 1; }}; \
-         ip link set $n up && ip addr replace 10.11.{net}.2/24 dev $n || exit 1; \
-         for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier 2>/dev/null)\" = 1 ] && break; sleep 0.1; done; \
-         echo netdev=$n carrier=$(cat /sys/class/net/$n/carrier)",
-        pci = nic.pci,
-        net = 12 + index,
-    );
-    let r = g.run_ok(&script, Duration::from_secs(60))?;
-    let last = r.lines.last().cloned().unwrap_or_default();
-    ensure!(
-        last.ends_with("carrier=1"),
-        "{} ({}) has no carrier: {}",
-        nic.pci,
-        nic.model,
-        r.output()
-    );
-    Ok(last
-        .trim_start_matches("netdev=")
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string())
-}
-
 /// The kernel driver pings the host peer, which answers ARP and ICMP.
 pub fn kernel_ping(g: &mut Guest, index: usize) -> Result<()> {
     let responder = Responder::start(g.nic(index), [10, 11, 12 + index as u8, 1])?;
@@ -260,7 +220,7 @@ pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
 pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest, index: usize) -> Result<()> {
     let nic = g.nic(index);
     let pci = nic.pci.clone();
-    let mode = crate::scenarios::driver::irq_modes(&nic.model)
+    let mode = crate::models::irq_modes(&nic.model)
         .last()
         .copied()
         .unwrap_or("intx");

@@ -11,19 +11,12 @@ use crate::error::Result;
 use crate::frame::{FrameKind, Mac};
 use crate::guest::{Guest, GuestConfig};
 use crate::job::Job;
+use crate::models::irq_modes;
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
 use crate::{bail, ensure};
 use std::time::Duration;
-
-/// Interrupt modes QEMU's model of `model` offers.
-pub fn irq_modes(model: &str) -> &'static [&'static str] {
-    match model {
-        "e1000e" | "igb" => &["poll", "intx", "msi", "msix"],
-        _ => &["poll", "intx"],
-    }
-}
 
 /// One suite (one boot) per model, with every scenario.
 pub fn suite(model: &'static str) -> Suite {

@@ -2,11 +2,12 @@
 //! hot-unplug, user errors (no IOMMU, a group not viable, memlock), signals
 //! mid-flood, a start-up failing half-way, a full ring and overload.
 
-use super::driver::{echo_works, irq_modes, json_summary, nic_counter, no_dmar_faults, start_cli};
+use super::driver::{echo_works, json_summary, nic_counter, no_dmar_faults, start_cli};
 use crate::ensure;
 use crate::error::Result;
 use crate::frame::Mac;
 use crate::guest::{Guest, GuestConfig, Placement};
+use crate::models::irq_modes;
 use crate::peer::{Peer, TrafficSpec};
 use crate::tests::Suite;
 use std::time::Duration;

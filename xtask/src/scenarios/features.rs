@@ -369,7 +369,7 @@ fn interrupts_under(
     let nic = g.nic(0);
     let pci = nic.pci.clone();
     let peer = Peer::new(nic)?;
-    let mode = crate::scenarios::driver::irq_modes(&nic.model)
+    let mode = crate::models::irq_modes(&nic.model)
         .last()
         .copied()
         .unwrap_or("intx");

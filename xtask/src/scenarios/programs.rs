@@ -3,11 +3,12 @@
 //! process, a multi-queue echo as a user under an 8 MiB memlock limit, and
 //! the guest kernel's own stack through `e1000 tap`, against the host's.
 
-use super::driver::{echo, irq_modes, no_dmar_faults};
+use super::driver::{echo, no_dmar_faults};
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::Guest;
 use crate::host_stack::{counter, counters, retransmits, HostStack};
+use crate::models::irq_modes;
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
