@@ -77,8 +77,9 @@ pub struct GuestConfig {
     pub placement: Placement,
     /// Virtual CPUs (`-smp`).
     pub cpus: usize,
-    /// Whether the initramfs carries DPDK's `dpdk-testpmd` (the bench's;
-    /// every other guest boots without it).
+    /// Whether the initramfs carries DPDK's `dpdk-testpmd` and iproute2's
+    /// `ip` as `ip-iproute2` (the bench's and the SR-IOV suite's; every
+    /// other guest boots without them).
     pub dpdk: bool,
     /// The NICs' links.
     pub link: Link,

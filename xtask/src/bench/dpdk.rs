@@ -1,10 +1,11 @@
-//! DPDK's `dpdk-testpmd` for the guest: Debian bookworm's packages fetched
+//! DPDK's `dpdk-testpmd` (and iproute2's full `ip`) for the guest: Debian
+//! bookworm's packages fetched
 //! with `apt-get download` and unpacked with `dpkg-deb -x` under
-//! `target/guest/dpdk/` (never installed on the host), then the binary, the
-//! two PMDs it loads with `-d` and their shared-library closure (glibc
+//! `target/guest/dpdk/` (never installed on the host), then the binaries, the
+//! two PMDs testpmd loads with `-d` and their shared-library closure (glibc
 //! included: the guest is otherwise static busybox) packed into a cpio
-//! archive. The bench boots with that archive appended to the usual
-//! initramfs, so the guests of `cargo xtask test` never carry it.
+//! archive. The bench and the SR-IOV suite boot with that archive appended
+//! to the usual initramfs; the other guests never carry it.
 //!
 //! The closure is found by reading `DT_NEEDED` from the ELF files and
 //! following the `Depends` of exactly the packages that provided a file to
@@ -20,8 +21,18 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The packages asked for by name: testpmd (in `dpdk-dev`) and the PMDs.
-pub const PACKAGES: &[&str] = &["dpdk-dev", "librte-net-e1000-23", "librte-mempool-ring23"];
+/// The packages asked for by name: testpmd (in `dpdk-dev`), the PMDs, and
+/// iproute2 for its full `ip` (busybox's has no `vf` commands).
+pub const PACKAGES: &[&str] = &[
+    "dpdk-dev",
+    "librte-net-e1000-23",
+    "librte-mempool-ring23",
+    "iproute2",
+];
+/// iproute2's `ip`, inside the unpacked packages.
+const IPROUTE2_IP: &str = "bin/ip";
+/// Where the guest gets it, beside busybox's `ip`.
+pub const GUEST_IPROUTE2_IP: &str = "bin/ip-iproute2";
 /// The binary, inside the unpacked packages.
 const TESTPMD: &str = "usr/bin/dpdk-testpmd";
 /// Where Debian puts the drivers DPDK loads at run time.
@@ -335,10 +346,13 @@ fn closure(pkgs: &Path, roots: &[PathBuf]) -> Result<Closure> {
             queue.push((format!("{GUEST_PMD_DIR}/{pmd}"), p));
         }
     }
+    if let Some(ip) = find(IPROUTE2_IP) {
+        queue.push((GUEST_IPROUTE2_IP.into(), ip));
+    }
     let mut unresolved = BTreeSet::new();
-    if queue.len() < 1 + PMDS.len() {
+    if queue.len() < 2 + PMDS.len() {
         // The named packages themselves are not unpacked yet.
-        unresolved.insert("dpdk-testpmd or a PMD".to_string());
+        unresolved.insert("dpdk-testpmd, a PMD or iproute2's ip".to_string());
     }
     while let Some((guest, host)) = queue.pop() {
         if files.contains_key(&guest) {

@@ -26,7 +26,9 @@ const VF_MACS: [Mac; 2] = [
 
 /// One boot: an `igb` left to the guest kernel's driver.
 pub fn suite() -> Suite {
-    Suite::new(GuestConfig::with_nics(&["igb"]).unbound())
+    let mut config = GuestConfig::with_nics(&["igb"]).unbound();
+    config.dpdk = true; // for iproute2's `ip`, which sets a VF's MAC from the PF
+    Suite::new(config)
         .test("igb_vf::echo_on_a_virtual_function", echo_one)
         .test(
             "igb_vf::two_vfs_in_two_processes_get_only_their_frames",
@@ -37,6 +39,7 @@ pub fn suite() -> Suite {
         .test("igb_vf::a_pf_that_is_down_is_named_in_the_error", pf_down)
         .test("igb_vf::a_running_vf_survives_a_pf_reset", pf_reset)
         .test("igb_vf::vf_to_vf_frames_stay_inside_the_nic", vf_to_vf)
+        .test("igb_vf::a_mac_set_from_the_pf_is_honoured", pf_sets_mac)
 }
 
 /// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
@@ -366,4 +369,50 @@ fn vf_to_vf(g: &mut Guest) -> Result<()> {
     );
     println!("    VF 0 to VF 1: {N}/{N} inside the NIC, 0 on the wire");
     Ok(())
+}
+
+/// The PF's administrator gives VF 0 an address (`ip link set PF vf 0 mac`,
+/// iproute2's `ip`): `e1000 echo` without `--mac` takes it from the PF's
+/// answer to its reset and echoes frames sent to it; `--mac` with another
+/// address is refused by the PF with an error that says why. The address is
+/// cleared afterwards (all zeros) so that the VF chooses again.
+fn pf_sets_mac(g: &mut Guest) -> Result<()> {
+    const PF_SET: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x0b, 0x00]);
+    vfs_up(g)?;
+    let ten = Duration::from_secs(10);
+    let set = |mac: &str| format!("ip-iproute2 link set $(pci-netdev {PF}) vf 0 mac {mac}");
+    g.run_ok(&set(&PF_SET.to_string()), ten)?;
+    let result = (|| -> Result<()> {
+        let mut job = g.spawn(&format!("e1000 echo {} --json", VFS[0]))?;
+        let ready = job.wait_line(
+            |l| l.contains(&format!("ready on {}", VFS[0])),
+            Duration::from_secs(30),
+        )?;
+        std::thread::sleep(Duration::from_millis(500));
+        let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, PF_SET);
+        let ping = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
+        g.run_ok("killall -INT e1000", ten)?;
+        job.wait(Duration::from_secs(30))?;
+        ensure!(
+            ready.contains(&PF_SET.to_string()) && ping.is_perfect(),
+            "echo on a VF whose MAC the PF set: ready line {ready:?}, ping-pong {ping}"
+        );
+        let other = g.run(
+            &format!(
+                "e1000 echo {} --mac {} -c 1 --timeout 5",
+                VFS[0], VF_MACS[0]
+            ),
+            Duration::from_secs(30),
+        )?;
+        ensure!(
+            other.status == 1 && other.output().contains("refused"),
+            "--mac against the PF's choice (exit {}):\n{}",
+            other.status,
+            other.output()
+        );
+        println!("    PF-set MAC {PF_SET}: {ping}; another --mac refused");
+        Ok(())
+    })();
+    g.run_ok(&set("00:00:00:00:00:00"), ten)?;
+    result
 }

@@ -16,6 +16,10 @@ const MTA_REGISTERS: u32 = 128;
 pub(crate) struct AddressFilter<'a> {
     /// The station address (receive address entry 0).
     pub mac: [u8; 6],
+    /// Whether `mac` is the address the device already has (a VF's: the
+    /// one its PF assigned, which the PF's driver refuses to be asked for
+    /// again).
+    pub mac_assigned: bool,
     /// Further unicast addresses (entries 1 to 15).
     pub unicast: &'a [[u8; 6]],
     /// Multicast groups (hashed into the MTA).

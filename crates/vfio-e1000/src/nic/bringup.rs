@@ -102,11 +102,12 @@ pub(crate) fn reset(r: &dyn Registers, family: &dyn Family) -> Result<()> {
 /// groups); returns the MAC address in use.
 pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> Result<[u8; 6]> {
     family.init(r)?;
-    let mut mac = family.mac_address(r)?;
-    if mac == [0; 6] {
-        mac = random_local_mac();
+    let assigned = family.mac_address(r)?;
+    let mut filter = config.filter(assigned);
+    if assigned == [0; 6] && config.mac.is_none() {
+        filter.mac = random_local_mac();
+        filter.mac_assigned = false;
     }
-    let filter = config.filter(mac);
     family.program_filters(r, &filter)?;
     family.program_offloads(r, &config.offloads())?;
     Ok(filter.mac)

@@ -198,9 +198,12 @@ impl Config {
     }
 
     /// The address filter for a NIC whose own address is `mac`.
+    /// The address filter, for a device whose own address is `mac`.
     pub(crate) fn filter(&self, mac: [u8; 6]) -> AddressFilter<'_> {
+        let chosen = self.mac.unwrap_or(mac);
         AddressFilter {
-            mac: self.mac.unwrap_or(mac),
+            mac: chosen,
+            mac_assigned: chosen == mac,
             unicast: &self.unicast,
             multicast: &self.multicast,
         }
@@ -234,6 +237,21 @@ fn mac_string(m: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A VF's PF refuses to be asked for the address it assigned (seen on
+    /// QEMU's igb with Linux's igb as PF): the filter says when the chosen
+    /// address is the device's own.
+    #[test]
+    fn the_filter_knows_when_the_mac_is_the_devices_own() {
+        let own = [0x02, 0, 0, 0, 0x0b, 0];
+        let mut config = Config::default();
+        assert!(config.filter(own).mac_assigned);
+        config.mac = Some(own);
+        assert!(config.filter(own).mac_assigned);
+        config.mac = Some([0x02, 0, 0, 0, 0x0a, 0]);
+        let f = config.filter(own);
+        assert!(!f.mac_assigned && f.mac == [0x02, 0, 0, 0, 0x0a, 0]);
+    }
 
     #[test]
     fn itr_is_clamped_not_wrapped() {

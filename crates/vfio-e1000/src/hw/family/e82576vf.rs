@@ -193,13 +193,15 @@ impl Family for E82576Vf {
             )));
         }
         let mb = Mailbox::new(r);
-        let [lo, hi] = mac_words(&filter.mac);
         let mut reply = [0u32; 3];
-        mb.request(
-            &[message::SET_MAC_ADDR, lo, hi],
-            &mut reply,
-            &format!("the VF's MAC address {}", fmt_mac(&filter.mac)),
-        )?;
+        if !filter.mac_assigned {
+            let [lo, hi] = mac_words(&filter.mac);
+            mb.request(
+                &[message::SET_MAC_ADDR, lo, hi],
+                &mut reply,
+                &format!("the VF's MAC address {}", fmt_mac(&filter.mac)),
+            )?;
+        }
         // 12-bit hashes, two per word after the first (as the PF's MTA takes them).
         let mut words = vec![message::SET_MULTICAST | (filter.multicast.len() as u32) << 16];
         for pair in filter.multicast.chunks(2) {
