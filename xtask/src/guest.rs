@@ -444,6 +444,16 @@ impl Guest {
         Ok(r)
     }
 
+    /// The IOMMU group number of the guest's PCI device `pci`.
+    pub fn iommu_group(&self, pci: &str) -> Result<String> {
+        let link = format!("/sys/bus/pci/devices/{pci}/iommu_group");
+        let r = self.run_ok(
+            &format!("basename $(readlink {link})"),
+            Duration::from_secs(10),
+        )?;
+        Ok(r.output().trim().to_string())
+    }
+
     /// Sends one QMP command (a JSON object on one line) and returns the reply.
     pub fn qmp(&self, command: &str) -> Result<String> {
         self.qmp

@@ -339,15 +339,7 @@ pub(super) fn expect_error(g: &Guest, cmd: &str, needle: &str) -> Result<()> {
 /// error, no DMAR fault, and the next run works.
 pub(super) fn open_fails_half_way(g: &mut Guest) -> Result<()> {
     let pci = g.nic(0).pci.clone();
-    let ten = Duration::from_secs(10);
-    let group = g
-        .run_ok(
-            &format!("basename $(readlink /sys/bus/pci/devices/{pci}/iommu_group)"),
-            ten,
-        )?
-        .output()
-        .trim()
-        .to_string();
+    let group = g.iommu_group(&pci)?;
     // Four queues pin 4 × (a 4 MiB pool and two 8 KiB rings), one mapping
     // rounded up to 18 MiB of hugepages: refused after the reset and bus
     // mastering, before any queue is armed.
@@ -393,7 +385,6 @@ pub(super) fn errors(g: &mut Guest) -> Result<()> {
         _ => (2, "the 8254x family supports one queue (no RSS)"),
     };
     expect_error(g, &format!("e1000 echo {pci} --queues {queues}"), supported)?;
-    let ten = Duration::from_secs(10);
     // Not bound to vfio-pci: unbind, check, rebind.
     expect_error_while(
         g,
@@ -411,11 +402,7 @@ pub(super) fn errors(g: &mut Guest) -> Result<()> {
         "modprobe vfio-pci",
     )?;
     // Non-root without permission on the group.
-    let group = g
-        .run_ok(&format!("basename $(readlink {sys}/iommu_group)"), ten)?
-        .output()
-        .trim()
-        .to_string();
+    let group = g.iommu_group(&pci)?;
     expect_error(
         g,
         &format!("as-user e1000 echo {pci}"),

@@ -188,14 +188,7 @@ fn echo_within_8_mib_as_user(g: &mut Guest, queues: u16) -> Result<()> {
     let nic = g.nic(0);
     let pci = nic.pci.clone();
     let ten = Duration::from_secs(10);
-    let group = g
-        .run_ok(
-            &format!("basename $(readlink /sys/bus/pci/devices/{pci}/iommu_group)"),
-            ten,
-        )?
-        .output()
-        .trim()
-        .to_string();
+    let group = g.iommu_group(&pci)?;
     g.run_ok(&format!("chown 1000 /dev/vfio/{group}"), ten)?;
     let peer = Peer::new(nic)?;
     let job = g.spawn(&format!(
