@@ -5,10 +5,11 @@
 //! the PF's link, addressed to each VF's MAC, and the PF sorts frames to
 //! the VFs' pools.
 
+use super::driver::{json_summary, nic_counter};
 use crate::ensure;
 use crate::error::Result;
 use crate::frame::Mac;
-use crate::guest::{Guest, GuestConfig};
+use crate::guest::{Guest, GuestConfig, JobResult};
 use crate::host_stack::HostStack;
 use crate::job::Job;
 use crate::peer::{EchoSummary, Peer, TrafficSpec};
@@ -78,11 +79,8 @@ fn start_echo<'g>(g: &'g Guest, i: usize) -> Result<Job<'g>> {
 }
 
 /// Frames received by the run, from its JSON summary.
-fn received(out: &str) -> Option<u64> {
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-        .filter(|v| v["type"] == "summary")
-        .find_map(|v| v["rx_frames"].as_u64())
+fn received(r: &JobResult) -> Option<u64> {
+    json_summary(r).ok()?["rx_frames"].as_u64()
 }
 
 /// A ping-pong and a flood through `e1000 echo` on a VF, every echo checked
@@ -141,7 +139,7 @@ fn two_vfs(g: &mut Guest) -> Result<()> {
             r.status,
             r.output()
         );
-        counts.push(received(&r.output()).unwrap_or(u64::MAX));
+        counts.push(received(&r).unwrap_or(u64::MAX));
     }
     for (i, ping) in pings.iter().enumerate() {
         ensure!(
@@ -310,10 +308,8 @@ fn pf_reset(g: &mut Guest) -> Result<()> {
     g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
     let r = job.wait(Duration::from_secs(30))?;
     let out = r.output();
-    let resets = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-        .find_map(|v| v["nic"]["pf_resets"].as_u64())
+    let resets = json_summary(&r)
+        .and_then(|s| nic_counter(&s, "pf_resets"))
         .unwrap_or(0);
     ensure!(
         before.is_perfect() && steady.is_perfect() && r.status == 0 && resets >= 1,
@@ -358,7 +354,7 @@ fn vf_to_vf(g: &mut Guest) -> Result<()> {
     while let Ok(n) = socket.recv(&mut buf) {
         on_wire += (n >= 6 && buf[..6] == VF_MACS[1].0) as u64;
     }
-    let got = received(&r.output());
+    let got = received(&r);
     ensure!(
         send.status == 0 && r.status == 0 && got == Some(N) && on_wire == 0,
         "VF to VF: dump on VF 1 got {got:?} of {N} (exit {}), {on_wire} on the wire; send exit {}:\n{}\n{}",

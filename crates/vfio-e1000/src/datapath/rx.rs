@@ -3,8 +3,8 @@
 use super::mempool::{Mempool, Packet, PoolRef};
 use super::Descriptors;
 use crate::error::{Error, Result};
-use crate::hw::desc::{RxDone, RxFormat, RxInfo};
-use crate::hw::regs::{Q_HEAD, Q_TAIL};
+use crate::hw::desc::{RxDone, RxFormat, RxInfo, DESC_SIZE};
+use crate::hw::regs::{Q_HEAD, Q_LEN, Q_TAIL};
 use crate::sys::dma::DmaMemory;
 use crate::sys::mmio::Registers;
 use std::time::{Duration, Instant};
@@ -121,6 +121,13 @@ impl RxRing {
     /// Hands the NIC every descriptor but one (head == tail means empty).
     pub(crate) fn post_all(&self, regs: &dyn Registers) {
         regs.write(self.block + Q_TAIL, self.tail as u32);
+    }
+
+    /// Whether the NIC no longer holds this ring: its length register
+    /// reads other than the ring's (a reset by someone else, a VF's PF,
+    /// cleared it). One register read.
+    pub(crate) fn lost(&self, regs: &dyn Registers) -> bool {
+        regs.read(self.block + Q_LEN) != (self.desc.count * DESC_SIZE) as u32
     }
 
     /// Makes the ring new again after the NIC lost it (a reset of the

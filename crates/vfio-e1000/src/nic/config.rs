@@ -198,7 +198,6 @@ impl Config {
     }
 
     /// The address filter for a NIC whose own address is `mac`.
-    /// The address filter, for a device whose own address is `mac`.
     pub(crate) fn filter(&self, mac: [u8; 6]) -> AddressFilter<'_> {
         let chosen = self.mac.unwrap_or(mac);
         AddressFilter {

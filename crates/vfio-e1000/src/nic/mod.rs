@@ -17,7 +17,6 @@ pub use queue::{Queue, Wakeup};
 use crate::datapath::mempool::Packet;
 use crate::error::{Error, Result};
 use crate::hw::counters::{LinkStatus, RunningTotals, Stats};
-use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::DeviceEntry;
 use crate::hw::family::Family;
 use crate::hw::irq::{IrqMode, VectorPlan};
@@ -473,9 +472,7 @@ impl Nic {
         if hw.family.cumulative_counters() {
             // While a PF reset has the queues down, the registers read zero:
             // keep the last totals until the re-arm.
-            let lost = self.queues.first().is_some_and(|q| {
-                hw.regs.read(q.rx.block() + regs::Q_LEN) != (q.rx.len() * DESC_SIZE) as u32
-            });
+            let lost = self.queues.first().is_some_and(|q| q.rx.lost(&hw.regs));
             let totals = if lost || hw.is_gone() {
                 self.running.total()
             } else {

@@ -11,10 +11,8 @@ use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::counters::LinkStatus;
-use crate::hw::desc::DESC_SIZE;
 use crate::hw::family::Family;
 use crate::hw::irq::IrqMode;
-use crate::hw::regs::Q_LEN;
 use crate::sys::mmio::Registers;
 use crate::sys::{eventfd, irq};
 use std::os::fd::BorrowedFd;
@@ -329,9 +327,7 @@ impl<'a> Queue<'a> {
     fn rearm_if_lost(&mut self) -> Result<()> {
         let hw = self.hw;
         let (r, family) = (&hw.regs, hw.family);
-        let block = self.state.rx.block();
-        let armed = (self.state.rx.len() * DESC_SIZE) as u32;
-        if !family.rearms_after_pf_reset() || r.read(block + Q_LEN) == armed {
+        if !family.rearms_after_pf_reset() || !self.state.rx.lost(r) {
             return Ok(());
         }
         let mut rearms = hw.lock_mailbox();

@@ -358,6 +358,10 @@ fn rings_the_nic_lost_are_armed_again_whole() {
         }
         h.model.stall_tx(false);
         let r = &*h.model;
+        assert!(
+            h.q.rx.lost(r),
+            "{kind:?}: a cleared length register is a lost ring"
+        );
         let mode = crate::nic::config::Config::default().rx_mode();
         crate::nic::bringup::rearm_queue(r, h.family, &mut h.q, 0, mode).unwrap();
         h.q.rx.check_invariants();
@@ -367,6 +371,7 @@ fn rings_the_nic_lost_are_armed_again_whole() {
             "{kind:?}: the frames in flight"
         );
         assert_eq!(r.read(h.model.rx_block(0) + reg::LEN), 32 * 16);
+        assert!(!h.q.rx.lost(r));
         let sent: Vec<Vec<u8>> = (10..40).map(|s| frame(s, 100)).collect();
         for f in &sent {
             assert!(
