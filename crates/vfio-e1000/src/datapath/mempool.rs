@@ -260,7 +260,8 @@ unsafe impl Sync for Packet {}
 /// bytes, so a `Packet` stays at 24.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
-    /// [`RxInfo`] flags of the received frame.
+    /// [`RxInfo`] flags of the received frame, and the transmit request
+    /// [`Meta::ASK_TIMESTAMP`] in a bit no `RxInfo` flag uses.
     rx: u8,
     /// [`Meta::HAS_VLAN`] and the other flags; TCP header bytes / 4 in the
     /// high nibble (segmentation).
@@ -286,6 +287,8 @@ impl Meta {
     const CONTINUES: u8 = 1 << 3;
     /// Where the TCP header length (in 4-byte words) sits.
     const L4_WORDS_SHIFT: u8 = 4;
+    /// In `rx`: latch the clock when the frame goes out.
+    const ASK_TIMESTAMP: u8 = 1 << 7;
 
     fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
@@ -440,6 +443,29 @@ impl Packet {
         self.meta.set(Meta::IPV6, c.ipv6);
     }
 
+    /// Asks the NIC to latch its IEEE 1588 clock when this frame goes out
+    /// (`true`), or not (`false`, as every packet starts); the time is
+    /// then read with [`Clock::tx_timestamp`](crate::Clock::tx_timestamp).
+    /// Needs [`Config::timestamps`](crate::Config::timestamps); the NIC
+    /// holds one transmit time at a time, so read it before asking again.
+    /// Set on a frame's first packet.
+    pub fn set_tx_timestamp(&mut self, on: bool) {
+        if on {
+            self.meta.rx |= Meta::ASK_TIMESTAMP;
+        } else {
+            self.meta.rx &= !Meta::ASK_TIMESTAMP;
+        }
+    }
+
+    /// Whether the NIC latched its IEEE 1588 clock when this frame
+    /// arrived: a PTP frame of the type
+    /// [`Config::timestamps`](crate::Config::timestamps) names. The time
+    /// is then read with [`Clock::rx_timestamp`](crate::Clock::rx_timestamp),
+    /// before the next such frame can be latched.
+    pub fn rx_timestamped(&self) -> bool {
+        self.meta.rx & RxInfo::TIMESTAMPED != 0
+    }
+
     /// Marks the frame as going on in the next packet of the batch given
     /// to `tx_batch` (`true`), or as ending here (`false`, as every packet
     /// starts). A frame in several packets takes one descriptor per
@@ -473,6 +499,7 @@ impl Packet {
                 mss: self.meta.mss,
                 l4_len: (self.meta.flags >> Meta::L4_WORDS_SHIFT) * 4,
             }),
+            timestamp: self.meta.rx & Meta::ASK_TIMESTAMP != 0,
         }
     }
 

@@ -97,6 +97,12 @@ const ADV_DCMD_DEXT: u32 = 1 << 29;
 const ADV_DCMD_VLE: u32 = 1 << 30;
 /// Advanced TX: TCP segmentation (82576 §7.2.2.3, DCMD.TSE).
 const ADV_DCMD_TSE: u32 = 1 << 31;
+/// Advanced TX: latch the IEEE 1588 clock when the frame goes out
+/// (82576 §7.2.2.3, MAC.TS in cmd_type_len bit 19).
+const ADV_MAC_TSTAMP: u32 = 1 << 19;
+/// Advanced RX status: the frame's receive time was latched (82576
+/// §7.1.5.2, TS; QEMU's igb sets it with the latch).
+const RX_ADV_TS: u32 = 1 << 16;
 /// Advanced TX: PAYLEN field shift in olinfo_status.
 const ADV_PAYLEN_SHIFT: u32 = 14;
 /// Advanced context descriptor (82576 §7.2.2.2): DTYP = 0010, MACLEN shift
@@ -150,6 +156,8 @@ impl RxInfo {
     pub const L4_BAD: u8 = 1 << 3;
     /// An 802.1Q tag was stripped into [`RxInfo::vlan`].
     pub const VLAN: u8 = 1 << 4;
+    /// The NIC latched the frame's receive time (advanced format only).
+    pub const TIMESTAMPED: u8 = 1 << 5;
 
     /// From the legacy status/errors/special word (word 3).
     #[inline]
@@ -179,6 +187,9 @@ impl RxInfo {
         );
         if staterr & RX_VP != 0 {
             info.vlan = (w3 >> 16) as u16;
+        }
+        if staterr & RX_ADV_TS != 0 {
+            info.flags |= RxInfo::TIMESTAMPED;
         }
         info
     }
@@ -247,6 +258,8 @@ pub(crate) struct TxRequest {
     pub checksum: Option<ChecksumLayout>,
     /// Cut the frame into TCP segments (with `checksum`, TCP).
     pub tso: Option<Segmentation>,
+    /// Latch the IEEE 1588 clock when the frame goes out (advanced format).
+    pub timestamp: bool,
 }
 
 impl TxRequest {
@@ -455,6 +468,9 @@ impl TxFormat {
                 if request.vlan.is_some() {
                     cmd |= ADV_DCMD_VLE;
                 }
+                if request.timestamp {
+                    cmd |= ADV_MAC_TSTAMP;
+                }
                 // PAYLEN: the frame's bytes, or with TSO its payload's.
                 let mut paylen = frame_len as u32;
                 if request.tso.is_some() {
@@ -487,11 +503,17 @@ impl TxFormat {
                 checksum: Some(checksum),
                 tso: request.tso.map(|t| (t, paylen)),
             }),
-            TxFormat::Advanced if request != TxRequest::default() => Some(TxContext {
-                vlan: request.vlan.unwrap_or(0),
-                checksum: request.checksum,
-                tso: request.tso.map(|t| (t, 0)),
-            }),
+            TxFormat::Advanced
+                if request.vlan.is_some()
+                    || request.checksum.is_some()
+                    || request.tso.is_some() =>
+            {
+                Some(TxContext {
+                    vlan: request.vlan.unwrap_or(0),
+                    checksum: request.checksum,
+                    tso: request.tso.map(|t| (t, 0)),
+                })
+            }
             TxFormat::Advanced => None,
         }
     }

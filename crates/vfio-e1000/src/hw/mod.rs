@@ -15,4 +15,5 @@ pub(crate) mod filters;
 pub(crate) mod irq;
 pub(crate) mod mailbox;
 pub(crate) mod offload;
+pub(crate) mod ptp;
 pub(crate) mod regs;

@@ -94,6 +94,11 @@ pub struct Capabilities {
     pub vlan_offload: bool,
     /// Receive-side scaling over several queues.
     pub rss: bool,
+    /// An IEEE 1588 clock ([`Nic::clock`](crate::Nic::clock)).
+    pub clock: bool,
+    /// Send and receive times of PTP frames latched by that clock
+    /// ([`Config::timestamps`](crate::Config::timestamps)).
+    pub timestamps: bool,
 }
 
 impl Capabilities {
@@ -106,11 +111,13 @@ impl Capabilities {
         tso_ipv6: true,
         vlan_offload: true,
         rss: true,
+        clock: true,
+        timestamps: true,
     };
 
-    /// The list `ethtool -k` would print: each offload's name and whether
+    /// The list `ethtool -k` (and for the clock, `ethtool -T`) would print: each offload's name and whether
     /// the NIC has it.
-    pub fn list(&self) -> [(&'static str, bool); 7] {
+    pub fn list(&self) -> [(&'static str, bool); 9] {
         [
             ("rx-checksumming", self.rx_checksums),
             ("tx-checksum-ipv4", self.tx_checksums_ipv4),
@@ -119,6 +126,8 @@ impl Capabilities {
             ("tx-tcp6-segmentation", self.tso_ipv6),
             ("rx-vlan-offload/tx-vlan-offload", self.vlan_offload),
             ("receive-hashing", self.rss),
+            ("hardware-clock", self.clock),
+            ("hardware-timestamps", self.timestamps),
         ]
     }
 

@@ -4,7 +4,7 @@
 //! 1. [`claim`]: VFIO device, configuration space, BAR0; no register written yet.
 //! 2. [`reset`]: the family's reset from whatever state the NIC was left in,
 //!    then bus mastering on.
-//! 3. [`init`]: link and MAC setup, the MAC address.
+//! 3. [`init`]: link and MAC setup, the MAC address, the IEEE 1588 clock.
 //! 4. [`arm_queue`], per queue: pool, RX ring full of buffers, TX ring.
 //! 5. RSS over the queues (the family's `enable_rss`).
 //! 6. [`start`]: transmit, then receive.
@@ -27,6 +27,7 @@ use crate::hw::desc::DESC_SIZE;
 use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::{Family, RxMode};
 use crate::hw::irq::IrqMode;
+use crate::hw::ptp;
 use crate::hw::regs;
 use crate::sys::dma::{arena_bytes, DmaMemory};
 use crate::sys::mmio::{Mmio, Registers};
@@ -110,6 +111,18 @@ pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> R
     }
     family.program_filters(r, &filter)?;
     family.program_offloads(r, &config.offloads())?;
+    if let Some(increment) = family.clock_increment() {
+        ptp::start_clock(r, increment);
+    }
+    if let Some(first_byte) = config.timestamps {
+        if !family.capabilities().timestamps {
+            return Err(Error::InvalidConfig(format!(
+                "IEEE 1588 timestamps: the {} family has none here",
+                family.name()
+            )));
+        }
+        ptp::enable_timestamps(r, first_byte);
+    }
     Ok(filter.mac)
 }
 

@@ -97,6 +97,16 @@ pub struct Config {
     /// filter table); untagged frames always pass. Empty (the default): no
     /// VLAN filtering.
     pub vlan_filter: Vec<u16>,
+    /// IEEE 1588 timestamps (a NIC with
+    /// [`Capabilities::timestamps`](crate::Capabilities::timestamps)):
+    /// `Some(first_byte)` latches the clock when a frame that asks for it
+    /// goes out ([`Packet::set_tx_timestamp`](crate::Packet::set_tx_timestamp))
+    /// and when a PTPv2 frame over Ethernet (EtherType 0x88F7) arrives whose
+    /// first byte (transportSpecific << 4 | messageType) is `first_byte`:
+    /// 0 for Sync, 1 for Delay_Req ([`PTP_SYNC`](crate::PTP_SYNC),
+    /// [`PTP_DELAY_REQ`](crate::PTP_DELAY_REQ)). `None` (the default): no
+    /// timestamps; the clock runs anyway.
+    pub timestamps: Option<u8>,
 }
 
 impl Default for Config {
@@ -120,6 +130,7 @@ impl Default for Config {
             mtu: 1500,
             vlan_strip: false,
             vlan_filter: Vec::new(),
+            timestamps: None,
         }
     }
 }

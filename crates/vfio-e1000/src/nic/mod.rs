@@ -3,6 +3,7 @@
 //! diagnostics behind `e1000 info` and `e1000 list`.
 
 pub(crate) mod bringup;
+pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod diag;
 pub(crate) mod moderation;
@@ -10,6 +11,7 @@ pub(crate) mod poller;
 pub(crate) mod queue;
 pub(crate) mod vectors;
 
+pub use clock::Clock;
 pub use config::Config;
 pub use poller::Poller;
 pub use queue::{Queue, Wakeup};
@@ -21,6 +23,7 @@ use crate::hw::devices::DeviceEntry;
 use crate::hw::family::Family;
 use crate::hw::irq::{IrqMode, VectorPlan};
 use crate::hw::offload::Capabilities;
+use crate::hw::ptp::{self, TimeScale};
 use crate::hw::regs;
 use crate::sys::dma::{DmaMemory, IommuMap};
 use crate::sys::eventfd::Eventfds;
@@ -62,6 +65,9 @@ pub(crate) struct Hw {
     /// while the mailbox is read, so that two threads never talk to the PF
     /// at once.
     pub rearms: Mutex<u64>,
+    /// The IEEE 1588 clock's time as a function of its counter (families
+    /// with a clock).
+    pub clock: Mutex<TimeScale>,
 }
 
 /// When the link went down and for how long, from link interrupts.
@@ -226,6 +232,12 @@ pub struct Nic {
 }
 
 impl Nic {
+    /// The NIC's IEEE 1588 clock and its packet timestamps, if it has one
+    /// ([`Capabilities::clock`]).
+    pub fn clock(&self) -> Option<Clock<'_>> {
+        Clock::of(&self.hw)
+    }
+
     /// Opens the NIC at `pci` (e.g. `"0000:00:03.0"`), resets and initialises
     /// it, arms `config.queues` RX/TX queue pairs (RSS spreads flows over
     /// them) and enables interrupts. Does not wait for the link: see
@@ -261,6 +273,7 @@ impl Nic {
                 gone: AtomicBool::new(false),
                 config: config.clone(),
                 rearms: Mutex::new(0),
+                clock: Mutex::new(TimeScale::new(0, 0)),
             },
             mac: [0; 6],
             mtu: config.mtu,
@@ -275,6 +288,11 @@ impl Nic {
             .config_write16(pci::CFG_COMMAND, hw.command | pci::CMD_BUS_MASTER)?;
         nic.mac = bringup::init(&nic.hw.regs, family, config)?;
         nic.hw.config.mac = Some(nic.mac);
+        if family.clock_increment().is_some() {
+            // The clock starts at the system's time, as Linux's PHCs do.
+            let counter = ptp::read_counter(&nic.hw.regs);
+            nic.hw.clock = Mutex::new(TimeScale::new(counter, clock::system_time_ns()));
+        }
         if family.cumulative_counters() {
             let mut at_open = Stats::default();
             family.read_stats(&nic.hw.regs, &mut at_open);

@@ -189,6 +189,12 @@ impl<'a> Queue<'a> {
         self.hw.link()
     }
 
+    /// The NIC's IEEE 1588 clock, as [`Nic::clock`](crate::Nic::clock)
+    /// gives it: for a thread that holds a queue only.
+    pub fn clock(&self) -> Option<crate::Clock<'_>> {
+        crate::Clock::of(self.hw)
+    }
+
     /// Whether a received frame waits on this queue, without taking it: one
     /// or two descriptor reads, no register access (what [`Queue::wait`]
     /// busy-polls before it sleeps).

@@ -15,6 +15,8 @@ mod offload_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod ptp_tests;
+#[cfg(test)]
 mod segmentation_tests;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::hw::desc::RxFormat;
 use crate::hw::irq::{IrqMode, VectorPlan};
 use crate::hw::offload::Capabilities;
+use crate::hw::ptp;
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
 
@@ -74,8 +75,29 @@ const MRQC_RSS_2Q: u32 = 0x1;
 /// `E1000_RSS_QUEUE`; FreeBSD's em writes `queue << 7`).
 const RETA_QUEUE_SHIFT: u32 = 7;
 
+/// The period of the 82574L's SYSTIM clock, in ns: a stable 25 MHz
+/// (Linux's e1000e: INCPERIOD 1, INCVALUE 40 for the 82574).
+const CLOCK_TICK_NS: u32 = 40;
+/// The period QEMU 10.0's `e1000e` model counts for every part
+/// (`e1000x_timestamp`: INCVALUE per INCPERIOD × 16 ns).
+const QEMU_CLOCK_TICK_NS: u32 = 16;
+
 /// The 82574L family driver.
-pub(crate) struct E82574;
+pub(crate) struct E82574 {
+    /// Period of the clock that drives SYSTIM, in ns.
+    clock_tick_ns: u32,
+}
+
+impl E82574 {
+    /// The 82574L as its datasheet describes it.
+    pub(crate) const DATASHEET: E82574 = E82574 {
+        clock_tick_ns: CLOCK_TICK_NS,
+    };
+    /// QEMU's `e1000e` model, whose SYSTIM runs on a 16 ns tick.
+    pub(crate) const QEMU: E82574 = E82574 {
+        clock_tick_ns: QEMU_CLOCK_TICK_NS,
+    };
+}
 
 impl Family for E82574 {
     fn name(&self) -> &'static str {
@@ -96,9 +118,22 @@ impl Family for E82574 {
         RxFormat::Advanced
     }
 
-    /// Every offload of [`Capabilities`]: the 82574L (82574 §7.3: TSO over IPv4 and IPv6).
+    /// Every offload of [`Capabilities`] (82574 §7.3: TSO over IPv4 and
+    /// IPv6) but packet timestamps: the driver uses the 82574L's IEEE 1588
+    /// clock only, the part QEMU's model emulates.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        Capabilities {
+            timestamps: false,
+            ..Capabilities::ALL
+        }
+    }
+
+    fn qemu_model(&self) -> Option<&'static dyn Family> {
+        Some(&E82574::QEMU)
+    }
+
+    fn clock_increment(&self) -> Option<u32> {
+        Some(ptp::nanosecond_increment(self.clock_tick_ns))
     }
 
     fn max_queues(&self) -> u16 {

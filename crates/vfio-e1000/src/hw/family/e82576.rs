@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::irq::{IrqMode, VectorPlan};
 use crate::hw::offload::Capabilities;
+use crate::hw::ptp;
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
 
@@ -114,6 +115,9 @@ const IVAR_VALID: u32 = 0x80;
 /// ICR/IMS bit 7 on the 82576: RX Descriptor Write-back (RXT0 on older parts).
 const INT_RXDW: u32 = INT_RXT0;
 
+/// The period of the 82576's SYSTIM clock, in ns.
+const CLOCK_TICK_NS: u32 = 16;
+
 /// PHY register 4: Auto-Negotiation Advertisement (IEEE 802.3 §28.2.4.1.3).
 const PHY_ANAR: u32 = 4;
 /// ANAR: symmetric PAUSE.
@@ -176,9 +180,16 @@ impl Family for E82576 {
         TxFormat::Advanced
     }
 
-    /// Every offload of [`Capabilities`]: the 82576 (82576 §7.2.4: TSO over IPv4 and IPv6).
+    /// Every offload of [`Capabilities`]: the 82576 (82576 §7.2.4: TSO over
+    /// IPv4 and IPv6; §7.9: IEEE 1588 clock and timestamps).
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
+    }
+
+    /// SYSTIM ticks every 16 ns (82576 §7.9.1; Linux's igb: INCPERIOD 1,
+    /// INCVALUE 16 scaled), as in QEMU's model.
+    fn clock_increment(&self) -> Option<u32> {
+        Some(ptp::nanosecond_increment(CLOCK_TICK_NS))
     }
 
     fn max_queues(&self) -> u16 {

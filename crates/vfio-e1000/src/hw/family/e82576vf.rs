@@ -120,10 +120,13 @@ impl Family for E82576Vf {
         TxFormat::Advanced
     }
 
-    /// The 82576's offloads but RSS, which is the PF's (its pools).
+    /// The 82576's offloads but RSS, which is the PF's (its pools), and
+    /// the IEEE 1588 clock, which a VF cannot reach.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             rss: false,
+            clock: false,
+            timestamps: false,
             ..Capabilities::ALL
         }
     }

@@ -86,8 +86,17 @@ pub(crate) trait Family: Send + Sync {
         Capabilities {
             tso_ipv6: false,
             rss: false,
+            clock: false,
+            timestamps: false,
             ..Capabilities::ALL
         }
+    }
+
+    /// TIMINCA for an IEEE 1588 clock that counts nanoseconds
+    /// ([`ptp`](crate::hw::ptp)), if the family has the clock
+    /// ([`Capabilities::clock`]). The 8254x has none.
+    fn clock_increment(&self) -> Option<u32> {
+        None
     }
 
     /// Interrupt modes the family can use, best first.

@@ -37,6 +37,20 @@ impl Registers for ModelNic {
                 st.regs.insert(ICR, 0);
                 v
             }
+            SYSTIML if self.kind.has_clock() => {
+                // Reading the low half latches the high half.
+                let now = st.systim(self.kind);
+                st.regs.insert(SYSTIMH, (now >> 32) as u32);
+                now as u32
+            }
+            TXSTMPH => {
+                st.clear_bits(TSYNCTXCTL, TSYNC_VALID);
+                v
+            }
+            RXSTMPH => {
+                st.clear_bits(TSYNCRXCTL, TSYNC_VALID);
+                v
+            }
             _ => v,
         }
     }
