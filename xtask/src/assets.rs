@@ -270,6 +270,13 @@ pub const GUEST_BINARIES: &[GuestBinary] = &[
         guest_name: "example-pktgen",
         example: true,
     },
+    // The library's IEEE 1588 example, run by the scenarios.
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "ptp",
+        guest_name: "example-ptp",
+        example: true,
+    },
     // The library's close-and-reopen example, run by the scenarios.
     GuestBinary {
         package: "vfio-e1000",

@@ -276,9 +276,25 @@ pub struct DumpArgs {
     /// Print each frame in hex after its line, link-level header included
     #[arg(short = 'x', long = "hex")]
     pub hex: bool,
+    /// Latch the NIC's IEEE 1588 clock when PTPv2 messages of TYPE arrive
+    /// (sync, delay-req, or the message's first byte as a number) and show
+    /// that time per frame (in pcap files too); 82576 only
+    #[arg(long, value_name = "TYPE", value_parser = parse_ptp_message)]
+    pub ptp: Option<u8>,
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,
+}
+
+/// The first byte of a PTPv2 message type, by name or as a number.
+fn parse_ptp_message(s: &str) -> Result<u8, String> {
+    match s {
+        "sync" => Ok(vfio_e1000::PTP_SYNC),
+        "delay-req" => Ok(vfio_e1000::PTP_DELAY_REQ),
+        n => n
+            .parse()
+            .map_err(|_| format!("{n}: sync, delay-req or a byte (0-255)")),
+    }
 }
 
 /// `e1000 echo`.

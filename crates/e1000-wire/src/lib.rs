@@ -24,6 +24,8 @@ pub const ETHERTYPE_ARP: u16 = 0x0806;
 pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 /// EtherType of an 802.1Q VLAN tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType of PTP (IEEE 1588) over Ethernet.
+pub const ETHERTYPE_PTP: u16 = 0x88F7;
 /// Bytes of an Ethernet header: destination and source MAC, EtherType.
 pub const ETHERNET_HEADER: usize = 14;
 /// Smallest frame without FCS.
@@ -219,6 +221,7 @@ pub fn summary(f: &[u8]) -> String {
         ETHERTYPE_IPV4 => "IPv4",
         ETHERTYPE_IPV6 => "IPv6",
         ETHERTYPE_ARP => "ARP",
+        ETHERTYPE_PTP => "PTP",
         _ => "ethertype",
     };
     let _ = write!(s, ", {name} (0x{ethertype:04x}), length {}", f.len());
@@ -227,12 +230,32 @@ pub fn summary(f: &[u8]) -> String {
         ETHERTYPE_IPV4 => ipv4(body),
         ETHERTYPE_IPV6 => ipv6(body),
         ETHERTYPE_ARP => arp(body),
+        ETHERTYPE_PTP => ptp(body),
         _ => None,
     };
     if let Some(d) = detail {
         let _ = write!(s, ": {d}");
     }
     s
+}
+
+/// A PTP message (IEEE 1588-2008 §13.3): version, type and sequenceId.
+fn ptp(b: &[u8]) -> Option<String> {
+    let (first, version, sequence) = (*b.first()?, *b.get(1)? & 0xF, be16(b, 30)?);
+    let kind = match first & 0xF {
+        0x0 => "Sync",
+        0x1 => "Delay_Req",
+        0x2 => "Pdelay_Req",
+        0x3 => "Pdelay_Resp",
+        0x8 => "Follow_Up",
+        0x9 => "Delay_Resp",
+        0xA => "Pdelay_Resp_Follow_Up",
+        0xB => "Announce",
+        0xC => "Signaling",
+        0xD => "Management",
+        _ => "reserved type",
+    };
+    Some(format!("PTPv{version} {kind}, seq {sequence}"))
 }
 
 fn l4(proto: u8, src: String, dst: String, b: &[u8]) -> String {
@@ -374,6 +397,16 @@ mod tests {
         );
         assert!(!echo_in_place(&mut [0u8; 10], [9; 6]));
         assert_eq!(echo_of(&[1u8; 5], [9; 6]), vec![1u8; 5]);
+    }
+
+    #[test]
+    fn ptp_messages_are_named() {
+        let mut f = vec![0u8; 14 + 44];
+        f[12..14].copy_from_slice(&ETHERTYPE_PTP.to_be_bytes());
+        f[14] = 0x01;
+        f[15] = 0x02;
+        f[14 + 30..14 + 32].copy_from_slice(&7u16.to_be_bytes());
+        assert!(summary(&f).ends_with("PTP (0x88f7), length 58: PTPv2 Delay_Req, seq 7"));
     }
 
     #[test]

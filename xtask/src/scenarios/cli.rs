@@ -96,24 +96,31 @@ fn send_frames(g: &Guest, n: usize) -> Result<Vec<Vec<u8>>> {
     Ok(sent)
 }
 
-/// The frames of a classic pcap file (µs timestamps, Ethernet).
+/// The frames of a classic pcap file (Ethernet).
 pub fn parse_pcap(b: &[u8]) -> Result<Vec<Vec<u8>>> {
+    Ok(pcap_records(b)?.into_iter().map(|(_, f)| f).collect())
+}
+
+/// The records of a classic pcap file (Ethernet): each frame with its
+/// timestamp in ns since the Unix epoch. `e1000 dump` writes ns
+/// timestamps (magic a1b23c4d); µs files (a1b2c3d4) are read too.
+pub fn pcap_records(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
     let u32_at = |at: usize| -> Result<u32> {
         b.get(at..at + 4)
             .map(|s| u32::from_le_bytes(s.try_into().unwrap()))
             .ok_or_else(|| Error::msg(format!("pcap truncated at byte {at} of {}", b.len())))
     };
-    ensure!(
-        u32_at(0)? == 0xa1b2_c3d4,
-        "not a little-endian µs pcap: magic {:#x}",
-        u32_at(0)?
-    );
+    let ns_per_fraction = match u32_at(0)? {
+        0xa1b2_3c4d => 1,
+        0xa1b2_c3d4 => 1000,
+        magic => bail!("not a little-endian pcap: magic {magic:#x}"),
+    };
     ensure!(
         u32_at(20)? == 1,
         "pcap link type {} is not Ethernet",
         u32_at(20)?
     );
-    let mut frames = Vec::new();
+    let mut records = Vec::new();
     let mut at = 24;
     while at < b.len() {
         let (caplen, len) = (u32_at(at + 8)? as usize, u32_at(at + 12)? as usize);
@@ -124,10 +131,11 @@ pub fn parse_pcap(b: &[u8]) -> Result<Vec<Vec<u8>>> {
         let data = b
             .get(at + 16..at + 16 + caplen)
             .ok_or_else(|| Error::msg(format!("pcap record at {at} truncated")))?;
-        frames.push(data.to_vec());
+        let ns = u32_at(at)? as u64 * 1_000_000_000 + u32_at(at + 4)? as u64 * ns_per_fraction;
+        records.push((ns, data.to_vec()));
         at += 16 + caplen;
     }
-    Ok(frames)
+    Ok(records)
 }
 
 /// Decodes standard base64 (what busybox `base64` prints), ignoring line breaks.

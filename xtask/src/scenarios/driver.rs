@@ -201,6 +201,41 @@ pub(super) fn info(g: &mut Guest) -> Result<()> {
         out.contains("config space:") && out.contains("  00: 86 80"),
         "info lacks the config space dump:\n{out}"
     );
+    ptp_clock_runs(&nic.model, &out)
+}
+
+/// `e1000 info`'s IEEE 1588 clock line: present on the families with a
+/// clock (e1000e, igb), and the clock ran at the host's pace (a TCG
+/// guest's virtual clock follows the host's: within a factor of two).
+fn ptp_clock_runs(model: &str, out: &str) -> Result<()> {
+    let line = out.lines().find(|l| l.starts_with("ptp clock:"));
+    let has_clock = matches!(model, "e1000e" | "igb");
+    ensure!(
+        line.is_some() == has_clock,
+        "{model}: a PTP clock line expected: {has_clock}:\n{out}"
+    );
+    ensure!(
+        out.contains(&format!(
+            "hardware-clock: {}",
+            if has_clock { "on" } else { "off" }
+        )),
+        "{model}: the hardware-clock capability is wrong:\n{out}"
+    );
+    let Some(line) = line else { return Ok(()) };
+    // "... ran N ns in M ns of the host's"
+    let after_ran = line.split(" ran ").nth(1).unwrap_or("");
+    let numbers: Vec<f64> = after_ran
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (ran, host) = match numbers[..] {
+        [ran, host, ..] => (ran, host),
+        _ => (0.0, 0.0),
+    };
+    ensure!(
+        host > 0.0 && ran > host / 2.0 && ran < host * 2.0,
+        "{model}: the PTP clock ran {ran} ns in {host} ns:\n{line}"
+    );
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod faults;
 pub(crate) mod features;
 pub(crate) mod offloads;
 pub(crate) mod programs;
+pub(crate) mod ptp;
 pub(crate) mod real_stacks;
 pub(crate) mod sriov;
 
@@ -76,6 +77,7 @@ pub fn suites() -> Vec<Suite> {
         real_stacks::forward_suite("e1000e"),
         real_stacks::forward_suite("igb"),
         sriov::suite(),
+        ptp::suite(),
         faults::group_not_viable_suite(),
         faults::hot_unplug_suite("msix"),
         faults::hot_unplug_suite("poll"),

@@ -42,6 +42,19 @@ pub fn run(args: &InfoArgs) -> Result<(), CliError> {
     for (name, on) in nic.capabilities().list() {
         println!("  {name}: {}", if on { "on" } else { "off" });
     }
+    if let Some(clock) = nic.clock() {
+        // Two readings 10 ms apart on the host's clock: the NIC's must run.
+        let (t0, host0) = (clock.now()?, std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let (t1, host) = (clock.now()?, host0.elapsed());
+        println!(
+            "ptp clock:  {}.{:09} s, ran {} ns in {} ns of the host's",
+            t1 / 1_000_000_000,
+            t1 % 1_000_000_000,
+            t1.saturating_sub(t0),
+            host.as_nanos()
+        );
+    }
     println!("iommu:      group {}", d.iommu_group);
     println!(
         "dma:        {}",

@@ -22,8 +22,10 @@ pub struct RxTimestamp {
     /// When the frame arrived, in ns on the NIC's clock.
     pub ns: u64,
     /// The frame's PTP sequenceId, as the NIC recorded it: match it with
-    /// the frame's to be sure which frame the time belongs to.
-    pub sequence_id: u16,
+    /// the frame's to be sure which frame the time belongs to. `None`
+    /// where the NIC does not record it right (QEMU 10.0's `igb` reads
+    /// other bytes of the header).
+    pub sequence_id: Option<u16>,
 }
 
 /// The NIC's IEEE 1588 clock ([`Nic::clock`](crate::Nic::clock)): its time
@@ -104,9 +106,10 @@ impl<'a> Clock<'a> {
     pub fn rx_timestamp(&self) -> Result<Option<RxTimestamp>> {
         self.hw.check_present()?;
         let latched = ptp::take_rx(&self.hw.regs);
+        let sequence_ids = self.hw.family.ptp_sequence_ids();
         Ok(latched.map(|(c, sequence_id)| RxTimestamp {
             ns: self.scale().time(c),
-            sequence_id,
+            sequence_id: sequence_ids.then_some(sequence_id),
         }))
     }
 }

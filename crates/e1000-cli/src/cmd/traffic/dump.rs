@@ -3,10 +3,12 @@
 use super::*;
 
 /// `e1000 dump`: one timestamped line per frame (tcpdump style, `-x` adds
-/// a hex dump), or a pcap file / stream with no per-frame lines.
+/// a hex dump), or a pcap file / stream with no per-frame lines. With
+/// `--ptp`, PTP messages of that type carry the NIC's own receive time.
 pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     let to_stdout = args.write.as_deref() == Some("-");
-    let common = Common::new(&args.traffic, to_stdout, RING)?;
+    let mut common = Common::new(&args.traffic, to_stdout, RING)?;
+    common.config.timestamps = args.ptp;
     let out = common.out;
     let mut pcap = match args.write.as_deref() {
         Some("-") => Some(Pcap::new(Box::new(std::io::stdout()), "stdout")?),
@@ -37,20 +39,27 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
                 continue;
             }
             let now = SystemTime::now();
+            let hw_times = hardware_times(&nic, &pkts)?;
             // A reader that went away (`| head`) ends the capture, as it ends tcpdump.
             let mut reader_gone = false;
             if let Some(pcap) = &mut pcap {
-                for p in &pkts {
+                for (p, hw) in pkts.iter().zip(&hw_times) {
+                    let t = hw.map_or(now, |ns| UNIX_EPOCH + Duration::from_nanos(ns));
                     match p.vlan_tag() {
-                        Some(tci) => pcap.write(&with_tag(p, tci), now)?,
-                        None => pcap.write(p, now)?,
+                        Some(tci) => pcap.write(&with_tag(p, tci), t)?,
+                        None => pcap.write(p, t)?,
                     }
                 }
                 pcap.flush()?;
                 reader_gone = pcap.closed;
             }
             if print_frames {
-                reader_gone |= !print_frames_text(&pkts, rx.frames, now, args.hex, out);
+                let frames = Frames {
+                    pkts: &pkts,
+                    hw_times: &hw_times,
+                    before: rx.frames,
+                };
+                reader_gone |= !print_frames_text(&frames, now, args.hex, out);
             }
             rx.add(&pkts);
             pkts.clear();
@@ -73,12 +82,44 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The text lines of received frames `pkts`, numbered after `before`.
-/// Returns false once stdout is a closed pipe.
-fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, out: Out) -> bool {
+/// The NIC's receive time of each of `pkts` that it latched one for, in ns.
+fn hardware_times(nic: &Nic, pkts: &[Packet]) -> Result<Vec<Option<u64>>, CliError> {
+    let clock = nic.clock();
+    pkts.iter()
+        .map(|p| match &clock {
+            Some(c) if p.rx_timestamped() => Ok(c.rx_timestamp()?.map(|t| t.ns)),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
+/// Received frames to print: the packets, the NIC's receive time of each
+/// (where it latched one), and how many frames came before them.
+struct Frames<'a> {
+    pkts: &'a [Packet],
+    hw_times: &'a [Option<u64>],
+    before: u64,
+}
+
+/// ` [hw time S.NNNNNNNNN]`: the NIC's receive time, where it latched one.
+fn hw_time_suffix(hw: Option<u64>) -> String {
+    hw.map(|ns| {
+        format!(
+            " [hw time {}.{:09}]",
+            ns / 1_000_000_000,
+            ns % 1_000_000_000
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// The text lines of received `frames`. Returns false once stdout is a
+/// closed pipe.
+fn print_frames_text(frames: &Frames, now: SystemTime, hex: bool, out: Out) -> bool {
     let time = clock(now);
+    let (pkts, before) = (frames.pkts, frames.before);
     if out.json_mode() {
-        for (i, p) in pkts.iter().enumerate() {
+        for (i, (p, hw)) in pkts.iter().zip(frames.hw_times).enumerate() {
             let mut v = json!({
                 "type": "frame",
                 "n": before + 1 + i as u64,
@@ -89,6 +130,7 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
                 "vlan_pcp": p.vlan_tag().map(|t| t >> 13),
                 "ip_checksum": checksum_word(p.ip_checksum()),
                 "l4_checksum": checksum_word(p.l4_checksum()),
+                "hw_time_ns": hw,
             });
             if hex {
                 v["hex"] = json!(p.iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -100,14 +142,15 @@ fn print_frames_text(pkts: &[Packet], before: u64, now: SystemTime, hex: bool, o
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let mut text = String::new();
-    for (i, p) in pkts.iter().enumerate() {
+    for (i, (p, hw)) in pkts.iter().zip(frames.hw_times).enumerate() {
         let _ = writeln!(
             text,
-            "{time} #{} {}{}{}",
+            "{time} #{} {}{}{}{}",
             before + 1 + i as u64,
             vlan_prefix(p),
             summary(p),
-            checksum_suffix(p)
+            checksum_suffix(p),
+            hw_time_suffix(*hw)
         );
         if hex {
             for (row, chunk) in p.chunks(16).enumerate() {
@@ -164,7 +207,10 @@ fn with_tag(frame: &[u8], tci: u16) -> Vec<u8> {
     f
 }
 
-/// A pcap stream (classic format, microsecond timestamps, Ethernet link
+/// The magic number of a classic pcap file whose timestamps count ns.
+const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+
+/// A pcap stream (classic format, nanosecond timestamps, Ethernet link
 /// type) to a file or stdout.
 struct Pcap {
     out: std::io::BufWriter<Box<dyn Write>>,
@@ -181,7 +227,7 @@ impl Pcap {
             closed: false,
         };
         let mut header = Vec::with_capacity(24);
-        header.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes()); // magic: µs timestamps
+        header.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
         header.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
         header.extend_from_slice(&4u16.to_le_bytes());
         header.extend_from_slice(&0i32.to_le_bytes()); // GMT offset
@@ -221,7 +267,7 @@ impl Pcap {
         let t = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut rec = [0u8; 16];
         rec[0..4].copy_from_slice(&(t.as_secs() as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&t.subsec_micros().to_le_bytes());
+        rec[4..8].copy_from_slice(&t.subsec_nanos().to_le_bytes());
         rec[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
         rec[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
         self.put(&rec)?;

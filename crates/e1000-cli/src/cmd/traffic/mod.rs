@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vfio_e1000::{
     ChecksumStatus, Config, IovaPolicy, LinkStatus, Nic, Packet, Poller, Queue, Wakeup,
 };

@@ -150,16 +150,23 @@ pub(crate) enum EitrEncoding {
 pub(crate) struct E82576 {
     /// How the device reads EITR.
     eitr: EitrEncoding,
+    /// Whether RXSATRH holds the timestamped frame's PTP sequenceId.
+    ptp_sequence_ids: bool,
 }
 
 impl E82576 {
     /// The 82576 as its datasheet describes it.
     pub(crate) const DATASHEET: E82576 = E82576 {
         eitr: EitrEncoding::Datasheet,
+        ptp_sequence_ids: true,
     };
-    /// QEMU's `igb` model, which departs from the datasheet in EITR.
+    /// QEMU's `igb` model, which departs from the datasheet in EITR and
+    /// in the sequenceId it latches with a receive timestamp.
     pub(crate) const QEMU: E82576 = E82576 {
         eitr: EitrEncoding::Qemu,
+        // QEMU 10.0's `PTP2` struct is not packed: it reads the sequenceId
+        // from header bytes 32-33 (controlField, logMessageInterval).
+        ptp_sequence_ids: false,
     };
 }
 
@@ -190,6 +197,10 @@ impl Family for E82576 {
     /// INCVALUE 16 scaled), as in QEMU's model.
     fn clock_increment(&self) -> Option<u32> {
         Some(ptp::nanosecond_increment(CLOCK_TICK_NS))
+    }
+
+    fn ptp_sequence_ids(&self) -> bool {
+        self.ptp_sequence_ids
     }
 
     fn max_queues(&self) -> u16 {

@@ -99,6 +99,12 @@ pub(crate) trait Family: Send + Sync {
         None
     }
 
+    /// Whether a receive timestamp comes with the frame's PTP sequenceId
+    /// (RXSATRH), where the family has receive timestamps.
+    fn ptp_sequence_ids(&self) -> bool {
+        true
+    }
+
     /// Interrupt modes the family can use, best first.
     fn irq_modes(&self) -> &'static [IrqMode] {
         &[IrqMode::Intx, IrqMode::Poll]
