@@ -114,13 +114,17 @@ pub(crate) static DEVICES: &[DeviceEntry] = &{
 /// The PCI subsystem IDs QEMU gives every device it emulates (vendor
 /// Red Hat, device "QEMU Virtual Machine"); no physical Intel NIC has them.
 pub(crate) const QEMU_SUBSYSTEM: (u16, u16) = (0x1AF4, 0x1100);
+/// The subsystem IDs of QEMU's `e1000e`, which keeps Intel's vendor ID and
+/// subsystem 0 unless told otherwise (its `subsys_ven` and `subsys`
+/// properties); Intel's own 82574L boards carry a non-zero subsystem.
+pub(crate) const QEMU_E1000E_SUBSYSTEM: (u16, u16) = (INTEL, 0x0000);
 
 /// The family driver for the device of `entry` with PCI subsystem IDs
 /// `subsystem`: the table's, or its variant for QEMU's model of it where
 /// that model departs from the datasheet.
 pub(crate) fn family_for(entry: &DeviceEntry, subsystem: (u16, u16)) -> &'static dyn Family {
     match entry.family.qemu_model() {
-        Some(qemu) if subsystem == QEMU_SUBSYSTEM => qemu,
+        Some(qemu) if subsystem == QEMU_SUBSYSTEM || subsystem == QEMU_E1000E_SUBSYSTEM => qemu,
         _ => entry.family,
     }
 }
@@ -163,9 +167,12 @@ mod tests {
         let e1000 = lookup(INTEL, 0x100E).unwrap();
         let f = family_for(e1000, QEMU_SUBSYSTEM);
         assert!(std::ptr::addr_eq(f, e1000.family));
-        // QEMU's e1000e runs its clock on a 16 ns tick, the 82574L on 40 ns.
+        // QEMU's e1000e runs its clock on a 16 ns tick, the 82574L on 40
+        // ns; it is told apart by its Intel subsystem 0.
         let e1000e = lookup(INTEL, 0x10D3).unwrap();
-        let qemu = family_for(e1000e, QEMU_SUBSYSTEM);
+        let qemu = family_for(e1000e, QEMU_E1000E_SUBSYSTEM);
         assert_ne!(qemu.clock_increment(), e1000e.family.clock_increment());
+        let real = family_for(e1000e, (INTEL, 0xA01F));
+        assert!(std::ptr::addr_eq(real, e1000e.family));
     }
 }
