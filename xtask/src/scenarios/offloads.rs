@@ -271,7 +271,7 @@ fn tagged(f: &[u8], tci: u16) -> Vec<u8> {
 }
 
 /// The `"type":"frame"` JSON lines of a `dump --json` run.
-fn frame_lines(out: &str) -> Vec<serde_json::Value> {
+pub(super) fn frame_lines(out: &str) -> Vec<serde_json::Value> {
     out.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
         .filter(|v| v["type"] == "frame")

@@ -4,6 +4,7 @@
 //! receive time of PTP frames, in its lines and in the pcap it writes.
 
 use super::cli::{base64_decode, pcap_records};
+use super::offloads::frame_lines;
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::{Guest, GuestConfig, Nic, Placement};
@@ -174,11 +175,7 @@ fn dump(g: &mut Guest) -> Result<()> {
     let r = job.wait(Duration::from_secs(60))?;
     let out = r.output();
     ensure!(r.status == 0, "dump exited {}:\n{out}", r.status);
-    let frames: Vec<serde_json::Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-        .filter(|v| v["type"] == "frame")
-        .collect();
+    let frames = frame_lines(&out);
     ensure!(
         frames.len() == 2 * SYNCS as usize,
         "{} frames:\n{out}",
