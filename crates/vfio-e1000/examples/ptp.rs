@@ -5,8 +5,11 @@
 //! (Sync received, slave's), t3 (Delay_Req sent, slave's) and t4
 //! (Delay_Req received, master's), as IEEE 1588 computes them:
 //! one-way delay = ((t2 - t1) + (t4 - t3)) / 2, and the slave's clock
-//! offset = ((t2 - t1) - (t4 - t3)) / 2. After the first round the
-//! slave's clock is stepped by the offset, as a PTP slave does.
+//! offset = ((t2 - t1) - (t4 - t3)) / 2. After the first half of the
+//! rounds the slave's clock is stepped by the offset of the exchange with
+//! the shortest delay (the least queuing, so the most symmetric: each
+//! offset is off by half the difference of its two ways), as PTP slaves
+//! filter their samples; the second half shows what is left.
 //!
 //! The NICs must be linked to each other (82576 family: `Capabilities::timestamps`).
 //!
@@ -36,6 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (mut delays, mut offsets, mut out_of_order) = (Vec::new(), Vec::new(), 0);
     let mut last_t1 = 0;
+    // The (delay, offset) of the shortest exchange before the step.
+    let mut best: Option<(i128, i128)> = None;
+    let step_after = (rounds / 2).max(1);
     for seq in 0..rounds {
         // The master's clock just before and after the Sync goes out: t1
         // must fall between them, as must t4 around the Delay_Req.
@@ -54,9 +60,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "round {seq}: t1 {t1} t2 {t2} t3 {t3} t4 {t4}: delay {delay} ns, offset {offset} ns"
         );
-        if seq == 0 {
-            // Step the slave onto the master's time.
-            clock(&slave).adjust(-(offset as i64));
+        if seq < step_after {
+            if best.is_none_or(|(d, _)| delay < d) {
+                best = Some((delay, offset));
+            }
+            if seq + 1 == step_after {
+                // Step the slave onto the master's time.
+                let (_, offset) = best.expect("one round at least");
+                clock(&slave).adjust(-(offset as i64));
+            }
         } else {
             offsets.push(offset);
         }
