@@ -12,7 +12,8 @@
 //! over several descriptors), receive-side scaling on
 //! [`ModelNic::deliver_rss`] (the Toeplitz hash of the IPv4 header with the
 //! programmed key, the redirection table, the hash written back), transmit
-//! on every tail write (DD written back on RS), and
+//! on every tail write (DD written back on RS), the IEEE 1588 clock and
+//! its send and receive latches ([`ptp`]), and
 //! misbehaviour on request: a transmitter that stops, stray descriptor
 //! writes, head values out of range, a write-back whose status word lands
 //! before the rest, a frame that arrives while the driver reads the head.
@@ -25,10 +26,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 mod offload;
+mod ptp;
 mod registers;
 
 pub(crate) use offload::toeplitz;
 use offload::{rx_offload, TxContext};
+use ptp::*;
 
 /// Which datasheet the model follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,20 +73,6 @@ impl Kind {
     /// Whether the family transmits with advanced descriptors (the 82576).
     fn advanced(self) -> bool {
         self == Kind::E82576
-    }
-
-    /// Whether the family has the IEEE 1588 clock (SYSTIM).
-    fn has_clock(self) -> bool {
-        self != Kind::E8254x
-    }
-
-    /// The period of the clock that drives SYSTIM, in ns: 16 ns on the
-    /// 82576 (§7.9.1), 40 ns (25 MHz) on the 82574L.
-    fn clock_tick_ns(self) -> u64 {
-        match self {
-            Kind::E82576 => 16,
-            _ => 40,
-        }
     }
 
     /// Whether MRQC (with RXCSUM.PCSD, and RFCTL.EXTEN on the 82574L)
@@ -145,21 +134,6 @@ pub(crate) const HEAD: u32 = 0x10;
 pub(crate) const TAIL: u32 = 0x18;
 pub(crate) const DCTL: u32 = 0x28;
 pub(crate) const DCTL_ENABLE: u32 = 1 << 25;
-// IEEE 1588 (82576 §8.16).
-pub(crate) const SYSTIML: u32 = 0xB600;
-pub(crate) const SYSTIMH: u32 = 0xB604;
-pub(crate) const TIMINCA: u32 = 0xB608;
-pub(crate) const TSYNCTXCTL: u32 = 0xB614;
-pub(crate) const TXSTMPL: u32 = 0xB618;
-pub(crate) const TXSTMPH: u32 = 0xB61C;
-pub(crate) const TSYNCRXCTL: u32 = 0xB620;
-pub(crate) const RXSTMPL: u32 = 0xB624;
-pub(crate) const RXSTMPH: u32 = 0xB628;
-pub(crate) const RXSATRH: u32 = 0xB630;
-pub(crate) const TSYNCRXCFG: u32 = 0x5F50;
-pub(crate) const ETQF0: u32 = 0x5CB0;
-pub(crate) const TSYNC_VALID: u32 = 1 << 0;
-pub(crate) const TSYNC_ENABLED: u32 = 1 << 4;
 /// The standard buffer size (RCTL.BSIZE 00, no BSEX): the one `deliver_status_first` frames fit in.
 const BUFFER: usize = 2048;
 /// The longest frame accepted without RCTL.LPE (no FCS, VLAN-tagged).
@@ -659,63 +633,6 @@ impl State {
         }
         self.regs.insert(block + HEAD, i as u32);
         true
-    }
-
-    /// SYSTIM now: INCVALUE added every INCPERIOD ticks of the clock.
-    fn systim(&self, kind: Kind) -> u64 {
-        let timinca = self.reg(TIMINCA);
-        let (value, period) = ((timinca & 0xFF_FFFF) as u64, (timinca >> 24) as u64);
-        if period == 0 {
-            return 0; // not counting
-        }
-        self.clock_ns / (kind.clock_tick_ns() * period) * value
-    }
-
-    /// Latches SYSTIM into `lo`/`hi` and sets VALID in `control`, if
-    /// timestamping is enabled there and no timestamp waits; returns
-    /// whether it did.
-    fn latch(&mut self, kind: Kind, control: u32, lo: u32, hi: u32) -> bool {
-        let c = self.reg(control);
-        if c & TSYNC_ENABLED == 0 || c & TSYNC_VALID != 0 {
-            return false;
-        }
-        let now = self.systim(kind);
-        self.regs.insert(lo, now as u32);
-        self.regs.insert(hi, (now >> 32) as u32);
-        self.regs.insert(control, c | TSYNC_VALID);
-        true
-    }
-
-    /// Latches the receive time of `frame` if it is a PTPv2 Layer 2 frame
-    /// (an enabled ETQF with its 1588 bit names its EtherType) of the
-    /// message type TSYNCRXCFG names, with its sequenceId in RXSATRH.
-    fn latch_ptp_arrival(&mut self, kind: Kind, frame: &[u8]) -> bool {
-        const ETQF_ENABLE: u32 = 1 << 26;
-        const ETQF_1588: u32 = 1 << 30;
-        if frame.len() < 14 + 34 {
-            return false;
-        }
-        let ethertype = u16::from_be_bytes([frame[12], frame[13]]) as u32;
-        let ptp_filter = (0..8)
-            .map(|n| self.reg(ETQF0 + 4 * n))
-            .any(|f| f & ETQF_ENABLE != 0 && f & ETQF_1588 != 0 && f & 0xFFFF == ethertype);
-        let message = (self.reg(TSYNCRXCFG) >> 8) as u8;
-        if !ptp_filter || frame[14] != message || frame[15] & 0xF != 2 {
-            return false;
-        }
-        if !self.latch(kind, TSYNCRXCTL, RXSTMPL, RXSTMPH) {
-            return false;
-        }
-        // The sequenceId (PTP header bytes 30-31), stored as QEMU does.
-        let sequence = u16::from_le_bytes([frame[14 + 30], frame[14 + 31]]);
-        self.regs.insert(RXSATRH, (sequence as u32) << 16);
-        true
-    }
-
-    /// Clears `bits` in register `r`.
-    fn clear_bits(&mut self, r: u32, bits: u32) {
-        let v = self.reg(r);
-        self.regs.insert(r, v & !bits);
     }
 
     /// A register's value.
