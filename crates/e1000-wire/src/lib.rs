@@ -26,6 +26,14 @@ pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 /// EtherType of PTP (IEEE 1588) over Ethernet.
 pub const ETHERTYPE_PTP: u16 = 0x88F7;
+/// PTP's multicast address for every message but peer delay (IEEE
+/// 1588-2008 Annex F).
+pub const PTP_MULTICAST: [u8; 6] = [0x01, 0x1B, 0x19, 0x00, 0x00, 0x00];
+/// Bytes of a PTPv2 Sync or Delay_Req message: the 34-byte header and a
+/// 10-byte timestamp (IEEE 1588-2008 §13.6, §13.7).
+pub const PTP_EVENT_LEN: usize = 44;
+/// Where a PTPv2 header keeps its sequenceId (IEEE 1588-2008 §13.3.1).
+const PTP_SEQUENCE_AT: usize = 30;
 /// Bytes of an Ethernet header: destination and source MAC, EtherType.
 pub const ETHERNET_HEADER: usize = 14;
 /// Smallest frame without FCS.
@@ -239,9 +247,34 @@ pub fn summary(f: &[u8]) -> String {
     s
 }
 
+/// A PTPv2 event message over Ethernet from `src` to [`PTP_MULTICAST`]:
+/// `first_byte` (transportSpecific << 4 | messageType: 0 Sync, 1
+/// Delay_Req), version 2, `sequence`, a zero timestamp; padded to the 60
+/// bytes of a minimal frame, which is what a NIC delivers of a shorter one.
+pub fn ptp_event_frame(src: [u8; 6], first_byte: u8, sequence: u16) -> Vec<u8> {
+    let mut f = vec![0u8; MIN_FRAME.max(ETHERNET_HEADER + PTP_EVENT_LEN)];
+    f[..6].copy_from_slice(&PTP_MULTICAST);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ETHERTYPE_PTP.to_be_bytes());
+    let ptp = &mut f[ETHERNET_HEADER..];
+    ptp[0] = first_byte;
+    ptp[1] = 2; // versionPTP
+    ptp[2..4].copy_from_slice(&(PTP_EVENT_LEN as u16).to_be_bytes());
+    ptp[PTP_SEQUENCE_AT..PTP_SEQUENCE_AT + 2].copy_from_slice(&sequence.to_be_bytes());
+    f
+}
+
+/// The sequenceId of a PTP frame over Ethernet (untagged).
+pub fn ptp_sequence(frame: &[u8]) -> Option<u16> {
+    (be16(frame, 12)? == ETHERTYPE_PTP)
+        .then(|| be16(frame, ETHERNET_HEADER + PTP_SEQUENCE_AT))
+        .flatten()
+}
+
 /// A PTP message (IEEE 1588-2008 §13.3): version, type and sequenceId.
 fn ptp(b: &[u8]) -> Option<String> {
-    let (first, version, sequence) = (*b.first()?, *b.get(1)? & 0xF, be16(b, 30)?);
+    let (first, version) = (*b.first()?, *b.get(1)? & 0xF);
+    let sequence = be16(b, PTP_SEQUENCE_AT)?;
     let kind = match first & 0xF {
         0x0 => "Sync",
         0x1 => "Delay_Req",
@@ -401,12 +434,12 @@ mod tests {
 
     #[test]
     fn ptp_messages_are_named() {
-        let mut f = vec![0u8; 14 + 44];
-        f[12..14].copy_from_slice(&ETHERTYPE_PTP.to_be_bytes());
-        f[14] = 0x01;
-        f[15] = 0x02;
-        f[14 + 30..14 + 32].copy_from_slice(&7u16.to_be_bytes());
-        assert!(summary(&f).ends_with("PTP (0x88f7), length 58: PTPv2 Delay_Req, seq 7"));
+        let f = ptp_event_frame([2, 0, 0, 0, 0, 1], 0x01, 7);
+        assert!(summary(&f).ends_with("PTP (0x88f7), length 60: PTPv2 Delay_Req, seq 7"));
+        assert_eq!(ptp_sequence(&f), Some(7));
+        assert_eq!(f[..6], PTP_MULTICAST);
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), PTP_EVENT_LEN as u16);
+        assert_eq!(ptp_sequence(&f[..40]), None, "too short");
     }
 
     #[test]

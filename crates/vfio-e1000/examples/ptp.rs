@@ -17,13 +17,10 @@
 //! cargo run --release --example ptp -- 0000:03:00.0 0000:04:00.0 20
 //! ```
 
+use e1000_wire::{ptp_event_frame, ptp_sequence, PTP_MULTICAST};
 use std::time::{Duration, Instant};
-use vfio_e1000::{Clock, Config, IrqMode, Nic, ETHERTYPE_PTP, PTP_DELAY_REQ, PTP_SYNC};
+use vfio_e1000::{Clock, Config, IrqMode, Nic, PTP_DELAY_REQ, PTP_SYNC};
 
-/// The PTP multicast address for everything but peer delay (IEEE 1588-2008 Annex F).
-const PTP_MULTICAST: [u8; 6] = [0x01, 0x1B, 0x19, 0x00, 0x00, 0x00];
-/// Bytes of a Sync or Delay_Req message: the 34-byte header and a 10-byte timestamp.
-const MESSAGE_LEN: usize = 44;
 /// How long one message may take to arrive, or its timestamp to be latched.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -108,16 +105,9 @@ fn clock(nic: &Nic) -> Clock<'_> {
 /// Sends a PTPv2 message of type `first_byte` with sequenceId `seq` and
 /// returns when it went out, on the sender's clock.
 fn send(nic: &mut Nic, first_byte: u8, seq: u16) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut p = nic.alloc(14 + MESSAGE_LEN).ok_or("pool empty")?;
-    p.fill(0);
-    p[..6].copy_from_slice(&PTP_MULTICAST);
-    p[6..12].copy_from_slice(&nic.mac());
-    p[12..14].copy_from_slice(&ETHERTYPE_PTP.to_be_bytes());
-    let ptp = &mut p[14..];
-    ptp[0] = first_byte;
-    ptp[1] = 2; // versionPTP
-    ptp[2..4].copy_from_slice(&(MESSAGE_LEN as u16).to_be_bytes());
-    ptp[30..32].copy_from_slice(&seq.to_be_bytes());
+    let frame = ptp_event_frame(nic.mac(), first_byte, seq);
+    let mut p = nic.alloc(frame.len()).ok_or("pool empty")?;
+    p.copy_from_slice(&frame);
     p.set_tx_timestamp(true);
     let mut batch = vec![p];
     if nic.tx_batch(&mut batch) != 1 {
@@ -148,7 +138,7 @@ fn receive(nic: &mut Nic, seq: u16) -> Result<u64, Box<dyn std::error::Error>> {
             let latched = clock(nic)
                 .rx_timestamp()?
                 .ok_or("flagged but not latched")?;
-            let frame_seq = u16::from_be_bytes([p[14 + 30], p[14 + 31]]);
+            let frame_seq = ptp_sequence(&p).ok_or("a timestamped frame that is not PTP")?;
             if latched.sequence_id.is_some_and(|s| s != frame_seq) {
                 return Err(format!(
                     "latched sequenceId {:?} for frame {frame_seq}",

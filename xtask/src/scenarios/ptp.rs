@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::guest::{Guest, GuestConfig, Nic, Placement};
 use crate::peer::{Peer, TrafficSpec};
 use crate::tests::Suite;
+use e1000_wire::ptp_event_frame;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,8 +19,6 @@ use std::time::Duration;
 
 /// Rounds of the `ptp` example.
 const ROUNDS: usize = 20;
-/// PTP's multicast address (IEEE 1588-2008 Annex F).
-const PTP_MULTICAST: [u8; 6] = [0x01, 0x1B, 0x19, 0x00, 0x00, 0x00];
 
 /// Two igb NICs, each behind its own root port (their VFs' routing IDs
 /// would collide in neighbouring slots).
@@ -128,16 +127,7 @@ fn one_way_time(g: &mut Guest) -> Result<()> {
 
 /// A PTPv2 Sync message from the host with sequenceId `seq`.
 fn sync_frame(seq: u16) -> Vec<u8> {
-    // 44 bytes of message, 2 of padding: the 60 bytes of a minimal frame,
-    // which is what the NIC delivers of a shorter one.
-    let mut f = vec![0u8; 14 + 46];
-    f[..6].copy_from_slice(&PTP_MULTICAST);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
-    f[12..14].copy_from_slice(&0x88F7u16.to_be_bytes());
-    f[15] = 2; // versionPTP; messageType 0 = Sync
-    f[16..18].copy_from_slice(&44u16.to_be_bytes());
-    f[14 + 30..14 + 32].copy_from_slice(&seq.to_be_bytes());
-    f
+    ptp_event_frame([0x02, 0, 0, 0, 0, 0x99], 0, seq)
 }
 
 /// Sync messages with a UDP frame after each, 20 ms apart: the NIC

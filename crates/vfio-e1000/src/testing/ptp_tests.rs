@@ -7,7 +7,7 @@ use super::model::{reg, Kind};
 use super::{Harness, KINDS};
 use crate::hw::ptp;
 use crate::nic::bringup;
-use crate::nic::clock::{ETHERTYPE_PTP, PTP_DELAY_REQ, PTP_SYNC};
+use crate::nic::clock::{PTP_DELAY_REQ, PTP_SYNC};
 use crate::nic::config::Config;
 use crate::sys::mmio::Registers;
 
@@ -22,17 +22,9 @@ fn config(timestamps: Option<u8>) -> Config {
 }
 
 /// A PTPv2 message over Ethernet: `first_byte` (transportSpecific and
-/// messageType), version 2, `sequence` at header bytes 30-31.
+/// messageType), version 2, `sequence`.
 fn ptp_frame(first_byte: u8, sequence: u16) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 44];
-    f[..6].copy_from_slice(&[0x01, 0x1B, 0x19, 0x00, 0x00, 0x00]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&ETHERTYPE_PTP.to_be_bytes());
-    f[14] = first_byte;
-    f[15] = 2; // versionPTP
-    f[16..18].copy_from_slice(&44u16.to_be_bytes());
-    f[14 + 30..14 + 32].copy_from_slice(&sequence.to_be_bytes());
-    f
+    e1000_wire::ptp_event_frame([0x02, 0, 0, 0, 0, 1], first_byte, sequence)
 }
 
 #[test]
