@@ -25,6 +25,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     pin_queue_thread(&nic.queue(0)?, &common, "dump");
     let since = mmio_counts(&nic);
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
+    let mut hw_times = Vec::with_capacity(BATCH);
     let budget = Budget::new(common.count);
     let live = [Live::default()];
     let print_frames = pcap.is_none() && !common.quiet;
@@ -39,7 +40,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
                 continue;
             }
             let now = SystemTime::now();
-            let hw_times = hardware_times(&nic, &pkts)?;
+            hardware_times(&nic, &pkts, &mut hw_times)?;
             // A reader that went away (`| head`) ends the capture, as it ends tcpdump.
             let mut reader_gone = false;
             if let Some(pcap) = &mut pcap {
@@ -82,15 +83,22 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The NIC's receive time of each of `pkts` that it latched one for, in ns.
-fn hardware_times(nic: &Nic, pkts: &[Packet]) -> Result<Vec<Option<u64>>, CliError> {
+/// Sets `times` to the NIC's receive time of each of `pkts` that it
+/// latched one for, in ns.
+fn hardware_times(
+    nic: &Nic,
+    pkts: &[Packet],
+    times: &mut Vec<Option<u64>>,
+) -> Result<(), CliError> {
     let clock = nic.clock();
-    pkts.iter()
-        .map(|p| match &clock {
-            Some(c) if p.rx_timestamped() => Ok(c.rx_timestamp()?.map(|t| t.ns)),
-            _ => Ok(None),
-        })
-        .collect()
+    times.clear();
+    for p in pkts {
+        times.push(match &clock {
+            Some(c) if p.rx_timestamped() => c.rx_timestamp()?.map(|t| t.ns),
+            _ => None,
+        });
+    }
+    Ok(())
 }
 
 /// Received frames to print: the packets, the NIC's receive time of each
