@@ -157,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn a_family_has_a_clock_increment_exactly_when_it_claims_a_clock() {
+        for d in DEVICES {
+            for family in [Some(d.family), d.family.qemu_model()]
+                .into_iter()
+                .flatten()
+            {
+                let caps = family.capabilities();
+                assert_eq!(caps.clock, family.clock_increment().is_some(), "{}", d.name);
+                assert!(caps.clock || !caps.timestamps, "{}", d.name);
+            }
+        }
+    }
+
+    #[test]
     fn qemu_models_are_told_apart_by_their_subsystem_ids() {
         let igb = lookup(INTEL, 0x10C9).unwrap();
         let real = family_for(igb, (INTEL, 0xA02C));
