@@ -126,7 +126,7 @@ fn rx_header(p: &Packet) -> [u8; vnet::SIZE] {
 /// `e1000 tap`: creates the interface, then moves frames until the run
 /// ends; the interface goes with the process, however it ends.
 pub fn tap(args: &TapArgs) -> Result<(), CliError> {
-    let common = Common::new(&args.traffic, false, STREAM_RX_RING)?;
+    let common = Common::new(&args.traffic, false, RING)?;
     let out = common.out;
     let mut tap = Tap::create(&args.name, true).map_err(|e| {
         CliError::Failed(format!(
