@@ -213,6 +213,10 @@ pub fn main(args: &[String]) -> Result<i32> {
 /// Boots `config` and runs `scenarios` in it, rebooting if a scenario kills the guest.
 fn run_suite(config: &GuestConfig, scenarios: &[&Scenario], tally: &mut Tally) {
     let models: Vec<&str> = config.nics.iter().map(|n| n.model.as_str()).collect();
+    let mut config = config.clone();
+    if let Ok(pattern) = std::env::var("XTASK_TRACE") {
+        config.trace = Some(pattern);
+    }
     let mut guest: Option<Guest> = None;
     for scenario in scenarios {
         if guest.as_ref().is_some_and(|g| !g.is_alive()) {
@@ -227,6 +231,9 @@ fn run_suite(config: &GuestConfig, scenarios: &[&Scenario], tally: &mut Tally) {
                         models.join(", "),
                         g.boot_time().as_secs_f64()
                     );
+                    if let Some(p) = g.trace_path() {
+                        println!("    QEMU trace output: {}", p.display());
+                    }
                     guest = Some(g);
                 }
                 Err(e) => {
