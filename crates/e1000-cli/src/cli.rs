@@ -327,7 +327,8 @@ pub struct SendArgs {
     /// Frame size without FCS, 60 to 9014 (over 1514 needs --mtu SIZE-14);
     /// with --tso up to 65535, which the NIC cuts into segments. Default:
     /// 60, or the least that holds the headers and the sequence number
-    /// (70 with --ipv6, 82 with --ipv6 --tcp)
+    /// (70 with --ipv6 or --sctp, 82 with --ipv6 --tcp, 90 with --ipv6
+    /// --sctp)
     #[arg(short, long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(60..))]
     pub size: Option<u16>,
     /// Frames per second (0 = as fast as the NIC takes them)
@@ -353,9 +354,10 @@ pub struct SendArgs {
     /// Spread the frames over N flows (source ports SRC_PORT..SRC_PORT+N), so RSS has something to spread
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub flows: u16,
-    /// Let the NIC fill in the IPv4 and UDP (or TCP) checksums (checksum
-    /// offload); without it the IPv4 checksum is computed once, UDP over
-    /// IPv4 sends none, and TCP and IPv6 get theirs in software
+    /// Let the NIC fill in the IPv4 and UDP (TCP, SCTP) checksums
+    /// (checksum offload); without it the IPv4 checksum is computed once,
+    /// UDP over IPv4 sends none, and TCP, SCTP and IPv6 get theirs in
+    /// software
     #[arg(long)]
     pub offload: bool,
     /// IPv6 frames, from fd00::SRC_IP to fd00::DST_IP (the IPv4 addresses
@@ -366,6 +368,10 @@ pub struct SendArgs {
     /// instead of UDP datagrams
     #[arg(long)]
     pub tcp: bool,
+    /// SCTP packets (one DATA chunk each) instead of UDP datagrams; with
+    /// --offload the NIC computes their CRC32c (the 82576 and its VFs)
+    #[arg(long, conflicts_with_all = ["tcp", "tso"])]
+    pub sctp: bool,
     /// TCP segmentation offload: send TCP frames of --size bytes that the
     /// NIC cuts into segments of MSS payload bytes (implies --tcp; MSS plus
     /// the headers must fit the --mtu)

@@ -1,4 +1,4 @@
-//! The frames `send` builds: Ethernet/IP/UDP (or TCP) carrying a sequence
+//! The frames `send` builds: Ethernet/IP/UDP (TCP, SCTP) carrying a sequence
 //! number, on the shared wire helpers ([`e1000_wire`]), which also give
 //! `dump` its one-line summaries.
 
@@ -64,17 +64,15 @@ impl Template {
         }
     }
 
-    /// Whether the frame's transport needs a checksum (TCP, or UDP over IPv6).
+    /// Whether the frame's transport needs a checksum (TCP, SCTP, or UDP
+    /// over IPv6).
     pub fn needs_l4_checksum(&self) -> bool {
-        matches!(self.headers.transport, Transport::Tcp { .. })
+        !matches!(self.headers.transport, Transport::Udp)
             || matches!(self.headers.network, Network::V6 { .. })
     }
 
     fn l4_header_len(&self) -> usize {
-        match self.headers.transport {
-            Transport::Udp => 8,
-            Transport::Tcp { .. } => 20,
-        }
+        self.headers.transport.header_len()
     }
 }
 
@@ -137,7 +135,8 @@ mod tests {
             seq: 1,
             flags: TCP_PSH_ACK,
         };
-        for (network, transport) in [(V4, tcp), (v6, Transport::Udp), (v6, tcp)] {
+        let sctp = Transport::Sctp { tag: 7 };
+        for (network, transport) in [(V4, tcp), (v6, Transport::Udp), (v6, tcp), (V4, sctp)] {
             let t = Template::new(headers(network, transport), 1000, &[]);
             assert!(t.needs_l4_checksum());
             let mut f = t.bytes().to_vec();

@@ -1,12 +1,19 @@
-//! Ethernet/IP/TCP-or-UDP frames over IPv4 or IPv6, as `e1000 send` writes
-//! them for checksum offload and TCP segmentation, and the check the test
-//! bench applies to every frame that comes off the wire.
+//! Ethernet/IP/TCP, UDP or SCTP frames over IPv4 or IPv6, as `e1000 send`
+//! writes them for checksum offload and TCP segmentation, and the check the
+//! test bench applies to every frame that comes off the wire.
 
 use crate::{ETHERNET_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 
 /// IP protocol numbers.
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
+const PROTO_SCTP: u8 = 132;
+/// SCTP: the common header (ports, verification tag, CRC32c) and one DATA
+/// chunk's header (RFC 9260 §3.1, §3.3.1), which the payload follows.
+const SCTP_HEADERS: usize = 12 + 16;
+/// SCTP DATA chunk type and its flags: the whole message (B and E).
+const SCTP_DATA: u8 = 0;
+const SCTP_DATA_WHOLE: u8 = 0x03;
 /// TCP flags: PSH and ACK (what a data segment carries).
 pub const TCP_PSH_ACK: u8 = 0x18;
 
@@ -43,6 +50,32 @@ pub enum Transport {
         /// Flags (FIN 0x01 … ACK 0x10).
         flags: u8,
     },
+    /// SCTP: the common header with this verification tag, then one DATA
+    /// chunk (TSN 1, stream 0) carrying the payload.
+    Sctp {
+        /// Verification tag.
+        tag: u32,
+    },
+}
+
+impl Transport {
+    /// The IP protocol number.
+    fn protocol(self) -> u8 {
+        match self {
+            Transport::Udp => PROTO_UDP,
+            Transport::Tcp { .. } => PROTO_TCP,
+            Transport::Sctp { .. } => PROTO_SCTP,
+        }
+    }
+
+    /// Bytes of its headers (SCTP: the common header and the DATA chunk's).
+    pub fn header_len(self) -> usize {
+        match self {
+            Transport::Udp => 8,
+            Transport::Tcp { .. } => 20,
+            Transport::Sctp { .. } => SCTP_HEADERS,
+        }
+    }
 }
 
 /// The headers of an Ethernet/IP/TCP-or-UDP frame.
@@ -54,7 +87,7 @@ pub struct Headers {
     pub src_mac: [u8; 6],
     /// IPv4 or IPv6.
     pub network: Network,
-    /// UDP or TCP.
+    /// UDP, TCP or SCTP.
     pub transport: Transport,
     /// Source port.
     pub src_port: u16,
@@ -73,11 +106,7 @@ impl Headers {
 
     /// Bytes of all the headers: where the payload starts.
     pub fn len(&self) -> usize {
-        let l4 = match self.transport {
-            Transport::Udp => 8,
-            Transport::Tcp { .. } => 20,
-        };
-        ETHERNET_HEADER + self.l3_len() + l4
+        ETHERNET_HEADER + self.l3_len() + self.transport.header_len()
     }
 
     /// Always false: there are always headers (for clippy's `len` rule).
@@ -85,11 +114,12 @@ impl Headers {
         false
     }
 
-    /// Writes the headers into the start of `frame`, with the IP and UDP
-    /// lengths covering `datagram_end - 14` bytes (the whole frame when it
-    /// holds all of it; a frame to be cut into TCP segments may hold only
-    /// the headers). The IPv4 header checksum is filled in; the TCP/UDP
-    /// checksum is left 0 (see [`fill_l4_checksum`]).
+    /// Writes the headers into the start of `frame`, with the IP, UDP and
+    /// SCTP chunk lengths covering `datagram_end - 14` bytes (the whole
+    /// frame when it holds all of it; a frame to be cut into TCP segments
+    /// may hold only the headers). The IPv4 header checksum is filled in;
+    /// the TCP/UDP checksum or SCTP CRC is left 0 (see
+    /// [`fill_l4_checksum`]).
     ///
     /// # Panics
     /// If `frame` is shorter than the headers or the datagram over 64 KiB.
@@ -104,10 +134,7 @@ impl Headers {
         );
         frame[0..6].copy_from_slice(&self.dst_mac);
         frame[6..12].copy_from_slice(&self.src_mac);
-        let proto = match self.transport {
-            Transport::Udp => PROTO_UDP,
-            Transport::Tcp { .. } => PROTO_TCP,
-        };
+        let proto = self.transport.protocol();
         match self.network {
             Network::V4 { src, dst, ident } => {
                 frame[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
@@ -144,13 +171,22 @@ impl Headers {
                 t[14..16].copy_from_slice(&u16::MAX.to_be_bytes());
                 t[16..20].fill(0); // checksum, urgent pointer
             }
+            Transport::Sctp { tag } => {
+                t[4..8].copy_from_slice(&tag.to_be_bytes());
+                t[8..12].fill(0); // CRC32c
+                let chunk_len = l4_len - 12;
+                t[12..14].copy_from_slice(&[SCTP_DATA, SCTP_DATA_WHOLE]);
+                t[14..16].copy_from_slice(&(chunk_len as u16).to_be_bytes());
+                t[16..20].copy_from_slice(&1u32.to_be_bytes()); // TSN
+                t[20..28].fill(0); // stream, stream sequence, payload protocol
+            }
         }
     }
 }
 
-/// Where the IP header, the TCP/UDP header and the datagram's end are in
-/// `frame`, with the protocol and whether it is IPv6; `None` unless it is
-/// an IPv4 or IPv6 (no extension headers) TCP or UDP frame, whole.
+/// Where the IP header, the TCP/UDP/SCTP header and the datagram's end are
+/// in `frame`, with the protocol and whether it is IPv6; `None` unless it
+/// is an IPv4 or IPv6 (no extension headers) TCP, UDP or SCTP frame, whole.
 fn locate(frame: &[u8]) -> Option<(usize, usize, usize, u8, bool)> {
     let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
     let (l3, ethertype) = match be16(12)? {
@@ -178,6 +214,7 @@ fn locate(frame: &[u8]) -> Option<(usize, usize, usize, u8, bool)> {
     let min = match proto {
         PROTO_TCP => 20,
         PROTO_UDP => 8,
+        PROTO_SCTP => 12,
         _ => return None,
     };
     (end <= frame.len() && end >= l4 + min).then_some((l3, l4, end, proto, v6))
@@ -198,12 +235,44 @@ fn l4_sum(frame: &[u8], l3: usize, l4: usize, end: usize, proto: u8, v6: bool) -
     !((folded & 0xFFFF) + (folded >> 16)) as u16
 }
 
-/// Fills in the TCP or UDP checksum of a whole frame [`Headers::write`]
-/// wrote (payload in place). False if `frame` is not such a frame.
+/// The CRC-32C (Castagnoli) of `data`, SCTP's checksum (RFC 9260
+/// Appendix A), bit by bit: the plain reference that the test bench checks
+/// the NIC's and the driver's against.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let low = crc & 1;
+            crc >>= 1;
+            if low != 0 {
+                crc ^= 0x82F6_3B78;
+            }
+        }
+    }
+    !crc
+}
+
+/// The CRC of the SCTP packet at `frame[l4..end]`, with its CRC field
+/// taken as 0, as stored (least significant byte first).
+fn sctp_crc(frame: &[u8], l4: usize, end: usize) -> [u8; 4] {
+    let mut packet = frame[l4..end].to_vec();
+    packet[8..12].fill(0);
+    crc32c(&packet).to_le_bytes()
+}
+
+/// Fills in the TCP or UDP checksum, or the SCTP CRC, of a whole frame
+/// [`Headers::write`] wrote (payload in place). False if `frame` is not
+/// such a frame.
 pub fn fill_l4_checksum(frame: &mut [u8]) -> bool {
     let Some((l3, l4, end, proto, v6)) = locate(frame) else {
         return false;
     };
+    if proto == PROTO_SCTP {
+        let crc = sctp_crc(frame, l4, end);
+        frame[l4 + 8..l4 + 12].copy_from_slice(&crc);
+        return true;
+    }
     let at = l4 + if proto == PROTO_TCP { 16 } else { 6 };
     frame[at..at + 2].fill(0);
     let sum = l4_sum(frame, l3, l4, end, proto, v6);
@@ -217,12 +286,16 @@ pub fn fill_l4_checksum(frame: &mut [u8]) -> bool {
     true
 }
 
-/// Whether every checksum of an IPv4 or IPv6 TCP or UDP frame is right
-/// (the IPv4 header's, and the TCP/UDP one, which must be present: a UDP
-/// checksum of 0 counts as wrong); `None` for any other frame.
+/// Whether every checksum of an IPv4 or IPv6 TCP, UDP or SCTP frame is
+/// right (the IPv4 header's, and the TCP/UDP one, which must be present: a
+/// UDP checksum of 0 counts as wrong; or SCTP's CRC); `None` for any other
+/// frame.
 pub fn checksums_ok(frame: &[u8]) -> Option<bool> {
     let (l3, l4, end, proto, v6) = locate(frame)?;
     let ip_ok = v6 || crate::checksum(&frame[l3..l4]) == 0;
+    if proto == PROTO_SCTP {
+        return Some(ip_ok && sctp_crc(frame, l4, end) == frame[l4 + 8..l4 + 12]);
+    }
     let at = l4 + if proto == PROTO_TCP { 16 } else { 6 };
     let present = proto == PROTO_TCP || frame[at..at + 2] != [0, 0];
     Some(ip_ok && present && l4_sum(frame, l3, l4, end, proto, v6) == 0)
@@ -232,7 +305,13 @@ pub fn checksums_ok(frame: &[u8]) -> Option<bool> {
 mod tests {
     use super::*;
 
-    fn headers(v6: bool, tcp: bool) -> Headers {
+    const TCP: Transport = Transport::Tcp {
+        seq: 1000,
+        flags: TCP_PSH_ACK,
+    };
+    const SCTP: Transport = Transport::Sctp { tag: 0xA1B2_C3D4 };
+
+    fn headers(v6: bool, transport: Transport) -> Headers {
         Headers {
             dst_mac: [2, 0, 0, 0, 0, 1],
             src_mac: [2, 0, 0, 0, 0, 2],
@@ -248,14 +327,7 @@ mod tests {
                     ident: 7,
                 }
             },
-            transport: if tcp {
-                Transport::Tcp {
-                    seq: 1000,
-                    flags: TCP_PSH_ACK,
-                }
-            } else {
-                Transport::Udp
-            },
+            transport,
             src_port: 40000,
             dst_port: 40001,
         }
@@ -264,13 +336,13 @@ mod tests {
     #[test]
     fn written_frames_check_out_and_a_flipped_byte_does_not() {
         for v6 in [false, true] {
-            for tcp in [false, true] {
-                let h = headers(v6, tcp);
+            for transport in [Transport::Udp, TCP, SCTP] {
+                let h = headers(v6, transport);
                 let mut f: Vec<u8> = (0..300).map(|i| i as u8).collect();
                 h.write(&mut f, 300);
                 assert_eq!(checksums_ok(&f), Some(false), "no L4 checksum yet");
                 assert!(fill_l4_checksum(&mut f));
-                assert_eq!(checksums_ok(&f), Some(true), "v6 {v6} tcp {tcp}");
+                assert_eq!(checksums_ok(&f), Some(true), "v6 {v6} {transport:?}");
                 f[h.len() + 3] ^= 1;
                 assert_eq!(checksums_ok(&f), Some(false));
             }
@@ -279,8 +351,27 @@ mod tests {
     }
 
     #[test]
+    fn crc32c_matches_the_check_values() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        // RFC 3720 B.4: 32 bytes of 0xFF.
+        assert_eq!(crc32c(&[0xFF; 32]), 0x62A8_AB43);
+    }
+
+    #[test]
+    fn sctp_headers_carry_one_data_chunk_over_the_payload() {
+        let h = headers(false, SCTP);
+        assert_eq!(h.len(), 14 + 20 + 28);
+        let mut f = vec![0u8; 100];
+        h.write(&mut f, 100);
+        assert_eq!(f[14 + 9], 132, "protocol");
+        let sctp = &f[34..];
+        assert_eq!(sctp[4..8], 0xA1B2_C3D4u32.to_be_bytes());
+        assert_eq!(sctp[12..16], [0, 3, 0, 66 - 12], "DATA, B+E, chunk length");
+    }
+
+    #[test]
     fn smoltcp_agrees_with_the_ipv4_udp_checksum() {
-        let h = headers(false, false);
+        let h = headers(false, Transport::Udp);
         let mut f = vec![0x5Au8; 100];
         h.write(&mut f, 100);
         fill_l4_checksum(&mut f);

@@ -318,6 +318,11 @@ fn l4(proto: u8, src: String, dst: String, b: &[u8]) -> String {
             be16(b, 2).unwrap_or(0),
             be16(b, 4).unwrap_or(8).saturating_sub(8)
         ),
+        132 if b.len() >= 12 => format!(
+            "{src}.{} > {dst}.{}: SCTP",
+            be16(b, 0).unwrap_or(0),
+            be16(b, 2).unwrap_or(0)
+        ),
         1 if !b.is_empty() => format!(
             "{src} > {dst}: ICMP type {} code {}",
             b[0],

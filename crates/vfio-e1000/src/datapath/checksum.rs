@@ -1,11 +1,12 @@
 //! The software side of transmit checksum offload and TCP segmentation:
-//! finding the IP and TCP/UDP headers of a frame, and preparing it the way
-//! the datasheets ask (8254x SDM §3.3.6 and §3.5, 82576 §7.2.5.1: the IPv4
-//! checksum field zeroed, the TCP/UDP checksum field seeded with the
-//! pseudo-header sum, without the length for segmentation), or filling in
-//! the checksums here when the NIC cannot be trusted with the frame.
+//! finding the IP and TCP/UDP/SCTP headers of a frame, and preparing it
+//! the way the datasheets ask (8254x SDM §3.3.6 and §3.5, 82576 §7.2.5.1:
+//! the IPv4 checksum field zeroed, the TCP/UDP checksum field seeded with
+//! the pseudo-header sum, without the length for segmentation; SCTP's CRC
+//! field zeroed, 82576 §7.2.5.2), or filling in the checksums here when
+//! the NIC cannot be trusted with the frame.
 
-use crate::hw::desc::{ChecksumLayout, Segmentation};
+use crate::hw::desc::{ChecksumLayout, Segmentation, L4};
 
 /// EtherTypes: IPv4, IPv6, and the 802.1Q tag.
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -14,6 +15,7 @@ const ETHERTYPE_VLAN: u16 = 0x8100;
 /// IP protocol numbers (IPv4 protocol, IPv6 next header).
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
+const PROTO_SCTP: u8 = 132;
 /// IPv6 fixed header bytes.
 const IPV6_HEADER: usize = 40;
 /// Ethernet minimum frame without FCS: shorter frames are padded.
@@ -22,8 +24,8 @@ const MIN_FRAME: usize = 60;
 /// Where the checksums of `frame` are, and how long its IP datagram says it
 /// is (header included), from the headers alone: the datagram may go on
 /// past `frame` (the first buffer of a frame in several). `None` unless it
-/// is an unfragmented IPv4, or an IPv6 without extension headers, TCP or
-/// UDP frame whose headers `frame` holds.
+/// is an unfragmented IPv4, or an IPv6 without extension headers, TCP, UDP
+/// or SCTP frame whose headers `frame` holds.
 fn headers(frame: &[u8]) -> Option<(ChecksumLayout, usize)> {
     let be16 = |at: usize| -> Option<u16> {
         Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
@@ -48,23 +50,25 @@ fn headers(frame: &[u8]) -> Option<(ChecksumLayout, usize)> {
         }
         _ => return None,
     };
-    let tcp = match proto {
-        PROTO_TCP if total >= l3_len + 20 => true,
-        PROTO_UDP if total >= l3_len + 8 => false,
+    let l4 = match proto {
+        PROTO_TCP => L4::Tcp,
+        PROTO_UDP => L4::Udp,
+        PROTO_SCTP => L4::Sctp,
         _ => return None,
     };
     let layout = ChecksumLayout {
         l2_len: l2_len as u8,
         l3_len: l3_len as u8,
-        tcp,
+        l4,
         ipv6,
     };
-    (frame.len() >= layout.l4_offset() + if tcp { 20 } else { 8 }).then_some((layout, total))
+    (total >= l3_len + l4.header_len() && frame.len() >= layout.l4_offset() + l4.header_len())
+        .then_some((layout, total))
 }
 
 /// Where the checksums of `frame` are, and how long its IP datagram is;
 /// `None` unless it is an unfragmented IPv4, or an IPv6 without extension
-/// headers, TCP or UDP frame, whole.
+/// headers, TCP, UDP or SCTP frame, whole.
 pub(crate) fn layout(frame: &[u8]) -> Option<(ChecksumLayout, usize)> {
     let (c, total) = headers(frame)?;
     (c.l2_len as usize + total <= frame.len()).then_some((c, total))
@@ -76,7 +80,7 @@ pub(crate) fn layout(frame: &[u8]) -> Option<(ChecksumLayout, usize)> {
 pub(crate) fn segmentation(frame: &[u8], mss: u16) -> Option<(ChecksumLayout, Segmentation)> {
     let (c, _) = headers(frame)?;
     let l4_len = (*frame.get(c.l4_offset() + 12)? >> 4) as usize * 4;
-    if !c.tcp || mss == 0 || l4_len < 20 || frame.len() < c.l4_offset() + l4_len {
+    if c.l4 != L4::Tcp || mss == 0 || l4_len < 20 || frame.len() < c.l4_offset() + l4_len {
         return None;
     }
     let tso = Segmentation {
@@ -121,18 +125,58 @@ fn pseudo_header(frame: &[u8], c: &ChecksumLayout, l4_len: Option<usize>) -> u32
     } else {
         &frame[ip + 12..ip + 20]
     };
-    let proto = if c.tcp { PROTO_TCP } else { PROTO_UDP } as u32;
+    let proto = if c.l4 == L4::Tcp {
+        PROTO_TCP
+    } else {
+        PROTO_UDP
+    } as u32;
     add(0, addresses) + proto + l4_len.unwrap_or(0) as u32
 }
 
+/// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78), one table entry
+/// per byte value, built at compile time.
+const CRC32C_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut crc = byte as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 {
+                crc >> 1 ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        table[byte] = crc;
+        byte += 1;
+    }
+    table
+};
+
+/// The CRC-32C of `data` (initial value and final XOR all ones), the
+/// checksum of SCTP (RFC 9260 Appendix A).
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    !data.iter().fold(!0u32, |crc, &b| {
+        CRC32C_TABLE[(crc ^ b as u32) as usize & 0xFF] ^ crc >> 8
+    })
+}
+
 /// Prepares `frame` for the NIC to fill in its checksums: zeroes the IPv4
-/// checksum field and seeds the TCP/UDP one with the pseudo-header sum.
+/// checksum field, and seeds the TCP/UDP one with the pseudo-header sum or
+/// zeroes SCTP's (the NIC's CRC covers the field as it finds it).
 pub(crate) fn prepare(frame: &mut [u8], c: &ChecksumLayout, total: usize) {
     if !c.ipv6 {
         put16(frame, c.l2_len as usize + 10, 0);
     }
-    let seed = fold(pseudo_header(frame, c, Some(total - c.l3_len as usize)));
-    put16(frame, c.l4_checksum_offset(), seed);
+    let at = c.l4_checksum_offset();
+    if c.l4 == L4::Sctp {
+        frame[at..at + 4].fill(0);
+    } else {
+        let seed = fold(pseudo_header(frame, c, Some(total - c.l3_len as usize)));
+        put16(frame, at, seed);
+    }
 }
 
 /// Prepares the headers of `frame` for segmentation: as [`prepare`], with
@@ -154,7 +198,8 @@ pub(crate) fn padded(frame_len: usize, c: &ChecksumLayout, total: usize) -> bool
     c.l2_len as usize + total < frame_len.max(MIN_FRAME)
 }
 
-/// Fills in the checksums of `frame` in software (IPv4 header, TCP/UDP).
+/// Fills in the checksums of `frame` in software (IPv4 header,
+/// TCP/UDP/SCTP).
 pub(crate) fn fill(frame: &mut [u8], c: &ChecksumLayout, total: usize) {
     let ip = c.l2_len as usize;
     let l4 = c.l4_offset();
@@ -164,15 +209,32 @@ pub(crate) fn fill(frame: &mut [u8], c: &ChecksumLayout, total: usize) {
         put16(frame, ip + 10, ip_sum);
     }
     let at = c.l4_checksum_offset();
+    if c.l4 == L4::Sctp {
+        frame[at..at + 4].fill(0);
+        let crc = crc32c(&frame[l4..ip + total]);
+        // Stored least significant byte first, as RFC 9260's reference
+        // code and the NICs write it.
+        frame[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        return;
+    }
     put16(frame, at, 0);
     let l4_len = total - c.l3_len as usize;
     let sum = !fold(pseudo_header(frame, c, Some(l4_len)) + add(0, &frame[l4..ip + total]));
     // UDP sends a computed 0 as 0xFFFF (0 means "no checksum" over IPv4);
     // TCP's 0 is 0.
-    put16(frame, at, if sum == 0 && !c.tcp { 0xFFFF } else { sum });
+    put16(
+        frame,
+        at,
+        if sum == 0 && c.l4 == L4::Udp {
+            0xFFFF
+        } else {
+            sum
+        },
+    );
 }
 
-/// Whether the IP (IPv4) and TCP/UDP checksums of `frame` are right (tests).
+/// Whether the IP (IPv4) and TCP/UDP/SCTP checksums of `frame` are right
+/// (tests).
 #[cfg(test)]
 pub(crate) fn verify(frame: &[u8]) -> bool {
     let Some((c, total)) = layout(frame) else {
@@ -181,8 +243,15 @@ pub(crate) fn verify(frame: &[u8]) -> bool {
     let ip = c.l2_len as usize;
     let l4 = c.l4_offset();
     let l4_len = total - c.l3_len as usize;
-    (c.ipv6 || fold(add(0, &frame[ip..l4])) == 0xFFFF)
-        && fold(pseudo_header(frame, &c, Some(l4_len)) + add(0, &frame[l4..ip + total])) == 0xFFFF
+    let l4_ok = if c.l4 == L4::Sctp {
+        let at = c.l4_checksum_offset();
+        let mut zeroed = frame[l4..ip + total].to_vec();
+        zeroed[at - l4..at - l4 + 4].fill(0);
+        crc32c(&zeroed).to_le_bytes() == frame[at..at + 4]
+    } else {
+        fold(pseudo_header(frame, &c, Some(l4_len)) + add(0, &frame[l4..ip + total])) == 0xFFFF
+    };
+    (c.ipv6 || fold(add(0, &frame[ip..l4])) == 0xFFFF) && l4_ok
 }
 
 #[cfg(test)]
@@ -197,14 +266,24 @@ pub(crate) mod tests {
 
     /// As [`frame`], over IPv4 or IPv6 (`ipv6`).
     pub(crate) fn ip_frame(ipv6: bool, tcp: bool, payload: usize, tag: Option<u16>) -> Vec<u8> {
+        transport_frame(ipv6, if tcp { L4::Tcp } else { L4::Udp }, payload, tag)
+    }
+
+    /// As [`ip_frame`], for any transport (SCTP: the common header, then
+    /// `payload` bytes of chunks).
+    pub(crate) fn transport_frame(ipv6: bool, l4: L4, payload: usize, tag: Option<u16>) -> Vec<u8> {
         let mut f = vec![0xFF; 6];
         f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
         if let Some(t) = tag {
             f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
             f.extend_from_slice(&t.to_be_bytes());
         }
-        let l4_len = if tcp { 20 } else { 8 } + payload;
-        let proto = if tcp { PROTO_TCP } else { PROTO_UDP };
+        let l4_len = l4.header_len() + payload;
+        let proto = match l4 {
+            L4::Tcp => PROTO_TCP,
+            L4::Udp => PROTO_UDP,
+            L4::Sctp => PROTO_SCTP,
+        };
         if ipv6 {
             f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
             f.extend_from_slice(&[0x60, 0, 0, 0, (l4_len >> 8) as u8, l4_len as u8, proto, 64]);
@@ -216,10 +295,13 @@ pub(crate) mod tests {
             f.extend_from_slice(&[64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
         }
         f.extend_from_slice(&[0x30, 0x39, 0x1F, 0x90]); // ports 12345 → 8080
-        if tcp {
-            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]);
-        } else {
-            f.extend_from_slice(&[(l4_len >> 8) as u8, l4_len as u8, 0, 0]);
+        match l4 {
+            L4::Tcp => {
+                f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0])
+            }
+            L4::Udp => f.extend_from_slice(&[(l4_len >> 8) as u8, l4_len as u8, 0, 0]),
+            // Verification tag, CRC.
+            L4::Sctp => f.extend_from_slice(&[0xA1, 0xB2, 0xC3, 0xD4, 0, 0, 0, 0]),
         }
         f.extend((0..payload).map(|i| (i * 7) as u8));
         f
@@ -228,9 +310,9 @@ pub(crate) mod tests {
     #[test]
     fn layout_finds_udp_tcp_and_tagged_frames() {
         let (c, total) = layout(&frame(false, 100, None)).unwrap();
-        assert_eq!((c.l2_len, c.l3_len, c.tcp, total), (14, 20, false, 128));
+        assert_eq!((c.l2_len, c.l3_len, c.l4, total), (14, 20, L4::Udp, 128));
         let (c, _) = layout(&frame(true, 10, Some(7))).unwrap();
-        assert_eq!((c.l2_len, c.tcp), (18, true));
+        assert_eq!((c.l2_len, c.l4), (18, L4::Tcp));
         assert_eq!(c.l4_checksum_offset(), 18 + 20 + 16);
         // ARP, a fragment, a truncated datagram: none.
         let mut arp = frame(false, 10, None);
@@ -247,8 +329,8 @@ pub(crate) mod tests {
     fn layout_finds_ipv6_and_refuses_extension_headers() {
         let (c, total) = layout(&ip_frame(true, true, 100, Some(3))).unwrap();
         assert_eq!(
-            (c.l2_len, c.l3_len, c.tcp, c.ipv6, total),
-            (18, 40, true, true, 160)
+            (c.l2_len, c.l3_len, c.l4, c.ipv6, total),
+            (18, 40, L4::Tcp, true, 160)
         );
         let mut hop_by_hop = ip_frame(true, false, 10, None);
         hop_by_hop[14 + 6] = 0;
@@ -277,6 +359,38 @@ pub(crate) mod tests {
                 assert!(verify(&f), "ipv6 {ipv6} tcp {tcp} payload {payload}");
             }
         }
+    }
+
+    #[test]
+    fn crc32c_matches_the_rfc_check_values() {
+        // The standard check value, and RFC 3720 B.4's 32 zero bytes.
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c(&[]), 0);
+    }
+
+    #[test]
+    fn sctp_frames_get_their_crc() {
+        for ipv6 in [false, true] {
+            for payload in [4, 16, 1001] {
+                let mut f = transport_frame(ipv6, L4::Sctp, payload, Some(2));
+                let (c, total) = layout(&f).unwrap();
+                assert_eq!(
+                    (c.l4, c.l4_checksum_offset()),
+                    (L4::Sctp, c.l4_offset() + 8)
+                );
+                assert!(!verify(&f));
+                fill(&mut f, &c, total);
+                assert!(verify(&f), "ipv6 {ipv6} payload {payload}");
+                f[c.l4_offset() + 13] ^= 1;
+                assert!(!verify(&f));
+            }
+        }
+        // Shorter than its common header: not SCTP.
+        let mut short = transport_frame(false, L4::Sctp, 0, None);
+        short[14 + 3] -= 1; // IPv4 total length 31
+        assert!(layout(&short).is_none());
+        assert!(segmentation(&transport_frame(false, L4::Sctp, 3000, None), 1000).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::checksum;
 use crate::error::{Error, Result};
-use crate::hw::desc::{ChecksumLayout, RxInfo, Segmentation, TxRequest};
+use crate::hw::desc::{ChecksumLayout, RxInfo, Segmentation, TxRequest, L4};
 use crate::sys::dma::{DmaMemory, DmaRegion};
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -260,8 +260,9 @@ unsafe impl Sync for Packet {}
 /// bytes, so a `Packet` stays at 24.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
-    /// [`RxInfo`] flags of the received frame, and the transmit request
-    /// [`Meta::ASK_TIMESTAMP`] in a bit no `RxInfo` flag uses.
+    /// [`RxInfo`] flags of the received frame, and the transmit requests
+    /// [`Meta::ASK_TIMESTAMP`] and [`Meta::SCTP`] in bits no `RxInfo` flag
+    /// uses.
     rx: u8,
     /// [`Meta::HAS_VLAN`] and the other flags; TCP header bytes / 4 in the
     /// high nibble (segmentation).
@@ -289,6 +290,9 @@ impl Meta {
     const L4_WORDS_SHIFT: u8 = 4;
     /// In `rx`: latch the clock when the frame goes out.
     const ASK_TIMESTAMP: u8 = 1 << 7;
+    /// In `rx`: the checksum request is SCTP's CRC (`flags` has no bit
+    /// left).
+    const SCTP: u8 = 1 << 6;
 
     fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
@@ -388,16 +392,19 @@ impl Packet {
         self.meta.vlan = tci.unwrap_or(0);
     }
 
-    /// Asks for the TCP or UDP checksum (and over IPv4 the header
-    /// checksum) to be filled in when the packet is sent: by the NIC (the
-    /// fields are set up here as the datasheets ask: IPv4 checksum zeroed,
-    /// TCP/UDP checksum seeded with the pseudo-header sum), or right here
-    /// in software for a frame with bytes after its IP datagram, such as
-    /// one under 60 bytes that the driver pads (QEMU's e1000e and igb
-    /// models would count the padding in). Call it once the frame is
-    /// complete. Returns false, and changes nothing, unless the packet is a
-    /// whole unfragmented IPv4, or IPv6 without extension headers, TCP or
-    /// UDP frame (optionally with its tag in the bytes).
+    /// Asks for the TCP or UDP checksum, or SCTP's CRC32c (and over IPv4
+    /// the header checksum) to be filled in when the packet is sent: by
+    /// the NIC (the fields are set up here as the datasheets ask: IPv4
+    /// checksum zeroed, TCP/UDP checksum seeded with the pseudo-header
+    /// sum, SCTP's zeroed), or right here in software for a frame with
+    /// bytes after its IP datagram, such as one under 60 bytes that the
+    /// driver pads (QEMU's e1000e and igb models would count the padding
+    /// in). Call it once the frame is complete. Returns false, and changes
+    /// nothing, unless the packet is a whole unfragmented IPv4, or IPv6
+    /// without extension headers, TCP, UDP or SCTP frame (optionally with
+    /// its tag in the bytes). SCTP needs a NIC with the offload
+    /// ([`Capabilities::tx_sctp_crc`](crate::Capabilities::tx_sctp_crc)):
+    /// elsewhere the frame is dropped and counted (`tx_unsupported`).
     pub fn offload_checksums(&mut self) -> bool {
         let Some((c, total)) = checksum::layout(self) else {
             return false;
@@ -439,8 +446,13 @@ impl Packet {
     fn request_checksums(&mut self, c: ChecksumLayout) {
         self.meta.l2_len = c.l2_len;
         self.meta.l3_len = c.l3_len;
-        self.meta.set(Meta::TCP, c.tcp);
+        self.meta.set(Meta::TCP, c.l4 == L4::Tcp);
         self.meta.set(Meta::IPV6, c.ipv6);
+        if c.l4 == L4::Sctp {
+            self.meta.rx |= Meta::SCTP;
+        } else {
+            self.meta.rx &= !Meta::SCTP;
+        }
     }
 
     /// Asks the NIC to latch its IEEE 1588 clock when this frame goes out
@@ -489,7 +501,13 @@ impl Packet {
         let checksum = (self.meta.l2_len != 0).then_some(ChecksumLayout {
             l2_len: self.meta.l2_len,
             l3_len: self.meta.l3_len,
-            tcp: self.meta.has(Meta::TCP),
+            l4: if self.meta.has(Meta::TCP) {
+                L4::Tcp
+            } else if self.meta.rx & Meta::SCTP != 0 {
+                L4::Sctp
+            } else {
+                L4::Udp
+            },
             ipv6: self.meta.has(Meta::IPV6),
         });
         TxRequest {

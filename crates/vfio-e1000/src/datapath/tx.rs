@@ -4,7 +4,7 @@
 use super::mempool::{Mempool, Packet};
 use super::{program_ring, Descriptors};
 use crate::error::Result;
-use crate::hw::desc::{TxBuffer, TxContext, TxFormat, TxRequest};
+use crate::hw::desc::{TxBuffer, TxContext, TxFormat, TxRequest, L4};
 use crate::hw::family::Family;
 use crate::hw::offload::Capabilities;
 use crate::hw::regs::Q_TAIL;
@@ -239,18 +239,22 @@ impl TxRing {
             [_, rest @ ..] => (frame.iter().map(|p| p.len()).sum(), rest),
             [] => unreachable!("a frame has a packet"),
         };
-        let tso = first.tx_request().tso.zip(first.tx_request().checksum);
+        let request = first.tx_request();
+        let tso = request.tso.zip(request.checksum);
         if frame.iter().any(Packet::retired) {
             Some(Refusal::DeadPool)
         } else if first.len() < MIN_FRAME || (!rest.is_empty() && len < PAD_TO) {
             Some(Refusal::Runt)
         } else if rest.iter().any(|p| p.is_empty()) {
             Some(Refusal::BadChain)
-        } else if tso.is_some_and(|(_, c)| !self.capabilities.tso(c.ipv6)) {
+        } else if tso.is_some_and(|(_, c)| !self.capabilities.tso(c.ipv6))
+            || (request.checksum)
+                .is_some_and(|c| c.l4 == L4::Sctp && !self.capabilities.tx_sctp_crc)
+        {
             Some(Refusal::Unsupported)
         } else if match tso {
             Some((t, _)) => {
-                let header = first.tx_request().header_len() + tag;
+                let header = request.header_len() + tag;
                 len + tag > MAX_SEGMENTED_FRAME || header + t.mss as usize > self.max_frame
             }
             None => len + tag > self.max_frame,

@@ -106,11 +106,14 @@ const RX_ADV_TS: u32 = 1 << 16;
 /// Advanced TX: PAYLEN field shift in olinfo_status.
 const ADV_PAYLEN_SHIFT: u32 = 14;
 /// Advanced context descriptor (82576 §7.2.2.2): DTYP = 0010, MACLEN shift
-/// in vlan_macip_lens, TUCMD IPV4 and L4T = TCP (00 = UDP).
+/// in vlan_macip_lens, TUCMD IPV4 and L4T (bits 12:11): 00 UDP, 01 TCP,
+/// 10 SCTP.
 const ADV_DTYP_CTXT: u32 = 0x2 << 20;
 const ADV_MACLEN_SHIFT: u32 = 9;
 const ADV_TUCMD_IPV4: u32 = 1 << 10;
+const ADV_TUCMD_L4T_UDP: u32 = 0;
 const ADV_TUCMD_L4T_TCP: u32 = 1 << 11;
+const ADV_TUCMD_L4T_SCTP: u32 = 2 << 11;
 /// Advanced context descriptor word 3 (mss_l4len_idx): L4LEN (bits 15:8),
 /// MSS (bits 31:16).
 const ADV_L4LEN_SHIFT: u32 = 8;
@@ -212,29 +215,60 @@ impl RxInfo {
     }
 }
 
-/// Where the checksums of an IPv4 or IPv6 TCP or UDP frame are, for the
-/// NIC to fill.
+/// The transport whose checksum the NIC fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum L4 {
+    /// UDP: one's complement sum at byte 6 of its header.
+    Udp,
+    /// TCP: one's complement sum at byte 16.
+    Tcp,
+    /// SCTP: CRC32c at byte 8 of its common header (RFC 9260 §3.1).
+    Sctp,
+}
+
+impl L4 {
+    /// Bytes of its header (SCTP: the common header).
+    pub(crate) fn header_len(self) -> usize {
+        match self {
+            L4::Udp => 8,
+            L4::Tcp => 20,
+            L4::Sctp => 12,
+        }
+    }
+
+    /// Offset of the checksum field in its header.
+    fn checksum_offset(self) -> usize {
+        match self {
+            L4::Udp => 6,
+            L4::Tcp => 16,
+            L4::Sctp => 8,
+        }
+    }
+}
+
+/// Where the checksums of an IPv4 or IPv6 TCP, UDP or SCTP frame are,
+/// for the NIC to fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChecksumLayout {
     /// Bytes before the IP header (14, or 18 with a tag in the frame).
     pub l2_len: u8,
     /// IP header bytes (IPv4: 20 to 60; IPv6: 40, no extension headers).
     pub l3_len: u8,
-    /// TCP (else UDP).
-    pub tcp: bool,
+    /// The transport.
+    pub l4: L4,
     /// IPv6 (else IPv4, whose header checksum the NIC fills in too).
     pub ipv6: bool,
 }
 
 impl ChecksumLayout {
-    /// Offset of the TCP or UDP header in the frame.
+    /// Offset of the transport header in the frame.
     pub(crate) fn l4_offset(&self) -> usize {
         self.l2_len as usize + self.l3_len as usize
     }
 
-    /// Offset of the TCP or UDP checksum field in the frame.
+    /// Offset of the transport's checksum field in the frame.
     pub(crate) fn l4_checksum_offset(&self) -> usize {
-        self.l4_offset() + if self.tcp { 16 } else { 6 }
+        self.l4_offset() + self.l4.checksum_offset()
     }
 }
 
@@ -543,7 +577,10 @@ impl TxFormat {
                 if !c.ipv6 {
                     tucmd |= TX_TUCMD_IP;
                 }
-                if c.tcp {
+                // SCTP never gets here: the family has no CRC, and the
+                // ring refuses the frame (`tx_sctp_crc`).
+                debug_assert!(c.l4 != L4::Sctp, "no SCTP CRC in a legacy context");
+                if c.l4 == L4::Tcp {
                     tucmd |= TX_TUCMD_TCP;
                 }
                 let (mut w2, mut w3) = (0, 0);
@@ -562,7 +599,11 @@ impl TxFormat {
                 });
                 let tucmd = c.map_or(0, |c| {
                     let ip = if c.ipv6 { 0 } else { ADV_TUCMD_IPV4 };
-                    ip | if c.tcp { ADV_TUCMD_L4T_TCP } else { 0 }
+                    ip | match c.l4 {
+                        L4::Udp => ADV_TUCMD_L4T_UDP,
+                        L4::Tcp => ADV_TUCMD_L4T_TCP,
+                        L4::Sctp => ADV_TUCMD_L4T_SCTP,
+                    }
                 });
                 let mss_l4len = ctx.tso.map_or(0, |(t, _)| {
                     (t.mss as u32) << ADV_MSS_SHIFT | (t.l4_len as u32) << ADV_L4LEN_SHIFT

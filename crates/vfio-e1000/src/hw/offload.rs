@@ -84,6 +84,9 @@ pub struct Capabilities {
     pub tx_checksums_ipv4: bool,
     /// Transmit: TCP/UDP checksums over IPv6.
     pub tx_checksums_ipv6: bool,
+    /// Transmit: the CRC32c of SCTP over IPv4 and IPv6 (82576 §7.2.5.2:
+    /// the advanced context's L4T = SCTP).
+    pub tx_sctp_crc: bool,
     /// TCP segmentation over IPv4
     /// ([`Packet::offload_segmentation`](crate::Packet::offload_segmentation)).
     pub tso_ipv4: bool,
@@ -107,6 +110,7 @@ impl Capabilities {
         rx_checksums: true,
         tx_checksums_ipv4: true,
         tx_checksums_ipv6: true,
+        tx_sctp_crc: true,
         tso_ipv4: true,
         tso_ipv6: true,
         vlan_offload: true,
@@ -117,11 +121,12 @@ impl Capabilities {
 
     /// The list `ethtool -k` (and for the clock, `ethtool -T`) would print: each offload's name and whether
     /// the NIC has it.
-    pub fn list(&self) -> [(&'static str, bool); 9] {
+    pub fn list(&self) -> [(&'static str, bool); 10] {
         [
             ("rx-checksumming", self.rx_checksums),
             ("tx-checksum-ipv4", self.tx_checksums_ipv4),
             ("tx-checksum-ipv6", self.tx_checksums_ipv6),
+            ("tx-checksum-sctp", self.tx_sctp_crc),
             ("tcp-segmentation-offload", self.tso_ipv4),
             ("tx-tcp6-segmentation", self.tso_ipv6),
             ("rx-vlan-offload/tx-vlan-offload", self.vlan_offload),

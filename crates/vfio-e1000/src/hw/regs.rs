@@ -46,6 +46,9 @@ pub const RXCSUM: u32 = 0x5000;
 pub const RXCSUM_IPOFLD: u32 = 1 << 8;
 /// RXCSUM: TCP/UDP checksum offload (report TCPCS/UDPCS/TCPE).
 pub const RXCSUM_TUOFLD: u32 = 1 << 9;
+/// RXCSUM: SCTP CRC offload (82576 and later, bit 11; its verdict is
+/// reported as the L4 one).
+pub const RXCSUM_CRCOFL: u32 = 1 << 11;
 /// VLAN Filter Table Array, 128 × 32 bits, one bit per VLAN ID (SDM §13.5.3).
 pub const VFTA: u32 = 0x5600;
 /// Multicast Table Array, 128 entries (SDM §13.5.1).

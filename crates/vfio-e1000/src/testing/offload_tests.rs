@@ -3,9 +3,10 @@
 
 use super::model::{reg, Kind};
 use super::{Harness, KINDS};
-use crate::datapath::checksum::tests::frame as ip_frame;
-use crate::datapath::checksum::verify;
+use crate::datapath::checksum::tests::{frame as ip_frame, transport_frame};
+use crate::datapath::checksum::{fill, layout, verify};
 use crate::datapath::mempool::ChecksumStatus::{Bad, Good, NotChecked};
+use crate::hw::desc::L4;
 use crate::nic::config::Config;
 use crate::sys::mmio::Registers;
 
@@ -213,5 +214,66 @@ fn received_checksums_are_judged_and_errors_counted() {
             (1, 1)
         );
         assert_eq!(h.q.rx.dropped, 0, "{kind:?}: delivered, not dropped");
+    }
+}
+
+#[test]
+fn sctp_crc_is_filled_by_the_82576_and_refused_elsewhere() {
+    for kind in KINDS {
+        let mut h = Harness::with(kind, &config(false, vec![]));
+        let has_crc = h.family.capabilities().tx_sctp_crc;
+        assert_eq!(has_crc, kind == Kind::E82576, "{kind:?}");
+        // Over IPv4 and IPv6, one under the tag; and a short one, which
+        // the driver pads and so fills in itself on every family.
+        let frames = [
+            transport_frame(false, L4::Sctp, 200, None),
+            transport_frame(true, L4::Sctp, 1000, Some(3)),
+            transport_frame(false, L4::Sctp, 4, None),
+        ];
+        let mut batch: Vec<_> = frames
+            .iter()
+            .map(|f| {
+                let mut p = h.packet(f);
+                assert!(p.offload_checksums());
+                p
+            })
+            .collect();
+        let sent = h.tx(&mut batch);
+        let wire = h.model.take_sent();
+        if has_crc {
+            assert_eq!((sent, wire.len()), (3, 3));
+        } else {
+            // Only the short one, done in software, goes out.
+            assert_eq!((wire.len(), h.q.tx.unsupported), (1, 2), "{kind:?}");
+        }
+        for w in &wire {
+            assert!(
+                verify(&w.bytes),
+                "{kind:?}: the CRC of a {}-byte frame",
+                w.bytes.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn received_sctp_crcs_are_judged_by_the_82576() {
+    for kind in KINDS {
+        let mut h = Harness::with(kind, &config(false, vec![]));
+        let mut good = transport_frame(false, L4::Sctp, 100, None);
+        let (c, total) = layout(&good).unwrap();
+        fill(&mut good, &c, total);
+        assert!(verify(&good));
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() ^= 0x40;
+        assert!(h.model.deliver(0, &good) && h.model.deliver(0, &bad));
+        let got = h.rx(8);
+        let verdicts: Vec<_> = got.iter().map(|p| p.l4_checksum()).collect();
+        let expected = if kind == Kind::E82576 {
+            [Good, Bad]
+        } else {
+            [NotChecked, NotChecked]
+        };
+        assert_eq!(verdicts, expected, "{kind:?}");
     }
 }

@@ -1,10 +1,14 @@
-//! `e1000 send`: UDP or TCP frames over IPv4 or IPv6 carrying a sequence
-//! number, optionally checksummed or segmented by the NIC.
+//! `e1000 send`: UDP, TCP or SCTP frames over IPv4 or IPv6 carrying a
+//! sequence number, optionally checksummed or segmented by the NIC.
 
 use super::*;
 use crate::frame::Template;
 use e1000_wire::ip::{Headers, Network, Transport, TCP_PSH_ACK};
 use e1000_wire::MIN_FRAME;
+
+/// The verification tag of `--sctp` packets (any nonzero value: no
+/// association is set up).
+const SCTP_TAG: u32 = 0x0E10_0001;
 
 /// What the NIC is asked to do to every frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,8 @@ fn headers(args: &SendArgs, src_mac: [u8; 6]) -> Headers {
             seq: 1,
             flags: TCP_PSH_ACK,
         }
+    } else if args.sctp {
+        Transport::Sctp { tag: SCTP_TAG }
     } else {
         Transport::Udp
     };
@@ -72,6 +78,12 @@ fn offload(
             return Err(CliError::Usage(format!(
                 "--size {size} is over what --mtu {} allows ({largest} bytes): raise --mtu, or cut frames with --tso",
                 args.traffic.mtu
+            )));
+        }
+        if args.offload && args.sctp && !nic.capabilities().tx_sctp_crc {
+            return Err(CliError::Usage(format!(
+                "--sctp --offload: the {} cannot compute SCTP's CRC (see `e1000 info`); drop --offload to compute it in software",
+                nic.model()
             )));
         }
         return Ok(if args.offload {

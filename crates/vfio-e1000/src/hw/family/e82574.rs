@@ -119,10 +119,12 @@ impl Family for E82574 {
     }
 
     /// Every offload of [`Capabilities`] (82574 §7.3: TSO over IPv4 and
-    /// IPv6) but packet timestamps: the driver uses the 82574L's IEEE 1588
-    /// clock only, the part QEMU's model emulates.
+    /// IPv6) but SCTP's CRC (its context descriptor has one's complement
+    /// sums only) and packet timestamps: the driver uses the 82574L's IEEE
+    /// 1588 clock only, the part QEMU's model emulates.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            tx_sctp_crc: false,
             timestamps: false,
             ..Capabilities::ALL
         }

@@ -18,7 +18,7 @@ use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, rss, Fa
 use crate::error::{Error, Result};
 use crate::hw::desc::{RxFormat, TxFormat};
 use crate::hw::irq::{IrqMode, VectorPlan};
-use crate::hw::offload::Capabilities;
+use crate::hw::offload::{self, Capabilities, Offloads};
 use crate::hw::ptp;
 use crate::hw::regs::*;
 use crate::sys::mmio::Registers;
@@ -64,8 +64,6 @@ const STATUS_GIO_MASTER_ENABLE: u32 = 1 << 19;
 /// How long to wait for bus-master requests to drain before a reset, in ms.
 const MASTER_DISABLE_TIMEOUT_MS: u64 = 10;
 
-/// Receive Checksum Control (82576 §8.10).
-const RXCSUM: u32 = 0x5000;
 /// MRQC.MRQE = 010b: RSS only (no virtualisation pools).
 const MRQC_RSS: u32 = 0x2;
 /// MRQC: hash UDP/IPv4 frames on their ports too (the 82576 has the field).
@@ -188,9 +186,18 @@ impl Family for E82576 {
     }
 
     /// Every offload of [`Capabilities`]: the 82576 (82576 §7.2.4: TSO over
-    /// IPv4 and IPv6; §7.9: IEEE 1588 clock and timestamps).
+    /// IPv4 and IPv6; §7.2.5.2: SCTP's CRC; §7.9: IEEE 1588 clock and
+    /// timestamps).
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
+    }
+
+    /// As every family, and SCTP's CRC verified on receive too (its verdict
+    /// is the packet's L4 checksum status), as Linux's igb sets it.
+    fn program_offloads(&self, r: &dyn Registers, offloads: &Offloads) -> Result<()> {
+        offload::program(r, offloads);
+        r.set_bits(RXCSUM, RXCSUM_CRCOFL);
+        Ok(())
     }
 
     /// SYSTIM ticks every 16 ns (82576 §7.9.1; Linux's igb: INCPERIOD 1,

@@ -81,10 +81,13 @@ pub(crate) trait Family: Send + Sync {
 
     /// The offloads of the family (datasheet). The default: the 8254x's,
     /// whose TCP segmentation is IPv4 only (SDM §3.5; QEMU's model writes
-    /// a wrong IPv6 payload length into the segments) and which has no RSS.
+    /// a wrong IPv6 payload length into the segments), whose context
+    /// descriptor knows no CRC (only one's complement sums) and which has
+    /// no RSS.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             tso_ipv6: false,
+            tx_sctp_crc: false,
             rss: false,
             clock: false,
             timestamps: false,

@@ -115,6 +115,8 @@ pub(crate) const MRQC: u32 = 0x5818;
 pub(crate) const RETA: u32 = 0x5C00;
 pub(crate) const RSSRK: u32 = 0x5C80;
 pub(crate) const RXCSUM_PCSD: u32 = 1 << 13;
+/// RXCSUM: verify SCTP's CRC32c (82576).
+pub(crate) const RXCSUM_CRCOFL: u32 = 1 << 11;
 pub(crate) const RFCTL_EXTEN: u32 = 1 << 15;
 pub(crate) const CTRL_SLU: u32 = 1 << 6;
 pub(crate) const CTRL_VME: u32 = 1 << 30;

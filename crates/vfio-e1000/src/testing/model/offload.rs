@@ -3,6 +3,7 @@
 //! tag stripping and checksum verdicts on receive, and the RSS hash.
 
 use super::*;
+use crate::datapath::checksum::crc32c;
 
 /// The Toeplitz hash of `input` under `key` (Microsoft's RSS hash, as the
 /// datasheets give it): for every set bit of the input, in order from the
@@ -38,6 +39,8 @@ pub(super) struct TxContext {
     /// Segmentation: IPv4 (TUCMD.IP; else IPv6), TCP, header bytes, MSS.
     ipv4: bool,
     tcp: bool,
+    /// TXSM inserts SCTP's CRC32c instead of a sum (82576: L4T = 10).
+    sctp: bool,
     hdr_len: usize,
     mss: usize,
 }
@@ -49,18 +52,25 @@ impl TxContext {
         match kind {
             Kind::E82576 if dext && dtyp == 2 => {
                 let (iplen, maclen) = ((w[0] & 0x1FF) as usize, ((w[0] >> 9) & 0x7F) as usize);
-                let tcp = (w[2] >> 11) & 3 == 1;
+                let l4t = (w[2] >> 11) & 3;
+                let (tcp, sctp) = (l4t == 1, l4t == 2);
                 let tucss = maclen + iplen;
                 Some(TxContext {
                     ipcss: maclen,
                     ipcso: maclen + 10,
                     ipcse: tucss.saturating_sub(1),
                     tucss,
-                    tucso: tucss + if tcp { 16 } else { 6 },
+                    tucso: tucss
+                        + match l4t {
+                            1 => 16,
+                            2 => 8,
+                            _ => 6,
+                        },
                     tucse: 0,
                     vlan: (w[0] >> 16) as u16,
                     ipv4: w[2] & 1 << 10 != 0,
                     tcp,
+                    sctp,
                     hdr_len: tucss + ((w[3] >> 8) & 0xFF) as usize,
                     mss: (w[3] >> 16) as usize,
                 })
@@ -76,6 +86,7 @@ impl TxContext {
                 // TUCMD (word 2 bits 31:24): TCP bit 0, IP bit 1.
                 ipv4: w[2] & 1 << 25 != 0,
                 tcp: w[2] & 1 << 24 != 0,
+                sctp: false,
                 hdr_len: ((w[3] >> 8) & 0xFF) as usize,
                 mss: (w[3] >> 16) as usize,
             }),
@@ -91,8 +102,9 @@ impl TxContext {
     /// then checksums (POPTS IXSM bit 8, TXSM bit 9 of word 3 in both
     /// formats: the one's complement sum from the start to the end,
     /// whatever the field held, plus with TSE the segment's TCP length,
-    /// stored complemented), then the tag (VLE, word 2 bit 30; legacy
-    /// formats only with CTRL.VME, tag in word 3 bits 31:16).
+    /// stored complemented; for SCTP the CRC32c from its header on), then
+    /// the tag (VLE, word 2 bit 30; legacy formats only with CTRL.VME, tag
+    /// in word 3 bits 31:16).
     pub(super) fn apply(
         &self,
         kind: Kind,
@@ -121,7 +133,16 @@ impl TxContext {
                 let sum = ((sum & 0xFFFF) + (sum >> 16)) as u16;
                 frame[self.tucso..self.tucso + 2].copy_from_slice(&sum.to_be_bytes());
             }
-            if popts & 2 != 0 {
+            if popts & 2 != 0 && self.sctp {
+                // QEMU's igb and the datasheet: over everything from the
+                // SCTP header on, the field as the driver left it.
+                if let Some(l4) = frame.get(self.tucss..) {
+                    let crc = crc32c(l4);
+                    if let Some(field) = frame.get_mut(self.tucso..self.tucso + 4) {
+                        field.copy_from_slice(&crc.to_le_bytes());
+                    }
+                }
+            } else if popts & 2 != 0 {
                 put_sum(frame, self.tucss, self.tucse, self.tucso);
             }
             if popts & 1 != 0 {
@@ -205,9 +226,9 @@ fn put_sum(frame: &mut [u8], start: usize, end: usize, at: usize) {
 
 /// What the receive side of the model does to a frame before it lands:
 /// VLAN filtering (RCTL.VFE, VFTA), tag stripping (CTRL.VME), checksum
-/// verdicts (RXCSUM.IPOFLD/TUOFLD): the frame as stored, status bits to add
-/// (VP, UDPCS, TCPCS, IPCS), IP and L4 error, the stripped tag; `None` if
-/// the filter drops it.
+/// verdicts over IPv4 (RXCSUM.IPOFLD/TUOFLD, and CRCOFL for SCTP's CRC on
+/// the 82576): the frame as stored, status bits to add (VP, UDPCS, TCPCS,
+/// IPCS), IP and L4 error, the stripped tag; `None` if the filter drops it.
 pub(super) fn rx_offload(st: &State, frame: &[u8]) -> Option<(Vec<u8>, u32, bool, bool, u16)> {
     let be16 = |f: &[u8], at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let tagged = be16(frame, 12) == Some((st.reg(VET) & 0xFFFF) as u16);
@@ -252,6 +273,16 @@ pub(super) fn rx_offload(st: &State, frame: &[u8]) -> Option<(Vec<u8>, u32, bool
             pseudo.extend_from_slice(&((total - ihl) as u16).to_be_bytes());
             pseudo.extend_from_slice(&frame[l2 + ihl..l2 + total]);
             l4_bad = ones_sum(&pseudo) != 0xFFFF;
+        } else if rxcsum & RXCSUM_CRCOFL != 0
+            && proto == 132
+            && total >= ihl + 12
+            && frame.len() >= l2 + total
+        {
+            status |= 1 << 5; // TCPCS: QEMU's igb reports SCTP there
+            let mut sctp = frame[l2 + ihl..l2 + total].to_vec();
+            let stored: [u8; 4] = sctp[8..12].try_into().unwrap();
+            sctp[8..12].fill(0);
+            l4_bad = crc32c(&sctp).to_le_bytes() != stored;
         }
     }
     Some((frame, status, ip_bad, l4_bad, vlan))
