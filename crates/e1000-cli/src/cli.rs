@@ -413,6 +413,10 @@ pub struct TapArgs {
     /// Name of the TAP interface (gone when the command ends)
     #[arg(long, value_name = "IFNAME", default_value = "e1000tap0")]
     pub name: String,
+    /// Queue pairs, each with its own TAP queue and thread (RSS spreads the
+    /// received flows; the kernel sends each flow back on its queue)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,

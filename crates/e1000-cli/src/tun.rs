@@ -8,13 +8,21 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-/// A TAP interface: Ethernet frames in and out, no packet-information header.
+/// A TAP interface: Ethernet frames in and out, no packet-information
+/// header, through one or several queues.
 #[derive(Debug)]
 pub struct Tap {
-    file: File,
+    queues: Vec<TapQueue>,
     name: String,
     /// A socket for the interface ioctls (address, MTU, flags).
     control: OwnedFd,
+}
+
+/// One queue of a TAP interface (one file descriptor): the kernel spreads
+/// the frames it sends over the queues by flow, and takes frames from any.
+#[derive(Debug)]
+pub struct TapQueue {
+    file: File,
 }
 
 /// An `ifreq` naming interface `name` (at most 15 bytes), all else zero.
@@ -34,27 +42,26 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 }
 
 impl Tap {
-    /// Creates TAP interface `name` (non-persistent, non-blocking), every
-    /// frame behind a virtio-net header ([`crate::vnet`]) if `vnet_header`.
-    pub fn create(name: &str, vnet_header: bool) -> io::Result<Tap> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open("/dev/net/tun")?;
-        let mut req = ifreq(name)?;
-        let vnet = if vnet_header { libc::IFF_VNET_HDR } else { 0 };
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
-        // SAFETY: TUNSETIFF reads and writes the ifreq we pass, which lives
-        // across the call.
-        if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
-            return Err(io::Error::last_os_error());
+    /// Creates TAP interface `name` (non-persistent, non-blocking) with
+    /// `queues` queues (`IFF_MULTI_QUEUE` if more than one), every frame
+    /// behind a virtio-net header ([`crate::vnet`]) if `vnet_header`.
+    pub fn create(name: &str, vnet_header: bool, queues: usize) -> io::Result<Tap> {
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        if vnet_header {
+            flags |= libc::IFF_VNET_HDR;
         }
-        // The kernel may have changed the name (a `%d` pattern): read it back.
-        // SAFETY: the kernel wrote a NUL-terminated name into ifr_name.
-        let name = unsafe { CStr::from_ptr(req.ifr_name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        if queues > 1 {
+            flags |= libc::IFF_MULTI_QUEUE;
+        }
+        let mut name = name.to_string();
+        let mut opened = Vec::with_capacity(queues);
+        for _ in 0..queues.max(1) {
+            let (queue, actual) = TapQueue::attach(&name, flags)?;
+            // The kernel may have changed the name (a `%d` pattern): the
+            // next queues attach to the interface the first one created.
+            name = actual;
+            opened.push(queue);
+        }
         // SAFETY: socket() creates a descriptor or fails; no memory is involved.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -63,10 +70,15 @@ impl Tap {
         // SAFETY: `fd` is a new descriptor owned by nothing else.
         let control = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Tap {
-            file,
+            queues: opened,
             name,
             control,
         })
+    }
+
+    /// The interface's queues, in the order they were attached.
+    pub fn queues(&self) -> &[TapQueue] {
+        &self.queues
     }
 
     /// The interface's name.
@@ -124,7 +136,7 @@ impl Tap {
     pub fn set_carrier(&self, up: bool) -> io::Result<()> {
         let on: libc::c_int = up.into();
         // SAFETY: TUNSETCARRIER reads one int through the pointer, which lives across the call.
-        if unsafe { libc::ioctl(self.file.as_raw_fd(), libc::TUNSETCARRIER, &on) } < 0 {
+        if unsafe { libc::ioctl(self.queues[0].file.as_raw_fd(), libc::TUNSETCARRIER, &on) } < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
@@ -137,7 +149,7 @@ impl Tap {
         // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is involved.
         if unsafe {
             libc::ioctl(
-                self.file.as_raw_fd(),
+                self.queues[0].file.as_raw_fd(),
                 libc::TUNSETOFFLOAD,
                 flags as libc::c_ulong,
             )
@@ -147,12 +159,37 @@ impl Tap {
         }
         Ok(())
     }
+}
+
+impl TapQueue {
+    /// Opens `/dev/net/tun` and attaches it to interface `name` with
+    /// `flags` (TUNSETIFF), creating the interface if it is the first
+    /// queue; returns the queue and the interface's name.
+    fn attach(name: &str, flags: libc::c_int) -> io::Result<(TapQueue, String)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")?;
+        let mut req = ifreq(name)?;
+        req.ifr_ifru.ifru_flags = flags as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes the ifreq we pass, which lives
+        // across the call.
+        if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel wrote a NUL-terminated name into ifr_name.
+        let name = unsafe { CStr::from_ptr(req.ifr_name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        Ok((TapQueue { file }, name))
+    }
 
     /// Reads one frame the kernel sends, spread over `bufs` in order (a
     /// virtio-net header first, if the TAP has them); the bytes read, or
     /// `None` if there is no frame now.
-    pub fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<Option<usize>> {
-        match self.file.read_vectored(bufs) {
+    pub fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<Option<usize>> {
+        match (&self.file).read_vectored(bufs) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
@@ -162,8 +199,8 @@ impl Tap {
     /// Hands one received frame, in parts (a virtio-net header first, if
     /// the TAP has them), to the kernel in one write; false if its queue
     /// is full (the frame is dropped, as a NIC with a full ring would).
-    pub fn write_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
-        match self.file.write_vectored(parts) {
+    pub fn write_vectored(&self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        match (&self.file).write_vectored(parts) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
@@ -171,7 +208,7 @@ impl Tap {
     }
 }
 
-impl AsFd for Tap {
+impl AsFd for TapQueue {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }

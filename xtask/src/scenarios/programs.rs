@@ -29,14 +29,22 @@ pub fn add(s: Suite, model: &'static str) -> Suite {
         .test(name("tap_carries_the_kernels_ping"), tap)
         .test(name("tap_carries_tcp_both_ways"), tap_tcp);
     match model {
-        "e1000e" => s.test(
-            name("echo_two_queues_as_a_user_within_8_mib_of_memlock"),
-            |g| echo_within_8_mib_as_user(g, 2),
-        ),
-        "igb" => s.test(
-            name("echo_four_queues_as_a_user_within_8_mib_of_memlock"),
-            |g| echo_within_8_mib_as_user(g, 4),
-        ),
+        "e1000e" => s
+            .test(
+                name("echo_two_queues_as_a_user_within_8_mib_of_memlock"),
+                |g| echo_within_8_mib_as_user(g, 2),
+            )
+            .test(name("tap_spreads_tcp_flows_over_its_queues"), |g| {
+                tap_queues(g, 2)
+            }),
+        "igb" => s
+            .test(
+                name("echo_four_queues_as_a_user_within_8_mib_of_memlock"),
+                |g| echo_within_8_mib_as_user(g, 4),
+            )
+            .test(name("tap_spreads_tcp_flows_over_its_queues"), |g| {
+                tap_queues(g, 4)
+            }),
         _ => s,
     }
 }
@@ -346,5 +354,92 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
         rate(up_time),
         rate(sent.1)
     );
+    no_dmar_faults(g)
+}
+
+/// TCP flows from the host in `tap_queues`.
+const TAP_FLOWS: u16 = 16;
+/// Bytes each flow carries.
+const TAP_FLOW_BYTES: usize = 128 * 1024;
+
+/// `e1000 tap --queues N`: the interface has N queues, and 16 TCP flows
+/// from the host's stack to the guest's each deliver every byte, spread by
+/// RSS over more than one of the NIC's queues (and so of the TAP's). What
+/// each queue carried each way is reported.
+fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
+    let nic = g.nic(0);
+    let ten = Duration::from_secs(10);
+    g.run_ok("load-kernel-driver tun", ten)?;
+    let host = HostStack::start(nic, [10, 11, 12, 1])?;
+    let mut job = g.spawn(&format!("e1000 tap {} --queues {queues}", nic.pci))?;
+    job.wait_line(
+        |l| l.contains("tap: interface e1000tap0 is up"),
+        Duration::from_secs(30),
+    )?;
+    g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+    let sysfs = g
+        .run_ok("ls /sys/class/net/e1000tap0/queues", ten)?
+        .output();
+    let tap_rx_queues = sysfs
+        .split_whitespace()
+        .filter(|q| q.starts_with("rx-"))
+        .count();
+    let first = 5101;
+    let last = first + TAP_FLOWS - 1;
+    let listeners = g.spawn(&format!(
+        "for p in $(seq {first} {last}); do (nc -l -p $p | wc -c > /tmp/flow.$p) & done; wait"
+    ))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = host.run(move || -> std::io::Result<usize> {
+        let block = vec![0xA5u8; TAP_FLOW_BYTES];
+        for port in first..=last {
+            let to = format!("10.11.12.2:{port}").parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut s = loop {
+                match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+                    Ok(s) => break s,
+                    Err(e) if Instant::now() > deadline => return Err(e),
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            };
+            s.write_all(&block)?;
+            s.shutdown(Shutdown::Write)?;
+            let _ = s.read_to_end(&mut Vec::new()); // until the guest closes
+        }
+        Ok(usize::from(TAP_FLOWS) * TAP_FLOW_BYTES)
+    })??;
+    listeners.wait(Duration::from_secs(120))?;
+    let counts = g
+        .run_ok("cat /tmp/flow.*; rm -f /tmp/flow.*", ten)?
+        .output();
+    let got: usize = counts
+        .split_whitespace()
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum();
+    g.run_ok("killall -INT e1000", ten)?;
+    let tap = job.wait(Duration::from_secs(30))?;
+    drop(host);
+    let summary = tap.output();
+    // "tap: queue Q: rx N frames B bytes, tx M frames"
+    let per_queue: Vec<(u64, u64)> = summary
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("tap: queue ")?;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            Some((words.get(2)?.parse().ok()?, words.get(7)?.parse().ok()?))
+        })
+        .collect();
+    let busy = per_queue.iter().filter(|(rx, _)| *rx > 0).count();
+    ensure!(
+        tap.status == 0 && tap_rx_queues == queues && per_queue.len() == queues,
+        "e1000 tap --queues {queues}: exit {}, {tap_rx_queues} TAP queues in sysfs ({sysfs}), {} queue lines:\n{summary}",
+        tap.status,
+        per_queue.len()
+    );
+    ensure!(
+        got == sent && busy >= 2,
+        "{TAP_FLOWS} TCP flows through e1000 tap --queues {queues}: {got} of {sent} bytes, frames received on {busy} queues:\n{summary}"
+    );
+    println!("    {TAP_FLOWS} TCP flows, {got} bytes; per queue (rx, tx frames): {per_queue:?}");
     no_dmar_faults(g)
 }

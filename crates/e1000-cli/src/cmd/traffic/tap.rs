@@ -10,9 +10,13 @@
 //! lacks one: the kernel is told only of those it has); a received frame
 //! whose checksums the NIC verified goes up marked so, and the kernel
 //! checks the others itself.
+//!
+//! With `--queues N` the TAP has N queues and each NIC queue pair its own,
+//! one thread each: RSS spreads the received flows over the NIC's queues,
+//! and the kernel sends each flow back through the TAP queue it came in on.
 
 use super::*;
-use crate::tun::Tap;
+use crate::tun::{Tap, TapQueue};
 use crate::vnet;
 use e1000_cli::cli::TapArgs;
 use std::io::{IoSlice, IoSliceMut};
@@ -42,7 +46,7 @@ fn tun_offloads(caps: Capabilities) -> libc::c_uint {
 /// the frames to be segmented by the NIC and those dropped (asking for what
 /// we cannot do).
 fn read_frames(
-    tap: &mut Tap,
+    tap: &TapQueue,
     queue: &Queue,
     spare: &mut Vec<Packet>,
     out: &mut Vec<Packet>,
@@ -71,7 +75,7 @@ fn read_frames(
                 slices.push(IoSliceMut::new(&mut p[..]));
             }
             tap.read_vectored(&mut slices)
-                .map_err(|e| CliError::Failed(format!("reading from {}: {e}", tap.name())))?
+                .map_err(|e| CliError::Failed(format!("reading from the TAP: {e}")))?
         };
         let Some(read) = read else { break };
         let len = read.saturating_sub(vnet::SIZE);
@@ -123,12 +127,26 @@ fn rx_header(p: &Packet) -> [u8; vnet::SIZE] {
     .to_bytes()
 }
 
+/// What one queue pair moved.
+#[derive(Default)]
+struct QueueTotals {
+    rx: Tally,
+    tx: Tally,
+    /// Frames the TAP or the TX ring had no room for.
+    dropped: u64,
+    /// Frames the NIC cut into segments.
+    segmented: u64,
+    /// Frames the kernel asked for what we cannot do.
+    refused: u64,
+}
+
 /// `e1000 tap`: creates the interface, then moves frames until the run
 /// ends; the interface goes with the process, however it ends.
 pub fn tap(args: &TapArgs) -> Result<(), CliError> {
-    let common = Common::new(&args.traffic, false, RING)?;
+    let mut common = Common::new(&args.traffic, false, RING)?;
+    common.config.queues = args.queues;
     let out = common.out;
-    let mut tap = Tap::create(&args.name, true).map_err(|e| {
+    let tap = Tap::create(&args.name, true, args.queues.into()).map_err(|e| {
         CliError::Failed(format!(
             "cannot create TAP interface {}: {e} (it needs root or CAP_NET_ADMIN, and /dev/net/tun: modprobe tun)",
             args.name
@@ -147,77 +165,129 @@ pub fn tap(args: &TapArgs) -> Result<(), CliError> {
     setup("carrier", tap.set_carrier(true))?;
     setup("state (up)", tap.set_up())?;
     out.say(&format!(
-        "tap: interface {} is up, mac {}, mtu {}: give it an address (ip addr add ADDR/PREFIX dev {})",
+        "tap: interface {} is up, mac {}, mtu {}, {} queue{}: give it an address (ip addr add ADDR/PREFIX dev {})",
         tap.name(),
         mac_str(&nic.mac()),
         nic.mtu(),
+        args.queues,
+        if args.queues == 1 { "" } else { "s" },
         tap.name()
     ));
     let since = mmio_counts(&nic);
-    let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0u64);
-    let (mut tx_segmented, mut tx_refused) = (0u64, 0u64);
     let budget = Budget::new(common.count);
-    let live = [Live::default()];
-    with_stats(&common, "tap", &live, || -> Result<(), CliError> {
-        let mut queues = [nic.queue(0)?];
-        // One sleep on the NIC's interrupt and the TAP's descriptor.
-        let mut poller = Poller::new(&queues)?;
-        poller.watch_fd(tap.as_fd())?;
-        let mut wakes = [Wakeup::default()];
-        let mut link = LinkReport::from(queues[0].link());
-        let (mut inbound, mut outbound) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
-        let mut spare = Vec::new();
-        while !common.finished(&budget) {
-            poller.wait(&mut queues, Duration::from_millis(100), &mut wakes)?;
-            let queue = &mut queues[0];
-            if wakes[0].link_changed {
-                let now = queue.link()?;
-                link.report("tap", now);
-                let _ = tap.set_carrier(now.up);
-            }
-            // NIC to kernel: one write per frame; a full TAP queue drops.
-            let want = budget.take(BATCH);
-            let n = queue.rx_batch(&mut inbound, want);
-            budget.settle(want, n);
-            rx.add(&inbound);
-            for p in inbound.drain(..) {
-                let header = rx_header(&p);
-                let written = tap
-                    .write_vectored(&[IoSlice::new(&header), IoSlice::new(&p)])
-                    .map_err(|e| CliError::Failed(format!("writing to {}: {e}", tap.name())))?;
-                if !written {
-                    dropped += 1;
-                }
-            }
-            // Kernel to NIC: read straight into pool buffers; frames the
-            // TX ring has no room for wait for the next round, and nothing
-            // more is read meanwhile (the TAP's own queue holds it).
-            if outbound.is_empty() {
-                let (cut, refused) =
-                    read_frames(&mut tap, queue, &mut spare, &mut outbound, BATCH)?;
-                tx_segmented += cut;
-                tx_refused += refused;
-            }
-            if !outbound.is_empty() {
-                send_some(queue, &mut outbound, &mut tx);
-            }
-            live[0].publish(&rx, &tx, dropped + queue.dropped(), queue.ring_full());
+    let live: Vec<Live> = (0..nic.queues()).map(|_| Live::default()).collect();
+    let (common, budget, live, tap) = (&common, &budget, &live[..], &tap);
+    // One thread per queue pair, each with its TAP queue.
+    let per_queue: Vec<Result<QueueTotals, CliError>> = with_stats(common, "tap", live, || {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = nic
+                .split()
+                .into_iter()
+                .zip(tap.queues())
+                .zip(live)
+                .map(|((queue, tap_queue), live)| {
+                    scope.spawn(move || {
+                        tap_queue_loop(queue, tap, tap_queue, common, budget, live)
+                            .inspect_err(|_| budget.stop())
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("tap thread panicked"))
+                .collect()
+        })
+    });
+    let mut all = QueueTotals::default();
+    let mut queues = Vec::new();
+    let several = per_queue.len() > 1;
+    for (q, result) in per_queue.into_iter().enumerate() {
+        let t = result?;
+        if several {
+            out.say(&format!(
+                "tap: queue {q}: rx {} frames {} bytes, tx {} frames",
+                t.rx.frames, t.rx.bytes, t.tx.frames
+            ));
+            queues.push((t.rx, t.tx));
         }
-        dropped += outbound.len() as u64;
-        Ok(())
-    })?;
+        all.rx.frames += t.rx.frames;
+        all.rx.bytes += t.rx.bytes;
+        all.tx.frames += t.tx.frames;
+        all.tx.bytes += t.tx.bytes;
+        all.dropped += t.dropped;
+        all.segmented += t.segmented;
+        all.refused += t.refused;
+    }
     let totals = RunTotals {
-        rx,
-        tx,
-        tx_dropped: dropped,
-        queues: &[],
+        rx: all.rx,
+        tx: all.tx,
+        tx_dropped: all.dropped,
+        queues: &queues,
         extra: json!({
             "interface": tap.name(),
-            "tx_segmented": tx_segmented,
-            "tx_refused": tx_refused,
+            "tx_segmented": all.segmented,
+            "tx_refused": all.refused,
         }),
     };
     nic.tx_flush(Duration::from_secs(2));
     report("tap", &mut nic, since, &totals, out);
     Ok(())
+}
+
+/// One queue pair's loop: NIC queue `queue` and TAP queue `tap_queue` of
+/// `tap`, until the run ends.
+fn tap_queue_loop(
+    queue: Queue,
+    tap: &Tap,
+    tap_queue: &TapQueue,
+    common: &Common,
+    budget: &Budget,
+    live: &Live,
+) -> Result<QueueTotals, CliError> {
+    let mut t = QueueTotals::default();
+    let mut queues = [queue];
+    // One sleep on the queue's interrupt and the TAP queue's descriptor.
+    let mut poller = Poller::new(&queues)?;
+    poller.watch_fd(tap_queue.as_fd())?;
+    let mut wakes = [Wakeup::default()];
+    let mut link = LinkReport::from(queues[0].link());
+    let (mut inbound, mut outbound) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
+    let mut spare = Vec::new();
+    while !common.finished(budget) {
+        poller.wait(&mut queues, Duration::from_millis(100), &mut wakes)?;
+        let queue = &mut queues[0];
+        if wakes[0].link_changed {
+            let now = queue.link()?;
+            link.report("tap", now);
+            let _ = tap.set_carrier(now.up);
+        }
+        // NIC to kernel: one write per frame; a full TAP queue drops.
+        let want = budget.take(BATCH);
+        let n = queue.rx_batch(&mut inbound, want);
+        budget.settle(want, n);
+        t.rx.add(&inbound);
+        for p in inbound.drain(..) {
+            let header = rx_header(&p);
+            let written = tap_queue
+                .write_vectored(&[IoSlice::new(&header), IoSlice::new(&p)])
+                .map_err(|e| CliError::Failed(format!("writing to {}: {e}", tap.name())))?;
+            if !written {
+                t.dropped += 1;
+            }
+        }
+        // Kernel to NIC: read straight into pool buffers; frames the TX
+        // ring has no room for wait for the next round, and nothing more is
+        // read meanwhile (the TAP's own queue holds it).
+        if outbound.is_empty() {
+            let (cut, refused) = read_frames(tap_queue, queue, &mut spare, &mut outbound, BATCH)?;
+            t.segmented += cut;
+            t.refused += refused;
+        }
+        if !outbound.is_empty() {
+            send_some(queue, &mut outbound, &mut t.tx);
+        }
+        live.publish(&t.rx, &t.tx, t.dropped + queue.dropped(), queue.ring_full());
+    }
+    t.dropped += outbound.len() as u64;
+    Ok(t)
 }
