@@ -320,11 +320,24 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
         .parse()
         .unwrap_or(0);
     let summary = tap.output();
-    let segmented = summary
+    let json = summary
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-        .find_map(|v| v["tx_segmented"].as_u64())
-        .unwrap_or(0);
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_default();
+    let segmented = json["tx_segmented"].as_u64().unwrap_or(0);
+    let (nic_missed, driver_dropped) = (
+        json["nic"]["rx_missed"].as_u64().unwrap_or(0),
+        json["dropped"].as_u64().unwrap_or(0)
+            + json["nic"]["rx_driver_dropped"].as_u64().unwrap_or(0),
+    );
+    // QEMU's 8254x model now and then drops host frames into a ring it
+    // knows is empty (`e1000_receiver_overrun` with RDH == RDT: its net
+    // queue flush delivers without asking `can_receive`, see
+    // docs/qemu-models.md), which a real NIC would not do while the driver
+    // keeps up: one host retransmit is tolerated when the NIC counted such
+    // a drop and the driver dropped nothing. Reported either way.
+    let host_excused = u32::from(nic_missed > 0 && driver_dropped == 0).min(sent.0);
     ensure!(
         up.status == 0 && got_up == TCP_BYTES && got_down == TCP_BYTES,
         "TCP through e1000 tap: guest to host {got_up} of {TCP_BYTES} bytes, host to guest {got_down}:\n{}\n{}",
@@ -335,8 +348,8 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
         // One retransmit by the guest was seen once in a dozen runs under
         // TCG (a timer that fired while the vCPU was descheduled): tolerated,
         // reported; a loss in the path shows as many.
-        guest_retrans <= 1 && sent.0 == 0 && guest_csum == 0 && host_csum == 0,
-        "retransmits: guest {guest_retrans} (and {guest_probes} tail loss probes), host {}; checksum errors: guest {guest_csum}, host {host_csum}",
+        guest_retrans <= 1 && sent.0 <= host_excused && guest_csum == 0 && host_csum == 0,
+        "retransmits: guest {guest_retrans} (and {guest_probes} tail loss probes), host {} (NIC missed {nic_missed}, driver dropped {driver_dropped}); checksum errors: guest {guest_csum}, host {host_csum}",
         sent.0
     );
     ensure!(
@@ -350,7 +363,8 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
     );
     let rate = |t: Duration| TCP_BYTES as f64 * 8.0 / t.as_secs_f64() / 1e6;
     println!(
-        "    TCP 8 MiB each way, {guest_retrans} retransmits ({guest_probes} tail loss probes), 0 checksum errors: guest to host {:.0} Mbit/s ({segmented} frames cut by the NIC), host to guest {:.0} Mbit/s",
+        "    TCP 8 MiB each way, {guest_retrans} + {} retransmits ({guest_probes} tail loss probes; NIC missed {nic_missed}), 0 checksum errors: guest to host {:.0} Mbit/s ({segmented} frames cut by the NIC), host to guest {:.0} Mbit/s",
+        sent.0,
         rate(up_time),
         rate(sent.1)
     );
@@ -364,8 +378,10 @@ const TAP_FLOW_BYTES: usize = 128 * 1024;
 
 /// `e1000 tap --queues N`: the interface has N queues, and 16 TCP flows
 /// from the host's stack to the guest's each deliver every byte, spread by
-/// RSS over more than one of the NIC's queues (and so of the TAP's). What
-/// each queue carried each way is reported.
+/// RSS over more than one of the NIC's queues (and so of the TAP's), and
+/// the guest's answers leave by more than one (the kernel sends a flow
+/// back on the TAP queue it came in on). What each queue carried each way
+/// is reported.
 fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
     let nic = g.nic(0);
     let ten = Duration::from_secs(10);
@@ -430,6 +446,7 @@ fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
         })
         .collect();
     let busy = per_queue.iter().filter(|(rx, _)| *rx > 0).count();
+    let busy_tx = per_queue.iter().filter(|(_, tx)| *tx > 0).count();
     ensure!(
         tap.status == 0 && tap_rx_queues == queues && per_queue.len() == queues,
         "e1000 tap --queues {queues}: exit {}, {tap_rx_queues} TAP queues in sysfs ({sysfs}), {} queue lines:\n{summary}",
@@ -437,8 +454,8 @@ fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
         per_queue.len()
     );
     ensure!(
-        got == sent && busy >= 2,
-        "{TAP_FLOWS} TCP flows through e1000 tap --queues {queues}: {got} of {sent} bytes, frames received on {busy} queues:\n{summary}"
+        got == sent && busy >= 2 && busy_tx >= 2,
+        "{TAP_FLOWS} TCP flows through e1000 tap --queues {queues}: {got} of {sent} bytes, frames received on {busy} queues, sent on {busy_tx}:\n{summary}"
     );
     println!("    {TAP_FLOWS} TCP flows, {got} bytes; per queue (rx, tx frames): {per_queue:?}");
     no_dmar_faults(g)
