@@ -266,6 +266,20 @@ pub fn counter(text: &str, prefix: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Connects to `to`, trying again every 200 ms for up to 20 s while the
+/// far end is not listening yet (a listener started in the guest a moment
+/// ago).
+pub fn connect_when_listening(to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// Total retransmitted segments of a TCP socket (`TCP_INFO`).
 pub fn retransmits(socket: &impl AsRawFd) -> u32 {
     // SAFETY: tcp_info is plain old data.

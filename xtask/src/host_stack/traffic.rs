@@ -4,10 +4,10 @@
 //! times, bytes, retransmits, checksum errors, datagrams lost), the figures
 //! iperf3 and ping would give, measured by the kernel's own stack.
 
-use super::{counter, counters, retransmits, HostStack};
+use super::{connect_when_listening, counter, counters, retransmits, HostStack};
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -171,14 +171,7 @@ pub fn tcp_stream(
         Ok((got, Instant::now()))
     })?;
     let sent = from.run(move || -> std::io::Result<(u32, Instant)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut s = loop {
-            match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        };
+        let mut s = connect_when_listening(addr)?;
         let (start, block) = (Instant::now(), vec![0x5Au8; 65536]);
         let mut left = bytes;
         while left > 0 {

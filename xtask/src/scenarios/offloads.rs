@@ -112,31 +112,38 @@ fn tx_checksums(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
+/// Runs `e1000 send ARGS -c N --flows 3` on the first NIC; every one of
+/// the `n` frames must reach the host with all its checksums right.
+fn sent_frames_check_out(g: &Guest, peer: &Peer, args: &str, n: usize) -> Result<()> {
+    peer.drain()?;
+    g.run_ok(
+        &format!(
+            "e1000 send {} {args} -c {n} --flows 3 --quiet",
+            g.nic(0).pci
+        ),
+        Duration::from_secs(60),
+    )?;
+    let got = collect(peer, n, Duration::from_secs(5))?;
+    let bad = got
+        .iter()
+        .filter(|f| ip::checksums_ok(f) != Some(true))
+        .count();
+    ensure!(
+        got.len() == n && bad == 0,
+        "send {args}: {} of {n} frames arrived, {bad} with a wrong checksum",
+        got.len()
+    );
+    Ok(())
+}
+
 /// `e1000 send --offload` over IPv6 (UDP and TCP) and TCP over IPv4: every
 /// frame must reach the host with its checksums right.
 fn tx_checksums_ipv6_tcp(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     for what in ["--ipv6", "--ipv6 --tcp", "--tcp"] {
-        peer.drain()?;
         let n = 100;
-        g.run_ok(
-            &format!(
-                "e1000 send {} {what} --offload -c {n} -s 700 --flows 3 --quiet",
-                nic.pci
-            ),
-            Duration::from_secs(60),
-        )?;
-        let got = collect(&peer, n, Duration::from_secs(5))?;
-        let bad = got
-            .iter()
-            .filter(|f| ip::checksums_ok(f) != Some(true))
-            .count();
-        ensure!(
-            got.len() == n && bad == 0,
-            "send {what} --offload: {} of {n} frames arrived, {bad} with a wrong checksum",
-            got.len()
-        );
+        sent_frames_check_out(g, &peer, &format!("{what} --offload -s 700"), n)?;
         println!("    send {what} --offload: {n} frames, every checksum right");
     }
     Ok(())
@@ -167,24 +174,7 @@ fn sctp_crc(g: &mut Guest, nic_crc: bool) -> Result<()> {
         &["--sctp", "--ipv6 --sctp"]
     };
     for what in sends {
-        peer.drain()?;
-        g.run_ok(
-            &format!(
-                "e1000 send {} {what} -c {n} -s 300 --flows 3 --quiet",
-                nic.pci
-            ),
-            Duration::from_secs(60),
-        )?;
-        let got = collect(&peer, n, Duration::from_secs(5))?;
-        let bad = got
-            .iter()
-            .filter(|f| ip::checksums_ok(f) != Some(true))
-            .count();
-        ensure!(
-            got.len() == n && bad == 0,
-            "send {what}: {} of {n} SCTP packets arrived, {bad} with a wrong CRC",
-            got.len()
-        );
+        sent_frames_check_out(g, &peer, &format!("{what} -s 300"), n)?;
         println!("    send {what}: {n} SCTP packets, every CRC right");
     }
     // Receive: a good and a corrupted packet from the host.

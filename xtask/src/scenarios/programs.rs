@@ -7,13 +7,13 @@ use super::driver::{echo, no_dmar_faults};
 use crate::ensure;
 use crate::error::Result;
 use crate::guest::Guest;
-use crate::host_stack::{counter, counters, retransmits, HostStack};
+use crate::host_stack::{connect_when_listening, counter, counters, retransmits, HostStack};
 use crate::models::irq_modes;
 use crate::peer::{Peer, TrafficSpec};
 use crate::responder::Responder;
 use crate::tests::Suite;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
 /// Adds this module's scenarios for `model` to `s`.
@@ -28,25 +28,21 @@ pub fn add(s: Suite, model: &'static str) -> Suite {
         .test(name("pktgen_example_sends_its_count"), pktgen_example)
         .test(name("tap_carries_the_kernels_ping"), tap)
         .test(name("tap_carries_tcp_both_ways"), tap_tcp);
-    match model {
-        "e1000e" => s
-            .test(
-                name("echo_two_queues_as_a_user_within_8_mib_of_memlock"),
-                |g| echo_within_8_mib_as_user(g, 2),
-            )
-            .test(name("tap_spreads_tcp_flows_over_its_queues"), |g| {
-                tap_queues(g, 2)
-            }),
-        "igb" => s
-            .test(
-                name("echo_four_queues_as_a_user_within_8_mib_of_memlock"),
-                |g| echo_within_8_mib_as_user(g, 4),
-            )
-            .test(name("tap_spreads_tcp_flows_over_its_queues"), |g| {
-                tap_queues(g, 4)
-            }),
-        _ => s,
-    }
+    // Multi-queue NICs: the 82574L's two queues, four of the 82576's.
+    let (queues, count) = match model {
+        "e1000e" => (2, "two"),
+        "igb" => (4, "four"),
+        _ => return s,
+    };
+    s.test(
+        name(&format!(
+            "echo_{count}_queues_as_a_user_within_8_mib_of_memlock"
+        )),
+        move |g| echo_within_8_mib_as_user(g, queues),
+    )
+    .test(name("tap_spreads_tcp_flows_over_its_queues"), move |g| {
+        tap_queues(g, queues.into())
+    })
 }
 
 /// The library's `reopen` example: close and reopen the NIC in one process
@@ -271,17 +267,7 @@ fn tap_tcp(g: &mut Guest) -> Result<()> {
     let listener = g.spawn("nc -l -p 5002 | wc -c")?;
     std::thread::sleep(Duration::from_millis(500));
     let sent = host.run(|| -> std::io::Result<(u32, Duration)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut s = loop {
-            match TcpStream::connect_timeout(
-                &"10.11.12.2:5002".parse().unwrap(),
-                Duration::from_secs(5),
-            ) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        };
+        let mut s = connect_when_listening("10.11.12.2:5002".parse().unwrap())?;
         let (start, block) = (Instant::now(), vec![0x5Au8; 65536]);
         for _ in 0..TCP_BYTES / block.len() {
             s.write_all(&block)?;
@@ -409,15 +395,7 @@ fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
     let sent = host.run(move || -> std::io::Result<usize> {
         let block = vec![0xA5u8; TAP_FLOW_BYTES];
         for port in first..=last {
-            let to = format!("10.11.12.2:{port}").parse().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut s = loop {
-                match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                    Ok(s) => break s,
-                    Err(e) if Instant::now() > deadline => return Err(e),
-                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
-                }
-            };
+            let mut s = connect_when_listening(format!("10.11.12.2:{port}").parse().unwrap())?;
             s.write_all(&block)?;
             s.shutdown(Shutdown::Write)?;
             let _ = s.read_to_end(&mut Vec::new()); // until the guest closes

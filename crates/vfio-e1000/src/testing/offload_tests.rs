@@ -6,6 +6,7 @@ use super::{Harness, KINDS};
 use crate::datapath::checksum::tests::{frame as ip_frame, transport_frame};
 use crate::datapath::checksum::{fill, layout, verify};
 use crate::datapath::mempool::ChecksumStatus::{Bad, Good, NotChecked};
+use crate::datapath::mempool::Packet;
 use crate::hw::desc::L4;
 use crate::nic::config::Config;
 use crate::sys::mmio::Registers;
@@ -24,6 +25,18 @@ fn config(vlan_strip: bool, vlan_filter: Vec<u16>) -> Config {
 /// The TX head: how many descriptors the NIC has consumed.
 fn tx_head(h: &Harness) -> u32 {
     h.model.read(h.model.tx_block(0) + reg::HEAD)
+}
+
+/// Packets holding `frames`, each asking for its checksums.
+fn with_checksums_asked(h: &Harness, frames: &[Vec<u8>]) -> Vec<Packet> {
+    frames
+        .iter()
+        .map(|f| {
+            let mut p = h.packet(f);
+            assert!(p.offload_checksums());
+            p
+        })
+        .collect()
 }
 
 /// `frame` with the 4-byte tag at bytes 12..16 taken out.
@@ -50,14 +63,7 @@ fn the_nic_fills_in_checksums_with_one_context_per_layout() {
             ip_frame(true, 64, Some(5)),
             ip_frame(false, 2, None),
         ];
-        let mut batch: Vec<_> = frames
-            .iter()
-            .map(|f| {
-                let mut p = h.packet(f);
-                assert!(p.offload_checksums());
-                p
-            })
-            .collect();
+        let mut batch = with_checksums_asked(&h, &frames);
         assert_eq!(h.tx(&mut batch), frames.len());
         let wire = h.model.take_sent();
         assert_eq!(wire.len(), frames.len(), "{kind:?}");
@@ -230,14 +236,7 @@ fn sctp_crc_is_filled_by_the_82576_and_refused_elsewhere() {
             transport_frame(true, L4::Sctp, 1000, Some(3)),
             transport_frame(false, L4::Sctp, 4, None),
         ];
-        let mut batch: Vec<_> = frames
-            .iter()
-            .map(|f| {
-                let mut p = h.packet(f);
-                assert!(p.offload_checksums());
-                p
-            })
-            .collect();
+        let mut batch = with_checksums_asked(&h, &frames);
         let sent = h.tx(&mut batch);
         let wire = h.model.take_sent();
         if has_crc {

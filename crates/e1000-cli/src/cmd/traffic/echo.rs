@@ -17,23 +17,8 @@ pub fn echo(args: &EchoArgs) -> Result<(), CliError> {
     // One thread per queue pair; each echoes what RSS steers to its queue.
     let per_queue: Vec<Result<(Tally, Tally, u64), CliError>> =
         with_stats(common, "echo", live, || {
-            std::thread::scope(|scope| {
-                let threads: Vec<_> = nic
-                    .split()
-                    .into_iter()
-                    .zip(live)
-                    .map(|(queue, live)| {
-                        scope.spawn(move || {
-                            // One queue failing (e.g. hot-unplug seen on queue 0) ends them all.
-                            echo_queue(queue, common, budget, mac, live)
-                                .inspect_err(|_| budget.stop())
-                        })
-                    })
-                    .collect();
-                threads
-                    .into_iter()
-                    .map(|t| t.join().expect("echo thread panicked"))
-                    .collect()
+            per_queue_threads(&mut nic, budget, live, |_, queue, live| {
+                echo_queue(queue, common, budget, mac, live)
             })
         });
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);

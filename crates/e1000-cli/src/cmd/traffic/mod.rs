@@ -234,6 +234,33 @@ fn send_all(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
     }
 }
 
+/// Runs `each` on every queue of `nic`, each in a thread of its own with
+/// its index and live counters; one failing (e.g. hot-unplug seen on
+/// queue 0) stops the others through `budget`. The results in queue order.
+fn per_queue_threads<T: Send>(
+    nic: &mut Nic,
+    budget: &Budget,
+    live: &[Live],
+    each: impl Fn(usize, Queue, &Live) -> Result<T, CliError> + Sync,
+) -> Vec<Result<T, CliError>> {
+    std::thread::scope(|scope| {
+        let each = &each;
+        let threads: Vec<_> = nic
+            .split()
+            .into_iter()
+            .zip(live)
+            .enumerate()
+            .map(|(i, (queue, live))| {
+                scope.spawn(move || each(i, queue, live).inspect_err(|_| budget.stop()))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a queue's thread panicked"))
+            .collect()
+    })
+}
+
 /// How many frames the run may still take, shared by the queues' threads so
 /// that `--count` is exact however the frames spread. A thread reserves
 /// frames ([`Budget::take`]) before it looks, then settles what it used

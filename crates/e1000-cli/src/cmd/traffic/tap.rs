@@ -179,23 +179,8 @@ pub fn tap(args: &TapArgs) -> Result<(), CliError> {
     let (common, budget, live, tap) = (&common, &budget, &live[..], &tap);
     // One thread per queue pair, each with its TAP queue.
     let per_queue: Vec<Result<QueueTotals, CliError>> = with_stats(common, "tap", live, || {
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = nic
-                .split()
-                .into_iter()
-                .zip(tap.queues())
-                .zip(live)
-                .map(|((queue, tap_queue), live)| {
-                    scope.spawn(move || {
-                        tap_queue_loop(queue, tap, tap_queue, common, budget, live)
-                            .inspect_err(|_| budget.stop())
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().expect("tap thread panicked"))
-                .collect()
+        per_queue_threads(&mut nic, budget, live, |i, queue, live| {
+            tap_queue_loop(queue, tap, &tap.queues()[i], common, budget, live)
         })
     });
     let mut all = QueueTotals::default();
