@@ -156,12 +156,18 @@ fn dump(g: &mut Guest) -> Result<()> {
     const SYNCS: u16 = 10;
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
-    let mut job = g.spawn(&format!(
-        "e1000 dump {} --ptp sync --json -c {} --timeout 60",
-        nic.pci,
-        2 * SYNCS
-    ))?;
-    job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
+    // `e1000 dump --ptp sync OUTPUT` for as many frames as the host sends,
+    // once it receives.
+    let start = |output: &str| -> Result<crate::guest::Job<'_>> {
+        let mut job = g.spawn(&format!(
+            "e1000 dump {} --ptp sync {output} -c {} --timeout 60",
+            nic.pci,
+            2 * SYNCS
+        ))?;
+        job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
+        Ok(job)
+    };
+    let job = start("--json")?;
     send_syncs(&peer, SYNCS)?;
     let r = job.wait(Duration::from_secs(60))?;
     let out = r.output();
@@ -188,12 +194,8 @@ fn dump(g: &mut Guest) -> Result<()> {
         );
     }
     // The same into a pcap file.
-    let mut job = g.spawn(&format!(
-        "rm -f /tmp/ptp.pcap; e1000 dump {} --ptp sync -w /tmp/ptp.pcap -c {} --timeout 60",
-        nic.pci,
-        2 * SYNCS
-    ))?;
-    job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
+    g.run_ok("rm -f /tmp/ptp.pcap", Duration::from_secs(10))?;
+    let job = start("-w /tmp/ptp.pcap")?;
     let sent = send_syncs(&peer, SYNCS)?;
     let r = job.wait(Duration::from_secs(60))?;
     ensure!(
