@@ -157,7 +157,7 @@ fn dump(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     // `e1000 dump --ptp sync OUTPUT` for as many frames as the host sends,
-    // once it receives.
+    // once it receives and has settled.
     let start = |output: &str| -> Result<crate::guest::Job<'_>> {
         let mut job = g.spawn(&format!(
             "e1000 dump {} --ptp sync {output} -c {} --timeout 60",
@@ -165,6 +165,9 @@ fn dump(g: &mut Guest) -> Result<()> {
             2 * SYNCS
         ))?;
         job.wait_line(|l| l.contains("dump: ready"), Duration::from_secs(30))?;
+        // The NIC holds one receive time until the driver reads it: frames
+        // that reach a just-started dump in one burst would share it.
+        std::thread::sleep(Duration::from_secs(1));
         Ok(job)
     };
     let job = start("--json")?;
