@@ -1,32 +1,24 @@
-//! The project's test bench, as a library used by the `xtask` binary:
-//! guest assets and initramfs, the QEMU guest and its agent, the host-side
-//! traffic peer, and the end-to-end scenarios with their runner.
+//! The project's test bench, as a library used by the `xtask` binary.
+//!
+//! Layers, each importing only those before it:
+//! - [`vm`]: QEMU, the guest and its assets;
+//! - [`link`]: the host's end of each NIC's link (frames, peers, stacks);
+//! - [`scenarios`] and [`bench`]: the end-to-end tests and the benchmark,
+//!   which never import each other;
+//! - [`cmd`]: the commands (`test`, `run`, `demo`, `soak`, ...).
 
 #![warn(missing_docs)]
 
-pub mod assets;
-pub mod bench;
-pub mod console;
-pub mod cpio;
-pub mod demo;
-pub mod docs;
 pub mod error;
+pub mod mac;
 
 pub use anyhow::{bail, ensure};
-pub mod frame;
-pub mod fuzz;
-pub mod guest;
-pub mod host_stack;
-pub mod initramfs;
-pub mod job;
-pub mod kmod;
-pub mod mmsg;
-pub mod models;
-pub mod peer;
-pub mod qemu;
-pub mod qmp;
-pub mod responder;
-pub mod run;
+
+pub mod vm;
+
+pub mod link;
+
+pub mod bench;
 pub mod scenarios;
-pub mod soak;
-pub mod tests;
+
+pub mod cmd;

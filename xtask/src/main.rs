@@ -2,7 +2,7 @@
 //!
 //! Commands:
 //! - `test [--vm-only] [FILTER]`: static checks, unit tests, then end-to-end
-//!   scenarios in QEMU guests (see [`tests`]).
+//!   scenarios in QEMU guests (see [`test`]).
 //! - `bench [--model M]... [--quick]`: driver vs kernel benchmark, written to
 //!   `bench/results/` (see [`bench`]).
 //! - `demo`: the echo demo on an emulated 82574L (see [`demo`]).
@@ -14,7 +14,9 @@
 //!   completions (see [`docs`]).
 
 use std::process::ExitCode;
-use xtask::{assets, bench, demo, docs, error, fuzz, initramfs, run, soak, tests};
+use xtask::cmd::{demo, docs, fuzz, run, soak, test};
+use xtask::vm::{assets, initramfs};
+use xtask::{bench, error};
 
 /// Usage text of every command.
 const USAGE: &str = "usage:\n  cargo xtask test [--vm-only] [FILTER]\n  cargo xtask demo [--count N]\n  cargo xtask bench [--model M]... [--quick] [--out DIR]\n  \
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => run::main(&args[1..]),
-        Some("test") => tests::main(&args[1..]),
+        Some("test") => test::main(&args[1..]),
         Some("demo") => demo::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("soak") => soak::main(&args[1..]),

@@ -1,7 +1,8 @@
 //! The offered-rate ladder of the echo benchmark, as pure logic: which rates
 //! to offer, when to stop climbing, and what the rungs say.
 
-use super::attribution::{CpuShare, LinkDrops};
+use super::attribution::CpuShare;
+use crate::link::drops::LinkDrops;
 
 /// Offered rates (frames per second), in the order they are tried.
 pub const RATES: &[u64] = &[

@@ -17,12 +17,11 @@
 //! plain UDP sockets.
 //!
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
-//! ladder), [`dpdk`] (testpmd for the guest), [`report`] (Markdown),
+//! ladder), [`crate::vm::dpdk`] (testpmd for the guest), [`report`] (Markdown),
 //! [`chart`] (one SVG per model).
 
 pub mod attribution;
 pub mod chart;
-pub mod dpdk;
 pub mod ladder;
 pub mod measure;
 pub mod profile;
@@ -30,8 +29,9 @@ pub mod report;
 pub mod stacks;
 
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig, Link};
-use crate::models::{irq_modes, kernel_netdev_up};
+use crate::vm::guest::{Guest, GuestConfig, Link};
+use crate::vm::models::{irq_modes, kernel_netdev_up};
+use crate::vm::{dpdk, GUEST_CPUS};
 use crate::{bail, ensure};
 use measure::{EchoResult, HostCeiling, TxCount};
 use std::path::PathBuf;
@@ -186,7 +186,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     let mut quick = false;
     let mut stacks = false;
     let mut link = Link::Udp;
-    let mut out = crate::assets::workspace_root()
+    let mut out = crate::vm::assets::workspace_root()
         .join("bench")
         .join("results");
     let mut it = args.iter();
@@ -286,10 +286,6 @@ fn stacks_main(
     println!("bench: {} written", md.display());
     Ok(0)
 }
-
-/// Virtual CPUs of the bench guest: testpmd needs a main lcore and a
-/// forwarding lcore; every peer runs in the same 2-vCPU guest.
-pub const GUEST_CPUS: usize = 2;
 
 /// pktgen bursts tried: the default, and 32 frames per tail write.
 pub const PKTGEN_BURSTS: [u32; 2] = [1, 32];
@@ -444,7 +440,7 @@ pub fn chart_file(model: &str) -> String {
 
 /// The first line of `qemu-system-x86_64 --version`.
 fn qemu_version() -> Result<String> {
-    let qemu = crate::assets::ensure_qemu()?;
+    let qemu = crate::vm::assets::ensure_qemu()?;
     let out = std::process::Command::new(qemu).arg("--version").output()?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

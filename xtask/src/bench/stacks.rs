@@ -7,13 +7,13 @@
 //! TCP stream each way and a paced UDP flow, in rounds interleaved across
 //! the paths; each figure is the median of its path's rounds.
 
-use super::dpdk;
 use super::Effort;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, GuestConfig, Placement};
-use crate::host_stack::traffic::{self, Ping};
-use crate::host_stack::HostStack;
-use crate::models::kernel_driver;
+use crate::link::host_stack::traffic::{self, Ping};
+use crate::link::host_stack::HostStack;
+use crate::vm::dpdk;
+use crate::vm::guest::{Guest, GuestConfig, Placement};
+use crate::vm::models::kernel_driver;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -145,7 +145,7 @@ pub struct StacksResult {
 /// NICs from vfio-pci).
 pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
     let mut config = GuestConfig::with_nics(&[model, model]);
-    config.cpus = super::GUEST_CPUS;
+    config.cpus = crate::vm::GUEST_CPUS;
     config.dpdk = true;
     if model == "igb" {
         // Two 82576s side by side collide on their VFs' routing IDs.

@@ -4,12 +4,13 @@
 //! and `--stats-period` lines; `unbind` giving the NIC back to the kernel,
 //! `list` showing it active, and `bind` refusing it without `--force`.
 
-use crate::error::{Error, Result};
-use crate::frame::FrameKind;
-use crate::guest::Guest;
-use crate::job::Job;
-use crate::peer::{Peer, TrafficSpec};
-use crate::tests::Suite;
+use super::common::{base64_decode, json_objects, json_one, parse_pcap, receive_sent};
+use super::suite::Suite;
+use crate::error::Result;
+use crate::link::frame::FrameKind;
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::vm::guest::Guest;
+use crate::vm::job::Job;
 use crate::{bail, ensure};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -96,77 +97,6 @@ fn send_frames(g: &Guest, n: usize) -> Result<Vec<Vec<u8>>> {
     Ok(sent)
 }
 
-/// The frames of a classic pcap file (Ethernet).
-pub fn parse_pcap(b: &[u8]) -> Result<Vec<Vec<u8>>> {
-    Ok(pcap_records(b)?.into_iter().map(|(_, f)| f).collect())
-}
-
-/// The records of a classic pcap file (Ethernet): each frame with its
-/// timestamp in ns since the Unix epoch. `e1000 dump` writes ns
-/// timestamps (magic a1b23c4d); µs files (a1b2c3d4) are read too.
-pub fn pcap_records(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
-    let u32_at = |at: usize| -> Result<u32> {
-        b.get(at..at + 4)
-            .map(|s| u32::from_le_bytes(s.try_into().unwrap()))
-            .ok_or_else(|| Error::msg(format!("pcap truncated at byte {at} of {}", b.len())))
-    };
-    let ns_per_fraction = match u32_at(0)? {
-        0xa1b2_3c4d => 1,
-        0xa1b2_c3d4 => 1000,
-        magic => bail!("not a little-endian pcap: magic {magic:#x}"),
-    };
-    ensure!(
-        u32_at(20)? == 1,
-        "pcap link type {} is not Ethernet",
-        u32_at(20)?
-    );
-    let mut records = Vec::new();
-    let mut at = 24;
-    while at < b.len() {
-        let (caplen, len) = (u32_at(at + 8)? as usize, u32_at(at + 12)? as usize);
-        ensure!(
-            caplen == len,
-            "record at {at}: captured {caplen} of {len} bytes"
-        );
-        let data = b
-            .get(at + 16..at + 16 + caplen)
-            .ok_or_else(|| Error::msg(format!("pcap record at {at} truncated")))?;
-        let ns = u32_at(at)? as u64 * 1_000_000_000 + u32_at(at + 4)? as u64 * ns_per_fraction;
-        records.push((ns, data.to_vec()));
-        at += 16 + caplen;
-    }
-    Ok(records)
-}
-
-/// Decodes standard base64 (what busybox `base64` prints), ignoring line breaks.
-pub fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let chars: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(chars.len() * 3 / 4);
-    for chunk in chars.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            let v = value(c).ok_or_else(|| Error::msg(format!("not base64: {:?}", c as char)))?;
-            acc |= v << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Ok(out)
-}
-
 /// Every captured frame equals the frame sent, in order.
 fn check_frames(got: &[Vec<u8>], sent: &[Vec<u8>]) -> Result<()> {
     ensure!(
@@ -194,7 +124,7 @@ fn tshark_check(pcap: &[u8], sent: &[Vec<u8>], via_stdin: bool) -> Result<()> {
         println!("    tshark not installed on the host: its check skipped");
         return Ok(());
     }
-    let file = crate::assets::guest_dir().join("cli-test.pcap");
+    let file = crate::vm::assets::guest_dir().join("cli-test.pcap");
     let mut cmd = Command::new("tshark");
     if via_stdin {
         cmd.args(["-r", "-"]);
@@ -342,27 +272,6 @@ fn pcap_stream(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
-/// The JSON objects among a command's output lines (those starting with `{`;
-/// each must parse).
-pub fn json_objects(lines: &[String]) -> Result<Vec<serde_json::Value>> {
-    lines
-        .iter()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| {
-            serde_json::from_str(l).map_err(|e| Error::msg(format!("bad JSON line {l:?}: {e}")))
-        })
-        .collect()
-}
-
-/// The object with `"type": KIND`, which must be there exactly once.
-pub fn json_one<'a>(objects: &'a [serde_json::Value], kind: &str) -> Result<&'a serde_json::Value> {
-    let found: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == kind).collect();
-    match found.as_slice() {
-        [one] => Ok(one),
-        _ => bail!("{} JSON objects of type {kind}", found.len()),
-    }
-}
-
 /// `echo --json --stats-period`: every stdout line is a JSON object (ready,
 /// stats, summary); the summary counts at least the ping-pong (a frame left
 /// over from an earlier scenario may reach the NIC too, so the run ends on
@@ -457,36 +366,6 @@ fn json_lines(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
-/// Receives the IPv4 frames `e1000 send` numbers 0, 1, … on `peer` (other
-/// frames are skipped) until `n` arrived or 60 s passed: each must carry the
-/// next sequence number and a valid IPv4 header checksum, then pass `check`.
-/// Returns how many arrived.
-pub(crate) fn receive_sent(
-    peer: &Peer,
-    n: u64,
-    mut check: impl FnMut(u64, &[u8]) -> Result<()>,
-) -> Result<u64> {
-    let mut next = 0u64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while next < n && std::time::Instant::now() < deadline {
-        let Some(f) = peer.recv(Duration::from_millis(500))? else {
-            continue;
-        };
-        if f.len() < 50 || f[12..14] != [0x08, 0x00] {
-            continue; // not ours (nothing else should come, but be tolerant)
-        }
-        ensure!(
-            crate::frame::checksum(&f[14..34]) == 0,
-            "bad IPv4 header checksum in frame {next}"
-        );
-        let seq = u64::from_be_bytes(f[42..50].try_into().unwrap());
-        ensure!(seq == next, "sequence gap: got {seq}, expected {next}");
-        check(seq, &f)?;
-        next += 1;
-    }
-    Ok(next)
-}
-
 /// `send` with every addressing option: the host receives frames with the
 /// IPs, ports, flows (source ports cycling), payload and checksum asked for;
 /// the JSON summary counts them. More frames than the pool has buffers, so
@@ -562,7 +441,7 @@ fn unbind_bind(g: &mut Guest) -> Result<()> {
         r.status,
         r.output()
     );
-    super::bench::kernel_ping(g, 0)?;
+    super::harness::kernel_ping(g, 0)?;
     let list = g.run_ok("e1000 list", SHORT)?;
     let line = list
         .lines
@@ -633,5 +512,5 @@ fn unbind_bind(g: &mut Guest) -> Result<()> {
         plain.status,
         plain.output()
     );
-    super::driver::echo_works(g)
+    super::common::echo_works(g)
 }

@@ -3,33 +3,28 @@
 //! every user error provoked for real, SIGINT/SIGKILL mid-flood without DMAR
 //! faults, and the kernel's own driver working before and after ours.
 
-use super::faults::{
-    errors, link_flap, open_fails_half_way, overload, rx_ring_full, sigkill_then_reopen,
-    stop_mid_flood,
+use super::common::{
+    echo_works, json_objects, json_one, json_summary, nic_counter, no_dmar_faults, receive_sent,
+    start_cli,
 };
+use super::suite::Suite;
 use crate::error::Result;
-use crate::frame::{FrameKind, Mac};
-use crate::guest::{Guest, GuestConfig};
-use crate::job::Job;
-use crate::models::irq_modes;
-use crate::peer::{Peer, TrafficSpec};
-use crate::responder::Responder;
-use crate::tests::Suite;
+use crate::link::frame::{FrameKind, Mac};
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::link::responder::Responder;
+use crate::vm::guest::{Guest, GuestConfig};
+use crate::vm::models::irq_modes;
 use crate::{bail, ensure};
 use std::time::Duration;
 
-/// One suite (one boot) per model, with every scenario.
-pub fn suite(model: &'static str) -> Suite {
+/// Adds the driver's own scenarios for `model`.
+pub fn add(mut s: Suite, model: &'static str) -> Suite {
     let name = |what: &str| format!("{model}::{what}");
-    let mut s =
-        Suite::new(GuestConfig::with_nics(&[model])).test(name("info_shows_qemu_mac"), info);
+    s = s.test(name("info_shows_qemu_mac"), info);
     for mode in irq_modes(model) {
         let mode = *mode;
         s = s.test(name(&format!("echo_{mode}_pingpong_and_flood")), move |g| {
             echo(g, mode)
-        });
-        s = s.test(name(&format!("link_flap_mid_flood_{mode}")), move |g| {
-            link_flap(g, mode)
         });
     }
     if model == "e1000e" {
@@ -42,48 +37,25 @@ pub fn suite(model: &'static str) -> Suite {
             });
     }
     if model == "igb" {
-        s = s
-            .test(name("echo_rss_four_queues_four_threads"), |g| {
-                rss(g, 4, "msix")
-            })
-            .test(
-                name("open_failing_half_way_leaves_nothing_running"),
-                open_fails_half_way,
-            );
+        s = s.test(name("echo_rss_four_queues_four_threads"), |g| {
+            rss(g, 4, "msix")
+        });
     }
-    s = s
-        .test(
-            name("echo_4k_pages_identity_iova"),
-            echo_4k_pages_identity_iova,
-        )
-        .test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
-        .test(name("overload_bursts_then_echo_still_works"), overload)
-        .test(
-            name("receive_at_speed_loses_nothing_inside_the_guest"),
-            receive_at_speed,
-        )
-        .test(name("dump_lines_match_sent_frames"), dump)
-        .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
-        .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
-        .test(name("send_checksums_and_sequence"), send)
-        .test(name("errors_are_clear"), errors)
-        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
-            stop_mid_flood(g, "INT")
-        })
-        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
-            stop_mid_flood(g, "TERM")
-        })
-        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
-        .test(
-            name("kernel_driver_before_and_after"),
-            kernel_driver_round_trip,
-        );
-    super::offloads::add(
-        super::features::add(
-            super::cli::add(super::programs::add(s, model), model),
-            model,
-        ),
-        model,
+    s.test(
+        name("echo_4k_pages_identity_iova"),
+        echo_4k_pages_identity_iova,
+    )
+    .test(
+        name("receive_at_speed_loses_nothing_inside_the_guest"),
+        receive_at_speed,
+    )
+    .test(name("dump_lines_match_sent_frames"), dump)
+    .test(name("tokio_example_echoes_on_interrupts"), tokio_echo)
+    .test(name("smoltcp_ping_through_the_driver"), smoltcp_ping)
+    .test(name("send_checksums_and_sequence"), send)
+    .test(
+        name("kernel_driver_before_and_after"),
+        kernel_driver_round_trip,
     )
 }
 
@@ -164,20 +136,6 @@ pub fn forward_suite() -> Suite {
             Ok(())
         },
     )
-}
-
-/// Fails if the guest kernel logged any DMA remapping fault.
-pub(crate) fn no_dmar_faults(g: &Guest) -> Result<()> {
-    let r = g.run(
-        "dmesg | grep -iE 'DMAR.*fault|DMA (Read|Write)' || true",
-        Duration::from_secs(10),
-    )?;
-    ensure!(
-        r.lines.is_empty(),
-        "DMAR faults in the guest log:\n{}",
-        r.output()
-    );
-    Ok(())
 }
 
 pub(super) fn info(g: &mut Guest) -> Result<()> {
@@ -327,8 +285,8 @@ pub(super) fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> 
     }
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(r.status == 0, "echo exited {}:\n{}", r.status, r.output());
-    let objects = super::cli::json_objects(&r.lines)?;
-    let summary = super::cli::json_one(&objects, "summary")?;
+    let objects = json_objects(&r.lines)?;
+    let summary = json_one(&objects, "summary")?;
     ensure!(
         summary["rx_frames"] == PINGS + FLOOD,
         "summary does not count {} frames received: {summary}\n{}",
@@ -370,37 +328,6 @@ pub(super) fn echo_with(g: &mut Guest, env: &str, options: &str, mode: &str) -> 
     no_dmar_faults(g)
 }
 
-/// The `--json` summary object among a finished command's output lines.
-pub(super) fn json_summary(r: &crate::guest::JobResult) -> Result<serde_json::Value> {
-    let objects = super::cli::json_objects(&r.lines)?;
-    super::cli::json_one(&objects, "summary")
-        .cloned()
-        .map_err(|e| crate::error::Error::msg(format!("{e:#}:\n{}", r.output())))
-}
-
-/// Counter `name` of the NIC (`rx_ring_full`, `rx_driver_dropped`, …) from a
-/// `--json` summary.
-pub(super) fn nic_counter(summary: &serde_json::Value, name: &str) -> Result<u64> {
-    summary["nic"][name]
-        .as_u64()
-        .ok_or_else(|| crate::error::Error::msg(format!("no counter {name} in {summary}")))
-}
-
-/// Starts `e1000 COMMAND NIC0 OPTIONS --quiet --json` (`echo`, `dump`) in the
-/// background and returns once it is ready and receiving: QEMU's 8254x
-/// models hold reception for 1 s after the RCTL write, so every model gets
-/// that long.
-pub(super) fn start_cli<'g>(g: &'g Guest, command: &str, options: &str) -> Result<Job<'g>> {
-    let mut job = g.spawn(&format!(
-        "e1000 {command} {} {options} --quiet --json",
-        g.nic(0).pci
-    ))?;
-    let ready = format!("{command}: ready");
-    job.wait_line(|l| l.contains(&ready), Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1500));
-    Ok(job)
-}
-
 /// Receiving alone at 100 kframes/s (about what the emulation carries; the
 /// ring fills now and then): every frame the host sent and QEMU read
 /// must reach `e1000 dump`, and the driver must drop none. This is where
@@ -408,7 +335,7 @@ pub(super) fn start_cli<'g>(g: &'g Guest, command: &str, options: &str) -> Resul
 /// write-back (and rewrites DD on a descriptor already re-armed): a driver
 /// that trusts DD alone loses frames and can deadlock its ring.
 pub(super) fn receive_at_speed(g: &mut Guest) -> Result<()> {
-    use crate::bench::attribution::{wait_drained, LinkDrops};
+    use crate::link::drops::{wait_drained, LinkDrops};
     const BURST: usize = 30_000;
     const RATE: u64 = 100_000;
     let nic = g.nic(0);
@@ -504,7 +431,7 @@ pub(super) fn send(g: &mut Guest) -> Result<()> {
         "e1000 send {} --count {N} --size 128 --rate 10000 --dst-mac 02:00:00:00:00:01",
         nic.pci
     ))?;
-    let next = super::cli::receive_sent(&peer, N, |_, f| {
+    let next = receive_sent(&peer, N, |_, f| {
         ensure!(f.len() == 128, "frame of {} bytes, expected 128", f.len());
         ensure!(
             f[0..6] == [2, 0, 0, 0, 0, 1] && f[6..12] == nic.mac.0,
@@ -598,31 +525,6 @@ pub(super) fn rss(g: &mut Guest, queues: usize, mode: &str) -> Result<()> {
     Ok(())
 }
 
-/// A short ping-pong through a fresh `e1000 echo` (which may first see stale
-/// frames of an earlier flood; the peer skips their echoes), then no DMAR
-/// fault in the guest log.
-pub(crate) fn echo_works(g: &Guest) -> Result<()> {
-    let nic = g.nic(0);
-    let peer = Peer::new(nic)?;
-    let mut job = g.spawn(&format!("e1000 echo {} --timeout 60 --quiet", nic.pci))?;
-    job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30))?;
-    if !irq_modes(&nic.model).contains(&"msi") {
-        // QEMU's 8254x model holds reception for 1 s after every RCTL write;
-        // the rest of an earlier flood piles up meanwhile and can overflow its
-        // backlog. Let that clear before measuring.
-        std::thread::sleep(Duration::from_millis(1500));
-    }
-    let s = peer.ping_pong(50, TrafficSpec::default(), Duration::from_secs(2))?;
-    g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
-    let r = job.wait(Duration::from_secs(30))?;
-    ensure!(
-        s.sent == s.echoed && s.mismatched == 0 && r.status == 0,
-        "echo after restart: {s}\n{}",
-        r.output()
-    );
-    no_dmar_faults(g)
-}
-
 /// The guest kernel's driver takes the NIC after us and passes traffic; then
 /// ours takes it back from the kernel driver's state and echoes.
 pub(super) fn kernel_driver_round_trip(g: &mut Guest) -> Result<()> {
@@ -632,7 +534,7 @@ pub(super) fn kernel_driver_round_trip(g: &mut Guest) -> Result<()> {
         &format!("echo {pci} > {sys}/driver/unbind; echo > {sys}/driver_override"),
         Duration::from_secs(10),
     )?;
-    let kernel = super::bench::kernel_ping(g, 0);
+    let kernel = super::harness::kernel_ping(g, 0);
     let back = g.run(
         &format!("echo {pci} > {sys}/driver/unbind; echo vfio-pci > {sys}/driver_override; echo {pci} > /sys/bus/pci/drivers_probe; readlink {sys}/driver"),
         Duration::from_secs(20),

@@ -2,15 +2,44 @@
 //! hot-unplug, user errors (no IOMMU, a group not viable, memlock), signals
 //! mid-flood, a start-up failing half-way, a full ring and overload.
 
-use super::driver::{echo_works, json_summary, nic_counter, no_dmar_faults, start_cli};
+use super::common::{echo_works, json_summary, nic_counter, no_dmar_faults, start_cli};
+use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::frame::Mac;
-use crate::guest::{Guest, GuestConfig, Placement};
-use crate::models::irq_modes;
-use crate::peer::{Peer, TrafficSpec};
-use crate::tests::Suite;
+use crate::link::frame::Mac;
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::vm::guest::{Guest, GuestConfig, Placement};
+use crate::vm::models::irq_modes;
 use std::time::Duration;
+
+/// Adds the faults every model meets: link flaps in each interrupt mode, a
+/// full RX ring, overload, user errors, signals mid-flood, SIGKILL then
+/// reopen, and (on the 82576) an open that fails half way.
+pub fn add(mut s: Suite, model: &'static str) -> Suite {
+    let name = |what: &str| format!("{model}::{what}");
+    for mode in irq_modes(model) {
+        let mode = *mode;
+        s = s.test(name(&format!("link_flap_mid_flood_{mode}")), move |g| {
+            link_flap(g, mode)
+        });
+    }
+    if model == "igb" {
+        s = s.test(
+            name("open_failing_half_way_leaves_nothing_running"),
+            open_fails_half_way,
+        );
+    }
+    s.test(name("rx_ring_full_is_counted_then_recovers"), rx_ring_full)
+        .test(name("overload_bursts_then_echo_still_works"), overload)
+        .test(name("errors_are_clear"), errors)
+        .test(name("sigint_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "INT")
+        })
+        .test(name("sigterm_mid_flood_no_dmar_fault"), |g| {
+            stop_mid_flood(g, "TERM")
+        })
+        .test(name("sigkill_then_next_run_works"), sigkill_then_reopen)
+}
 
 /// QEMU takes the link down for a second mid-run; `e1000 echo` keeps running
 /// and echoes everything once the link is back.
@@ -174,7 +203,7 @@ pub(super) fn hot_unplug(g: &mut Guest, mode: &str) -> Result<()> {
 /// remove it, and no DMAR fault may be logged.
 pub(super) fn unplug_and_expect_release(
     g: &Guest,
-    job: crate::job::Job<'_>,
+    job: crate::vm::job::Job<'_>,
     device_id: &str,
     pci: &str,
 ) -> Result<()> {
@@ -439,7 +468,7 @@ pub(super) fn errors(g: &mut Guest) -> Result<()> {
 }
 
 /// Starts a flood, interrupts `e1000 echo` with `signal` mid-way; returns its output.
-pub(super) fn interrupt_mid_flood(g: &Guest, signal: &str) -> Result<crate::guest::JobResult> {
+pub(super) fn interrupt_mid_flood(g: &Guest, signal: &str) -> Result<crate::vm::guest::JobResult> {
     let nic = g.nic(0);
     let peer = Peer::new(nic)?;
     let mut job = g.spawn(&format!("e1000 echo {} --quiet", nic.pci))?;

@@ -2,11 +2,11 @@
 //! need the `e1000` command's newer options: the TX watchdog (through the
 //! fault-injection hook), jumbo frames, and the receive address filters.
 
+use super::suite::Suite;
 use crate::error::Result;
-use crate::frame::{Mac, ETHERTYPE_TEST};
-use crate::guest::Guest;
-use crate::peer::{Peer, TrafficSpec};
-use crate::tests::Suite;
+use crate::link::frame::{Mac, ETHERTYPE_TEST};
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::vm::guest::Guest;
 use crate::{bail, ensure};
 use std::time::Duration;
 
@@ -193,7 +193,7 @@ fn jumbo_send(g: &mut Guest) -> Result<()> {
         Duration::from_secs(60),
     )?;
     ensure!(r.status == 0, "send --size 9014 failed:\n{}", r.output());
-    let got = super::cli::receive_sent(&peer, N, |seq, f| {
+    let got = super::common::receive_sent(&peer, N, |seq, f| {
         ensure!(
             f.len() == 9014,
             "frame {seq} is {} bytes, not 9014",
@@ -365,11 +365,11 @@ fn interrupts_under(
     options: &str,
     rate: u64,
     secs: f64,
-) -> Result<(f64, crate::peer::EchoSummary)> {
+) -> Result<(f64, crate::link::peer::EchoSummary)> {
     let nic = g.nic(0);
     let pci = nic.pci.clone();
     let peer = Peer::new(nic)?;
-    let mode = crate::models::irq_modes(&nic.model)
+    let mode = crate::vm::models::irq_modes(&nic.model)
         .last()
         .copied()
         .unwrap_or("intx");

@@ -4,19 +4,21 @@
 //! module here and add `.test("model::my_test", my_test)` to a suite below
 //! (or a new `Suite::new(GuestConfig::with_nics(&[...]))`).
 
-pub(crate) mod bench;
 pub(crate) mod cli;
+pub(crate) mod common;
 pub(crate) mod driver;
 pub(crate) mod faults;
 pub(crate) mod features;
+pub(crate) mod harness;
 pub(crate) mod offloads;
 pub(crate) mod programs;
 pub(crate) mod ptp;
 pub(crate) mod real_stacks;
 pub(crate) mod sriov;
+pub mod suite;
 
-use crate::guest::GuestConfig;
-use crate::tests::Suite;
+use crate::vm::guest::GuestConfig;
+use suite::Suite;
 
 /// Every suite, in the order they run.
 pub fn suites() -> Vec<Suite> {
@@ -26,51 +28,54 @@ pub fn suites() -> Vec<Suite> {
         Suite::new(GuestConfig::with_nics(&["e1000e", "e1000", "igb"]).unbound())
             .test(
                 "bench::agent_output_and_status",
-                bench::agent_output_and_status,
+                harness::agent_output_and_status,
             )
-            .test("bench::agent_concurrent_jobs", bench::agent_concurrent_jobs)
+            .test(
+                "bench::agent_concurrent_jobs",
+                harness::agent_concurrent_jobs,
+            )
             .test(
                 "bench::agent_sigint_background_job",
-                bench::agent_sigint_background_job,
+                harness::agent_sigint_background_job,
             )
-            .test("bench::guest_environment", bench::guest_environment)
-            .test("bench::cli_help_runs", bench::cli_help_runs)
-            .test("bench::kernel_e1000e_ping", |g| bench::kernel_ping(g, 0))
-            .test("bench::kernel_e1000_ping", |g| bench::kernel_ping(g, 1))
-            .test("bench::kernel_igb_ping", |g| bench::kernel_ping(g, 2))
-            .test("bench::qmp_set_link", bench::qmp_set_link),
+            .test("bench::guest_environment", harness::guest_environment)
+            .test("bench::cli_help_runs", harness::cli_help_runs)
+            .test("bench::kernel_e1000e_ping", |g| harness::kernel_ping(g, 0))
+            .test("bench::kernel_e1000_ping", |g| harness::kernel_ping(g, 1))
+            .test("bench::kernel_igb_ping", |g| harness::kernel_ping(g, 2))
+            .test("bench::qmp_set_link", harness::qmp_set_link),
         // NICs bound to vfio-pci at boot, as the project's driver wants them.
         Suite::new(GuestConfig::with_nics(&["e1000e", "igb", "e1000-82545em"]))
-            .test("bench::vfio_bound", bench::vfio_bound),
+            .test("bench::vfio_bound", harness::vfio_bound),
         // The bench's guest: DPDK's testpmd appended to the initramfs, 2 vCPUs.
         Suite::new({
             let mut c = GuestConfig::with_nics(&["e1000e"]);
-            c.cpus = crate::bench::GUEST_CPUS;
+            c.cpus = crate::vm::GUEST_CPUS;
             c.dpdk = true;
             c
         })
-        .test("bench::dpdk_testpmd_echoes", bench::dpdk_testpmd_echoes),
+        .test("bench::dpdk_testpmd_echoes", harness::dpdk_testpmd_echoes),
         // Interrupt affinity needs more than one CPU: 2 vCPUs, one NIC per family.
         Suite::new({
             let mut c = GuestConfig::with_nics(&["e1000e", "igb", "e1000"]);
-            c.cpus = crate::bench::GUEST_CPUS;
+            c.cpus = crate::vm::GUEST_CPUS;
             c
         })
         .test("e1000e::echo_thread_runs_where_its_interrupt_lands", |g| {
-            bench::echo_thread_runs_where_its_interrupt_lands(g, 0)
+            harness::echo_thread_runs_where_its_interrupt_lands(g, 0)
         })
         .test("igb::echo_thread_runs_where_its_interrupt_lands", |g| {
-            bench::echo_thread_runs_where_its_interrupt_lands(g, 1)
+            harness::echo_thread_runs_where_its_interrupt_lands(g, 1)
         })
         .test("e1000::echo_thread_runs_where_its_interrupt_lands", |g| {
-            bench::echo_thread_runs_where_its_interrupt_lands(g, 2)
+            harness::echo_thread_runs_where_its_interrupt_lands(g, 2)
         }),
         // The project's driver, the same scenarios on every model.
-        driver::suite("e1000e"),
-        driver::suite("e1000"),
-        driver::suite("e1000-82544gc"),
-        driver::suite("e1000-82545em"),
-        driver::suite("igb"),
+        model_suite("e1000e"),
+        model_suite("e1000"),
+        model_suite("e1000-82544gc"),
+        model_suite("e1000-82545em"),
+        model_suite("igb"),
         faults::no_iommu_suite(),
         driver::forward_suite(),
         real_stacks::forward_suite("e1000"),
@@ -84,4 +89,15 @@ pub fn suites() -> Vec<Suite> {
         faults::hot_unplug_forward_suite("poll"),
         faults::hot_unplug_forward_suite("msix"),
     ]
+}
+
+/// One suite (one boot) per model, with every scenario of every theme that
+/// applies to it.
+fn model_suite(model: &'static str) -> Suite {
+    let s = Suite::new(GuestConfig::with_nics(&[model]));
+    let s = faults::add(driver::add(s, model), model);
+    offloads::add(
+        features::add(cli::add(programs::add(s, model), model), model),
+        model,
+    )
 }

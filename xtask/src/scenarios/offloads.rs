@@ -2,10 +2,11 @@
 //! model: frames the NIC completed, checked at the host byte by byte, and
 //! what `e1000 dump` reports of frames the host crafted.
 
+use super::common::frame_lines;
+use super::suite::Suite;
 use crate::error::Result;
-use crate::guest::Guest;
-use crate::peer::Peer;
-use crate::tests::Suite;
+use crate::link::peer::Peer;
+use crate::vm::guest::Guest;
 use crate::{bail, ensure};
 use e1000_wire::ip::{self, Headers, Network, Transport};
 use e1000_wire::{checksum, write_ipv4_udp, Ipv4Udp};
@@ -213,7 +214,7 @@ fn sctp_frame(dst: [u8; 6], seq: u16, len: usize) -> Vec<u8> {
         .collect();
     let h = Headers {
         dst_mac: dst,
-        src_mac: crate::frame::Mac::HOST.0,
+        src_mac: crate::link::frame::Mac::HOST.0,
         network: Network::V4 {
             src: [10, 11, 12, 1],
             dst: [10, 11, 12, 2],
@@ -316,7 +317,7 @@ fn udp6_frame(dst: [u8; 6], seq: u16, len: usize) -> Vec<u8> {
     };
     let h = Headers {
         dst_mac: dst,
-        src_mac: crate::frame::Mac::HOST.0,
+        src_mac: crate::link::frame::Mac::HOST.0,
         network: Network::V6 {
             src: address(1),
             dst: address(2),
@@ -340,7 +341,7 @@ fn udp_frame(dst: [u8; 6], seq: u16, len: usize) -> Vec<u8> {
         &mut f,
         &Ipv4Udp {
             dst_mac: dst,
-            src_mac: crate::frame::Mac::HOST.0,
+            src_mac: crate::link::frame::Mac::HOST.0,
             src_ip: [10, 11, 12, 1],
             dst_ip: [10, 11, 12, 2],
             src_port: 5000 + seq,
@@ -361,17 +362,9 @@ fn tagged(f: &[u8], tci: u16) -> Vec<u8> {
     t
 }
 
-/// The `"type":"frame"` JSON lines of a `dump --json` run.
-pub(super) fn frame_lines(out: &str) -> Vec<serde_json::Value> {
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
-        .filter(|v| v["type"] == "frame")
-        .collect()
-}
-
 /// Starts `e1000 dump ARGS --json` and waits until it receives (the 8254x
 /// models hold reception for a second after RCTL is written).
-fn start_dump<'g>(g: &'g Guest, args: &str) -> Result<crate::guest::Job<'g>> {
+fn start_dump<'g>(g: &'g Guest, args: &str) -> Result<crate::vm::guest::Job<'g>> {
     let nic = g.nic(0);
     let mut job = g.spawn(&format!(
         "e1000 dump {} {args} --json --timeout 60",

@@ -3,15 +3,16 @@
 //! process, a multi-queue echo as a user under an 8 MiB memlock limit, and
 //! the guest kernel's own stack through `e1000 tap`, against the host's.
 
-use super::driver::{echo, no_dmar_faults};
+use super::common::no_dmar_faults;
+use super::driver::echo;
+use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::guest::Guest;
-use crate::host_stack::{connect_when_listening, counter, counters, retransmits, HostStack};
-use crate::models::irq_modes;
-use crate::peer::{Peer, TrafficSpec};
-use crate::responder::Responder;
-use crate::tests::Suite;
+use crate::link::host_stack::{connect_when_listening, counter, counters, retransmits, HostStack};
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::link::responder::Responder;
+use crate::vm::guest::Guest;
+use crate::vm::models::irq_modes;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};

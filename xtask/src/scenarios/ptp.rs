@@ -3,13 +3,12 @@
 //! the library's `ptp` example, and `e1000 dump --ptp` shows the NIC's own
 //! receive time of PTP frames, in its lines and in the pcap it writes.
 
-use super::cli::{base64_decode, pcap_records};
-use super::offloads::frame_lines;
+use super::common::{base64_decode, frame_lines, pcap_records};
+use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig, Nic, Placement};
-use crate::peer::{Peer, TrafficSpec};
-use crate::tests::Suite;
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::vm::guest::{Guest, GuestConfig, Nic, Placement};
 use e1000_wire::ptp_event_frame;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,7 +157,7 @@ fn dump(g: &mut Guest) -> Result<()> {
     let peer = Peer::new(nic)?;
     // `e1000 dump --ptp sync OUTPUT` for as many frames as the host sends,
     // once it receives and has settled.
-    let start = |output: &str| -> Result<crate::guest::Job<'_>> {
+    let start = |output: &str| -> Result<crate::vm::guest::Job<'_>> {
         let mut job = g.spawn(&format!(
             "e1000 dump {} --ptp sync {output} -c {} --timeout 60",
             nic.pci,

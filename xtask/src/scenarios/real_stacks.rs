@@ -4,12 +4,12 @@
 //! must get through as they would through a wire: nothing lost, nothing
 //! retransmitted, no bad checksum, and forward drops nothing itself.
 
+use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig, Placement};
-use crate::host_stack::traffic::{self, TcpStreamResult};
-use crate::host_stack::HostStack;
-use crate::tests::Suite;
+use crate::link::host_stack::traffic::{self, TcpStreamResult};
+use crate::link::host_stack::HostStack;
+use crate::vm::guest::{Guest, GuestConfig, Placement};
 use std::time::Duration;
 
 /// Bytes of each TCP stream.

@@ -5,15 +5,15 @@
 //! the PF's link, addressed to each VF's MAC, and the PF sorts frames to
 //! the VFs' pools.
 
-use super::driver::{json_summary, nic_counter};
+use super::common::{json_summary, nic_counter};
+use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::frame::Mac;
-use crate::guest::{Guest, GuestConfig, JobResult};
-use crate::host_stack::HostStack;
-use crate::job::Job;
-use crate::peer::{EchoSummary, Peer, TrafficSpec};
-use crate::tests::Suite;
+use crate::link::frame::Mac;
+use crate::link::host_stack::HostStack;
+use crate::link::peer::{EchoSummary, Peer, TrafficSpec};
+use crate::vm::guest::{Guest, GuestConfig, JobResult};
+use crate::vm::job::Job;
 use std::time::Duration;
 
 /// The PF and its first two VFs (routing-ID offset 0x80, stride 2).
@@ -217,7 +217,7 @@ fn tap(g: &mut Guest) -> Result<()> {
         .recv_timeout(Duration::from_secs(120))
         .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))?
         .unwrap_or(0);
-    let csum = host.run(crate::host_stack::counters)?;
+    let csum = host.run(crate::link::host_stack::counters)?;
     g.run_ok("killall -INT e1000", ten)?;
     let r = job.wait(Duration::from_secs(30))?;
     ensure!(
@@ -230,7 +230,7 @@ fn tap(g: &mut Guest) -> Result<()> {
         "TCP through e1000 tap on a VF: {got} of {BYTES} bytes:\n{}",
         up.output()
     );
-    let bad = crate::host_stack::counter(&csum, "Tcp:", "InCsumErrors");
+    let bad = crate::link::host_stack::counter(&csum, "Tcp:", "InCsumErrors");
     ensure!(
         bad == 0,
         "the host saw {bad} TCP segments with a bad checksum"

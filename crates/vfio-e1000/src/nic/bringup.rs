@@ -16,7 +16,7 @@
 //! registers and DMA memory: the tests run them against the software NIC.
 
 use super::config::Config;
-use super::queue::QueueState;
+use super::queue_state::QueueState;
 use super::vectors::QueueVectors;
 use crate::datapath::mempool::PoolRef;
 use crate::datapath::program_ring;

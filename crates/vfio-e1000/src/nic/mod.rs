@@ -9,6 +9,7 @@ pub(crate) mod diag;
 pub(crate) mod moderation;
 pub(crate) mod poller;
 pub(crate) mod queue;
+pub(crate) mod queue_state;
 pub(crate) mod vectors;
 
 pub use clock::Clock;
@@ -31,7 +32,7 @@ use crate::sys::mmio::{Mmio, Registers};
 use crate::sys::pci;
 use crate::sys::vfio::{Device, IrqIndex};
 use moderation::Moderation;
-use queue::QueueState;
+use queue_state::QueueState;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

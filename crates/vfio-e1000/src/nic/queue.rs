@@ -3,11 +3,10 @@
 //! out one per queue so that each can be driven by its own thread; the `Nic`
 //! methods that take a queue index go through the same code.
 
-use super::moderation::Moderation;
-use super::vectors::{QueueVectors, Role};
+use super::queue_state::QueueState;
+use super::vectors::Role;
 use super::{bringup, check_present, Hw};
 use crate::datapath::mempool::Packet;
-use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
 use crate::hw::counters::LinkStatus;
@@ -27,29 +26,6 @@ pub struct Wakeup {
     pub rx: bool,
     /// The link changed (see [`Nic::link`](crate::Nic::link)).
     pub link_changed: bool,
-}
-
-/// Everything one queue pair owns.
-#[derive(Debug)]
-pub(crate) struct QueueState {
-    pub rx: RxRing,
-    pub tx: TxRing,
-    /// The eventfds this queue sleeps on, with their roles.
-    pub vectors: QueueVectors,
-    /// `wait` calls in poll mode, and zero-timeout ones in interrupt modes.
-    pub polls: u32,
-    /// When poll mode last read STATUS to see whether the device is there.
-    pub presence_checked: Instant,
-    /// How long `wait` polls the ring before sleeping (interrupt modes).
-    pub busy_poll: Duration,
-    /// The TX watchdog's limit.
-    pub hang_timeout: Duration,
-    /// The interrupt vector this queue sleeps on and may re-time.
-    pub irq_vector: Option<u32>,
-    /// Adaptive interrupt moderation, if configured.
-    pub moderation: Option<Moderation>,
-    /// The function's re-arms ([`Hw::rearms`]) this queue has caught up with.
-    pub rearmed: u64,
 }
 
 /// Poll-mode `wait` calls between two looks at the slow-path events (the

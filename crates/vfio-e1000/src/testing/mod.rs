@@ -26,7 +26,7 @@ use crate::hw::devices::{lookup, INTEL};
 use crate::hw::family::Family;
 use crate::nic::bringup;
 use crate::nic::config::Config;
-use crate::nic::queue::QueueState;
+use crate::nic::queue_state::QueueState;
 use crate::sys::dma::{DmaMemory, IommuMap, IovaPolicy};
 use model::{Kind, ModelNic};
 use std::sync::Arc;

@@ -590,7 +590,7 @@ fn rss_spreads_flows_over_every_queue_and_writes_the_hash_back() {
             sent[q as usize].push(f);
             // Every queue's frames, intact and in order, from its own ring.
             if seq % 16 == 15 {
-                let mut rings: Vec<&mut crate::nic::queue::QueueState> = vec![&mut h.q];
+                let mut rings: Vec<&mut crate::nic::queue_state::QueueState> = vec![&mut h.q];
                 rings.extend(h.more.iter_mut());
                 for (i, ring) in rings.into_iter().enumerate() {
                     let mut out = Vec::new();

@@ -201,20 +201,6 @@ pub(super) fn ladder_rung(
     Ok(rung)
 }
 
-/// Waits until something in the guest echoes on `nic`: one probe frame at a
-/// time, each given 200 ms.
-pub fn wait_echoing(nic: &Nic, limit: Duration) -> Result<()> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
-        let s = peer.ping_pong(1, small_frames(), Duration::from_millis(200))?;
-        if s.echoed == 1 {
-            return Ok(());
-        }
-    }
-    Err(Error::msg(format!("nothing echoed within {limit:?}")))
-}
-
 /// Ping-pong: (p50 µs, p99 µs, lost).
 pub fn ping(socket: &UdpSocket, nic_mac: Mac, count: usize) -> Result<(f64, f64, u64)> {
     let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
@@ -325,7 +311,7 @@ pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
     let nic = g.nic(0);
     let (cmd, ready, process) = if e.mode == "testpmd" {
         (
-            crate::bench::dpdk::testpmd_command(&[&nic.pci], "macswap", ""),
+            crate::vm::dpdk::testpmd_command(&[&nic.pci], "macswap", ""),
             Ready::Echoes,
             "dpdk-testpmd",
         )
@@ -476,8 +462,8 @@ pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
 pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
     let peer = PeerEcho {
         mode: "testpmd",
-        settings: crate::bench::dpdk::testpmd_settings("macswap"),
-        cmd: crate::bench::dpdk::testpmd_command(&[&g.nic(0).pci], "macswap", ""),
+        settings: crate::vm::dpdk::testpmd_settings("macswap"),
+        cmd: crate::vm::dpdk::testpmd_command(&[&g.nic(0).pci], "macswap", ""),
         ready: Ready::Echoes,
         process: "dpdk-testpmd",
         goodbye: Some("Bye"),

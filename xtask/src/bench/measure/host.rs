@@ -28,8 +28,8 @@ pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
     let host = UdpSocket::bind("127.0.0.1:0")?;
     // Large buffers on both ends, as the bench gives the real peer socket:
     // this measures the peer, not the loopback's default buffer.
-    crate::qemu::grow_receive_buffer(&nic);
-    crate::qemu::grow_receive_buffer(&host);
+    crate::vm::qemu::grow_receive_buffer(&nic);
+    crate::vm::qemu::grow_receive_buffer(&host);
     nic.connect(host.local_addr()?)?;
     host.connect(nic.local_addr()?)?;
     nic.set_read_timeout(Some(Duration::from_millis(200)))?;

@@ -6,15 +6,6 @@ use super::*;
 /// The destination MAC of generated traffic (the host peer's).
 pub const TX_DST: &str = "02:00:00:00:00:01";
 
-/// Echo traffic: raw test frames of 60 bytes (64 on the wire with the FCS),
-/// the packets-per-second worst case.
-pub fn small_frames() -> TrafficSpec {
-    TrafficSpec {
-        kind: FrameKind::Raw,
-        size: |_| 60,
-    }
-}
-
 /// Frames a transmitter delivered to the host peer.
 #[derive(Clone, Debug, Default)]
 pub struct TxCount {
@@ -207,7 +198,7 @@ pub fn tx_pktgen(g: &Guest, netdev: &str, size: usize, count: u64, burst: u32) -
 /// to [`TX_DST`] until the host has counted `count`.
 pub fn tx_testpmd(g: &Guest, size: usize, count: u64) -> Result<TxCount> {
     let nic = g.nic(0);
-    let cmd = crate::bench::dpdk::testpmd_command(
+    let cmd = crate::vm::dpdk::testpmd_command(
         &[&nic.pci],
         "txonly",
         &format!("--txpkts={size} --eth-peer=0,{TX_DST}"),

@@ -1,15 +1,15 @@
 //! The host side of a NIC's link: sends test frames into a guest NIC over
 //! its UDP socket and checks what comes back against the echo contract
-//! (see [`crate::frame::check_echo`]).
+//! (see [`crate::link::frame::check_echo`]).
 //!
 //! Two modes: [`Peer::ping_pong`] (one frame in flight, RTT percentiles) and
 //! [`Peer::flood`] (many frames, optionally paced, collected by a receive
 //! thread; counts loss, reordering and mismatches).
 
-use crate::error::Result;
-use crate::frame::{check_echo, test_frame, test_seq, FrameKind, Mac};
-use crate::guest::Nic;
-use crate::mmsg::{send_batch, RecvBatch};
+use crate::error::{Error, Result};
+use crate::link::frame::{check_echo, test_frame, test_seq, FrameKind, Mac};
+use crate::link::mmsg::{send_batch, RecvBatch};
+use crate::vm::guest::Nic;
 use std::collections::HashSet;
 use std::fmt;
 use std::io::ErrorKind;
@@ -102,7 +102,7 @@ impl Default for TrafficSpec {
     fn default() -> Self {
         TrafficSpec {
             kind: FrameKind::Raw,
-            size: crate::frame::mixed_size,
+            size: crate::link::frame::mixed_size,
         }
     }
 }
@@ -357,6 +357,29 @@ fn recv_into(socket: &UdpSocket, timeout: Duration, buf: &mut [u8]) -> Result<Op
     }
 }
 
+/// Echo traffic: raw test frames of 60 bytes (64 on the wire with the FCS),
+/// the packets-per-second worst case.
+pub fn small_frames() -> TrafficSpec {
+    TrafficSpec {
+        kind: FrameKind::Raw,
+        size: |_| 60,
+    }
+}
+
+/// Waits until something in the guest echoes on `nic`: one probe frame at a
+/// time, each given 200 ms.
+pub fn wait_echoing(nic: &Nic, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let s = peer.ping_pong(1, small_frames(), Duration::from_millis(200))?;
+        if s.echoed == 1 {
+            return Ok(());
+        }
+    }
+    Err(Error::msg(format!("nothing echoed within {limit:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,7 +394,7 @@ mod tests {
         thread::spawn(move || {
             let mut n = 0;
             while let Ok(Some(f)) = recv(&nic, Duration::from_secs(2)) {
-                let mut e = crate::frame::expected_echo(&f, mac);
+                let mut e = crate::link::frame::expected_echo(&f, mac);
                 if n == corrupt {
                     *e.last_mut().unwrap() ^= 1;
                 }
@@ -406,7 +429,7 @@ mod tests {
         let peer = Peer::with_socket(fake_nic(mac, usize::MAX, 7), mac);
         let spec = TrafficSpec {
             kind: FrameKind::Udp,
-            size: crate::frame::mixed_size,
+            size: crate::link::frame::mixed_size,
         };
         let s = peer
             .flood(200, spec, Some(20_000), Duration::from_millis(300))

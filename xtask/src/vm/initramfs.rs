@@ -3,10 +3,10 @@
 //! modules the bench needs, the project's guest binaries, and a non-root
 //! user (uid 1000) for permission tests.
 
-use crate::assets::KernelTree;
-use crate::cpio::CpioWriter;
 use crate::error::{Context, Result};
-use crate::kmod::ModuleIndex;
+use crate::vm::assets::KernelTree;
+use crate::vm::cpio::CpioWriter;
+use crate::vm::kmod::ModuleIndex;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::BufWriter;
@@ -37,17 +37,23 @@ pub const MODULE_SETS: &[(&str, &[&str])] = &[
 
 /// Guest scripts: (path in the guest, contents).
 const SCRIPTS: &[(&str, &str)] = &[
-    ("init", include_str!("../guest/init.sh")),
-    ("bin/guest-agent", include_str!("../guest/guest-agent.sh")),
+    ("init", include_str!("../../guest/init.sh")),
+    (
+        "bin/guest-agent",
+        include_str!("../../guest/guest-agent.sh"),
+    ),
     (
         "bin/load-kernel-driver",
-        include_str!("../guest/load-kernel-driver.sh"),
+        include_str!("../../guest/load-kernel-driver.sh"),
     ),
-    ("bin/bind-vfio", include_str!("../guest/bind-vfio.sh")),
-    ("bin/unbind-vfio", include_str!("../guest/unbind-vfio.sh")),
-    ("bin/list-nics", include_str!("../guest/list-nics.sh")),
-    ("bin/pci-netdev", include_str!("../guest/pci-netdev.sh")),
-    ("bin/as-user", include_str!("../guest/as-user.sh")),
+    ("bin/bind-vfio", include_str!("../../guest/bind-vfio.sh")),
+    (
+        "bin/unbind-vfio",
+        include_str!("../../guest/unbind-vfio.sh"),
+    ),
+    ("bin/list-nics", include_str!("../../guest/list-nics.sh")),
+    ("bin/pci-netdev", include_str!("../../guest/pci-netdev.sh")),
+    ("bin/as-user", include_str!("../../guest/as-user.sh")),
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n";
@@ -108,7 +114,7 @@ fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
 /// Writes the initramfs for `kernel` with `binaries` (`(name, host path)`,
 /// installed as `/bin/<name>`) and returns its path.
 pub fn build(kernel: &KernelTree, binaries: &[(String, PathBuf)]) -> Result<PathBuf> {
-    let out_path = crate::assets::guest_dir().join("initramfs.cpio");
+    let out_path = crate::vm::assets::guest_dir().join("initramfs.cpio");
     let tmp_path = out_path.with_extension(format!("cpio.tmp.{}", std::process::id()));
     let file = File::create(&tmp_path).with_context(|| tmp_path.display().to_string())?;
     let mut t = Tree {

@@ -9,7 +9,7 @@
 pub mod traffic;
 
 use crate::error::{Error, Result};
-use crate::guest::Nic;
+use crate::vm::guest::Nic;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

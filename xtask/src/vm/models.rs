@@ -3,7 +3,7 @@
 
 use crate::ensure;
 use crate::error::Result;
-use crate::guest::Guest;
+use crate::vm::guest::Guest;
 use std::time::Duration;
 
 /// Interrupt modes QEMU's model of `model` offers.

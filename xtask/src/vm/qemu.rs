@@ -3,9 +3,9 @@
 //! `dgram` netdev per NIC: a pair of connected UDP sockets on 127.0.0.1, one
 //! end inherited by QEMU, the other kept by the host side of the tests.
 
-use crate::assets;
+use super::config::{GuestConfig, Link, Nic};
 use crate::error::Result;
-use crate::guest::{GuestConfig, Link, Nic};
+use crate::vm::assets;
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;

@@ -1,10 +1,9 @@
-//! A command running in the guest, started by [`Guest::spawn`]: follow its
+//! A command running in the guest, started by `Guest::spawn`: follow its
 //! output line by line, wait for a particular line, or wait for its end.
 
+use super::console::{Console, JobState, WaitError};
 use crate::bail;
-use crate::console::{JobState, WaitError};
 use crate::error::{Error, Result};
-use crate::guest::Guest;
 use std::time::{Duration, Instant};
 
 /// Output and exit status of a finished guest command.
@@ -23,9 +22,17 @@ impl JobResult {
     }
 }
 
+/// What a job needs of the machine that runs it.
+pub trait JobHost {
+    /// The console on which the guest agent reports every job's output.
+    fn agent_console(&self) -> &Console;
+    /// An error about the machine, with its diagnostics attached.
+    fn diagnosed(&self, message: String) -> Error;
+}
+
 /// A command running in the guest.
 pub struct Job<'g> {
-    guest: &'g Guest,
+    guest: &'g dyn JobHost,
     id: u64,
     command: String,
     cursor: usize,
@@ -33,7 +40,7 @@ pub struct Job<'g> {
 
 impl<'g> Job<'g> {
     /// Follows agent job `id` of `guest`, started as `command`.
-    pub(crate) fn new(guest: &'g Guest, id: u64, command: &str) -> Job<'g> {
+    pub(crate) fn new(guest: &'g dyn JobHost, id: u64, command: &str) -> Job<'g> {
         Job {
             guest,
             id,
@@ -53,7 +60,7 @@ impl<'g> Job<'g> {
         let (id, cursor) = (self.id, self.cursor);
         let got = self
             .guest
-            .console_state()
+            .agent_console()
             .wait_until(timeout, |s| match s.jobs.get(&id) {
                 Some(j) if j.lines.len() > cursor => Some(Some(j.lines[cursor].clone())),
                 Some(j) if j.status.is_some() => Some(None),
@@ -101,7 +108,7 @@ impl<'g> Job<'g> {
 
     fn state(&self) -> JobState {
         self.guest
-            .console_state()
+            .agent_console()
             .lock()
             .jobs
             .get(&self.id)
@@ -112,7 +119,7 @@ impl<'g> Job<'g> {
     /// Waits for the job to end.
     pub fn wait(self, timeout: Duration) -> Result<JobResult> {
         let id = self.id;
-        let got = self.guest.console_state().wait_until(timeout, |s| {
+        let got = self.guest.agent_console().wait_until(timeout, |s| {
             let j = s.jobs.get(&id)?;
             Some(JobResult {
                 status: j.status?,
@@ -129,7 +136,7 @@ impl<'g> Job<'g> {
         };
         let lines = self.state().lines;
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        self.guest.error(format!(
+        self.guest.diagnosed(format!(
             "guest job {} `{}`: {why} {what}; its last output:\n{tail}",
             self.id, self.command
         ))

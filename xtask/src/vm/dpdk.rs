@@ -11,9 +11,9 @@
 //! following the `Depends` of exactly the packages that provided a file to
 //! it, until every needed library is found.
 
-use crate::assets::{guest_dir, run};
-use crate::cpio::CpioWriter;
 use crate::error::{Context, Result};
+use crate::vm::assets::{guest_dir, run};
+use crate::vm::cpio::CpioWriter;
 use crate::{bail, ensure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};

@@ -6,8 +6,8 @@
 
 use crate::bail;
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig};
-use crate::peer::{Peer, TrafficSpec};
+use crate::link::peer::{Peer, TrafficSpec};
+use crate::vm::guest::{Guest, GuestConfig};
 use std::time::Duration;
 
 /// Model and PCI address as reported by the CLI's ready line, e.g.

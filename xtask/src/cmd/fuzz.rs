@@ -7,7 +7,7 @@
 //! `RUSTC_BOOTSTRAP=1` (no sanitizer: the targets hold no unsafe code of
 //! their own, and the driver's is checked by its tests).
 
-use crate::assets::workspace_root;
+use crate::vm::assets::workspace_root;
 use anyhow::{bail, Context};
 use std::process::Command;
 
@@ -52,7 +52,7 @@ pub fn main(args: &[String]) -> crate::error::Result<i32> {
     }
     for target in targets {
         // Work on a copy of the seeds, so that a run adds nothing to the repository.
-        let corpus = crate::assets::guest_dir().join(format!("fuzz-corpus-{target}"));
+        let corpus = crate::vm::assets::guest_dir().join(format!("fuzz-corpus-{target}"));
         let _ = std::fs::remove_dir_all(&corpus);
         std::fs::create_dir_all(&corpus)?;
         for seed in std::fs::read_dir(fuzz_dir.join("corpus").join(target))? {

@@ -12,9 +12,9 @@
 //! IOMMU faulted.
 
 use crate::error::Result;
-use crate::frame::Mac;
-use crate::guest::{Guest, GuestConfig};
-use crate::peer::{EchoSummary, Peer, TrafficSpec};
+use crate::link::frame::Mac;
+use crate::link::peer::{EchoSummary, Peer, TrafficSpec};
+use crate::vm::guest::{Guest, GuestConfig};
 use crate::{bail, ensure};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -74,7 +74,7 @@ fn pool_free(line: &str) -> Option<u64> {
 /// Runs the soak; returns the exit status.
 pub fn main(args: &[String]) -> Result<i32> {
     let (mut minutes, mut model, mut rate) = (10u64, "e1000e".to_string(), 2_000u64);
-    let mut out = crate::assets::workspace_root().join("bench/results/soak.md");
+    let mut out = crate::vm::assets::workspace_root().join("bench/results/soak.md");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {

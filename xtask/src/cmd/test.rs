@@ -7,51 +7,10 @@
 //! `N passed, N failed`.
 
 use crate::error::{Error, Result};
-use crate::guest::{Guest, GuestConfig, DIAGNOSTICS_MARKER};
+use crate::scenarios::suite::Scenario;
+use crate::vm::guest::{Guest, GuestConfig, DIAGNOSTICS_MARKER};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A scenario: runs against a booted guest, `Err` on failure.
-pub type ScenarioFn = Box<dyn Fn(&mut Guest) -> Result<()>>;
-
-/// A named scenario.
-pub struct Scenario {
-    /// Test name, `<model or area>::<what>`, e.g. `e1000e::echo_msix_flood`.
-    pub name: String,
-    /// The test body.
-    pub run: ScenarioFn,
-}
-
-/// Scenarios that share one boot, run in order.
-pub struct Suite {
-    /// The guest they run in.
-    pub config: GuestConfig,
-    /// The scenarios.
-    pub scenarios: Vec<Scenario>,
-}
-
-impl Suite {
-    /// A suite booting `config`.
-    pub fn new(config: GuestConfig) -> Suite {
-        Suite {
-            config,
-            scenarios: Vec::new(),
-        }
-    }
-
-    /// Adds a scenario.
-    pub fn test(
-        mut self,
-        name: impl Into<String>,
-        run: impl Fn(&mut Guest) -> Result<()> + 'static,
-    ) -> Suite {
-        self.scenarios.push(Scenario {
-            name: name.into(),
-            run: Box::new(run),
-        });
-        self
-    }
-}
 
 /// Pass/fail bookkeeping and reporting.
 #[derive(Default)]
@@ -83,7 +42,7 @@ fn cargo_check(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(args)
-        .current_dir(crate::assets::workspace_root())
+        .current_dir(crate::vm::assets::workspace_root())
         .output()?;
     if out.status.success() {
         return Ok(());

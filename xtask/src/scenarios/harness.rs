@@ -4,9 +4,9 @@
 
 use crate::ensure;
 use crate::error::Result;
-use crate::guest::Guest;
-use crate::models::kernel_netdev_up;
-use crate::responder::Responder;
+use crate::link::responder::Responder;
+use crate::vm::guest::Guest;
+use crate::vm::models::kernel_netdev_up;
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_secs(20);
@@ -185,15 +185,15 @@ pub fn vfio_bound(g: &mut Guest) -> Result<()> {
 /// vCPUs, hugepages, its PMDs loaded with `-d`) on the vfio-pci NIC, echoes
 /// a ping-pong through `macswap`, and ends cleanly on SIGINT.
 pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
-    use crate::bench::measure::{small_frames, wait_echoing};
+    use crate::link::peer::{small_frames, wait_echoing};
     let nic = g.nic(0);
-    let job = g.spawn(&crate::bench::dpdk::testpmd_command(
+    let job = g.spawn(&crate::vm::dpdk::testpmd_command(
         &[&nic.pci],
         "macswap",
         "",
     ))?;
     let pings = wait_echoing(nic, Duration::from_secs(90)).and_then(|()| {
-        let peer = crate::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let peer = crate::link::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
         peer.ping_pong(50, small_frames(), Duration::from_secs(1))
     });
     g.run("killall -INT dpdk-testpmd", SHORT)?;
@@ -220,7 +220,7 @@ pub fn dpdk_testpmd_echoes(g: &mut Guest) -> Result<()> {
 pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest, index: usize) -> Result<()> {
     let nic = g.nic(index);
     let pci = nic.pci.clone();
-    let mode = crate::models::irq_modes(&nic.model)
+    let mode = crate::vm::models::irq_modes(&nic.model)
         .last()
         .copied()
         .unwrap_or("intx");
@@ -231,10 +231,10 @@ pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest, index: usize) -
             "e1000 echo {pci} --irq {mode} --busy-poll 0 --timeout 60 --quiet{flag}"
         ))?;
         let said = job.wait_line(|l| l.contains("echo: ready"), Duration::from_secs(30));
-        let peer = crate::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
+        let peer = crate::link::peer::Peer::with_socket(nic.socket.try_clone()?, nic.mac);
         let s = peer.ping_pong(
             50,
-            crate::bench::measure::small_frames(),
+            crate::link::peer::small_frames(),
             Duration::from_secs(1),
         );
         let irqs = g.run_ok(&format!("grep 'vfio-.*{pci}' /proc/interrupts"), SHORT)?;

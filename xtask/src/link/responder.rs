@@ -2,9 +2,9 @@
 //! own network stack: answers ARP requests for its address and ICMP echo
 //! requests sent to it, and counts what it saw.
 
-use crate::frame::Mac;
-use crate::guest::Nic;
-use crate::peer::{recv, send};
+use crate::link::frame::Mac;
+use crate::link::peer::{recv, send};
+use crate::vm::guest::Nic;
 use e1000_wire::{reply_to, Reply};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -16,7 +16,9 @@ fn command() -> clap::Command {
 /// The output directory: the argument, or `target/<default>`.
 fn out_dir(args: &[String], default: &str) -> Result<PathBuf> {
     match args {
-        [] => Ok(crate::assets::workspace_root().join("target").join(default)),
+        [] => Ok(crate::vm::assets::workspace_root()
+            .join("target")
+            .join(default)),
         [dir] if !dir.starts_with('-') => Ok(PathBuf::from(dir)),
         _ => crate::bail!(
             "usage: cargo xtask {default_cmd} [DIR]",

@@ -3,7 +3,7 @@
 //! command, streams its output and exits with its status. A debugging aid.
 
 use crate::error::Result;
-use crate::guest::{Guest, GuestConfig};
+use crate::vm::guest::{Guest, GuestConfig};
 use crate::{bail, ensure};
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     config.trace = trace;
     if dpdk {
         config.dpdk = true;
-        config.cpus = crate::bench::GUEST_CPUS;
+        config.cpus = crate::vm::GUEST_CPUS;
     }
 
     let guest = Guest::boot(config)?;
