@@ -6,5 +6,7 @@ pub mod demo;
 pub mod docs;
 pub mod fuzz;
 pub mod run;
+pub mod setup;
+pub mod shell;
 pub mod soak;
 pub mod test;

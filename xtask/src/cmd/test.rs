@@ -129,6 +129,97 @@ const STATIC_CHECKS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// A check that runs one of the bench's commands.
+type CommandCheck = fn() -> Result<()>;
+
+/// The bench's own commands as a newcomer runs them, each in a process of
+/// its own (they boot their own guest).
+const COMMAND_CHECKS: &[(&str, CommandCheck)] = &[
+    ("cmd::demo_echoes_every_frame", demo_echoes_every_frame),
+    ("cmd::shell_runs_commands_with_host_traffic", shell_session),
+];
+
+/// `cargo xtask demo` ends with the line the README promises.
+fn demo_echoes_every_frame() -> Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("demo")
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    crate::ensure!(
+        out.status.success()
+            && text.contains("demo: 200/200 frames echoed by 82574L at 0000:00:03.0"),
+        "`cargo xtask demo` exited {}:\n{text}",
+        out.status
+    );
+    Ok(())
+}
+
+/// `cargo xtask shell` typed at: a background `e1000 echo`, `:ping` from the
+/// host, a foreground command interrupted with Ctrl-C (SIGINT to xtask),
+/// then `:quit`.
+fn shell_session() -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut expect = |want: &str, within: Duration| -> Result<()> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(want);
+                    seen.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        crate::bail!(
+            "the shell never printed {want:?}; it printed:\n{}",
+            seen.join("\n")
+        )
+    };
+    let session = (|| -> Result<()> {
+        expect("try: e1000 info", Duration::from_secs(300))?;
+        writeln!(stdin, "e1000 echo 0000:00:03.0 &")?;
+        expect("[1] echo: ready on 0000:00:03.0", Duration::from_secs(60))?;
+        writeln!(stdin, ":ping 20")?;
+        expect("20/20 echoed, 0 lost", Duration::from_secs(30))?;
+        writeln!(stdin, "sleep 600")?;
+        std::thread::sleep(Duration::from_secs(3));
+        // SAFETY: kill has no memory effects; the pid is our child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        expect("(exited 130)", Duration::from_secs(30))?;
+        writeln!(stdin, ":quit")?;
+        Ok(())
+    })();
+    if session.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    session?;
+    crate::ensure!(status.success(), "the shell exited {status} after :quit");
+    Ok(())
+}
+
 /// Entry point; returns the process exit status.
 pub fn main(args: &[String]) -> Result<i32> {
     let mut vm_only = false;
@@ -159,6 +250,13 @@ pub fn main(args: &[String]) -> Result<i32> {
             .collect();
         if !selected.is_empty() {
             run_suite(&suite.config, &selected, &mut tally);
+        }
+    }
+    for (name, check) in COMMAND_CHECKS {
+        if name.contains(&filter) {
+            let t = Instant::now();
+            let result = check();
+            tally.report(name, t.elapsed(), &result);
         }
     }
     if !tally.failed.is_empty() {

@@ -25,11 +25,31 @@ pub fn add(s: Suite, model: &str) -> Suite {
         .test(name("cli_dump_pcap_file_matches_sent_frames"), pcap_file)
         .test(name("cli_dump_pcap_stream_to_stdout"), pcap_stream)
         .test(name("cli_json_and_stats_lines_parse"), json_lines)
+        .test(name("cli_output_into_a_closed_pipe_is_quiet"), closed_pipe)
         .test(name("cli_send_addresses_flows_payload"), send_options)
         .test(
             name("cli_unbind_to_kernel_then_bind_refuses_active"),
             unbind_bind,
         )
+}
+
+/// `e1000 info | head -1`: the reader goes away while `info` still writes.
+/// No panic message, exit status 0 (all written in time) or 141 (128 +
+/// SIGPIPE, as a killed program reports), and the NIC usable afterwards.
+fn closed_pipe(g: &mut Guest) -> Result<()> {
+    let pci = g.nic(0).pci.clone();
+    for _ in 0..3 {
+        let r = g.run(
+            &format!("(e1000 info {pci} 2>/tmp/info.err; echo $? >/tmp/info.st) | head -1; cat /tmp/info.st /tmp/info.err"),
+            SHORT,
+        )?;
+        let out = r.output();
+        ensure!(
+            r.lines.len() == 2 && ["0", "141"].contains(&r.lines[1].trim()),
+            "want the first line of `info` and its exit status 0 or 141, then nothing on stderr:\n{out}"
+        );
+    }
+    super::common::echo_works(g)
 }
 
 /// `--version`, `--help` exit 0; an unknown option, an extra argument and a

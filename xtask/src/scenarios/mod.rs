@@ -77,7 +77,10 @@ pub fn suites() -> Vec<Suite> {
         model_suite("e1000-82545em"),
         model_suite("igb"),
         faults::no_iommu_suite(),
-        driver::forward_suite(),
+        driver::forward_suite().test(
+            "e1000e+igb::forward_example_carries_frames_both_ways",
+            programs::forward_example,
+        ),
         real_stacks::forward_suite("e1000"),
         real_stacks::forward_suite("e1000e"),
         real_stacks::forward_suite("igb"),

@@ -13,8 +13,8 @@ use std::process::Command;
 
 /// The Debian suite the guest kernel and busybox come from.
 const SUITE: &str = "bookworm";
-/// Where the backports source for a recent QEMU is written.
-const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+/// The QEMU binary the guests run on.
+pub const QEMU: &str = "qemu-system-x86_64";
 /// Rust target of the guest binaries (linked statically).
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -47,52 +47,28 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// Whether `qemu-system-x86_64` exists and knows the `igb` device.
-fn qemu_has_igb() -> bool {
-    Command::new("qemu-system-x86_64")
+pub fn qemu_has_igb() -> bool {
+    Command::new(QEMU)
         .args(["-device", "help"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("name \"igb\""))
         .unwrap_or(false)
 }
 
-/// Makes sure a QEMU with the `igb` model is installed, installing it from
-/// bookworm-backports when running as root. Returns the binary name.
+/// The QEMU binary, if it is installed and has the `igb` model; otherwise
+/// says that `cargo xtask setup` installs it. Changes nothing on the host.
 pub fn ensure_qemu() -> Result<&'static str> {
-    const QEMU: &str = "qemu-system-x86_64";
-    if qemu_has_igb() {
-        return Ok(QEMU);
-    }
-    let sources = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\n\
-                   Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
-    if !is_root() {
-        bail!(
-            "{QEMU} is missing or lacks the igb device model; as root, run:\n\
-             cat > {BACKPORTS_SOURCES} <<'END'\n{sources}END\n\
-             apt-get update\n\
-             apt-get install -y -t bookworm-backports qemu-system-x86"
-        );
-    }
-    eprintln!("xtask: installing QEMU from bookworm-backports");
-    fs::write(BACKPORTS_SOURCES, sources).context(BACKPORTS_SOURCES)?;
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args([
-            "install",
-            "-y",
-            "-t",
-            "bookworm-backports",
-            "qemu-system-x86",
-        ]))?;
     ensure!(
         qemu_has_igb(),
-        "{QEMU} still lacks the igb device after installing"
+        "{QEMU} is missing or lacks the igb device model (QEMU 10 from bookworm-backports has it): \
+         run `cargo xtask setup` as root, or see `cargo xtask setup --dry-run` for the commands"
     );
     Ok(QEMU)
 }
@@ -284,6 +260,25 @@ pub const GUEST_BINARIES: &[GuestBinary] = &[
         guest_name: "reopen",
         example: true,
     },
+    // The library's forwarding, capture and smoltcp UDP server examples.
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "forward",
+        guest_name: "example-forward",
+        example: true,
+    },
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "pcap",
+        guest_name: "example-pcap",
+        example: true,
+    },
+    GuestBinary {
+        package: "vfio-e1000",
+        bin: "udp_responder",
+        guest_name: "example-udp-responder",
+        example: true,
+    },
 ];
 
 /// Builds the guest binaries (release, statically linked) and returns
@@ -317,8 +312,9 @@ pub fn build_guest_binaries() -> Result<Vec<(String, PathBuf)>> {
         let kind = if b.example { "--example" } else { "--bin" };
         cmd.args(["-p", b.package, kind, b.bin]);
     }
-    // The guest's `e1000` carries the test hooks the scenarios use.
-    cmd.args(["--features", "e1000-cli/fault-injection"]);
+    // The guest's `e1000` carries the test hooks the scenarios use; the
+    // smoltcp example needs the library's smoltcp device.
+    cmd.args(["--features", "e1000-cli/fault-injection,vfio-e1000/smoltcp"]);
     let status = cmd.status().context("running cargo build for the guest")?;
     ensure!(
         status.success(),

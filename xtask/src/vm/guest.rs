@@ -106,6 +106,10 @@ impl Guest {
         );
         let mut cmd = Command::new(prepared.qemu);
         cmd.args(&args).stdin(Stdio::piped()).stdout(Stdio::piped());
+        // A process group of its own: Ctrl-C at the terminal reaches xtask
+        // alone, which decides (`shell` passes it to the guest command; the
+        // other commands die, and PR_SET_PDEATHSIG below takes QEMU along).
+        cmd.process_group(0);
         match &trace_path {
             Some(p) => cmd.stderr(File::create(p).with_context(|| p.display().to_string())?),
             None => cmd.stderr(Stdio::piped()),

@@ -22,6 +22,17 @@ impl JobResult {
     }
 }
 
+/// What [`Job::next_output`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An output line.
+    Line(String),
+    /// The job ended with this status; every line was returned.
+    Ended(i32),
+    /// Nothing within the timeout.
+    Nothing,
+}
+
 /// What a job needs of the machine that runs it.
 pub trait JobHost {
     /// The console on which the guest agent reports every job's output.
@@ -71,6 +82,28 @@ impl<'g> Job<'g> {
                 self.cursor += usize::from(line.is_some());
                 Ok(line)
             }
+            Err(e) => Err(self.failure(e, "waiting for output")),
+        }
+    }
+
+    /// The next output line within `timeout`, the exit status once the job
+    /// has ended and every line was returned, or [`Output::Nothing`] yet.
+    pub fn next_output(&mut self, timeout: Duration) -> Result<Output> {
+        let (id, cursor) = (self.id, self.cursor);
+        let got = self
+            .guest
+            .agent_console()
+            .wait_until(timeout, |s| match s.jobs.get(&id) {
+                Some(j) if j.lines.len() > cursor => Some(Output::Line(j.lines[cursor].clone())),
+                Some(j) => j.status.map(Output::Ended),
+                None => None,
+            });
+        match got {
+            Ok(output) => {
+                self.cursor += usize::from(matches!(output, Output::Line(_)));
+                Ok(output)
+            }
+            Err(WaitError::Timeout) => Ok(Output::Nothing),
             Err(e) => Err(self.failure(e, "waiting for output")),
         }
     }
