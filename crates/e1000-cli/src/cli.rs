@@ -53,11 +53,14 @@ pub enum Command {
     )]
     Unbind(UnbindArgs),
     /// Model, MAC, link, BARs, IRQs, config space, registers of one NIC
-    #[command(after_help = "Example:\n  e1000 info 0000:03:00.0")]
+    #[command(
+        after_help = "Example:\n  e1000 info 0000:03:00.0\n  e1000 info 0000:03:00.0 --json"
+    )]
     Info(InfoArgs),
     /// Print received frames (tcpdump style) or write them to a pcap file
     #[command(
-        after_help = "Examples:\n  e1000 dump 0000:03:00.0 -c 10 -x\n  e1000 dump 0000:03:00.0 -w capture.pcap --timeout 5\n  \
+        after_help = "Examples:\n  e1000 dump 0000:03:00.0 -c 10 -x\n  e1000 dump 0000:03:00.0 udp port 53 and not host 10.0.0.1\n  \
+                      e1000 dump 0000:03:00.0 -w capture.pcap --timeout 5\n  e1000 dump -r capture.pcap arp\n  \
                       e1000 dump 0000:03:00.0 -w - | tshark -r -"
     )]
     Dump(DumpArgs),
@@ -123,6 +126,9 @@ pub struct UnbindArgs {
 pub struct InfoArgs {
     /// PCI address, e.g. 0000:03:00.0
     pub pci: String,
+    /// One JSON object with every field instead of the text
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Interrupt mode on the command line.
@@ -268,8 +274,31 @@ pub struct TrafficArgs {
 /// `e1000 dump`.
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// PCI address, e.g. 0000:03:00.0
-    pub pci: String,
+    /// PCI address (e.g. 0000:03:00.0), then an optional filter, tcpdump
+    /// style: arp, ip, ip6, vlan, icmp, icmp6, tcp, udp, sctp,
+    /// `ether proto N`, `ether [src|dst] host MAC`, `[src|dst] host IP`,
+    /// `[tcp|udp|sctp] [src|dst] port N`, each after `not` if wanted,
+    /// joined by `and`. With -i or -r every word is filter
+    #[arg(value_name = "PCI [FILTER]", required_unless_present_any = ["interface", "read"])]
+    pub words: Vec<String>,
+    /// The NIC's PCI address, as tcpdump's -i names an interface
+    #[arg(short = 'i', long = "interface", value_name = "PCI")]
+    pub interface: Option<String>,
+    /// Read frames from a pcap FILE (`-` is stdin) instead of a NIC, and
+    /// print them (or write them again with -w) through the filter
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "interface"
+    )]
+    pub read: Option<String>,
+    /// Accepted for tcpdump habits: names are never resolved
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    /// Accepted for tcpdump habits: the link-level header is always shown
+    #[arg(short = 'e')]
+    pub link_level: bool,
     /// Write the frames to FILE in pcap format instead of printing them; `-` is stdout
     #[arg(short = 'w', long = "write", value_name = "FILE", alias = "pcap")]
     pub write: Option<String>,
@@ -284,6 +313,26 @@ pub struct DumpArgs {
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,
+}
+
+impl DumpArgs {
+    /// The NIC to capture on: `-i`, or the first word without `-r`.
+    pub fn pci(&self) -> Option<&str> {
+        match (&self.interface, &self.read) {
+            (Some(pci), _) => Some(pci),
+            (None, Some(_)) => None,
+            (None, None) => self.words.first().map(String::as_str),
+        }
+    }
+
+    /// The words of the filter expression.
+    pub fn filter_words(&self) -> &[String] {
+        if self.interface.is_some() || self.read.is_some() {
+            &self.words
+        } else {
+            self.words.get(1..).unwrap_or_default()
+        }
+    }
 }
 
 /// The first byte of a PTPv2 message type, by name or as a number.
@@ -319,21 +368,76 @@ pub enum Payload {
     Repeat(Vec<u8>),
 }
 
+/// How fast `send` sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Frames per second (0: as fast as the NIC takes them).
+    Frames(f64),
+    /// Bits per second on the wire.
+    Bits(f64),
+}
+
+/// Bytes a frame takes on the wire besides its own: FCS (4), preamble and
+/// start delimiter (8), inter-frame gap (12).
+pub const WIRE_OVERHEAD: usize = 24;
+
+impl Rate {
+    /// Frames per second for frames of `frame_bytes` on average (without
+    /// FCS); 0 means unpaced.
+    pub fn frames_per_second(self, frame_bytes: f64) -> f64 {
+        match self {
+            Rate::Frames(fps) => fps,
+            Rate::Bits(bps) => bps / ((frame_bytes + WIRE_OVERHEAD as f64) * 8.0),
+        }
+    }
+}
+
+/// `50000` (frames/s), or `100M`, `1.5G`, `500k`, `100Mbit`, `10Mbps`.
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    let bad = || format!("{s}: frames per second (50000) or a bit rate (100M, 1G, 500k)");
+    let unit_at = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(unit_at);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    let scale = match unit.trim_end_matches("bit").trim_end_matches("bps") {
+        "" if unit.is_empty() => return Ok(Rate::Frames(value)),
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        _ => return Err(bad()),
+    };
+    Ok(Rate::Bits(value * scale))
+}
+
 /// `e1000 send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// PCI address, e.g. 0000:03:00.0
     pub pci: String,
     /// Frame size without FCS, 60 to 9014 (over 1514 needs --mtu SIZE-14);
-    /// with --tso up to 65535, which the NIC cuts into segments. Default:
-    /// 60, or the least that holds the headers and the sequence number
-    /// (70 with --ipv6 or --sctp, 82 with --ipv6 --tcp, 90 with --ipv6
-    /// --sctp)
-    #[arg(short, long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(60..))]
-    pub size: Option<u16>,
-    /// Frames per second (0 = as fast as the NIC takes them)
-    #[arg(long, value_name = "PPS", default_value_t = 0.0)]
-    pub rate: f64,
+    /// with --tso up to 65535, which the NIC cuts into segments. A list
+    /// (`64,512,1514`) sends the sizes in turn. Default: 60, or the least
+    /// that holds the headers and the sequence number (70 with --ipv6 or
+    /// --sctp, 82 with --ipv6 --tcp, 90 with --ipv6 --sctp)
+    #[arg(short, long, value_name = "BYTES[,BYTES...]", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(60..))]
+    pub size: Vec<u16>,
+    /// Frames per second, or a bit rate on the wire with a unit (`100M`,
+    /// `1.5G`, `500k`, `100Mbit`: preamble, FCS and gap included); 0 = as
+    /// fast as the NIC takes them
+    #[arg(long, value_name = "RATE", default_value = "0", value_parser = parse_rate)]
+    pub rate: Rate,
+    /// Frames handed to the NIC per tail write (1-512); with --rate they
+    /// leave in bursts of this many. Default: up to 64, as soon as allowed
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub burst: Option<u16>,
+    /// Send the frames of this pcap file as they are (in a loop if -c asks
+    /// for more; default: the file once), instead of generated ones
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["size", "tcp", "sctp", "ipv6", "tso", "offload", "payload", "flows"])]
+    pub pcap: Option<String>,
     /// Destination MAC. The default is a locally administered unicast
     /// address (as testpmd's txonly uses), which no host on a real LAN has:
     /// switches flood it at worst, but no host's stack takes the frames
@@ -620,13 +724,64 @@ mod tests {
     }
 
     #[test]
+    fn send_rates_sizes_and_bursts() {
+        let send = |line: &str| match parse(line).unwrap().command {
+            Command::Send(s) => s,
+            _ => panic!("not send"),
+        };
+        let s = send("send 0000:00:03.0 --rate 100M --size 64,512,1514 --burst 32");
+        assert_eq!(s.rate, Rate::Bits(1e8));
+        assert_eq!(s.size, [64, 512, 1514]);
+        assert_eq!(s.burst, Some(32));
+        // 64-byte frames at 100 Mbit/s: 88 bytes each on the wire.
+        let fps = s.rate.frames_per_second(64.0);
+        assert!((fps - 1e8 / (88.0 * 8.0)).abs() < 1e-6);
+        assert_eq!(
+            send("send 0000:00:03.0 --rate 50000").rate,
+            Rate::Frames(50000.0)
+        );
+        assert_eq!(
+            send("send 0000:00:03.0 --rate 1.5Gbit").rate,
+            Rate::Bits(1.5e9)
+        );
+        assert_eq!(send("send 0000:00:03.0 --rate 500k").rate, Rate::Bits(5e5));
+        assert_eq!(send("send 0000:00:03.0 -s 100").size, [100]);
+        assert_eq!(
+            send("send 0000:00:03.0 --pcap f.pcap").pcap.as_deref(),
+            Some("f.pcap")
+        );
+    }
+
+    #[test]
+    fn dump_takes_a_filter_an_interface_or_a_file() {
+        let dump = |line: &str| match parse(line).unwrap().command {
+            Command::Dump(d) => d,
+            _ => panic!("not dump"),
+        };
+        let d = dump("dump 0000:00:03.0 udp port 53");
+        assert_eq!(d.pci(), Some("0000:00:03.0"));
+        assert_eq!(d.filter_words(), ["udp", "port", "53"]);
+        let d = dump("dump -n -e -i 0000:00:03.0 arp");
+        assert_eq!(d.pci(), Some("0000:00:03.0"));
+        assert_eq!(d.filter_words(), ["arp"]);
+        let d = dump("dump -r capture.pcap not ip6");
+        assert_eq!((d.pci(), d.read.as_deref()), (None, Some("capture.pcap")));
+        assert_eq!(d.filter_words(), ["not", "ip6"]);
+        assert!(parse("dump -r a.pcap -i 0000:00:03.0").is_err());
+    }
+
+    #[test]
     fn usage_errors_exit_2() {
         for bad in [
             "dump",
-            "dump 0000:00:03.0 extra",
             "dump 0000:00:03.0 --bogus",
             "echo 0000:00:03.0 --irq bogus",
             "send 0000:00:03.0 --size 59",
+            "send 0000:00:03.0 --size 64,59",
+            "send 0000:00:03.0 --rate 10X",
+            "send 0000:00:03.0 --rate -5",
+            "send 0000:00:03.0 --burst 0",
+            "send 0000:00:03.0 --pcap f.pcap --tcp",
             "send 0000:00:03.0 --tso 0",
             "send 0000:00:03.0 --dst-mac 1:2:3",
             "send 0000:00:03.0 --payload xyz",

@@ -159,7 +159,29 @@ pub(super) fn info(g: &mut Guest) -> Result<()> {
         out.contains("config space:") && out.contains("  00: 86 80"),
         "info lacks the config space dump:\n{out}"
     );
-    ptp_clock_runs(&nic.model, &out)
+    ptp_clock_runs(&nic.model, &out)?;
+    // --json: the same facts as one object.
+    let r = g.run_ok(
+        &format!("e1000 info {} --json", nic.pci),
+        Duration::from_secs(30),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(r.output().trim()).map_err(|e| {
+        crate::error::Error::msg(format!(
+            "info --json is not one JSON object ({e}):\n{}",
+            r.output()
+        ))
+    })?;
+    ensure!(
+        v["mac"] == nic.mac.to_string()
+            && v["link_up"] == true
+            && v["pci"] == nic.pci.as_str()
+            && v["config_space"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("8680"))
+            && v["offloads"]["hardware-clock"] == matches!(nic.model.as_str(), "e1000e" | "igb"),
+        "info --json lacks or gets wrong a field:\n{v:#}"
+    );
+    Ok(())
 }
 
 /// `e1000 info`'s IEEE 1588 clock line: present on the families with a

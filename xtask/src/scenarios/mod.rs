@@ -4,6 +4,7 @@
 //! module here and add `.test("model::my_test", my_test)` to a suite below
 //! (or a new `Suite::new(GuestConfig::with_nics(&[...]))`).
 
+pub(crate) mod capture;
 pub(crate) mod cli;
 pub(crate) mod common;
 pub(crate) mod driver;
@@ -99,8 +100,6 @@ pub fn suites() -> Vec<Suite> {
 fn model_suite(model: &'static str) -> Suite {
     let s = Suite::new(GuestConfig::with_nics(&[model]));
     let s = faults::add(driver::add(s, model), model);
-    offloads::add(
-        features::add(cli::add(programs::add(s, model), model), model),
-        model,
-    )
+    let s = cli::add(programs::add(s, model), model);
+    offloads::add(features::add(capture::add(s, model), model), model)
 }

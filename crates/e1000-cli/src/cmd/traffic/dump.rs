@@ -1,11 +1,21 @@
 //! `e1000 dump`: received frames as tcpdump-style lines or a pcap stream.
 
+use super::filter::Filter;
+use super::pcap::{self, Pcap};
 use super::*;
 
 /// `e1000 dump`: one timestamped line per frame (tcpdump style, `-x` adds
 /// a hex dump), or a pcap file / stream with no per-frame lines. With
 /// `--ptp`, PTP messages of that type carry the NIC's own receive time.
 pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
+    let filter = Filter::parse(args.filter_words())
+        .map_err(|e| CliError::Usage(format!("the filter: {e}")))?;
+    if let Some(path) = &args.read {
+        return read_back(args, path, &filter);
+    }
+    let pci = args.pci().ok_or_else(|| {
+        CliError::Usage("dump needs a PCI address (or -i PCI, or -r FILE)".into())
+    })?;
     let to_stdout = args.write.as_deref() == Some("-");
     let mut common = Common::new(&args.traffic, to_stdout, RING)?;
     common.config.timestamps = args.ptp;
@@ -21,11 +31,12 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
         )?),
         None => None,
     };
-    let mut nic = common.open("dump", &args.pci)?;
+    let mut nic = common.open("dump", pci)?;
     pin_queue_thread(&nic.queue(0)?, &common, "dump");
     let since = mmio_counts(&nic);
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let mut hw_times = Vec::with_capacity(BATCH);
+    let mut shown = 0u64;
     let budget = Budget::new(common.count);
     let live = [Live::default()];
     let print_frames = pcap.is_none() && !common.quiet;
@@ -39,28 +50,40 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
             if n == 0 {
                 continue;
             }
-            let now = SystemTime::now();
             hardware_times(&nic, &pkts, &mut hw_times)?;
+            let mut views = Vec::with_capacity(n);
+            for (i, (p, hw)) in pkts.iter().zip(&hw_times).enumerate() {
+                // Each frame its own time: the batch was read at once, but
+                // the host clock is read per frame, as tcpdump stamps.
+                let time =
+                    hw.map_or_else(SystemTime::now, |ns| UNIX_EPOCH + Duration::from_nanos(ns));
+                if filter.matches(p, p.vlan_tag().is_some()) {
+                    views.push(Shown {
+                        n: rx.frames + 1 + i as u64,
+                        time,
+                        bytes: p,
+                        vlan: p.vlan_tag(),
+                        ip: p.ip_checksum(),
+                        l4: p.l4_checksum(),
+                        hw: *hw,
+                    });
+                }
+            }
+            shown += views.len() as u64;
             // A reader that went away (`| head`) ends the capture, as it ends tcpdump.
             let mut reader_gone = false;
             if let Some(pcap) = &mut pcap {
-                for (p, hw) in pkts.iter().zip(&hw_times) {
-                    let t = hw.map_or(now, |ns| UNIX_EPOCH + Duration::from_nanos(ns));
-                    match p.vlan_tag() {
-                        Some(tci) => pcap.write(&with_tag(p, tci), t)?,
-                        None => pcap.write(p, t)?,
+                for v in &views {
+                    match v.vlan {
+                        Some(tci) => pcap.write(&with_tag(v.bytes, tci), v.time)?,
+                        None => pcap.write(v.bytes, v.time)?,
                     }
                 }
                 pcap.flush()?;
                 reader_gone = pcap.closed;
             }
             if print_frames {
-                let frames = Frames {
-                    pkts: &pkts,
-                    hw_times: &hw_times,
-                    before: rx.frames,
-                };
-                reader_gone |= !print_frames_text(&frames, now, args.hex, out);
+                reader_gone |= !print_frames_text(&views, args.hex, out);
             }
             rx.add(&pkts);
             pkts.clear();
@@ -77,9 +100,65 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
         tx: Tally::default(),
         tx_dropped: 0,
         queues: &[],
-        extra: json!({}),
+        extra: json!({ "shown": shown }),
     };
     report("dump", &mut nic, since, &totals, out);
+    Ok(())
+}
+
+/// `dump -r FILE`: the frames of a pcap file, printed (or written again
+/// with `-w`) as a live capture would be, through the same filter.
+fn read_back(args: &DumpArgs, path: &str, filter: &Filter) -> Result<(), CliError> {
+    let out = Out::new(args.traffic.json, args.write.as_deref() == Some("-"));
+    let records = pcap::read_file(path)?;
+    let limit = args.traffic.count.unwrap_or(u64::MAX);
+    let views: Vec<Shown> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| filter.matches(&r.frame, false))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|(i, r)| Shown {
+            n: i as u64 + 1,
+            time: r.time,
+            bytes: &r.frame,
+            vlan: None,
+            ip: ChecksumStatus::NotChecked,
+            l4: ChecksumStatus::NotChecked,
+            hw: None,
+        })
+        .collect();
+    match args.write.as_deref() {
+        Some(target) => {
+            let sink: Box<dyn Write> = match target {
+                "-" => Box::new(std::io::stdout()),
+                file => Box::new(
+                    std::fs::File::create(file)
+                        .map_err(|e| CliError::Failed(format!("cannot create {file}: {e}")))?,
+                ),
+            };
+            let mut pcap = Pcap::new(sink, target)?;
+            for v in &views {
+                pcap.write(v.bytes, v.time)?;
+            }
+            pcap.flush()?;
+        }
+        None if !args.traffic.quiet => {
+            print_frames_text(&views, args.hex, out);
+        }
+        None => {}
+    }
+    out.say(&format!(
+        "dump: {} of {} frames of {path} shown",
+        views.len(),
+        records.len()
+    ));
+    out.json(&json!({
+        "type": "summary",
+        "command": "dump",
+        "file": path,
+        "frames": records.len(),
+        "shown": views.len(),
+    }));
     Ok(())
 }
 
@@ -101,12 +180,17 @@ fn hardware_times(
     Ok(())
 }
 
-/// Received frames to print: the packets, the NIC's receive time of each
-/// (where it latched one), and how many frames came before them.
-struct Frames<'a> {
-    pkts: &'a [Packet],
-    hw_times: &'a [Option<u64>],
-    before: u64,
+/// A frame to show: its number in the capture, when it arrived, its bytes
+/// and what the NIC said of it (tag stripped, checksum verdicts, its own
+/// receive time where it latched one).
+struct Shown<'a> {
+    n: u64,
+    time: SystemTime,
+    bytes: &'a [u8],
+    vlan: Option<u16>,
+    ip: ChecksumStatus,
+    l4: ChecksumStatus,
+    hw: Option<u64>,
 }
 
 /// ` [hw time S.NNNNNNNNN]`: the NIC's receive time, where it latched one.
@@ -121,27 +205,29 @@ fn hw_time_suffix(hw: Option<u64>) -> String {
     .unwrap_or_default()
 }
 
-/// The text lines of received `frames`. Returns false once stdout is a
+/// The text (or JSON) lines of `frames`. Returns false once stdout is a
 /// closed pipe.
-fn print_frames_text(frames: &Frames, now: SystemTime, hex: bool, out: Out) -> bool {
-    let time = clock(now);
-    let (pkts, before) = (frames.pkts, frames.before);
+fn print_frames_text(frames: &[Shown], hex: bool, out: Out) -> bool {
     if out.json_mode() {
-        for (i, (p, hw)) in pkts.iter().zip(frames.hw_times).enumerate() {
+        for f in frames {
             let mut v = json!({
                 "type": "frame",
-                "n": before + 1 + i as u64,
-                "time": time,
-                "len": p.len(),
-                "summary": summary(p),
-                "vlan": p.vlan_tag().map(|t| t & 0xFFF),
-                "vlan_pcp": p.vlan_tag().map(|t| t >> 13),
-                "ip_checksum": checksum_word(p.ip_checksum()),
-                "l4_checksum": checksum_word(p.l4_checksum()),
-                "hw_time_ns": hw,
+                "n": f.n,
+                "time": clock(f.time),
+                "len": f.bytes.len(),
+                "summary": summary(f.bytes),
+                "vlan": f.vlan.map(|t| t & 0xFFF),
+                "vlan_pcp": f.vlan.map(|t| t >> 13),
+                "ip_checksum": checksum_word(f.ip),
+                "l4_checksum": checksum_word(f.l4),
+                "hw_time_ns": f.hw,
             });
             if hex {
-                v["hex"] = json!(p.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                v["hex"] = json!(f
+                    .bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>());
             }
             out.json(&v);
         }
@@ -150,18 +236,19 @@ fn print_frames_text(frames: &Frames, now: SystemTime, hex: bool, out: Out) -> b
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let mut text = String::new();
-    for (i, (p, hw)) in pkts.iter().zip(frames.hw_times).enumerate() {
+    for f in frames {
         let _ = writeln!(
             text,
-            "{time} #{} {}{}{}{}",
-            before + 1 + i as u64,
-            vlan_prefix(p),
-            summary(p),
-            checksum_suffix(p),
-            hw_time_suffix(*hw)
+            "{} #{} {}{}{}{}",
+            clock(f.time),
+            f.n,
+            vlan_prefix(f.vlan),
+            summary(f.bytes),
+            checksum_suffix(f.ip, f.l4),
+            hw_time_suffix(f.hw)
         );
         if hex {
-            for (row, chunk) in p.chunks(16).enumerate() {
+            for (row, chunk) in f.bytes.chunks(16).enumerate() {
                 let words: Vec<String> = chunk
                     .chunks(2)
                     .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
@@ -177,15 +264,14 @@ fn print_frames_text(frames: &Frames, now: SystemTime, hex: bool, out: Out) -> b
 }
 
 /// tcpdump's `vlan ID, p PCP, ` for a frame whose tag the NIC stripped.
-fn vlan_prefix(p: &Packet) -> String {
-    p.vlan_tag()
-        .map(|t| format!("vlan {}, p {}, ", t & 0xFFF, t >> 13))
+fn vlan_prefix(tag: Option<u16>) -> String {
+    tag.map(|t| format!("vlan {}, p {}, ", t & 0xFFF, t >> 13))
         .unwrap_or_default()
 }
 
 /// The NIC's checksum verdicts, where it checked: ` [hw cksum ip good, l4 bad]`.
-fn checksum_suffix(p: &Packet) -> String {
-    let parts: Vec<String> = [("ip", p.ip_checksum()), ("l4", p.l4_checksum())]
+fn checksum_suffix(ip: ChecksumStatus, l4: ChecksumStatus) -> String {
+    let parts: Vec<String> = [("ip", ip), ("l4", l4)]
         .into_iter()
         .filter_map(|(what, s)| checksum_word(s).map(|w| format!("{what} {w}")))
         .collect();
@@ -213,80 +299,4 @@ fn with_tag(frame: &[u8], tci: u16) -> Vec<u8> {
     f.extend_from_slice(&tci.to_be_bytes());
     f.extend_from_slice(&frame[12.min(frame.len())..]);
     f
-}
-
-/// The magic number of a classic pcap file whose timestamps count ns.
-const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
-
-/// A pcap stream (classic format, nanosecond timestamps, Ethernet link
-/// type) to a file or stdout.
-struct Pcap {
-    out: std::io::BufWriter<Box<dyn Write>>,
-    name: String,
-    /// The reader closed the pipe: nothing more can be written.
-    closed: bool,
-}
-
-impl Pcap {
-    fn new(sink: Box<dyn Write>, name: &str) -> Result<Pcap, CliError> {
-        let mut pcap = Pcap {
-            out: std::io::BufWriter::with_capacity(256 * 1024, sink),
-            name: name.to_string(),
-            closed: false,
-        };
-        let mut header = Vec::with_capacity(24);
-        header.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
-        header.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
-        header.extend_from_slice(&4u16.to_le_bytes());
-        header.extend_from_slice(&0i32.to_le_bytes()); // GMT offset
-        header.extend_from_slice(&0u32.to_le_bytes()); // accuracy
-        header.extend_from_slice(&65535u32.to_le_bytes()); // snap length
-        header.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-        pcap.put(&header)?;
-        pcap.flush()?;
-        Ok(pcap)
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> Result<(), CliError> {
-        if self.closed {
-            return Ok(());
-        }
-        let result = self.out.write_all(bytes);
-        self.check(result)
-    }
-
-    /// A closed pipe marks the stream closed; other errors fail the run.
-    fn check(&mut self, result: std::io::Result<()>) -> Result<(), CliError> {
-        match result {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
-            }
-            Err(e) => Err(CliError::Failed(format!(
-                "writing pcap to {}: {e}",
-                self.name
-            ))),
-            Ok(()) => Ok(()),
-        }
-    }
-
-    /// Appends one frame received at `t`.
-    fn write(&mut self, frame: &[u8], t: SystemTime) -> Result<(), CliError> {
-        let t = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&(t.as_secs() as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&t.subsec_nanos().to_le_bytes());
-        rec[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
-        rec[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.put(&rec)?;
-        self.put(frame)
-    }
-
-    fn flush(&mut self) -> Result<(), CliError> {
-        if self.closed {
-            return Ok(());
-        }
-        let result = self.out.flush();
-        self.check(result)
-    }
 }

@@ -4,7 +4,9 @@
 
 mod dump;
 mod echo;
+mod filter;
 mod forward;
+mod pcap;
 mod send;
 mod stats;
 mod tap;
@@ -308,6 +310,12 @@ impl Budget {
             self.taken.fetch_sub((reserved - used) as u64, SeqCst);
             self.used.fetch_add(used as u64, SeqCst);
         }
+    }
+
+    /// Frames not yet taken, or `None` without a limit.
+    fn left(&self) -> Option<usize> {
+        let limit = self.limit?;
+        Some(limit.saturating_sub(self.taken.load(SeqCst)) as usize)
     }
 
     /// Ends the run early for everyone.

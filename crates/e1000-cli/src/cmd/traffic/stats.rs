@@ -75,6 +75,8 @@ pub(super) fn stats_printer(
 ) {
     let start = Instant::now();
     let (mut last, mut last_t) = (Snapshot::default(), start);
+    let frames_of = |l: &Live| (l.rx_frames.load(Relaxed), l.tx_frames.load(Relaxed));
+    let mut last_queues: Vec<(u64, u64)> = vec![(0, 0); live.len()];
     let mut next = start + period;
     while !done.load(SeqCst) {
         let now = Instant::now();
@@ -96,8 +98,29 @@ pub(super) fn stats_printer(
         );
         let (drops, ring_full) = (s.dropped - last.dropped, s.ring_full - last.ring_full);
         let elapsed = now.duration_since(start).as_secs_f64();
+        // Per queue, when there are several: where the frames went.
+        let queues: Vec<(f64, f64)> = live
+            .iter()
+            .zip(&mut last_queues)
+            .map(|(l, last)| {
+                let (rx, tx) = frames_of(l);
+                let rates = (rate(rx, last.0), rate(tx, last.1));
+                *last = (rx, tx);
+                rates
+            })
+            .collect();
+        let per_queue = if queues.len() > 1 {
+            let each: Vec<String> = queues
+                .iter()
+                .enumerate()
+                .map(|(q, (rx, tx))| format!("q{q} {rx:.0}/{tx:.0}"))
+                .collect();
+            format!(", rx/tx fps per queue: {}", each.join(" "))
+        } else {
+            String::new()
+        };
         out.say(&format!(
-            "{what}: stats {elapsed:.1} s: rx {rx_fps:.0} fps {rx_mbps:.1} Mbit/s, tx {tx_fps:.0} fps {tx_mbps:.1} Mbit/s, drops {drops}, ring-full {ring_full}"
+            "{what}: stats {elapsed:.1} s: rx {rx_fps:.0} fps {rx_mbps:.1} Mbit/s, tx {tx_fps:.0} fps {tx_mbps:.1} Mbit/s, drops {drops}, ring-full {ring_full}{per_queue}"
         ));
         out.json(&json!({
             "type": "stats",
@@ -111,6 +134,9 @@ pub(super) fn stats_printer(
             "rx_ring_full": ring_full,
             "rx_frames": s.rx.frames,
             "tx_frames": s.tx.frames,
+            "queues": queues.iter().enumerate().map(|(q, (rx, tx))| json!({
+                "queue": q, "rx_fps": rx, "tx_fps": tx,
+            })).collect::<Vec<_>>(),
         }));
         (last, last_t) = (s, now);
         next += period;
