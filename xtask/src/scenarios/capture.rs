@@ -59,6 +59,19 @@ fn capture(g: &Guest, command: &str, frames: &[Vec<u8>]) -> Result<crate::vm::jo
     job.wait(SHORT)
 }
 
+/// `frames` sent to the NIC and written by `dump -w FILE` in the guest.
+fn write_capture(g: &Guest, file: &str, frames: &[Vec<u8>]) -> Result<()> {
+    let command = format!("e1000 dump {} -c {} -w {file}", g.nic(0).pci, frames.len());
+    let r = capture(g, &command, frames)?;
+    ensure!(
+        r.status == 0,
+        "`{command}` exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    Ok(())
+}
+
 /// `dump PCI udp dst port 53`: of 20 frames, the 10 to port 53 are shown;
 /// the same 20 written with `-w`, then `dump -r FILE udp port 9` shows the
 /// other 10, and `-r FILE -w OUT port 9` writes exactly those frames.
@@ -92,17 +105,7 @@ fn filter_and_read_back(g: &mut Guest) -> Result<()> {
         r.output()
     );
 
-    let r = capture(
-        g,
-        &format!("e1000 dump {} -c 20 -w /tmp/all.pcap", nic.pci),
-        &frames,
-    )?;
-    ensure!(
-        r.status == 0,
-        "dump -w exited {}:\n{}",
-        r.status,
-        r.output()
-    );
+    write_capture(g, "/tmp/all.pcap", &frames)?;
     let back = g.run_ok("e1000 dump -n -r /tmp/all.pcap udp port 9", SHORT)?;
     let lines: Vec<&String> = back.lines.iter().filter(|l| l.contains(" #")).collect();
     ensure!(
@@ -142,17 +145,7 @@ fn replay(g: &mut Guest) -> Result<()> {
             f
         })
         .collect();
-    let r = capture(
-        g,
-        &format!("e1000 dump {} -c 12 -w /tmp/replay.pcap", nic.pci),
-        &frames,
-    )?;
-    ensure!(
-        r.status == 0,
-        "dump -w exited {}:\n{}",
-        r.status,
-        r.output()
-    );
+    write_capture(g, "/tmp/replay.pcap", &frames)?;
     let peer = Peer::new(nic)?;
     peer.drain()?;
     let sent = g.run(
