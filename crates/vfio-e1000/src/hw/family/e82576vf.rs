@@ -45,6 +45,8 @@ const EITR0: u32 = 0x1680;
 /// VF Interrupt Vector Allocation (VTIVAR): byte 0 = RX queue 0, byte 1 =
 /// TX queue 0, bytes 2/3 = queue 1; the vector in bits 1:0, valid bit 7.
 const IVAR0: u32 = 0x1700;
+/// Bits between one queue's VTIVAR bytes and the next's.
+const IVAR_QUEUE_SHIFT: u32 = 16;
 /// VF Interrupt Vector Allocation, mailbox (VTIVAR_MISC): vector in bits
 /// 1:0, valid bit 7. QEMU 10.0's model reads the field as a mask of
 /// vectors instead (`mailbox_interrupt_to_vf`: 1 = vector 0, 2 = vector
@@ -64,10 +66,14 @@ const VFGORC: u32 = 0x0F18;
 const VFGOTC: u32 = 0x0F34;
 const VFMPRC: u32 = 0x0F3C;
 
-/// MSI-X vector of RX queue 0.
-const VEC_RX: u32 = 0;
-/// MSI-X vector of the mailbox (the "other" causes of a VF).
-const VEC_MAILBOX: u32 = 1;
+/// MSI-X vector of the mailbox (the "other" causes of a VF). QEMU's
+/// reading of VTIVAR_MISC as a mask (see [`IVAR_MISC`]) reaches only
+/// vectors 0 and 1: the mailbox takes 0, the RX queues the vectors after.
+const VEC_MAILBOX: u32 = 0;
+/// MSI-X vector of RX queue 0; queue 1 takes the next (the VF's third).
+const VEC_RXQ0: u32 = 1;
+/// Queue pairs of a VF (§7.10.2.1: two per pool with 8 pools).
+const QUEUES: u16 = 2;
 
 /// How long a PF reset may keep the VF waiting, in ms.
 const PF_RESET_TIMEOUT_MS: u64 = 2000;
@@ -135,8 +141,23 @@ impl Family for E82576Vf {
         &[IrqMode::Msix, IrqMode::Poll]
     }
 
-    fn msix_vectors(&self, _queues: u16) -> u32 {
-        2
+    /// Two queue pairs. RSS within a VF's pool is the PF's choice
+    /// (VMOLR.RSSE, §7.10.3.7); Linux's `igb` turns it on for its own pool
+    /// only, so a VF's second RX queue gets nothing there, and its second
+    /// TX queue carries what a second thread sends.
+    fn max_queues(&self) -> u16 {
+        QUEUES
+    }
+
+    /// Nothing to program: the PF spreads a pool's frames, if at all.
+    fn enable_rss(&self, _r: &dyn Registers, queues: u16) -> Result<()> {
+        debug_assert!(queues <= QUEUES);
+        Ok(())
+    }
+
+    /// The mailbox's vector and one per RX queue.
+    fn msix_vectors(&self, queues: u16) -> u32 {
+        1 + u32::from(queues)
     }
 
     fn rx_queue(&self, q: u16) -> u32 {
@@ -278,23 +299,27 @@ impl Family for E82576Vf {
         r.write(EITR0 + 4 * vector, eitr_value(self.eitr, itr));
     }
 
-    fn enable_irqs(&self, r: &dyn Registers, _mode: IrqMode, itr: u16, _queues: u16) -> VectorPlan {
-        r.write(IVAR0, IVAR_VALID | VEC_RX);
+    fn enable_irqs(&self, r: &dyn Registers, _mode: IrqMode, itr: u16, queues: u16) -> VectorPlan {
+        let ivar = (0..u32::from(queues)).fold(0, |ivar, q| {
+            ivar | (IVAR_VALID | (VEC_RXQ0 + q)) << (q * IVAR_QUEUE_SHIFT)
+        });
+        r.write(IVAR0, ivar);
         let mailbox = match self.eitr {
             EitrEncoding::Datasheet => VEC_MAILBOX,
             EitrEncoding::Qemu => 1 << VEC_MAILBOX,
         };
         r.write(IVAR_MISC, IVAR_VALID | mailbox);
+        let count = self.msix_vectors(queues);
         let eitr = eitr_value(self.eitr, itr);
-        for v in [VEC_RX, VEC_MAILBOX] {
+        for v in 0..count {
             r.write(EITR0 + 4 * v, eitr);
         }
-        let vectors = 1 << VEC_RX | 1 << VEC_MAILBOX;
+        let vectors = (1 << count) - 1;
         r.write(EIAC, vectors);
         r.write(EIMS, vectors);
         VectorPlan {
-            count: 2,
-            rx_queue0: VEC_RX,
+            count,
+            rx_queue0: VEC_RXQ0,
             other: VEC_MAILBOX,
         }
     }
@@ -369,6 +394,41 @@ mod tests {
             mac_words(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]),
             [0x3322_1102, 0x5544]
         );
+    }
+
+    /// Registers that remember the last value written to each offset.
+    #[derive(Default)]
+    struct Written(std::sync::Mutex<std::collections::HashMap<u32, u32>>);
+
+    impl Registers for Written {
+        fn read(&self, reg: u32) -> u32 {
+            self.0.lock().unwrap().get(&reg).copied().unwrap_or(0)
+        }
+        fn write(&self, reg: u32, value: u32) {
+            self.0.lock().unwrap().insert(reg, value);
+        }
+        fn accesses(&self) -> (u64, u64) {
+            (0, 0)
+        }
+    }
+
+    #[test]
+    fn two_queues_take_vectors_1_and_2_and_the_mailbox_vector_0() {
+        for (family, misc) in [(E82576Vf::DATASHEET, 0x80), (E82576Vf::QEMU, 0x81)] {
+            let r = Written::default();
+            let plan = family.enable_irqs(&r, IrqMode::Msix, 0, 2);
+            assert_eq!((plan.count, plan.rx_queue0, plan.other), (3, 1, 0));
+            // RX queue 0 in byte 0, RX queue 1 in byte 2, TX entries unused.
+            assert_eq!(r.read(IVAR0), 0x0082_0081);
+            assert_eq!(r.read(IVAR_MISC), misc);
+            assert_eq!((r.read(EIAC), r.read(EIMS)), (0b111, 0b111));
+            let one = Written::default();
+            let plan = family.enable_irqs(&one, IrqMode::Msix, 0, 1);
+            assert_eq!(
+                (plan.count, one.read(IVAR0), one.read(EIMS)),
+                (2, 0x81, 0b11)
+            );
+        }
     }
 
     #[test]
