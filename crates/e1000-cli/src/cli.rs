@@ -504,6 +504,16 @@ pub struct ForwardArgs {
     pub pci_a: String,
     /// Second NIC's PCI address
     pub pci_b: String,
+    /// Destination MAC of the frames sent out of the first NIC, whose own
+    /// MAC becomes their source (testpmd's mac forwarding with --eth-peer);
+    /// without it frames go out unchanged. Needed between two VFs of one
+    /// PF, whose switch would send a frame still addressed to the other VF
+    /// straight back to it
+    #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
+    pub peer_a: Option<[u8; 6]>,
+    /// The same for the frames sent out of the second NIC
+    #[arg(long, value_name = "MAC", value_parser = parse_mac_arg)]
+    pub peer_b: Option<[u8; 6]>,
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,

@@ -44,6 +44,7 @@ pub fn suite() -> Suite {
         .test("igb_vf::a_pf_that_is_down_is_named_in_the_error", pf_down)
         .test("igb_vf::a_running_vf_survives_a_pf_reset", pf_reset)
         .test("igb_vf::vf_to_vf_frames_stay_inside_the_nic", vf_to_vf)
+        .test("igb_vf::forward_between_two_vfs_to_peer_macs", forward_vfs)
         .test("igb_vf::a_mac_set_from_the_pf_is_honoured", pf_sets_mac)
 }
 
@@ -357,6 +358,64 @@ fn pf_down(g: &mut Guest) -> Result<()> {
         "echo on the VF after the PF came back: {ping}"
     );
     Ok(())
+}
+
+/// `e1000 forward VF0 VF1 --peer-a HOST --peer-b HOST`: a frame the host
+/// sends to either VF comes back to the host out of the other, addressed to
+/// the host from that VF's MAC and otherwise unchanged, 100 each way.
+/// (Unchanged frames would still be addressed to the first VF, which the
+/// PF's switch would hand straight back to it.)
+fn forward_vfs(g: &mut Guest) -> Result<()> {
+    const N: usize = 100;
+    vfs_up(g)?;
+    let mut job = g.spawn(&format!(
+        "e1000 forward {} {} --peer-a {host} --peer-b {host} --count {} --timeout 60",
+        VFS[0],
+        VFS[1],
+        2 * N,
+        host = Mac::HOST
+    ))?;
+    // "forward: ready on PCI (82576 VF) mac M, ...", once per VF.
+    let mut macs = Vec::new();
+    for vf in VFS {
+        let line = job.wait_line(
+            |l| l.contains(&format!("ready on {vf}")),
+            Duration::from_secs(30),
+        )?;
+        let mac = line
+            .split(" mac ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|m| m.parse::<Mac>().ok())
+            .ok_or_else(|| crate::error::Error::msg(format!("no MAC in {line:?}")))?;
+        macs.push(mac);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for (from, to) in [(0, 1), (1, 0)] {
+        let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, macs[from]);
+        peer.drain()?;
+        for i in 0..N {
+            let frame = peer.frame(&TrafficSpec::default(), i);
+            peer.send(&frame)?;
+            let mut want = frame.clone();
+            want[0..6].copy_from_slice(&Mac::HOST.0);
+            want[6..12].copy_from_slice(&macs[to].0);
+            let got = peer.recv(Duration::from_secs(2))?;
+            ensure!(
+                got.as_deref() == Some(&want[..]),
+                "frame {i} sent to VF {from} did not come out of VF {to} to the host: {:02x?}",
+                got.as_ref().map(|f| &f[..f.len().min(16)])
+            );
+        }
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    ensure!(
+        r.status == 0,
+        "forward exited {}:\n{}",
+        r.status,
+        r.output()
+    );
+    no_dmar_faults(g)
 }
 
 /// `e1000 echo` keeps running on a VF while the PF's driver resets the

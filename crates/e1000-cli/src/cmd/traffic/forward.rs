@@ -10,7 +10,8 @@ use super::*;
 /// NICs are tuned to (`ethtool -G rx 4096`).
 const FORWARD_RX_RING: usize = 4096;
 
-/// `e1000 forward`: frames from each NIC go out of the other; one thread
+/// `e1000 forward`: frames from each NIC go out of the other (addressed to
+/// `--peer-a`/`--peer-b` from the sending NIC, if given); one thread
 /// sleeps on both NICs' interrupts ([`Poller`]), and a full TX ring holds
 /// frames back instead of dropping them.
 pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
@@ -21,6 +22,11 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
         common.open("forward", &args.pci_b)?,
     ];
     let since = [mmio_counts(&nics[0]), mmio_counts(&nics[1])];
+    // Per NIC a frame leaves from: (destination, source) to write, if asked.
+    let rewrite = [
+        args.peer_a.map(|dst| (dst, nics[0].mac())),
+        args.peer_b.map(|dst| (dst, nics[1].mac())),
+    ];
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let budget = Budget::new(common.count);
     let live = [Live::default()];
@@ -50,6 +56,12 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
                     let n = queues[from].rx_batch(&mut pending[from], want);
                     budget.settle(want, n);
                     rx.add(&pending[from]);
+                    if let Some((dst, src)) = rewrite[1 - from] {
+                        for p in pending[from].iter_mut().filter(|p| p.len() >= 12) {
+                            p[0..6].copy_from_slice(&dst);
+                            p[6..12].copy_from_slice(&src);
+                        }
+                    }
                 }
                 if !pending[from].is_empty() {
                     send_some(&mut queues[1 - from], &mut pending[from], &mut tx);
