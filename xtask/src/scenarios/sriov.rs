@@ -45,6 +45,7 @@ pub fn suite() -> Suite {
         .test("igb_vf::a_running_vf_survives_a_pf_reset", pf_reset)
         .test("igb_vf::vf_to_vf_frames_stay_inside_the_nic", vf_to_vf)
         .test("igb_vf::forward_between_two_vfs_to_peer_macs", forward_vfs)
+        .test("igb_vf::vlan_tags_sent_joined_and_stripped_on_a_vf", vlans)
         .test("igb_vf::a_mac_set_from_the_pf_is_honoured", pf_sets_mac)
 }
 
@@ -416,6 +417,71 @@ fn forward_vfs(g: &mut Guest) -> Result<()> {
         r.output()
     );
     no_dmar_faults(g)
+}
+
+/// VLANs on a VF: `send --vlan 100 --vlan-prio 3` puts tagged frames on
+/// the PF's link; `dump --vlan-filter 100` (the VF joins VLAN 100 through
+/// the PF's driver) receives VLAN 100's frames with the tag stripped and
+/// reported, untagged frames too, and none of VLAN 200.
+fn vlans(g: &mut Guest) -> Result<()> {
+    const N: usize = 10;
+    vfs_up(g)?;
+    let peer = Peer::with_socket(g.nic(0).socket.try_clone()?, VF_MACS[0]);
+    peer.drain()?;
+    let sent = g.run(
+        &format!(
+            "e1000 send {} --mac {} -c {N} --vlan 100 --vlan-prio 3",
+            VFS[0], VF_MACS[0]
+        ),
+        Duration::from_secs(30),
+    )?;
+    let mut tagged = 0;
+    while let Some(f) = peer.recv(Duration::from_secs(2))? {
+        let tci = u16::from_be_bytes([f[14], f[15]]);
+        if f[6..12] == VF_MACS[0].0 && f[12..14] == [0x81, 0x00] && tci == 3 << 13 | 100 {
+            tagged += 1;
+        }
+    }
+    ensure!(
+        sent.status == 0 && tagged == N,
+        "{tagged} of {N} frames sent with --vlan 100 arrived tagged 100 (priority 3):\n{}",
+        sent.output()
+    );
+
+    let mut job = g.spawn(&format!(
+        "e1000 dump {} --mac {} --vlan-filter 100 --json --timeout 8",
+        VFS[0], VF_MACS[0]
+    ))?;
+    job.wait_line(|l| l.contains("\"ready\""), Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let tag = |f: &[u8], vid: u16| {
+        let mut t = f[..12].to_vec();
+        t.extend_from_slice(&[0x81, 0x00]);
+        t.extend_from_slice(&vid.to_be_bytes());
+        t.extend_from_slice(&f[12..]);
+        t
+    };
+    for i in 0..N {
+        let f = peer.frame(&TrafficSpec::default(), i);
+        peer.send(&tag(&f, 100))?;
+        peer.send(&tag(&f, 200))?;
+        peer.send(&f)?;
+    }
+    let r = job.wait(Duration::from_secs(30))?;
+    let frames: Vec<serde_json::Value> = super::common::json_objects(&r.lines)?
+        .into_iter()
+        .filter(|o| o["type"] == "frame")
+        .collect();
+    let count = |vlan: serde_json::Value| frames.iter().filter(|f| f["vlan"] == vlan).count();
+    let (vlan100, untagged) = (count(100.into()), count(serde_json::Value::Null));
+    ensure!(
+        vlan100 == N && untagged == N && frames.len() == 2 * N,
+        "dump --vlan-filter 100 on a VF got {vlan100} frames of VLAN 100, {untagged} untagged, {} in all; want {N}, {N}, {}:\n{}",
+        frames.len(),
+        2 * N,
+        r.output()
+    );
+    Ok(())
 }
 
 /// `e1000 echo` keeps running on a VF while the PF's driver resets the

@@ -48,6 +48,10 @@ pub(crate) mod message {
     pub const SET_MAC_ADDR: u32 = 0x02;
     /// Bits 23:16: how many 12-bit multicast hashes follow, two per word.
     pub const SET_MULTICAST: u32 = 0x03;
+    /// Word 1: a VLAN ID to join ([`VLAN_ADD`]) or leave.
+    pub const SET_VLAN: u32 = 0x04;
+    /// SET_VLAN: join the VLAN (message info, bits 23:16, = 1).
+    pub const VLAN_ADD: u32 = 1 << 16;
     /// Word 1: the longest frame, FCS included.
     pub const SET_LPE: u32 = 0x05;
     /// Flags in bits 23:16: [`PROMISC_MULTICAST`].

@@ -238,13 +238,27 @@ impl Family for E82576Vf {
         mb.request(&words, &mut reply, "the VF's multicast groups")
     }
 
-    /// A VF cannot change the PF's checksum or VLAN settings; VLAN
-    /// handling is not offered on a VF yet.
-    fn program_offloads(&self, _r: &dyn Registers, offloads: &Offloads) -> Result<()> {
-        if offloads.vlan_strip || !offloads.vlan_filter.is_empty() {
+    /// VLANs through the PF's driver: one SET_VLAN per ID of the filter.
+    /// The PF owns the rest: it strips the tags of a pool once it has a
+    /// VLAN (Linux's `igb` turns VMOLR.STRVLAN on with the first one), so
+    /// on a VF a VLAN filter comes with stripping (the tag is reported with
+    /// the frame) and stripping cannot be asked alone.
+    fn program_offloads(&self, r: &dyn Registers, offloads: &Offloads) -> Result<()> {
+        if offloads.vlan_strip && offloads.vlan_filter.is_empty() {
             return Err(Error::InvalidConfig(
-                "VLAN stripping and filtering are not offered on a virtual function yet".into(),
+                "on a virtual function the PF strips the tags of the VLANs the VF joins, \
+                 and only those: give them with --vlan-filter"
+                    .into(),
             ));
+        }
+        let mb = Mailbox::new(r);
+        let mut reply = [0u32; 2];
+        for &vid in offloads.vlan_filter {
+            mb.request(
+                &[message::SET_VLAN | message::VLAN_ADD, u32::from(vid)],
+                &mut reply,
+                &format!("joining VLAN {vid}"),
+            )?;
         }
         Ok(())
     }
