@@ -31,8 +31,8 @@ const USAGE: &str = "usage:\n  cargo xtask setup [--dry-run]\n  cargo xtask test
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let needs: &[Need] = match args.first().map(String::as_str) {
-        Some("test") if args.iter().any(|a| a == "--vm-only") => &[Need::Guest],
-        Some("test") => &[Need::Guest, Need::Checks],
+        Some("test") if args.iter().any(|a| a == "--vm-only") => &[Need::Guest, Need::Scenarios],
+        Some("test") => &[Need::Guest, Need::Scenarios, Need::Checks],
         Some("run" | "shell" | "demo" | "bench" | "soak" | "assets") => &[Need::Guest],
         _ => &[],
     };

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | QEMU 10 (`igb` model) | every guest | apt, from bookworm-backports (adds the source) |
 //! | valgrind | `static::unit_tests_under_valgrind` | apt |
+//! | iperf3 | the host's end of the iperf3 scenarios | apt |
 //! | tshark | the pcap checks of the CLI scenarios (skipped without it) | apt |
 //! | clippy, rustfmt | `static::clippy`, `static::fmt` | rustup |
 //! | cargo-fuzz | `static::fuzz` | cargo install |
@@ -34,6 +35,8 @@ pub enum Need {
     Guest,
     /// The static checks of `cargo xtask test`.
     Checks,
+    /// The end-to-end scenarios (host-side programs they run).
+    Scenarios,
     /// Nice to have: a check is skipped, saying so, without it.
     Optional,
 }
@@ -96,6 +99,12 @@ const REQUIREMENTS: &[Requirement] = &[
         need: Need::Checks,
         present: || runs("cargo", &["fuzz", "--version"]),
         install: Install::Cargo("cargo-fuzz"),
+    },
+    Requirement {
+        what: "iperf3",
+        need: Need::Scenarios,
+        present: || runs("iperf3", &["--version"]),
+        install: Install::Apt("iperf3"),
     },
     Requirement {
         what: "tshark",
@@ -225,7 +234,7 @@ pub fn main(args: &[String]) -> Result<i32> {
         [a] if a == "--dry-run" => true,
         _ => bail!("usage: cargo xtask setup [--dry-run]"),
     };
-    let missing = missing(&[Need::Guest, Need::Checks, Need::Optional]);
+    let missing = missing(&[Need::Guest, Need::Checks, Need::Scenarios, Need::Optional]);
     for r in REQUIREMENTS {
         let state = if missing.iter().any(|m| std::ptr::eq(*m, r)) {
             "missing"

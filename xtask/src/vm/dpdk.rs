@@ -1,4 +1,4 @@
-//! DPDK's `dpdk-testpmd` (and iproute2's full `ip`) for the guest: Debian
+//! DPDK's `dpdk-testpmd` (and iproute2's full `ip`, and iperf3) for the guest: Debian
 //! bookworm's packages fetched
 //! with `apt-get download` and unpacked with `dpkg-deb -x` under
 //! `target/guest/dpdk/` (never installed on the host), then the binaries, the
@@ -21,14 +21,18 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The packages asked for by name: testpmd (in `dpdk-dev`), the PMDs, and
-/// iproute2 for its full `ip` (busybox's has no `vf` commands).
+/// The packages asked for by name: testpmd (in `dpdk-dev`), the PMDs,
+/// iproute2 for its full `ip` (busybox's has no `vf` commands), and iperf3
+/// for ordinary programs' traffic through `e1000 tap`.
 pub const PACKAGES: &[&str] = &[
     "dpdk-dev",
     "librte-net-e1000-23",
     "librte-mempool-ring23",
     "iproute2",
+    "iperf3",
 ];
+/// iperf3, inside the unpacked packages and in the guest.
+const IPERF3: &str = "usr/bin/iperf3";
 /// iproute2's `ip`, inside the unpacked packages.
 const IPROUTE2_IP: &str = "bin/ip";
 /// Where the guest gets it, beside busybox's `ip`.
@@ -349,10 +353,13 @@ fn closure(pkgs: &Path, roots: &[PathBuf]) -> Result<Closure> {
     if let Some(ip) = find(IPROUTE2_IP) {
         queue.push((GUEST_IPROUTE2_IP.into(), ip));
     }
+    if let Some(iperf3) = find(IPERF3) {
+        queue.push(("bin/iperf3".into(), iperf3));
+    }
     let mut unresolved = BTreeSet::new();
-    if queue.len() < 2 + PMDS.len() {
+    if queue.len() < 3 + PMDS.len() {
         // The named packages themselves are not unpacked yet.
-        unresolved.insert("dpdk-testpmd, a PMD or iproute2's ip".to_string());
+        unresolved.insert("dpdk-testpmd, a PMD, iproute2's ip or iperf3".to_string());
     }
     while let Some((guest, host)) = queue.pop() {
         if files.contains_key(&guest) {

@@ -2,20 +2,13 @@
 
 use super::*;
 
-/// Receive descriptors per NIC unless `--rxd` or `--ring` say otherwise.
-/// A TCP sender's window arrives as one burst, faster than a guest under
-/// emulation drains it; QEMU's 8254x and 82576 models drop what finds the
-/// ring full (iperf3-like streams through 512 descriptors lost segments on
-/// the 8254x), so forward gives the burst room, as forwarders on real
-/// NICs are tuned to (`ethtool -G rx 4096`).
-const FORWARD_RX_RING: usize = 4096;
 
 /// `e1000 forward`: frames from each NIC go out of the other (addressed to
 /// `--peer-a`/`--peer-b` from the sending NIC, if given); one thread
 /// sleeps on both NICs' interrupts ([`Poller`]), and a full TX ring holds
 /// frames back instead of dropping them.
 pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
-    let common = Common::new(&args.traffic, false, FORWARD_RX_RING)?;
+    let common = Common::new(&args.traffic, false, STREAM_RX_RING)?;
     let out = common.out;
     let mut nics = [
         common.open("forward", &args.pci_a)?,

@@ -143,7 +143,7 @@ struct QueueTotals {
 /// `e1000 tap`: creates the interface, then moves frames until the run
 /// ends; the interface goes with the process, however it ends.
 pub fn tap(args: &TapArgs) -> Result<(), CliError> {
-    let mut common = Common::new(&args.traffic, false, RING)?;
+    let mut common = Common::new(&args.traffic, false, STREAM_RX_RING)?;
     common.config.queues = args.queues;
     let out = common.out;
     let tap = Tap::create(&args.name, true, args.queues.into()).map_err(|e| {
