@@ -8,6 +8,7 @@ pub(crate) mod capture;
 pub(crate) mod cli;
 pub(crate) mod common;
 pub(crate) mod driver;
+pub(crate) mod examples;
 pub(crate) mod faults;
 pub(crate) mod features;
 pub(crate) mod harness;
@@ -80,7 +81,7 @@ pub fn suites() -> Vec<Suite> {
         faults::no_iommu_suite(),
         driver::forward_suite().test(
             "e1000e+igb::forward_example_carries_frames_both_ways",
-            programs::forward_example,
+            examples::forward_example,
         ),
         real_stacks::forward_suite("e1000"),
         real_stacks::forward_suite("e1000e"),
@@ -103,6 +104,6 @@ pub fn suites() -> Vec<Suite> {
 fn model_suite(model: &'static str) -> Suite {
     let s = Suite::new(GuestConfig::with_nics(&[model]));
     let s = faults::add(driver::add(s, model), model);
-    let s = cli::add(programs::add(s, model), model);
+    let s = cli::add(programs::add(examples::add(s, model), model), model);
     offloads::add(features::add(capture::add(s, model), model), model)
 }

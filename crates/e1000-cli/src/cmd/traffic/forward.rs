@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 /// `e1000 forward`: frames from each NIC go out of the other (addressed to
 /// `--peer-a`/`--peer-b` from the sending NIC, if given); one thread
 /// sleeps on both NICs' interrupts ([`Poller`]), and a full TX ring holds
