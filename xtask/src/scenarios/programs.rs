@@ -2,7 +2,7 @@
 //! stack through `e1000 tap`, against the host's, and a multi-queue echo as
 //! a user under an 8 MiB memlock limit.
 
-use super::common::no_dmar_faults;
+use super::common::{no_dmar_faults, start_tap};
 use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
@@ -282,14 +282,12 @@ const TAP_FLOW_BYTES: usize = 128 * 1024;
 fn tap_queues(g: &mut Guest, queues: usize) -> Result<()> {
     let nic = g.nic(0);
     let ten = Duration::from_secs(10);
-    g.run_ok("load-kernel-driver tun", ten)?;
     let host = HostStack::start(nic, [10, 11, 12, 1])?;
-    let mut job = g.spawn(&format!("e1000 tap {} --queues {queues}", nic.pci))?;
-    job.wait_line(
-        |l| l.contains("tap: interface e1000tap0 is up"),
-        Duration::from_secs(30),
+    let job = start_tap(
+        g,
+        &format!("{} --queues {queues}", nic.pci),
+        "10.11.12.2/24",
     )?;
-    g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
     let sysfs = g
         .run_ok("ls /sys/class/net/e1000tap0/queues", ten)?
         .output();

@@ -186,14 +186,8 @@ fn iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<serde_json::Value> 
 fn tap_iperf3(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let ten = Duration::from_secs(10);
-    g.run_ok("load-kernel-driver tun", ten)?;
     let host = HostStack::start(nic, [10, 11, 12, 1])?;
-    let mut job = g.spawn(&format!("e1000 tap {}", nic.pci))?;
-    job.wait_line(
-        |l| l.contains("tap: interface e1000tap0 is up"),
-        Duration::from_secs(30),
-    )?;
-    g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+    let job = super::common::start_tap(g, &nic.pci, "10.11.12.2/24")?;
     let ping = g.run(
         "ping -c 20 -i 0.05 -W 2 10.11.12.1",
         Duration::from_secs(60),

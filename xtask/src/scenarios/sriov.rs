@@ -191,31 +191,8 @@ fn tap(g: &mut Guest) -> Result<()> {
     let job = start_tap(g, "--json")?;
     let ping = g.run("ping -c 5 -W 2 10.11.14.1", Duration::from_secs(30))?;
     const BYTES: usize = 4 << 20;
-    let received = host.spawn(|| -> std::io::Result<usize> {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("10.11.14.1:5001")?;
-        let (mut s, _) = listener.accept()?;
-        s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        let (mut got, mut buf) = (0, vec![0u8; 65536]);
-        loop {
-            match s.read(&mut buf)? {
-                0 => return Ok(got),
-                n => got += n,
-            }
-        }
-    })?;
-    std::thread::sleep(Duration::from_millis(200));
-    let up = g.run(
-        &format!(
-            "dd if=/dev/zero bs=65536 count={} 2>/dev/null | nc 10.11.14.1 5001",
-            BYTES / 65536
-        ),
-        Duration::from_secs(120),
-    )?;
-    let got = received
-        .recv_timeout(Duration::from_secs(120))
-        .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))?
-        .unwrap_or(0);
+    let (up, got) = tcp_to_host(g, &host, 1, BYTES)?;
+    let got = got.first().copied().unwrap_or(0);
     let csum = host.run(crate::link::host_stack::counters)?;
     g.run_ok("killall -INT e1000", ten)?;
     let r = job.wait(Duration::from_secs(30))?;
@@ -243,20 +220,49 @@ fn tap(g: &mut Guest) -> Result<()> {
     Ok(())
 }
 
+/// `flows` TCP connections in turn from the guest to the host stack at
+/// 10.11.14.1, each carrying `bytes` of zeros (`dd | nc`); returns the
+/// guest's command and the bytes the host received on each connection.
+fn tcp_to_host(
+    g: &Guest,
+    host: &HostStack,
+    flows: usize,
+    bytes: usize,
+) -> Result<(JobResult, Vec<usize>)> {
+    let received = host.spawn(move || -> std::io::Result<Vec<usize>> {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("10.11.14.1:5001")?;
+        let mut got = Vec::new();
+        for _ in 0..flows {
+            let (mut s, _) = listener.accept()?;
+            s.set_read_timeout(Some(Duration::from_secs(60)))?;
+            let mut all = Vec::new();
+            s.read_to_end(&mut all)?;
+            got.push(all.len());
+        }
+        Ok(got)
+    })?;
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = g.run(
+        &format!(
+            "for i in $(seq {flows}); do dd if=/dev/zero bs=65536 count={} 2>/dev/null | nc 10.11.14.1 5001 || exit 1; done",
+            bytes / 65536
+        ),
+        Duration::from_secs(180),
+    )?;
+    let got = received
+        .recv_timeout(Duration::from_secs(180))
+        .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))?
+        .unwrap_or_default();
+    Ok((sent, got))
+}
+
 /// `e1000 tap` on VF 0 with `options`, its interface up as 10.11.14.2/24.
 fn start_tap<'g>(g: &'g Guest, options: &str) -> Result<Job<'g>> {
-    let ten = Duration::from_secs(10);
-    g.run_ok("load-kernel-driver tun", ten)?;
-    let mut job = g.spawn(&format!(
-        "e1000 tap {} --mac {} {options}",
-        VFS[0], VF_MACS[0]
-    ))?;
-    job.wait_line(
-        |l| l.contains("tap: interface e1000tap0 is up"),
-        Duration::from_secs(30),
-    )?;
+    let args = format!("{} --mac {} {options}", VFS[0], VF_MACS[0]);
+    let job = super::common::start_tap(g, &args, "10.11.14.2/24")?;
+    // Reception starts with the PF's pool enables.
     std::thread::sleep(Duration::from_millis(500));
-    g.run_ok("ip addr add 10.11.14.2/24 dev e1000tap0", ten)?;
     Ok(job)
 }
 
@@ -274,31 +280,7 @@ fn tap_two_queues(g: &mut Guest) -> Result<()> {
     vfs_up(g)?;
     let host = HostStack::start(g.nic(0), [10, 11, 14, 1])?;
     let job = start_tap(g, "--queues 2")?;
-    let received = host.spawn(|| -> std::io::Result<Vec<usize>> {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("10.11.14.1:5002")?;
-        let mut got = Vec::new();
-        for _ in 0..FLOWS {
-            let (mut s, _) = listener.accept()?;
-            s.set_read_timeout(Some(Duration::from_secs(60)))?;
-            let mut all = Vec::new();
-            s.read_to_end(&mut all)?;
-            got.push(all.len());
-        }
-        Ok(got)
-    })?;
-    std::thread::sleep(Duration::from_millis(200));
-    let sent = g.run(
-        &format!(
-            "for i in $(seq {FLOWS}); do dd if=/dev/zero bs=65536 count={} 2>/dev/null | nc 10.11.14.1 5002 || exit 1; done",
-            BYTES / 65536
-        ),
-        Duration::from_secs(180),
-    )?;
-    let got = received
-        .recv_timeout(Duration::from_secs(180))
-        .map_err(|_| crate::error::Error::msg("the host's receiver never finished"))?
-        .unwrap_or_default();
+    let (sent, got) = tcp_to_host(g, &host, FLOWS, BYTES)?;
     g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
     let r = job.wait(Duration::from_secs(30))?;
     let summary = r.output();
