@@ -180,7 +180,8 @@ fn missing(needs: &[Need]) -> Vec<&'static Requirement> {
         .collect()
 }
 
-/// Installs `reqs`; fails on the first that cannot be installed.
+/// Installs `reqs`; fails on the first needed one that cannot be
+/// installed (an optional one only says so: its check is skipped).
 fn install(reqs: &[&Requirement]) -> Result<()> {
     for r in reqs {
         eprintln!(
@@ -188,11 +189,23 @@ fn install(reqs: &[&Requirement]) -> Result<()> {
             r.what,
             r.install.commands().join("; ")
         );
-        r.install
+        let result = r
+            .install
             .run()
-            .with_context(|| format!("installing {}", r.what))?;
-        if !(r.present)() {
-            bail!("{} is still missing after installing it", r.what);
+            .with_context(|| format!("installing {}", r.what))
+            .and_then(|()| {
+                crate::ensure!(
+                    (r.present)(),
+                    "{} is still missing after installing it",
+                    r.what
+                );
+                Ok(())
+            });
+        match result {
+            Err(e) if r.need == Need::Optional => {
+                eprintln!("setup: {e:#}; the checks that use it will say they skipped")
+            }
+            other => other?,
         }
     }
     Ok(())

@@ -212,7 +212,7 @@ fn sizes_rate_bursts(g: &mut Guest) -> Result<()> {
     let mbit = (N - 1) as f64 * 1024.0 * 8.0 / secs.max(1e-9) / 1e6;
     println!("    --rate 10M: {mbit:.1} Mbit/s on the wire at the host");
     ensure!(
-        next == N && r.status == 0 && (6.0..=14.0).contains(&mbit),
+        next == N && r.status == 0 && (5.0..=20.0).contains(&mbit),
         "{next}/{N} frames at {mbit:.1} Mbit/s, want about 10:\n{}",
         r.output()
     );
