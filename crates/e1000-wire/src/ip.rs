@@ -4,10 +4,12 @@
 
 use crate::{ETHERNET_HEADER, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 
-/// IP protocol numbers.
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const PROTO_SCTP: u8 = 132;
+/// IP protocol number of TCP.
+pub const PROTO_TCP: u8 = 6;
+/// IP protocol number of UDP.
+pub const PROTO_UDP: u8 = 17;
+/// IP protocol number of SCTP.
+pub const PROTO_SCTP: u8 = 132;
 /// SCTP: the common header (ports, verification tag, CRC32c) and one DATA
 /// chunk's header (RFC 9260 §3.1, §3.3.1), which the payload follows.
 const SCTP_HEADERS: usize = 12 + 16;

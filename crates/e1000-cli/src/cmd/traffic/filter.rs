@@ -13,17 +13,14 @@
 //! Frames are matched as they were on the wire: a VLAN tag the NIC
 //! stripped counts for `vlan`, and the protocols behind a tag are seen.
 
+use e1000_wire::ip::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use e1000_wire::{ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 use std::net::IpAddr;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_IPV6: u16 = 0x86DD;
+/// IP protocol number of ICMP (IPv4).
 const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
+/// IP protocol number (next header) of ICMPv6.
 const PROTO_ICMPV6: u8 = 58;
-const PROTO_SCTP: u8 = 132;
 
 /// Which end of a frame an address or port is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
