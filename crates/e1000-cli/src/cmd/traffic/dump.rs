@@ -20,17 +20,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     let mut common = Common::new(&args.traffic, to_stdout, RING)?;
     common.config.timestamps = args.ptp;
     let out = common.out;
-    let mut pcap = match args.write.as_deref() {
-        Some("-") => Some(Pcap::new(Box::new(std::io::stdout()), "stdout")?),
-        Some(path) => Some(Pcap::new(
-            Box::new(
-                std::fs::File::create(path)
-                    .map_err(|e| CliError::Failed(format!("cannot create {path}: {e}")))?,
-            ),
-            path,
-        )?),
-        None => None,
-    };
+    let mut pcap = args.write.as_deref().map(Pcap::create).transpose()?;
     let mut nic = common.open("dump", pci)?;
     pin_queue_thread(&nic.queue(0)?, &common, "dump");
     let since = mmio_counts(&nic);
@@ -129,14 +119,7 @@ fn read_back(args: &DumpArgs, path: &str, filter: &Filter) -> Result<(), CliErro
         .collect();
     match args.write.as_deref() {
         Some(target) => {
-            let sink: Box<dyn Write> = match target {
-                "-" => Box::new(std::io::stdout()),
-                file => Box::new(
-                    std::fs::File::create(file)
-                        .map_err(|e| CliError::Failed(format!("cannot create {file}: {e}")))?,
-                ),
-            };
-            let mut pcap = Pcap::new(sink, target)?;
+            let mut pcap = Pcap::create(target)?;
             for v in &views {
                 pcap.write(v.bytes, v.time)?;
             }

@@ -38,6 +38,16 @@ impl Pcap {
         Ok(pcap)
     }
 
+    /// A stream to `target`: a file it creates, or stdout for `-`.
+    pub(super) fn create(target: &str) -> Result<Pcap, CliError> {
+        if target == "-" {
+            return Pcap::new(Box::new(std::io::stdout()), "stdout");
+        }
+        let file = std::fs::File::create(target)
+            .map_err(|e| CliError::Failed(format!("cannot create {target}: {e}")))?;
+        Pcap::new(Box::new(file), target)
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), CliError> {
         if self.closed {
             return Ok(());
