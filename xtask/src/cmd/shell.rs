@@ -224,12 +224,13 @@ impl<'g> Shell<'g> {
                 println!("{s}");
             }
             "send" => {
-                let peer = Peer::new(&nics[nic(2)?])?;
+                let target = &nics[nic(2)?];
+                let peer = Peer::new(target)?;
                 let n = number(1, 10)? as usize;
                 for i in 0..n {
                     peer.send(&peer.frame(&spec, i))?;
                 }
-                println!("sent {n} test frames into {}", nics[nic(2)?].pci);
+                println!("sent {n} test frames into {}", target.pci);
             }
             "recv" => {
                 let secs = number(1, 5)?;
