@@ -212,17 +212,3 @@ pub(crate) fn frame_lines(out: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["type"] == "frame")
         .collect()
 }
-
-/// Starts `e1000 tap ARGS` (the PCI address and options), waits until its
-/// interface is up and gives it `address` (`IP/PREFIX`).
-pub(crate) fn start_tap<'g>(g: &'g Guest, args: &str, address: &str) -> Result<Job<'g>> {
-    let ten = Duration::from_secs(10);
-    g.run_ok("load-kernel-driver tun", ten)?;
-    let mut job = g.spawn(&format!("e1000 tap {args}"))?;
-    job.wait_line(
-        |l| l.contains("tap: interface e1000tap0 is up"),
-        Duration::from_secs(30),
-    )?;
-    g.run_ok(&format!("ip addr add {address} dev e1000tap0"), ten)?;
-    Ok(job)
-}

@@ -2,7 +2,7 @@
 //! stack through `e1000 tap`, against the host's, and a multi-queue echo as
 //! a user under an 8 MiB memlock limit.
 
-use super::common::{no_dmar_faults, start_tap};
+use super::common::no_dmar_faults;
 use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
@@ -11,6 +11,7 @@ use crate::link::peer::{Peer, TrafficSpec};
 use crate::link::responder::Responder;
 use crate::vm::guest::Guest;
 use crate::vm::models::irq_modes;
+use crate::vm::models::start_tap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};

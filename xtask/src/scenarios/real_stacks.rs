@@ -7,7 +7,7 @@
 use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
-use crate::link::host_stack::traffic::{self, TcpStreamResult};
+use crate::link::host_stack::traffic::{self, guest_iperf3, TcpStreamResult};
 use crate::link::host_stack::HostStack;
 use crate::vm::guest::{Guest, GuestConfig, Placement};
 use std::time::Duration;
@@ -147,38 +147,6 @@ pub fn tap_iperf3_suite(model: &'static str) -> Suite {
     )
 }
 
-/// Runs `iperf3 ARGS` in the guest against an `iperf3 -s -1` in the host's
-/// stack; returns the client's JSON report.
-fn iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<serde_json::Value> {
-    let server = host.spawn(|| {
-        std::process::Command::new("iperf3")
-            .args(["-s", "-1", "-J", "-B", "10.11.12.1"])
-            .output()
-    })?;
-    std::thread::sleep(Duration::from_millis(500));
-    let r = g.run(
-        &format!("iperf3 -c 10.11.12.1 -J {args}"),
-        Duration::from_secs(120),
-    )?;
-    let server = server
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| crate::error::Error::msg("the host's iperf3 server did not end"))?
-        .map_err(|e| crate::error::Error::msg(format!("running iperf3 on the host: {e}")))?;
-    let report: serde_json::Value = serde_json::from_str(&r.output()).map_err(|e| {
-        crate::error::Error::msg(format!(
-            "iperf3 {args} in the guest exited {} without a JSON report ({e}):\n{}\nserver: {}",
-            r.status,
-            r.output(),
-            String::from_utf8_lossy(&server.stdout)
-        ))
-    })?;
-    ensure!(
-        r.status == 0 && report.get("error").is_none(),
-        "iperf3 {args} failed:\n{report:#}"
-    );
-    Ok(report)
-}
-
 /// What the issue asks of ordinary programs on a NIC the driver holds:
 /// through `e1000 tap`, ping loses nothing, iperf3's TCP stream each way
 /// (3 s) is never retransmitted, its UDP flow at 50 Mbit/s loses nothing,
@@ -187,7 +155,7 @@ fn tap_iperf3(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let ten = Duration::from_secs(10);
     let host = HostStack::start(nic, [10, 11, 12, 1])?;
-    let job = super::common::start_tap(g, &nic.pci, "10.11.12.2/24")?;
+    let job = crate::vm::models::start_tap(g, &nic.pci, "10.11.12.2/24")?;
     let ping = g.run(
         "ping -c 20 -i 0.05 -W 2 10.11.12.1",
         Duration::from_secs(60),
@@ -197,9 +165,9 @@ fn tap_iperf3(g: &mut Guest) -> Result<()> {
         "ping through e1000 tap:\n{}",
         ping.output()
     );
-    let up = iperf3(g, &host, "-t 3")?;
-    let down = iperf3(g, &host, "-t 3 -R")?;
-    let udp = iperf3(g, &host, &format!("-t 3 -u -b {UDP_MBIT_PER_S}M"))?;
+    let up = guest_iperf3(g, &host, "-t 3")?;
+    let down = guest_iperf3(g, &host, "-t 3 -R")?;
+    let udp = guest_iperf3(g, &host, &format!("-t 3 -u -b {UDP_MBIT_PER_S}M"))?;
     let csum = host.run(crate::link::host_stack::counters)?;
     g.run_ok("killall -INT e1000", ten)?;
     let tap = job.wait(Duration::from_secs(30))?;

@@ -14,16 +14,8 @@ use crate::link::host_stack::HostStack;
 use crate::link::peer::{EchoSummary, Peer, TrafficSpec};
 use crate::vm::guest::{Guest, GuestConfig, JobResult};
 use crate::vm::job::Job;
+use crate::vm::sriov::{enable_vfs, set_vf_mac, PF, VFS, VF_MACS};
 use std::time::Duration;
-
-/// The PF and its first two VFs (routing-ID offset 0x80, stride 2).
-const PF: &str = "0000:00:03.0";
-const VFS: [&str; 2] = ["0000:00:13.0", "0000:00:13.2"];
-/// The addresses the tests give the VFs (locally administered).
-const VF_MACS: [Mac; 2] = [
-    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x00]),
-    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x01]),
-];
 
 /// One boot: an `igb` left to the guest kernel's driver.
 pub fn suite() -> Suite {
@@ -49,23 +41,9 @@ pub fn suite() -> Suite {
         .test("igb_vf::a_mac_set_from_the_pf_is_honoured", pf_sets_mac)
 }
 
-/// Loads `igb` on the PF, brings its interface up (quiet: no IPv6), enables
-/// two VFs without a kernel driver and binds them to vfio-pci; once per boot.
+/// The PF's driver with two VFs on vfio-pci; once per boot.
 fn vfs_up(g: &Guest) -> Result<()> {
-    let script = format!(
-        "[ -e /sys/bus/pci/devices/{vf1}/driver ] && exit 0; \
-         load-kernel-driver igb || exit 1; \
-         for i in $(seq 50); do n=$(pci-netdev {PF}); [ -n \"$n\" ] && break; sleep 0.2; done; \
-         echo 1 > /proc/sys/net/ipv6/conf/$n/disable_ipv6; ip link set $n up || exit 1; \
-         echo 0 > /sys/bus/pci/devices/{PF}/sriov_drivers_autoprobe; \
-         echo 2 > /sys/bus/pci/devices/{PF}/sriov_numvfs || exit 1; \
-         for i in $(seq 100); do [ \"$(cat /sys/class/net/$n/carrier)\" = 1 ] && break; sleep 0.1; done; \
-         bind-vfio {vf0} {vf1}",
-        vf0 = VFS[0],
-        vf1 = VFS[1],
-    );
-    g.run_ok(&script, Duration::from_secs(60))?;
-    Ok(())
+    enable_vfs(g, VFS.len())
 }
 
 /// Starts `e1000 echo` on VF `i` with its test MAC; waits until it is ready.
@@ -260,7 +238,7 @@ fn tcp_to_host(
 /// `e1000 tap` on VF 0 with `options`, its interface up as 10.11.14.2/24.
 fn start_tap<'g>(g: &'g Guest, options: &str) -> Result<Job<'g>> {
     let args = format!("{} --mac {} {options}", VFS[0], VF_MACS[0]);
-    let job = super::common::start_tap(g, &args, "10.11.14.2/24")?;
+    let job = crate::vm::models::start_tap(g, &args, "10.11.14.2/24")?;
     // Reception starts with the PF's pool enables.
     std::thread::sleep(Duration::from_millis(500));
     Ok(job)
@@ -564,8 +542,7 @@ fn pf_sets_mac(g: &mut Guest) -> Result<()> {
     const PF_SET: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x0b, 0x00]);
     vfs_up(g)?;
     let ten = Duration::from_secs(10);
-    let set = |mac: &str| format!("ip-iproute2 link set $(pci-netdev {PF}) vf 0 mac {mac}");
-    g.run_ok(&set(&PF_SET.to_string()), ten)?;
+    set_vf_mac(g, 0, PF_SET)?;
     let result = (|| -> Result<()> {
         let mut job = g.spawn(&format!("e1000 echo {} --json", VFS[0]))?;
         let ready = job.wait_line(
@@ -597,6 +574,6 @@ fn pf_sets_mac(g: &mut Guest) -> Result<()> {
         println!("    PF-set MAC {PF_SET}: {ping}; another --mac refused");
         Ok(())
     })();
-    g.run_ok(&set("00:00:00:00:00:00"), ten)?;
+    set_vf_mac(g, 0, Mac([0; 6]))?;
     result
 }

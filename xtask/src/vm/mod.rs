@@ -17,5 +17,6 @@ pub mod kmod;
 pub mod models;
 pub mod qemu;
 pub mod qmp;
+pub mod sriov;
 
 pub use config::GUEST_CPUS;

@@ -1,9 +1,11 @@
 //! What the test bench knows about QEMU's NIC models in the guest: the
-//! interrupt modes each offers and the guest kernel's driver for it.
+//! interrupt modes each offers, and the two ways to put a NIC into the
+//! guest kernel's stack: the kernel's own driver, or `e1000 tap`.
 
 use crate::ensure;
 use crate::error::Result;
 use crate::vm::guest::Guest;
+use crate::vm::job::Job;
 use std::time::Duration;
 
 /// Interrupt modes QEMU's model of `model` offers.
@@ -53,4 +55,18 @@ pub fn kernel_netdev_up(g: &Guest, index: usize) -> Result<String> {
         .next()
         .unwrap_or_default()
         .to_string())
+}
+
+/// Starts `e1000 tap ARGS` (the PCI address and options), waits until its
+/// interface is up and gives it `address` (`IP/PREFIX`).
+pub fn start_tap<'g>(g: &'g Guest, args: &str, address: &str) -> Result<Job<'g>> {
+    let ten = Duration::from_secs(10);
+    g.run_ok("load-kernel-driver tun", ten)?;
+    let mut job = g.spawn(&format!("e1000 tap {args}"))?;
+    job.wait_line(
+        |l| l.contains("tap: interface e1000tap0 is up"),
+        Duration::from_secs(30),
+    )?;
+    g.run_ok(&format!("ip addr add {address} dev e1000tap0"), ten)?;
+    Ok(job)
 }

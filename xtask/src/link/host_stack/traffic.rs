@@ -2,10 +2,13 @@
 //! the guest (a forwarding program, a bridge): ping, one TCP stream, a
 //! paced UDP flow. Each reports what the stacks themselves saw (round-trip
 //! times, bytes, retransmits, checksum errors, datagrams lost), the figures
-//! iperf3 and ping would give, measured by the kernel's own stack.
+//! iperf3 and ping would give, measured by the kernel's own stack. And
+//! iperf3 between a host stack and the guest's own stack
+//! ([`guest_iperf3`]).
 
 use super::{connect_when_listening, counter, counters, retransmits, HostStack};
 use crate::error::{Error, Result};
+use crate::vm::guest::Guest;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -281,4 +284,38 @@ pub fn udp_flow(
             "InCsumErrors",
         )),
     })
+}
+
+/// Runs `iperf3 -c HOST -J ARGS` in the guest (its initramfs must carry
+/// iperf3: [`crate::vm::config::GuestConfig::dpdk`]) against a one-off
+/// `iperf3 -s` in `host`'s stack; returns the client's JSON report.
+pub fn guest_iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<serde_json::Value> {
+    let ip = Ipv4Addr::from(host.ip()).to_string();
+    let bind = ip.clone();
+    let server = host.spawn(move || {
+        std::process::Command::new("iperf3")
+            .args(["-s", "-1", "-J", "-B", &bind])
+            .output()
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+    let r = g.run(
+        &format!("iperf3 -c {ip} -J {args}"),
+        Duration::from_secs(120),
+    )?;
+    let server = server
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| Error::msg("the host's iperf3 server did not end"))?
+        .map_err(|e| Error::msg(format!("running iperf3 on the host: {e}")))?;
+    let report: serde_json::Value = serde_json::from_str(&r.output()).map_err(|e| {
+        Error::msg(format!(
+            "iperf3 {args} in the guest exited {} without a JSON report ({e}):\n{}\nserver: {}",
+            r.status,
+            r.output(),
+            String::from_utf8_lossy(&server.stdout)
+        ))
+    })?;
+    if r.status != 0 || report.get("error").is_some() {
+        return Err(Error::msg(format!("iperf3 {args} failed:\n{report:#}")));
+    }
+    Ok(report)
 }
