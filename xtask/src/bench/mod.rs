@@ -18,7 +18,9 @@
 //!
 //! Modules: [`measure`] (the measurements), [`ladder`] (the offered-rate
 //! ladder), [`crate::vm::dpdk`] (testpmd for the guest), [`report`] (Markdown),
-//! [`chart`] (one SVG per model).
+//! [`chart`] (one SVG per model). Two benches run on their own:
+//! [`stacks`] (`--stacks`: real network stacks through a forwarder) and
+//! [`vf`] (`--vf`: a virtual function against DPDK's `igb_vf`).
 
 pub mod attribution;
 pub mod chart;
@@ -27,9 +29,10 @@ pub mod measure;
 pub mod profile;
 pub mod report;
 pub mod stacks;
+pub mod vf;
 
 use crate::error::Result;
-use crate::vm::guest::{Guest, GuestConfig, Link};
+use crate::vm::guest::{Guest, GuestConfig, Link, Nic};
 use crate::vm::models::{irq_modes, kernel_netdev_up};
 use crate::vm::{dpdk, GUEST_CPUS};
 use crate::{bail, ensure};
@@ -39,7 +42,7 @@ use std::time::{Duration, Instant};
 
 /// Usage text of the `bench` command.
 pub const USAGE: &str =
-    "cargo xtask bench [--model M]... [--quick] [--stacks] [--link udp|unix] [--out DIR]";
+    "cargo xtask bench [--model M]... [--quick] [--stacks | --vf] [--link udp|unix] [--out DIR]";
 
 /// The models benchmarked when none is named.
 pub const DEFAULT_MODELS: &[&str] = &["e1000e", "igb", "e1000"];
@@ -185,6 +188,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut quick = false;
     let mut stacks = false;
+    let mut vf = false;
     let mut link = Link::Udp;
     let mut out = crate::vm::assets::workspace_root()
         .join("bench")
@@ -199,6 +203,7 @@ pub fn main(args: &[String]) -> Result<i32> {
             ),
             "--quick" => quick = true,
             "--stacks" => stacks = true,
+            "--vf" => vf = true,
             "--link" => {
                 link = match it.next().map(String::as_str) {
                     Some("udp") => Link::Udp,
@@ -223,12 +228,12 @@ pub fn main(args: &[String]) -> Result<i32> {
     if stacks {
         return stacks_main(&models, effort, args, &out);
     }
+    if vf {
+        return vf_main(effort, args, &out);
+    }
     let mut run = BenchRun {
         qemu_version: qemu_version()?,
-        command: std::iter::once("cargo xtask bench".to_string())
-            .chain(args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(args),
         date: utc_now(),
         quick,
         link,
@@ -268,10 +273,7 @@ fn stacks_main(
     args: &[String],
     out: &std::path::Path,
 ) -> Result<i32> {
-    let command = std::iter::once("cargo xtask bench".to_string())
-        .chain(args.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line(args);
     let mut results = Vec::new();
     for model in models {
         println!("bench: real stacks through {model}");
@@ -285,6 +287,29 @@ fn stacks_main(
     )?;
     println!("bench: {} written", md.display());
     Ok(0)
+}
+
+/// `--vf`: the virtual-function bench ([`vf`]) alone, written to `vf.md`
+/// in `out`.
+fn vf_main(effort: Effort, args: &[String], out: &std::path::Path) -> Result<i32> {
+    println!("bench: a virtual function of igb, e1000 vs testpmd's igb_vf");
+    let result = vf::run(effort)?;
+    std::fs::create_dir_all(out)?;
+    let md = out.join("vf.md");
+    std::fs::write(
+        &md,
+        vf::markdown(&result, &command_line(args), &utc_now(), &qemu_version()?),
+    )?;
+    println!("bench: {} written", md.display());
+    Ok(0)
+}
+
+/// The bench's command line as the user gave it.
+fn command_line(args: &[String]) -> String {
+    std::iter::once("cargo xtask bench".to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// pktgen bursts tried: the default, and 32 frames per tail write.
@@ -304,42 +329,11 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
         load: (load_average(), 0.0),
         ..ModelResult::default()
     };
-    let pci = g.nic(0).pci.clone();
-    // TX in rounds, ours and testpmd's in turn per size, so that a slow
-    // minute of the shared host weighs on both; each keeps its median run.
-    let mut ours_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
-    let mut dpdk_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
-    for round in 1..=effort.runs() {
-        for (i, size) in TX_SIZES.into_iter().enumerate() {
-            println!("    e1000 send, {size} bytes (round {round})");
-            let t = measure::tx_ours(&g, size, effort.tx_count(size));
-            if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, &mut r.notes) {
-                println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
-                t.settings = "`e1000 send`: frames built once in every buffer, then only the sequence number rewritten; batches of 64, one tail write each".into();
-                ours_runs[i].push(t);
-            }
-            println!("    dpdk-testpmd txonly, {size} bytes (round {round})");
-            let t = measure::tx_testpmd(&g, size, effort.tx_count(size));
-            if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, &mut r.notes) {
-                println!(
-                    "      {} frames at the peer, {:.0} fps ({})",
-                    t.received, t.fps, t.guest_says
-                );
-                t.settings = dpdk::testpmd_settings("txonly");
-                dpdk_runs[i].push(t);
-            }
-        }
-    }
-    r.tx_ours = ours_runs
-        .into_iter()
-        .filter_map(measure::median_tx)
-        .collect();
-    r.tx_dpdk = dpdk_runs
-        .into_iter()
-        .filter_map(measure::median_tx)
-        .collect();
+    let nic = g.nic(0);
+    let pci = nic.pci.clone();
+    (r.tx_ours, r.tx_dpdk) = tx_rounds(&g, nic, effort, &mut r.notes);
     println!("    e1000 dump --quiet (receive alone)");
-    let rx = measure::rx_only(&g, effort);
+    let rx = measure::rx_only(&g, nic, effort);
     if let Some(rungs) = measure::note("receive alone", rx, &mut r.notes) {
         r.rx_only = rungs;
     }
@@ -348,33 +342,11 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     // interrupts (`--busy-poll 0`), to show what the busy-poll window buys,
     // with the fixed interval and with adaptive moderation.
     let modes = irq_modes(model);
-    let pure = modes.last().map(|best| format!("{best} --busy-poll 0"));
-    let adaptive = pure.as_ref().map(|p| format!("{p} --adaptive-irq"));
-    for mode in modes
-        .iter()
-        .map(|m| m.to_string())
-        .chain(pure)
-        .chain(adaptive)
-    {
-        println!("    e1000 echo --irq {mode}");
-        r.echo.push(measure::echo_ours(&g, &mode, effort));
-    }
-    println!("    dpdk-testpmd macswap");
-    r.echo.push(measure::echo_testpmd(&g, effort));
-    // Ping-pong and the cost at 20,000 frames/s again, each path in turn,
-    // round after round: a median that is not one moment of the shared host.
-    for _ in 1..effort.runs() {
-        for e in r.echo.iter_mut() {
-            measure::repeat_run(&g, e, effort);
-        }
-    }
-    for e in r.echo.iter_mut() {
-        e.settle_runs();
-    }
+    r.echo = echo_paths(&g, nic, modes, effort);
     // Where the guest CPU goes: the pure-interrupt echo at fixed intervals.
     if let Some(best) = modes.last() {
         println!("    guest CPU at fixed intervals, e1000 echo --irq {best} --busy-poll 0");
-        r.cost_sweep = (best.to_string(), measure::cost_sweep(&g, best));
+        r.cost_sweep = (best.to_string(), measure::cost_sweep(&g, nic, best));
     }
     // Where QEMU's time goes when the echo is saturated: offered half again
     // what poll mode carried at best.
@@ -382,7 +354,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
         println!("    perf record of QEMU, e1000 echo --irq poll saturated");
         let carried = r.echo.first().map_or(0.0, |e| ladder::saturation(&e.rungs));
         let rate = ((carried * 1.5 / 10_000.0).ceil() as u64 * 10_000).max(20_000);
-        let p = measure::profile_echo(&g, "poll", rate);
+        let p = measure::profile_echo(&g, nic, "poll", rate);
         r.profile = measure::note("profile", p, &mut r.notes);
     } else {
         r.notes.push("profile: `perf` is not installed".into());
@@ -398,7 +370,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     for burst in PKTGEN_BURSTS {
         for size in TX_SIZES {
             println!("    pktgen on {netdev}, {size} bytes, burst {burst}");
-            let t = measure::tx_pktgen(&g, &netdev, size, effort.tx_count(size), burst);
+            let t = measure::tx_pktgen(&g, nic, &netdev, size, effort.tx_count(size), burst);
             let what = format!("pktgen {size} burst {burst}");
             if let Some(mut t) = measure::note(&what, t, &mut r.notes) {
                 println!(
@@ -411,7 +383,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
         }
     }
     println!("    kernel driver + afpacket-echo on {netdev}");
-    r.echo.push(measure::echo_kernel(&g, &netdev, effort));
+    r.echo.push(measure::echo_kernel(&g, nic, &netdev, effort));
     for e in &r.echo {
         if let Some(err) = &e.error {
             r.notes.push(format!("echo {}: {err}", e.mode));
@@ -425,8 +397,76 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     Ok(r)
 }
 
+/// `e1000 send` and testpmd's `txonly` on `nic`, in rounds, in turn per
+/// size, so that a slow minute of the shared host weighs on both; each
+/// keeps its median run per size: (ours, testpmd's).
+pub fn tx_rounds(
+    g: &Guest,
+    nic: &Nic,
+    effort: Effort,
+    notes: &mut Vec<String>,
+) -> (Vec<TxCount>, Vec<TxCount>) {
+    let mut ours_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
+    let mut dpdk_runs: Vec<Vec<TxCount>> = TX_SIZES.iter().map(|_| Vec::new()).collect();
+    for round in 1..=effort.runs() {
+        for (i, size) in TX_SIZES.into_iter().enumerate() {
+            println!("    e1000 send, {size} bytes (round {round})");
+            let t = measure::tx_ours(g, nic, size, effort.tx_count(size));
+            if let Some(mut t) = measure::note(&format!("e1000 send {size}"), t, notes) {
+                println!("      {} frames at the peer, {:.0} fps", t.received, t.fps);
+                t.settings = "`e1000 send`: frames built once in every buffer, then only the sequence number rewritten; batches of 64, one tail write each".into();
+                ours_runs[i].push(t);
+            }
+            println!("    dpdk-testpmd txonly, {size} bytes (round {round})");
+            let t = measure::tx_testpmd(g, nic, size, effort.tx_count(size));
+            if let Some(mut t) = measure::note(&format!("testpmd txonly {size}"), t, notes) {
+                println!(
+                    "      {} frames at the peer, {:.0} fps ({})",
+                    t.received, t.fps, t.guest_says
+                );
+                t.settings = dpdk::testpmd_settings("txonly");
+                dpdk_runs[i].push(t);
+            }
+        }
+    }
+    let medians =
+        |runs: Vec<Vec<TxCount>>| runs.into_iter().filter_map(measure::median_tx).collect();
+    (medians(ours_runs), medians(dpdk_runs))
+}
+
+/// `e1000 echo` on `nic` in each of `modes`, then the last (best) mode
+/// with pure interrupts, with the fixed interval and with adaptive
+/// moderation, then testpmd's `macswap`; then every path's ping-pong and
+/// cost again, path after path, round after round, so that each figure is
+/// a median that is not one moment of the shared host.
+pub fn echo_paths(g: &Guest, nic: &Nic, modes: &[&str], effort: Effort) -> Vec<EchoResult> {
+    let pure = modes.last().map(|best| format!("{best} --busy-poll 0"));
+    let adaptive = pure.as_ref().map(|p| format!("{p} --adaptive-irq"));
+    let mut echo = Vec::new();
+    for mode in modes
+        .iter()
+        .map(|m| m.to_string())
+        .chain(pure)
+        .chain(adaptive)
+    {
+        println!("    e1000 echo --irq {mode}");
+        echo.push(measure::echo_ours(g, nic, &mode, effort));
+    }
+    println!("    dpdk-testpmd macswap");
+    echo.push(measure::echo_testpmd(g, nic, effort));
+    for _ in 1..effort.runs() {
+        for e in echo.iter_mut() {
+            measure::repeat_run(g, nic, e, effort);
+        }
+    }
+    for e in echo.iter_mut() {
+        e.settle_runs();
+    }
+    echo
+}
+
 /// The host's 1-minute load average.
-fn load_average() -> f64 {
+pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())

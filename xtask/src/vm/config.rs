@@ -175,3 +175,19 @@ pub struct Nic {
     /// frame the NIC transmits arrives as one datagram.
     pub socket: UdpSocket,
 }
+
+impl Nic {
+    /// A virtual function of this NIC as the measurements see it: its own
+    /// PCI address and MAC address on this NIC's link (the PF sorts
+    /// received frames to its VFs by destination address).
+    pub fn virtual_function(&self, pci: &str, mac: Mac) -> std::io::Result<Nic> {
+        Ok(Nic {
+            model: self.model.clone(),
+            pci: pci.to_string(),
+            mac,
+            device_id: self.device_id.clone(),
+            netdev_id: self.netdev_id.clone(),
+            socket: self.socket.try_clone()?,
+        })
+    }
+}

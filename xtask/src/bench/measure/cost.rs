@@ -83,11 +83,10 @@ pub fn vfio_interrupts(line: &str) -> Option<u64> {
     )
 }
 
-/// Offers `rate` frames/s to whatever echoes on NIC 0 for a few seconds
+/// Offers `rate` frames/s to whatever echoes on `nic` for a few seconds
 /// and reads the guest's idle time (see [`uptime_idle`]) and vfio-pci's
 /// interrupt counts over the middle of it.
-pub fn cost(g: &Guest, rate: u64) -> Result<Cost> {
-    let nic = g.nic(0);
+pub fn cost(g: &Guest, nic: &Nic, rate: u64) -> Result<Cost> {
     let secs = 4.0;
     let count = (rate as f64 * secs) as usize;
     let cpus = g
@@ -161,8 +160,7 @@ pub struct SweepPoint {
 
 /// `e1000 echo --irq {mode} --busy-poll 0 --irq-interval I` at each of
 /// [`SWEEP_INTERVALS_US`], one run each, costed at [`REPEATED_COST_RATE`].
-pub fn cost_sweep(g: &Guest, mode: &str) -> Vec<SweepPoint> {
-    let nic = g.nic(0);
+pub fn cost_sweep(g: &Guest, nic: &Nic, mode: &str) -> Vec<SweepPoint> {
     let mut points = Vec::new();
     for interval_us in SWEEP_INTERVALS_US {
         let cmd = format!(
@@ -171,7 +169,7 @@ pub fn cost_sweep(g: &Guest, mode: &str) -> Vec<SweepPoint> {
         );
         println!("    {cmd}");
         let run = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
-            cost(g, REPEATED_COST_RATE)
+            cost(g, nic, REPEATED_COST_RATE)
         });
         match run {
             Ok((cost, _)) => points.push(SweepPoint { interval_us, cost }),
@@ -199,8 +197,8 @@ pub fn split_cost(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 }
 
 /// [`cost`] at each of [`COST_RATES`].
-pub(super) fn costs(g: &Guest) -> Result<Vec<Cost>> {
-    COST_RATES.iter().map(|&r| cost(g, r)).collect()
+pub(super) fn costs(g: &Guest, nic: &Nic) -> Result<Vec<Cost>> {
+    COST_RATES.iter().map(|&r| cost(g, nic, r)).collect()
 }
 
 /// Keeps a sub-measurement's failure as the result's error.

@@ -219,8 +219,8 @@ pub(super) enum Ready<'a> {
     /// It prints this line.
     Line(&'a str),
     /// Its output comes late (a block-buffered pipe): it is ready once a
-    /// probe frame comes back.
-    Echoes,
+    /// probe frame sent to this NIC comes back.
+    Echoes(&'a Nic),
 }
 
 /// Starts `cmd` in the guest, waits until it is `ready`, runs `traffic`,
@@ -240,8 +240,8 @@ pub(super) fn with_echo_job<T>(
             // The 8254x models hold reception for 1 s after every RCTL write.
             thread::sleep(Duration::from_millis(1500));
         }
-        Ready::Echoes => {
-            if let Err(e) = wait_echoing(g.nic(0), Duration::from_secs(90)) {
+        Ready::Echoes(nic) => {
+            if let Err(e) = wait_echoing(nic, Duration::from_secs(90)) {
                 let _ = g.run(&format!("killall -INT {process}"), Duration::from_secs(20));
                 let r = job.wait(Duration::from_secs(60))?;
                 return Err(Error::msg(format!("{e}; `{cmd}` printed:\n{}", r.output())));
@@ -256,16 +256,15 @@ pub(super) fn with_echo_job<T>(
 
 /// Our `e1000 echo` in `mode`: its cost at [`COST_RATES`] and the ladder in
 /// one run, ping-pong in another (so each gets its own MMIO count).
-pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
+pub fn echo_ours(g: &Guest, nic: &Nic, mode: &str, effort: Effort) -> EchoResult {
     let mut out = EchoResult {
         mode: mode.to_string(),
         settings: format!("`e1000 echo --irq {mode}`"),
         ..EchoResult::default()
     };
-    let nic = g.nic(0);
     let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
     let flood = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
-        let c = costs(g);
+        let c = costs(g, nic);
         let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
         Ok((c, rungs))
     });
@@ -288,7 +287,7 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
     }
     let pings = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
-        Ok((p, reaction(g, effort.pings())?))
+        Ok((p, reaction(g, nic, effort.pings())?))
     });
     match pings {
         Ok(((p, r), output)) => {
@@ -307,12 +306,11 @@ pub fn echo_ours(g: &Guest, mode: &str, effort: Effort) -> EchoResult {
 /// [`REPEATED_COST_RATE`], added to its [`EchoResult::runs`]. The bench
 /// interleaves these runs across paths, so that a slow minute of the shared
 /// host weighs on every path alike.
-pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
-    let nic = g.nic(0);
+pub fn repeat_run(g: &Guest, nic: &Nic, e: &mut EchoResult, effort: Effort) {
     let (cmd, ready, process) = if e.mode == "testpmd" {
         (
             crate::vm::dpdk::testpmd_command(&[&nic.pci], "macswap", ""),
-            Ready::Echoes,
+            Ready::Echoes(nic),
             "dpdk-testpmd",
         )
     } else {
@@ -325,8 +323,8 @@ pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
     println!("    again: {}", path_label(&e.mode));
     let run = with_echo_job(g, &cmd, ready, process, || {
         let ping = Some(ping(&nic.socket, nic.mac, effort.pings())?);
-        let reaction = reaction(g, effort.pings())?;
-        let cost = Some(cost(g, REPEATED_COST_RATE)?);
+        let reaction = reaction(g, nic, effort.pings())?;
+        let cost = Some(cost(g, nic, REPEATED_COST_RATE)?);
         Ok(Run {
             ping,
             reaction,
@@ -347,8 +345,7 @@ pub fn repeat_run(g: &Guest, e: &mut EchoResult, effort: Effort) {
 /// transmit path does not compete), one fresh run per rung so that each rung
 /// is counted exactly. A rung is perfect when the driver counted every frame
 /// sent; `echoed` is the driver's count.
-pub fn rx_only(g: &Guest, effort: Effort) -> Result<Vec<Rung>> {
-    let nic = g.nic(0);
+pub fn rx_only(g: &Guest, nic: &Nic, effort: Effort) -> Result<Vec<Rung>> {
     let cmd = format!("e1000 dump {} --irq poll --quiet", nic.pci);
     let mut rungs = Vec::new();
     for &rate in ladder::RATES {
@@ -444,7 +441,7 @@ pub fn received_count(output: &str) -> Option<u64> {
 }
 
 /// The kernel's driver on `netdev` plus `afpacket-echo` in the guest.
-pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
+pub fn echo_kernel(g: &Guest, nic: &Nic, netdev: &str, effort: Effort) -> EchoResult {
     let peer = PeerEcho {
         mode: "kernel",
         settings:
@@ -455,20 +452,20 @@ pub fn echo_kernel(g: &Guest, netdev: &str, effort: Effort) -> EchoResult {
         process: "afpacket-echo",
         goodbye: None,
     };
-    echo_peer(g, peer, effort)
+    echo_peer(g, nic, peer, effort)
 }
 
 /// DPDK's `dpdk-testpmd --forward-mode=macswap`, the first of its runs.
-pub fn echo_testpmd(g: &Guest, effort: Effort) -> EchoResult {
+pub fn echo_testpmd(g: &Guest, nic: &Nic, effort: Effort) -> EchoResult {
     let peer = PeerEcho {
         mode: "testpmd",
         settings: crate::vm::dpdk::testpmd_settings("macswap"),
-        cmd: crate::vm::dpdk::testpmd_command(&[&g.nic(0).pci], "macswap", ""),
-        ready: Ready::Echoes,
+        cmd: crate::vm::dpdk::testpmd_command(&[&nic.pci], "macswap", ""),
+        ready: Ready::Echoes(nic),
         process: "dpdk-testpmd",
         goodbye: Some("Bye"),
     };
-    let mut out = echo_peer(g, peer, effort);
+    let mut out = echo_peer(g, nic, peer, effort);
     out.first_run();
     out
 }
@@ -491,17 +488,16 @@ struct PeerEcho<'a> {
 
 /// Ping-pong, reaction, cost at [`COST_RATES`], then the ladder, in one
 /// run of `peer`.
-fn echo_peer(g: &Guest, peer: PeerEcho, effort: Effort) -> EchoResult {
+fn echo_peer(g: &Guest, nic: &Nic, peer: PeerEcho, effort: Effort) -> EchoResult {
     let mut out = EchoResult {
         mode: peer.mode.to_string(),
         settings: peer.settings,
         ..EchoResult::default()
     };
-    let nic = g.nic(0);
     let run = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
         let p = ping(&nic.socket, nic.mac, effort.pings())?;
-        let r = reaction(g, effort.pings())?;
-        let c = costs(g);
+        let r = reaction(g, nic, effort.pings())?;
+        let c = costs(g, nic);
         let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
         Ok((p, r, c, rungs))
     });

@@ -29,8 +29,7 @@ pub(super) fn tx_tail(model: &str) -> Option<u32> {
 /// the model's receive path, the same for every driver, and without the
 /// link. `None` where the model has no such events or the guest no trace
 /// file.
-pub fn reaction(g: &Guest, count: usize) -> Result<Option<f64>> {
-    let nic = g.nic(0);
+pub fn reaction(g: &Guest, nic: &Nic, count: usize) -> Result<Option<f64>> {
     let (Some(tail), Some(path)) = (tx_tail(&nic.model), g.trace_path()) else {
         return Ok(None);
     };
@@ -96,8 +95,7 @@ pub(super) fn path_label(mode: &str) -> String {
 /// host peer offers `rate` frames/s for a few seconds and `perf` records
 /// QEMU's threads over the middle of it. The echoed rate under the
 /// profiler (which itself takes CPU) turns shares into time per frame.
-pub fn profile_echo(g: &Guest, mode: &str, rate: u64) -> Result<Profile> {
-    let nic = g.nic(0);
+pub fn profile_echo(g: &Guest, nic: &Nic, mode: &str, rate: u64) -> Result<Profile> {
     let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
     let (mut p, _) = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
         let pid = g.pid();

@@ -138,8 +138,7 @@ pub(super) fn arrival_time(socket: &UdpSocket) -> Option<f64> {
 }
 
 /// `e1000 send` as fast as it goes.
-pub fn tx_ours(g: &Guest, size: usize, count: u64) -> Result<TxCount> {
-    let nic = g.nic(0);
+pub fn tx_ours(g: &Guest, nic: &Nic, size: usize, count: u64) -> Result<TxCount> {
     let cmd = format!(
         "e1000 send {} --count {count} --size {size} --dst-mac {TX_DST}",
         nic.pci
@@ -174,8 +173,14 @@ pub fn pktgen_settings(burst: u32) -> String {
 /// The guest kernel's pktgen on interface `netdev`, as fast as it goes
 /// (`delay 0`, one skb cloned 1000 times), handing the driver `burst`
 /// frames at a time (`xmit_more`: one tail write per burst).
-pub fn tx_pktgen(g: &Guest, netdev: &str, size: usize, count: u64, burst: u32) -> Result<TxCount> {
-    let nic = g.nic(0);
+pub fn tx_pktgen(
+    g: &Guest,
+    nic: &Nic,
+    netdev: &str,
+    size: usize,
+    count: u64,
+    burst: u32,
+) -> Result<TxCount> {
     let script = format!(
         "load-kernel-driver pktgen || exit 1; P=/proc/net/pktgen; \
          echo rem_device_all > $P/kpktgend_0 && echo 'add_device {netdev}' > $P/kpktgend_0 && \
@@ -196,8 +201,7 @@ pub fn tx_pktgen(g: &Guest, netdev: &str, size: usize, count: u64, burst: u32) -
 
 /// DPDK's `dpdk-testpmd --forward-mode=txonly` sending `size`-byte frames
 /// to [`TX_DST`] until the host has counted `count`.
-pub fn tx_testpmd(g: &Guest, size: usize, count: u64) -> Result<TxCount> {
-    let nic = g.nic(0);
+pub fn tx_testpmd(g: &Guest, nic: &Nic, size: usize, count: u64) -> Result<TxCount> {
     let cmd = crate::vm::dpdk::testpmd_command(
         &[&nic.pci],
         "txonly",

@@ -133,12 +133,27 @@ fn model_section(s: &mut String, m: &ModelResult) {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let _ = writeln!(s, "![{} chart]({})\n", m.model, super::chart_file(&m.model));
+    comparison(s, m);
+    losses(s, m);
+    if let Some(p) = &m.profile {
+        profile_section(s, p);
+    }
+    cpu_section(s, m);
+    targets(s, m);
+    problems(s, m);
+}
+
+/// `m`'s TX table and its echo table, each path's settings and ladders:
+/// ours against the peers measured in the same boot.
+pub fn comparison(s: &mut String, m: &ModelResult) {
     let _ = writeln!(
         s,
-        "### TX: `e1000 send` vs DPDK's testpmd (`txonly`) vs the kernel's `pktgen`\n\n\
+        "### TX: `e1000 send` vs DPDK's testpmd (`txonly`){}\n\n\
          Frames counted at the host end of the link. *ours ÷ it* is `e1000 send`'s rate over that sender's. \
          `e1000 send` and testpmd ran in turn, size after size, round after round: each shows its median run, \
-         and in square brackets every run's rate in order; `pktgen` ran once per setting.\n"
+         and in square brackets every run's rate in order{}.\n",
+        if m.tx_kernel.is_empty() { "" } else { " vs the kernel's `pktgen`" },
+        if m.tx_kernel.is_empty() { "" } else { "; `pktgen` ran once per setting" },
     );
     let _ = writeln!(
         s,
@@ -182,7 +197,7 @@ fn model_section(s: &mut String, m: &ModelResult) {
     let [low, high] = super::measure::COST_RATES;
     let _ = writeln!(
         s,
-        "\n### Echo, latency and cost: `e1000 echo` vs testpmd `macswap` vs kernel driver + `afpacket-echo`\n\n\
+        "\n### Echo, latency and cost: `e1000 echo` vs testpmd `macswap`{}\n\n\
          64-byte frames (60 + FCS). *Lossless* is the highest offered rate that it and every lower rung \
          returned completely, intact and in order, and at pace (echoes coming back at ≥ 95 % of the rate sent, \
          so a backlog drained after the rung does not count); *saturation* is the highest rate echoes came back \
@@ -198,6 +213,7 @@ fn model_section(s: &mut String, m: &ModelResult) {
          (QEMU's own trace events, on for a separate ping-pong of as many frames; QEMU's 8254x model \
          has no such events). It is the driver's own latency plus the model's receive path (the same \
          for every driver), without the link and the host peer.\n",
+        if kernel.is_some() { " vs kernel driver + `afpacket-echo`" } else { "" },
         short(measure::REPEATED_COST_RATE as f64),
         m.echo.iter().map(|e| e.runs.len()).max().unwrap_or(1)
     );
@@ -260,14 +276,12 @@ fn model_section(s: &mut String, m: &ModelResult) {
     for e in &m.echo {
         let _ = writeln!(s, "- {}: {}", e.mode, rungs_text(&e.rungs));
     }
-    losses(s, m);
-    if let Some(p) = &m.profile {
-        profile_section(s, p);
-    }
-    cpu_section(s, m);
-    targets(s, m);
+}
+
+/// The measurements of `m` that failed, if any.
+pub fn problems(s: &mut String, m: &ModelResult) {
     if !m.notes.is_empty() {
-        let _ = writeln!(s, "\nProblems during this model's run:\n");
+        let _ = writeln!(s, "\nProblems during this run:\n");
         for n in &m.notes {
             let _ = writeln!(s, "- {n}");
         }
