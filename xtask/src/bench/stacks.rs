@@ -6,11 +6,17 @@
 //! guest kernel's bridge over its own driver. Each path carries ping, one
 //! TCP stream each way and a paced UDP flow, in rounds interleaved across
 //! the paths; each figure is the median of its path's rounds.
+//!
+//! Then ordinary programs in the guest itself (ping answered by the
+//! guest's kernel, iperf3 in the guest against the host stack on the first
+//! NIC's link), once with the guest's stack on `e1000 tap` and once on the
+//! kernel's own driver for the same NIC ([`Endpoint`]).
 
 use super::Effort;
 use crate::error::{Error, Result};
-use crate::link::host_stack::traffic::{self, Ping};
+use crate::link::host_stack::traffic::{self, guest_iperf3, Ping};
 use crate::link::host_stack::HostStack;
+use crate::link::host_stack::{counter, counters};
 use crate::vm::dpdk;
 use crate::vm::guest::{Guest, GuestConfig, Placement};
 use crate::vm::models::kernel_driver;
@@ -87,6 +93,35 @@ impl Path {
     }
 }
 
+/// Where the guest's own stack meets the first NIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    /// `e1000 tap`: the driver moves frames between the NIC and a TAP
+    /// interface of the guest kernel's.
+    Tap,
+    /// The guest kernel's own driver for the NIC.
+    Kernel,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Tap => "e1000 tap",
+            Endpoint::Kernel => "kernel driver",
+        }
+    }
+
+    fn settings(self, model: &str) -> String {
+        match self {
+            Endpoint::Tap => format!("`e1000 tap` with its defaults (interrupts, {RX_RING} RX / 512 TX descriptors, checksum offload and TSO across the TAP), the guest kernel's stack on `e1000tap0`"),
+            Endpoint::Kernel => format!("Linux 6.1 `{}` driver, its default rings and interrupt moderation", kernel_driver(model)),
+        }
+    }
+}
+
+/// The guest's address on the first NIC's link, on either [`Endpoint`].
+const GUEST: &str = "10.11.20.3";
+
 /// One round of the workloads through one path.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Round {
@@ -138,6 +173,8 @@ pub struct StacksResult {
     pub model: String,
     /// Per path, in [`Path::ALL`]'s order.
     pub paths: Vec<PathResult>,
+    /// The guest's own stack on `e1000 tap`, then on the kernel's driver.
+    pub endpoints: Vec<PathResult>,
 }
 
 /// One boot of two `model` NICs with 2 vCPUs and testpmd: every path in
@@ -169,6 +206,26 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
             record(&mut paths[i], through(&g, *path, &left, &right, effort));
         }
     }
+    let mut endpoints: Vec<PathResult> = [Endpoint::Tap, Endpoint::Kernel]
+        .iter()
+        .map(|e| PathResult {
+            name: e.name().into(),
+            settings: e.settings(model),
+            ..PathResult::default()
+        })
+        .collect();
+    println!("    e1000 tap: the guest's own stack on the first NIC");
+    match crate::vm::models::start_tap(&g, &g.nic(0).pci, &format!("{GUEST}/24")) {
+        Ok(job) => {
+            for round in 1..=effort.runs() {
+                println!("    e1000 tap (round {round})");
+                record(&mut endpoints[0], in_guest(&g, &left, effort));
+            }
+            g.run("killall -INT e1000", Duration::from_secs(20))?;
+            job.wait(Duration::from_secs(60))?;
+        }
+        Err(e) => record(&mut endpoints[0], Err(e)),
+    }
     println!("    kernel bridge: handing both NICs to the kernel's driver");
     match bridge_up(&g) {
         Ok(()) => {
@@ -176,6 +233,16 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
             for round in 1..=effort.runs() {
                 println!("    kernel bridge (round {round})");
                 record(&mut paths[3], workloads(&left, &right, effort));
+            }
+            println!("    kernel driver: the guest's own stack on the first NIC");
+            match bridge_down(&g) {
+                Ok(()) => {
+                    for round in 1..=effort.runs() {
+                        println!("    kernel driver (round {round})");
+                        record(&mut endpoints[1], in_guest(&g, &left, effort));
+                    }
+                }
+                Err(e) => record(&mut endpoints[1], Err(e)),
             }
         }
         Err(e) => {
@@ -186,6 +253,7 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
     Ok(StacksResult {
         model: model.into(),
         paths,
+        endpoints,
     })
 }
 
@@ -270,6 +338,60 @@ fn workloads(left: &HostStack, right: &HostStack, effort: Effort) -> Result<Roun
     })
 }
 
+/// Ordinary programs against the guest's own stack at [`GUEST`]: `host`
+/// pings it, then iperf3 in the guest sends TCP to `host`, receives TCP
+/// from it (`-R`) and sends a paced UDP flow.
+fn in_guest(g: &Guest, host: &HostStack, effort: Effort) -> Result<Round> {
+    let guest: [u8; 4] = GUEST
+        .parse::<std::net::Ipv4Addr>()
+        .map_err(Error::msg)?
+        .octets();
+    let pings = if effort.quick { 20 } else { 100 };
+    let ping: Ping = traffic::ping(host, guest, pings, Duration::from_millis(20))?;
+    let secs = if effort.quick { 1 } else { 3 };
+    let before = host.run(counters)?;
+    let up = guest_iperf3(g, host, &format!("-t {secs}"))?;
+    let down = guest_iperf3(g, host, &format!("-t {secs} -R"))?;
+    let udp = guest_iperf3(g, host, &format!("-t {secs} -u -b {UDP_MBIT_PER_S}M"))?;
+    let after = host.run(counters)?;
+    let bad = |proto: &str| {
+        counter(&after, proto, "InCsumErrors").saturating_sub(counter(
+            &before,
+            proto,
+            "InCsumErrors",
+        ))
+    };
+    let (up, down, udp) = (
+        &up["end"]["sum_sent"],
+        &down["end"]["sum_sent"],
+        &udp["end"]["sum"],
+    );
+    let mbit = |v: &serde_json::Value| v["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6;
+    let count = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    Ok(Round {
+        ping_ms: ping.median().as_secs_f64() * 1e3,
+        ping_lost: ping.lost(),
+        tcp: [mbit(up), mbit(down)],
+        retransmits: count(up, "retransmits") + count(down, "retransmits"),
+        checksum_errors: bad("Tcp:") + bad("Udp:"),
+        udp: (count(udp, "packets"), count(udp, "lost_packets")),
+    })
+}
+
+/// Takes the bridge down and gives the first NIC's interface (on the
+/// kernel's driver) the guest's address [`GUEST`].
+fn bridge_down(g: &Guest) -> Result<()> {
+    let a = &g.nic(0).pci;
+    g.run_ok(
+        &format!(
+            "na=$(pci-netdev {a}); ip link set br0 down && brctl delbr br0 && \
+             ip addr add {GUEST}/24 dev $na && ip link set $na up"
+        ),
+        Duration::from_secs(30),
+    )?;
+    Ok(())
+}
+
 /// Hands both NICs to the kernel's driver and bridges them.
 fn bridge_up(g: &Guest) -> Result<()> {
     let (a, b) = (&g.nic(0).pci, &g.nic(1).pci);
@@ -292,52 +414,76 @@ pub fn markdown(results: &[StacksResult], command: &str, date: &str, qemu: &str)
     let _ = writeln!(md, "# Real stacks through a forwarder in the guest\n");
     let _ = writeln!(
         md,
-        "`{command}`, {date}, {qemu}, TCG, 2 vCPUs. Two host kernel stacks, each in its own network namespace on one NIC's link; the guest forwards between its two NICs. Per round: 100 echo requests (20 with --quick) 20 ms apart (p50), one TCP stream each way, a UDP flow at {UDP_MBIT_PER_S} Mbit/s of payload; each figure is the median of the path's rounds, retransmits (tail loss probes excepted) and losses are totals. Ratios are against testpmd io in the same boot.\n"
+        "`{command}`, {date}, {qemu}, TCG, 2 vCPUs. Two host kernel stacks, each in its own network namespace on one NIC's link; the guest forwards between its two NICs. Per round: 100 echo requests (20 with --quick) 20 ms apart (p50), one TCP stream each way, a UDP flow at {UDP_MBIT_PER_S} Mbit/s of payload; each figure is the median of the path's rounds, retransmits (tail loss probes excepted) and losses are totals. Ratios are against testpmd io in the same boot.\n\n\
+         Then the guest's own stack on the first NIC, through `e1000 tap` and through the kernel's driver: the host stack pings the guest, iperf3 in the guest runs a TCP stream each way (3 s, 1 s with --quick) and a UDP flow at {UDP_MBIT_PER_S} Mbit/s against an iperf3 server in the host stack; retransmits are iperf3's. Ratios are against the kernel's driver in the same boot.\n"
     );
     for r in results {
         let _ = writeln!(md, "## {} (two NICs)\n", r.model);
+        table(
+            &mut md,
+            "path",
+            ["TCP →", "TCP ←"],
+            &r.paths,
+            Path::Testpmd.name(),
+        );
         let _ = writeln!(
             md,
-            "| path | ping p50 | TCP → | TCP ← | TCP vs testpmd | retransmits | UDP lost | bad checksums |"
+            "### Ordinary programs in the guest: `e1000 tap` vs the kernel's driver\n"
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-        let testpmd_tcp = r
-            .paths
-            .iter()
-            .find(|p| p.name == Path::Testpmd.name())
-            .and_then(|p| p.median(|x| x.tcp[0] + x.tcp[1]));
-        for p in &r.paths {
-            let (Some(ping), Some(there), Some(back)) = (
-                p.median(|x| x.ping_ms),
-                p.median(|x| x.tcp[0]),
-                p.median(|x| x.tcp[1]),
-            ) else {
-                let _ = writeln!(md, "| {} | — | — | — | — | — | — | — |", p.name);
-                continue;
-            };
-            let ratio = match (p.median(|x| x.tcp[0] + x.tcp[1]), testpmd_tcp) {
-                (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
-                _ => "—".into(),
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {ping:.2} ms | {there:.0} Mbit/s | {back:.0} Mbit/s | {ratio} | {} | {} of {} | {} |",
-                p.name,
-                p.total(|x| x.retransmits),
-                p.total(|x| x.udp.1),
-                p.total(|x| x.udp.0),
-                p.total(|x| x.checksum_errors)
-            );
-        }
-        let _ = writeln!(md);
-        for p in &r.paths {
-            let _ = writeln!(md, "- **{}**: {}", p.name, p.settings);
-            if let Some(e) = &p.error {
-                let first = e.lines().next().unwrap_or_default();
-                let _ = writeln!(md, "  - failed: {first}");
-            }
-        }
-        let _ = writeln!(md);
+        table(
+            &mut md,
+            "guest end",
+            ["TCP guest → host", "TCP host → guest"],
+            &r.endpoints,
+            Endpoint::Kernel.name(),
+        );
     }
     md
+}
+
+/// One table of `paths`, TCP ratios against the path named `baseline`,
+/// then each path's settings.
+fn table(md: &mut String, what: &str, tcp: [&str; 2], paths: &[PathResult], baseline: &str) {
+    let _ = writeln!(
+        md,
+        "| {what} | ping p50 | {} | {} | TCP vs {baseline} | retransmits | UDP lost | bad checksums |",
+        tcp[0], tcp[1]
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let base_tcp = paths
+        .iter()
+        .find(|p| p.name == baseline)
+        .and_then(|p| p.median(|x| x.tcp[0] + x.tcp[1]));
+    for p in paths {
+        let (Some(ping), Some(there), Some(back)) = (
+            p.median(|x| x.ping_ms),
+            p.median(|x| x.tcp[0]),
+            p.median(|x| x.tcp[1]),
+        ) else {
+            let _ = writeln!(md, "| {} | — | — | — | — | — | — | — |", p.name);
+            continue;
+        };
+        let ratio = match (p.median(|x| x.tcp[0] + x.tcp[1]), base_tcp) {
+            (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {ping:.2} ms | {there:.0} Mbit/s | {back:.0} Mbit/s | {ratio} | {} | {} of {} | {} |",
+            p.name,
+            p.total(|x| x.retransmits),
+            p.total(|x| x.udp.1),
+            p.total(|x| x.udp.0),
+            p.total(|x| x.checksum_errors)
+        );
+    }
+    let _ = writeln!(md);
+    for p in paths {
+        let _ = writeln!(md, "- **{}**: {}", p.name, p.settings);
+        if let Some(e) = &p.error {
+            let first = e.lines().next().unwrap_or_default();
+            let _ = writeln!(md, "  - failed: {first}");
+        }
+    }
+    let _ = writeln!(md);
 }
