@@ -57,17 +57,23 @@ const LIB_DIRS: &[&str] = &[
 /// The guest directory the libraries are installed in (glibc's default path).
 const GUEST_LIB: &str = "lib/x86_64-linux-gnu";
 
-/// Mbufs in testpmd's pool: enough for its rings (the PMDs' default 512
-/// descriptors each way) and per-lcore caches, small for a 1 GiB guest.
+/// Mbufs in testpmd's pool: enough for its rings ([`RING`] descriptors
+/// each way) and per-lcore caches, small for a 1 GiB guest.
 pub const MBUFS: u32 = 4096;
+/// Descriptors per RX and per TX ring that testpmd is given: the same as
+/// `e1000`'s default rings (the library's `Config::default`), so that a
+/// comparison is ring for ring. Left to itself, testpmd 22.11 configures
+/// 256 on these PMDs (its start-up lines print `RX desc=256`).
+pub const RING: u32 = 512;
 /// Frames per RX/TX burst of testpmd's forwarding core (its default).
 pub const BURST: u32 = 32;
 
 /// The `dpdk-testpmd` command for the ports `pcis` in forwarding mode
 /// `fwd` (`txonly`, `macswap`, `io`), with `extra` testpmd options: the main
 /// lcore on CPU 0 and one forwarding lcore on CPU 1, `--in-memory` on the
-/// guest's 2 MiB hugepages, [`MBUFS`] mbufs unless `extra` names more (the
-/// last `--total-num-mbufs` wins), started at once and run until SIGINT.
+/// guest's 2 MiB hugepages, [`RING`]-descriptor rings and [`MBUFS`] mbufs
+/// unless `extra` names others (the last `--rxd`, `--txd` or
+/// `--total-num-mbufs` wins), started at once and run until SIGINT.
 /// EAL refuses to load plugins from under a world-writable directory, which
 /// the initramfs root is.
 pub fn testpmd_command(pcis: &[&str], fwd: &str, extra: &str) -> String {
@@ -78,7 +84,7 @@ pub fn testpmd_command(pcis: &[&str], fwd: &str, extra: &str) -> String {
     let ports: String = pcis.iter().map(|p| format!(" -a {p}")).collect();
     format!(
         "chmod 755 / && mkdir -p /var/run/dpdk && exec dpdk-testpmd -l 0,1 -n 1 --in-memory --log-level=lib.eal:notice{pmds}{ports} -- \
-         --nb-cores=1 --rxq=1 --txq=1 --burst={BURST} --total-num-mbufs={MBUFS} \
+         --nb-cores=1 --rxq=1 --txq=1 --rxd={RING} --txd={RING} --burst={BURST} --total-num-mbufs={MBUFS} \
          --forward-mode={fwd} {extra} --auto-start --stats-period 30"
     )
 }
@@ -87,7 +93,7 @@ pub fn testpmd_command(pcis: &[&str], fwd: &str, extra: &str) -> String {
 pub fn testpmd_settings(fwd: &str) -> String {
     format!(
         "`dpdk-testpmd` {}, `--forward-mode={fwd}`, 1 forwarding lcore (+ main lcore), \
-         `--burst={BURST}`, `--total-num-mbufs={MBUFS}`, default ring sizes, `--in-memory` on 2 MiB hugepages",
+         `--burst={BURST}`, `--total-num-mbufs={MBUFS}`, `--rxd={RING} --txd={RING}` (`e1000`'s default rings; testpmd's own default here is 256), `--in-memory` on 2 MiB hugepages",
         DPDK_VERSION
     )
 }
