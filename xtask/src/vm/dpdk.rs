@@ -62,8 +62,8 @@ const GUEST_LIB: &str = "lib/x86_64-linux-gnu";
 pub const MBUFS: u32 = 4096;
 /// Descriptors per RX and per TX ring that testpmd is given: the same as
 /// `e1000`'s default rings (the library's `Config::default`), so that a
-/// comparison is ring for ring. Left to itself, testpmd 22.11 configures
-/// 256 on these PMDs (its start-up lines print `RX desc=256`).
+/// comparison is ring for ring. Left to itself, testpmd 22.11 configured
+/// 256 on the 82574L (its start-up lines print `RX desc=256`).
 pub const RING: u32 = 512;
 /// Frames per RX/TX burst of testpmd's forwarding core (its default).
 pub const BURST: u32 = 32;
@@ -93,7 +93,7 @@ pub fn testpmd_command(pcis: &[&str], fwd: &str, extra: &str) -> String {
 pub fn testpmd_settings(fwd: &str) -> String {
     format!(
         "`dpdk-testpmd` {}, `--forward-mode={fwd}`, 1 forwarding lcore (+ main lcore), \
-         `--burst={BURST}`, `--total-num-mbufs={MBUFS}`, `--rxd={RING} --txd={RING}` (`e1000`'s default rings; testpmd's own default here is 256), `--in-memory` on 2 MiB hugepages",
+         `--burst={BURST}`, `--total-num-mbufs={MBUFS}`, `--rxd={RING} --txd={RING}` (`e1000`'s default rings; testpmd's own default on the 82574L is 256), `--in-memory` on 2 MiB hugepages",
         DPDK_VERSION
     )
 }
