@@ -154,6 +154,15 @@ impl ModelResult {
             .filter(|e| e.mode != "kernel" && e.mode != "testpmd")
     }
 
+    /// Adds every echo path's error to [`ModelResult::notes`].
+    pub fn note_echo_errors(&mut self) {
+        for e in &self.echo {
+            if let Some(err) = &e.error {
+                self.notes.push(format!("echo {}: {err}", e.mode));
+            }
+        }
+    }
+
     /// The best rate at the host among `list`'s senders of `size`-byte frames.
     pub fn best_tx(list: &[TxCount], size: usize) -> Option<&TxCount> {
         list.iter()
@@ -384,11 +393,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     }
     println!("    kernel driver + afpacket-echo on {netdev}");
     r.echo.push(measure::echo_kernel(&g, nic, &netdev, effort));
-    for e in &r.echo {
-        if let Some(err) = &e.error {
-            r.notes.push(format!("echo {}: {err}", e.mode));
-        }
-    }
+    r.note_echo_errors();
     // And back to vfio-pci, as the boot left it.
     let back = g.run(&format!("bind-vfio {pci}"), Duration::from_secs(30))?;
     ensure!(back.status == 0, "rebinding {pci}: {}", back.output());

@@ -14,7 +14,7 @@
 
 use super::Effort;
 use crate::error::{Error, Result};
-use crate::link::host_stack::traffic::{self, guest_iperf3, Ping};
+use crate::link::host_stack::traffic::{self, guest_iperf3, iperf3_mbit_per_s, GuestIperf3, Ping};
 use crate::link::host_stack::HostStack;
 use crate::link::host_stack::{counter, counters};
 use crate::vm::dpdk;
@@ -354,28 +354,27 @@ fn in_guest(g: &Guest, host: &HostStack, effort: Effort) -> Result<Round> {
     let down = guest_iperf3(g, host, &format!("-t {secs} -R"))?;
     let udp = guest_iperf3(g, host, &format!("-t {secs} -u -b {UDP_MBIT_PER_S}M"))?;
     let after = host.run(counters)?;
-    let grew = |proto: &str, name: &str| {
-        counter(&after, proto, name).saturating_sub(counter(&before, proto, name))
+    let bad = |proto: &str| {
+        counter(&after, proto, "InCsumErrors").saturating_sub(counter(
+            &before,
+            proto,
+            "InCsumErrors",
+        ))
     };
-    let bad = |proto: &str| grew(proto, "InCsumErrors");
-    // What the host's own iperf3 socket had no room for is not the path's loss.
-    let host_full = grew("Udp:", "RcvbufErrors");
-    let (up, down, udp) = (
-        &up["end"]["sum_sent"],
-        &down["end"]["sum_sent"],
-        &udp["end"]["sum"],
-    );
-    let mbit = |v: &serde_json::Value| v["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6;
-    let count = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let retransmits = |run: &GuestIperf3| run.tcp_sent()["retransmits"].as_u64().unwrap_or(0);
     Ok(Round {
         ping_ms: ping.median().as_secs_f64() * 1e3,
         ping_lost: ping.lost(),
-        tcp: [mbit(up), mbit(down)],
-        retransmits: count(up, "retransmits") + count(down, "retransmits"),
+        tcp: [
+            iperf3_mbit_per_s(up.tcp_sent()),
+            iperf3_mbit_per_s(down.tcp_sent()),
+        ],
+        retransmits: retransmits(&up) + retransmits(&down),
         checksum_errors: bad("Tcp:") + bad("Udp:"),
+        // What the host's own iperf3 socket had no room for is not the path's loss.
         udp: (
-            count(udp, "packets"),
-            count(udp, "lost_packets").saturating_sub(host_full),
+            udp.udp()["packets"].as_u64().unwrap_or(0),
+            udp.udp_lost_on_the_way(),
         ),
     })
 }

@@ -44,11 +44,7 @@ pub fn run(effort: Effort) -> Result<ModelResult> {
     let vf = g.nic(0).virtual_function(VFS[0], VF_MACS[0])?;
     (r.tx_ours, r.tx_dpdk) = tx_rounds(&g, &vf, effort, &mut r.notes);
     r.echo = echo_paths(&g, &vf, &VF_IRQ_MODES, effort);
-    for e in &r.echo {
-        if let Some(err) = &e.error {
-            r.notes.push(format!("echo {}: {err}", e.mode));
-        }
-    }
+    r.note_echo_errors();
     r.seconds = started.elapsed().as_secs_f64();
     r.load.1 = load_average();
     Ok(r)

@@ -286,10 +286,48 @@ pub fn udp_flow(
     })
 }
 
+/// What a run of iperf3 in the guest against a host stack reported.
+#[derive(Debug)]
+pub struct GuestIperf3 {
+    /// The client's JSON report.
+    pub report: serde_json::Value,
+    /// Datagrams the host's own server socket had no room for during the
+    /// run (its stack's `Udp: RcvbufErrors`): lost at the host, not on the
+    /// way there.
+    pub host_socket_full: u64,
+}
+
+impl GuestIperf3 {
+    /// The sender's totals of a TCP run (`end.sum_sent`).
+    pub fn tcp_sent(&self) -> &serde_json::Value {
+        &self.report["end"]["sum_sent"]
+    }
+
+    /// The totals of a UDP run (`end.sum`).
+    pub fn udp(&self) -> &serde_json::Value {
+        &self.report["end"]["sum"]
+    }
+
+    /// UDP datagrams lost on the way, less what the host's own socket
+    /// dropped; all of them when iperf3 reported no count.
+    pub fn udp_lost_on_the_way(&self) -> u64 {
+        self.udp()["lost_packets"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+            .saturating_sub(self.host_socket_full)
+    }
+}
+
+/// Mbit/s of an iperf3 totals object.
+pub fn iperf3_mbit_per_s(totals: &serde_json::Value) -> f64 {
+    totals["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6
+}
+
 /// Runs `iperf3 -c HOST -J ARGS` in the guest (its initramfs must carry
 /// iperf3: [`crate::vm::config::GuestConfig::dpdk`]) against a one-off
-/// `iperf3 -s` in `host`'s stack; returns the client's JSON report.
-pub fn guest_iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<serde_json::Value> {
+/// `iperf3 -s` in `host`'s stack.
+pub fn guest_iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<GuestIperf3> {
+    let before = host.run(counters)?;
     let ip = Ipv4Addr::from(host.ip()).to_string();
     let bind = ip.clone();
     let server = host.spawn(move || {
@@ -317,5 +355,10 @@ pub fn guest_iperf3(g: &Guest, host: &HostStack, args: &str) -> Result<serde_jso
     if r.status != 0 || report.get("error").is_some() {
         return Err(Error::msg(format!("iperf3 {args} failed:\n{report:#}")));
     }
-    Ok(report)
+    let after = host.run(counters)?;
+    let full = |text: &str| counter(text, "Udp:", "RcvbufErrors");
+    Ok(GuestIperf3 {
+        report,
+        host_socket_full: full(&after).saturating_sub(full(&before)),
+    })
 }
