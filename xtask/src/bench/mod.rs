@@ -4,7 +4,10 @@
 //!
 //! In each boot the NIC is first driven by `e1000` and `dpdk-testpmd` in
 //! turn (TX with `e1000 send` and testpmd's `txonly`, three rounds, each
-//! sender's median run kept), then by `e1000` alone (receive alone, then
+//! sender's median run kept), then the same for TCP segmentation
+//! ([`tso_rounds`]: `e1000 send --tso`, the same segments one frame each,
+//! and testpmd's TSO or, where DPDK's PMD has none, its `txonly`), then by
+//! `e1000` alone (receive alone, then
 //! `e1000 echo` in every interrupt mode the model offers), then by
 //! testpmd's `macswap` on the same vfio-pci device, then handed to the
 //! kernel's driver (TX with `pktgen` at burst 1 and 32, echo with
@@ -117,6 +120,9 @@ pub struct ModelResult {
     pub tx_dpdk: Vec<TxCount>,
     /// `pktgen`, per burst (1, 32) and size.
     pub tx_kernel: Vec<TxCount>,
+    /// TCP segmentation: `e1000 send --tso`, the same segments one frame
+    /// each, and DPDK's best on the family ([`tso_rounds`]).
+    pub tso: Vec<measure::SegmentRun>,
     /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
     pub echo: Vec<EchoResult>,
     /// Receive alone (`e1000 dump --quiet`, poll mode): the emulation's
@@ -341,6 +347,7 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     let nic = g.nic(0);
     let pci = nic.pci.clone();
     (r.tx_ours, r.tx_dpdk) = tx_rounds(&g, nic, effort, &mut r.notes);
+    r.tso = tso_rounds(&g, nic, model, effort, &mut r.notes);
     println!("    e1000 dump --quiet (receive alone)");
     let rx = measure::rx_only(&g, nic, effort);
     if let Some(rungs) = measure::note("receive alone", rx, &mut r.notes) {
@@ -437,6 +444,53 @@ pub fn tx_rounds(
     let medians =
         |runs: Vec<Vec<TxCount>>| runs.into_iter().filter_map(measure::median_tx).collect();
     (medians(ours_runs), medians(dpdk_runs))
+}
+
+/// TCP segmentation on `nic` of a `model`: `e1000 send --tso`, the same
+/// segments sent one frame each, UDP frames of their size from `e1000
+/// send` and testpmd's `txonly`, and testpmd's TSO where its PMD has it
+/// (fed 1.5 times the TSO frames per second ours sent in the same round),
+/// in rounds as [`tx_rounds`]; each sender keeps its median run.
+pub fn tso_rounds(
+    g: &Guest,
+    nic: &Nic,
+    model: &str,
+    effort: Effort,
+    notes: &mut Vec<String>,
+) -> Vec<measure::SegmentRun> {
+    let count = measure::segment_count(effort);
+    let senders = measure::SegmentSender::all(model);
+    let mut runs: Vec<Vec<measure::SegmentRun>> = senders.iter().map(|_| Vec::new()).collect();
+    for round in 1..=effort.runs() {
+        // Half again the TSO frames ours sent: more than testpmd carries
+        // when receiving them is what limits it, and not so many that the
+        // host's feeder takes the CPU QEMU needs.
+        let mut feed = 10_000.0;
+        for (i, &sender) in senders.iter().enumerate() {
+            println!("    segments: {sender:?} (round {round})");
+            let run = measure::segment_run(g, nic, sender, count, feed);
+            let Some(run) = measure::note(&format!("segments {sender:?}"), run, notes) else {
+                continue;
+            };
+            println!(
+                "      {} segments at the peer, {:.0} segments/s, guest vCPUs {}",
+                run.tx.received,
+                run.tx.fps,
+                run.busy_cpus.map_or("–".into(), |b| format!("{b:.2}"))
+            );
+            if sender == measure::SegmentSender::OursTso {
+                feed = 1.5 * run.tx.fps / measure::SEGMENTS_PER_FRAME as f64;
+            }
+            runs[i].push(run);
+        }
+    }
+    runs.into_iter()
+        .filter_map(|r| {
+            let (mut median, fps) = measure::median_by(r, |t| t.tx.fps)?;
+            median.tx.runs_fps = fps;
+            Some(median)
+        })
+        .collect()
 }
 
 /// `e1000 echo` on `nic` in each of `modes`, then the last (best) mode

@@ -98,6 +98,12 @@ pub fn testpmd_settings(fwd: &str) -> String {
     )
 }
 
+/// Whether DPDK's PMD for QEMU `model` has TCP segmentation offload: its
+/// `igb` PMD does, its `em` PMD (the 8254x and the 82574L) does not.
+pub fn pmd_has_tso(model: &str) -> bool {
+    model == "igb"
+}
+
 /// The DPDK release the packages carry.
 pub const DPDK_VERSION: &str = "22.11 (Debian bookworm)";
 

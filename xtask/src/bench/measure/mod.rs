@@ -6,12 +6,14 @@ mod cost;
 mod echo;
 mod host;
 mod latency;
+mod tso;
 mod tx;
 
 pub use cost::*;
 pub use echo::*;
 pub use host::*;
 pub use latency::*;
+pub use tso::*;
 pub use tx::*;
 
 use super::attribution::watch_cpu;

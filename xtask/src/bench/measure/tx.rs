@@ -31,13 +31,19 @@ pub struct TxCount {
 /// The run with the median rate among `runs` of one sender and size, with
 /// every run's rate kept in [`TxCount::runs_fps`]; `None` if none succeeded.
 pub fn median_tx(runs: Vec<TxCount>) -> Option<TxCount> {
-    let fps: Vec<f64> = runs.iter().map(|t| t.fps).collect();
-    let mut sorted = runs;
-    sorted.sort_by(|a, b| a.fps.total_cmp(&b.fps));
-    let mid = sorted.len().checked_sub(1)? / 2;
-    let mut t = sorted.swap_remove(mid);
+    let (mut t, fps) = median_by(runs, |t| t.fps)?;
     t.runs_fps = fps;
     Some(t)
+}
+
+/// The run with the median `rate` among `runs`, and every run's rate in
+/// the order measured; `None` if there is none.
+pub fn median_by<T>(runs: Vec<T>, rate: impl Fn(&T) -> f64) -> Option<(T, Vec<f64>)> {
+    let rates: Vec<f64> = runs.iter().map(&rate).collect();
+    let mut sorted = runs;
+    sorted.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let mid = sorted.len().checked_sub(1)? / 2;
+    Some((sorted.swap_remove(mid), rates))
 }
 
 /// Counts IPv4 frames to [`TX_DST`] arriving on `nic`'s link while `run`

@@ -1,5 +1,5 @@
 //! The Markdown report, `bench/results/README.md`: per model, TX against
-//! testpmd and pktgen, echo, latency and guest CPU per frame against
+//! testpmd and pktgen, TCP segmentation against testpmd, echo, latency and guest CPU per frame against
 //! testpmd's macswap and the kernel driver with AF_PACKET, MMIO per frame,
 //! and the issues' targets with whether each is met.
 
@@ -134,6 +134,7 @@ fn model_section(s: &mut String, m: &ModelResult) {
     );
     let _ = writeln!(s, "![{} chart]({})\n", m.model, super::chart_file(&m.model));
     comparison(s, m);
+    segmentation(s, m);
     losses(s, m);
     if let Some(p) = &m.profile {
         profile_section(s, p);
@@ -278,6 +279,56 @@ pub fn comparison(s: &mut String, m: &ModelResult) {
     }
 }
 
+/// `m`'s TCP segmentation table: `e1000 send --tso` against the same
+/// segments sent one frame each and against DPDK's best on the family.
+fn segmentation(s: &mut String, m: &ModelResult) {
+    use measure::{SegmentSender, SEGMENT, SEGMENTS_PER_FRAME, TSO_FRAME};
+    let Some(ours) = m.tso.iter().find(|r| r.sender == SegmentSender::OursTso) else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\n### TCP segmentation: `e1000 send --tso` vs one frame per segment vs DPDK\n\n\
+         Frames of {} bytes on the wire (FCS included: TCP/IPv4 segments, and UDP frames in the UDP rows), counted at the host end of the link: \
+         with TSO the driver hands the NIC one {TSO_FRAME}-byte frame that it cuts into {SEGMENTS_PER_FRAME}. \
+         The senders ran in turn, round after round: each shows its median run and, in square brackets, \
+         every run's rate in order. The UDP rows send frames of the same size with no UDP checksum (testpmd's \
+         `txonly` builds no TCP): QEMU's models compute every TCP checksum and cut every segment in software, \
+         so a UDP frame costs them less than any TCP segment; those rows are the models' ceiling for frames of \
+         this size, not a TCP sender. *Guest CPU per segment* is the guest's busy vCPUs (from its exact idle time, \
+         over {} s in the middle of the flow) over the segment rate; every sender here runs flat out, so it \
+         tells what a segment costs at that rate, not what a slower flow would cost. \
+         *ours ÷ it* compares `e1000 send --tso` with each: above 1 it sends more, below 1 it spends less CPU.\n",
+        SEGMENT + 4,
+        measure::TSO_CPU_WINDOW_SECS,
+    );
+    let _ = writeln!(
+        s,
+        "| sender and its settings | segments/s | Mbit/s | ours ÷ it, segments/s | guest vCPUs busy | guest CPU per segment, ns | ours ÷ it, CPU per segment | segments at the peer |\n|---|---|---|---|---|---|---|---|"
+    );
+    for r in &m.tso {
+        let _ = writeln!(
+            s,
+            "| {}{} | {:.0}{} | {:.0} | {} | {} | {} | {} | {}/{} |",
+            r.tx.settings,
+            if r.fed_limited() {
+                " (it sent about all it was fed: its own limit may be higher)"
+            } else {
+                ""
+            },
+            r.tx.fps,
+            runs_text(&r.tx.runs_fps, 0),
+            r.mbit_per_s(),
+            ratio(Some(ours.tx.fps), Some(r.tx.fps)),
+            r.busy_cpus.map_or("–".into(), |b| format!("{b:.2}")),
+            r.ns_per_segment().map_or("–".into(), |n| format!("{n:.0}")),
+            ratio(ours.ns_per_segment(), r.ns_per_segment()),
+            r.tx.received,
+            r.tx.asked,
+        );
+    }
+}
+
 /// The measurements of `m` that failed, if any.
 pub fn problems(s: &mut String, m: &ModelResult) {
     if !m.notes.is_empty() {
@@ -296,8 +347,8 @@ pub fn markdown(run: &BenchRun) -> String {
         "# Benchmark: `e1000` (user space, VFIO) vs DPDK's testpmd vs the Linux kernel driver\n\n\
          Produced by `{}` on {} with {} (TCG, q35, vIOMMU on, {} vCPUs, 1 GiB); the whole run took {:.0} s{}.\n\n\
          Each model is one guest boot, one emulated NIC, driven in turn by: our driver (`e1000 send`, \
-         `e1000 dump --quiet` receiving alone, `e1000 echo` in every interrupt mode the model offers); \
-         DPDK {} `dpdk-testpmd` on the same vfio-pci device (`txonly`, `macswap`; one forwarding lcore, \
+         `e1000 send --tso`, `e1000 dump --quiet` receiving alone, `e1000 echo` in every interrupt mode the model offers); \
+         DPDK {} `dpdk-testpmd` on the same vfio-pci device (`txonly`, `macswap`, and `csum` with TSO on igb; one forwarding lcore, \
          32-frame bursts; Debian's packages unpacked into the guest's initramfs); then the guest kernel's \
          driver (`pktgen` with burst 1 and burst 32; `afpacket-echo`, an AF_PACKET echo program). \
          Every peer's settings are printed beside its numbers. \
