@@ -258,10 +258,14 @@ fn segments(
                 let (feeder, done) = (&feeder, &done);
                 scope.spawn(move || feed(feeder, frame, rate, seen, done));
             }
-            let r = pace(g, count, seen, &mut busy);
+            // The guest's busy vCPUs once a tenth has arrived.
+            await_count(seen, count, |n| {
+                if busy.is_none() && n >= count / 10 {
+                    busy = Some(busy_cpus_now(g));
+                }
+            });
             done.store(true, Ordering::Release);
-            r
-        })?;
+        });
         g.run(stop, Duration::from_secs(20))?;
         let r = job.wait(Duration::from_secs(60))?;
         ensure!(
@@ -277,36 +281,6 @@ fn segments(
         busy_cpus: busy.and_then(Result::ok),
         fed: None,
     })
-}
-
-/// Waits until the host has `seen` `count` segments or the sender stalls
-/// (nothing for 60 s from the start, or for 10 s once started), reading the
-/// guest's busy vCPUs into `busy` once a tenth has arrived.
-fn pace(g: &Guest, count: u64, seen: &AtomicU64, busy: &mut Option<Result<f64>>) -> Result<()> {
-    let started = Instant::now();
-    let mut last = (0, Instant::now());
-    loop {
-        let n = seen.load(Ordering::Relaxed);
-        if n >= count {
-            return Ok(());
-        }
-        if busy.is_none() && n >= count / 10 {
-            *busy = Some(busy_cpus_now(g));
-            continue;
-        }
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-        let stalled = if n == 0 {
-            started.elapsed()
-        } else {
-            last.1.elapsed()
-        };
-        if stalled > Duration::from_secs(if n == 0 { 60 } else { 10 }) {
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Sends `frame` into the NIC through `peer` until `done`: one every 50 ms

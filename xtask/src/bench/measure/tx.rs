@@ -205,6 +205,33 @@ pub fn tx_pktgen(
     })
 }
 
+/// Waits until the host has `seen` `count` frames or the sender stalls
+/// (nothing for 60 s from the start, or for 10 s once started); `each` is
+/// given the count at every look, 20 ms apart.
+pub(super) fn await_count(seen: &AtomicU64, count: u64, mut each: impl FnMut(u64)) {
+    let started = Instant::now();
+    let mut last = (0, Instant::now());
+    loop {
+        let n = seen.load(Ordering::Relaxed);
+        if n >= count {
+            return;
+        }
+        each(n);
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        let stalled = if n == 0 {
+            started.elapsed()
+        } else {
+            last.1.elapsed()
+        };
+        if stalled > Duration::from_secs(if n == 0 { 60 } else { 10 }) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// DPDK's `dpdk-testpmd --forward-mode=txonly` sending `size`-byte frames
 /// to [`TX_DST`] until the host has counted `count`.
 pub fn tx_testpmd(g: &Guest, nic: &Nic, size: usize, count: u64) -> Result<TxCount> {
@@ -216,24 +243,7 @@ pub fn tx_testpmd(g: &Guest, nic: &Nic, size: usize, count: u64) -> Result<TxCou
     count_tx(nic, size, count, |seen| {
         // Its output is a block-buffered pipe: progress is what the host counts.
         let job = g.spawn(&cmd)?;
-        let started = Instant::now();
-        let mut last = (0, Instant::now());
-        while seen.load(Ordering::Relaxed) < count {
-            let n = seen.load(Ordering::Relaxed);
-            if n != last.0 {
-                last = (n, Instant::now());
-            }
-            // Nothing for 60 s from the start, or 10 s stalled once started.
-            let stalled = if n == 0 {
-                started.elapsed()
-            } else {
-                last.1.elapsed()
-            };
-            if stalled > Duration::from_secs(if n == 0 { 60 } else { 10 }) {
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        await_count(seen, count, |_| {});
         g.run("killall -INT dpdk-testpmd", Duration::from_secs(20))?;
         let r = job.wait(Duration::from_secs(60))?;
         ensure!(
