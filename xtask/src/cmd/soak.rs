@@ -6,7 +6,7 @@
 //! byte by byte. Halfway, one round carries the faults: QEMU takes the link
 //! down for a second, then the driver is stopped (SIGSTOP) for a second and
 //! continued. `--queues` and `--ring` size the echo (a 4-queue echo with
-//! 4,096-descriptor rings on `igb` holds 64 MiB of buffers). At the start
+//! 4,096-descriptor rings on `igb` holds 128 MiB of buffers). At the start
 //! and the end it records the driver's memory (resident, locked for DMA,
 //! hugepages; see [`Memory`]) and its pool occupancy; at the end the
 //! guest's DMAR faults. Writes `bench/results/soak.md` (or `--out FILE`)

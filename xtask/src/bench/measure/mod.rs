@@ -86,8 +86,8 @@ pub fn note<T>(what: &str, r: Result<T>, notes: &mut Vec<String>) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::{
-        busy_cpus, median_tx, reaction_p50, split_cost, uptime_idle, vfio_interrupts, Cost,
-        EchoResult, Run, TxCount, REPEATED_COST_RATE,
+        busy_cpus, median_by, median_tx, reaction_p50, split_cost, uptime_idle, vfio_interrupts,
+        Cost, EchoResult, Run, TxCount, REPEATED_COST_RATE,
     };
 
     #[test]
@@ -103,6 +103,13 @@ mod tests {
         let c = uptime_idle("102.00 154.01").unwrap();
         assert_eq!(busy_cpus(2.0, a, c), 0.0);
         assert_eq!(busy_cpus(2.0, a, a), 2.0);
+    }
+
+    #[test]
+    fn median_keeps_every_rate_in_order() {
+        let (m, rates) = median_by(vec![3.0, 1.0, 2.0], |&r| r).unwrap();
+        assert_eq!((m, rates), (2.0, vec![3.0, 1.0, 2.0]));
+        assert!(median_by(Vec::<f64>::new(), |&r| r).is_none());
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn segment_run(
 ) -> Result<SegmentRun> {
     let ours = |args: String| {
         let cmd = format!("exec e1000 send {} {args} --dst-mac {TX_DST}", nic.pci);
-        segments(g, nic, count, &cmd, "killall -INT e1000", None)
+        segments(g, nic, sender, count, &cmd, "killall -INT e1000", None)
     };
     let batches = "batches of up to 64 frames per tail write";
     let (mut run, settings) = match sender {
@@ -147,7 +147,7 @@ pub fn segment_run(
                 &format!("--txpkts={SEGMENT} --eth-peer=0,{TX_DST}"),
             );
             (
-                segments(g, nic, count, &cmd, "killall -INT dpdk-testpmd", None)?,
+                segments(g, nic, sender, count, &cmd, "killall -INT dpdk-testpmd", None)?,
                 format!(
                     "{}, `--txpkts={SEGMENT}`: UDP frames of the segments' size, no UDP checksum \
                      (`txonly` builds no TCP)",
@@ -157,7 +157,6 @@ pub fn segment_run(
         }
         SegmentSender::DpdkTso => return tso_testpmd(g, nic, count, feed),
     };
-    run.sender = sender;
     run.tx.settings = settings;
     Ok(run)
 }
@@ -192,15 +191,15 @@ fn tso_testpmd(g: &Guest, nic: &Nic, count: u64, feed: f64) -> Result<SegmentRun
     let mut run = segments(
         g,
         nic,
+        SegmentSender::DpdkTso,
         count,
         &cmd,
         "killall -INT dpdk-testpmd",
         Some((&frame, feed)),
     )?;
-    run.sender = SegmentSender::DpdkTso;
     run.fed = Some(feed);
     run.tx.settings = format!(
-        "{}, `--forward-mode=csum` with `csum set ip hw`, `csum set tcp hw`, `tso set {TSO_MSS}`, \
+        "{}, with `csum set ip hw`, `csum set tcp hw`, `tso set {TSO_MSS}`, \
          `--max-pkt-len={}`, 9 KiB mbufs; fed {TSO_FRAME}-byte TCP frames by the host at {feed:.0} frames/s \
          (so it also receives each frame it sends)",
         crate::vm::dpdk::testpmd_settings("csum"),
@@ -233,13 +232,14 @@ fn tcp_frame(dst: [u8; 6]) -> Vec<u8> {
     f
 }
 
-/// Runs `cmd` in the guest until the host has counted `count` segments of
+/// Runs `cmd` (`sender`) in the guest until the host has counted `count` segments of
 /// [`SEGMENT`] bytes, reading the guest's busy vCPUs once the flow is
 /// steady, then `stop`s it; with `feed`, a host thread offers that frame at
 /// that rate meanwhile (see [`feed`]).
 fn segments(
     g: &Guest,
     nic: &Nic,
+    sender: SegmentSender,
     count: u64,
     cmd: &str,
     stop: &str,
@@ -276,7 +276,7 @@ fn segments(
         Ok(r.output())
     });
     Ok(SegmentRun {
-        sender: SegmentSender::default(),
+        sender,
         tx: tx?,
         busy_cpus: busy.and_then(Result::ok),
         fed: None,
@@ -348,12 +348,5 @@ mod tests {
         assert!(!run.fed_limited());
         run.tx.fps = 0.0;
         assert_eq!(run.ns_per_segment(), None);
-    }
-
-    #[test]
-    fn median_keeps_every_rate_in_order() {
-        let (m, rates) = median_by(vec![3.0, 1.0, 2.0], |&r| r).unwrap();
-        assert_eq!((m, rates), (2.0, vec![3.0, 1.0, 2.0]));
-        assert!(median_by(Vec::<f64>::new(), |&r| r).is_none());
     }
 }
