@@ -98,6 +98,7 @@ pub use datapath::mempool::{ChecksumStatus, Packet, BUFFER_SIZE};
 pub use datapath::tx::MAX_PACKETS_PER_FRAME;
 pub use error::{Error, Result};
 pub use hw::counters::{LinkStatus, Stats};
+pub use hw::desc::HEADER_BUFFER_SIZE;
 pub use hw::irq::IrqMode;
 pub use hw::offload::Capabilities;
 pub use nic::clock::{RxTimestamp, ETHERTYPE_PTP, PTP_DELAY_REQ, PTP_SYNC};

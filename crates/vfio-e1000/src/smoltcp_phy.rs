@@ -29,9 +29,16 @@ pub struct SmolDevice<'n> {
 
 impl<'n> SmolDevice<'n> {
     /// Wraps queue `queue` of `nic`; [`Error::NoSuchQueue`](crate::Error::NoSuchQueue)
-    /// if the NIC has no such queue.
+    /// if the NIC has no such queue, [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+    /// if it splits headers off ([`Config::header_split`](crate::Config::header_split)):
+    /// smoltcp takes every frame in one buffer.
     pub fn new(nic: &'n mut Nic, queue: u16) -> crate::Result<Self> {
         nic.queue(queue)?;
+        if nic.header_split() {
+            return Err(crate::Error::InvalidConfig(
+                "smoltcp takes frames in one buffer: open the NIC without header split".into(),
+            ));
+        }
         Ok(SmolDevice {
             nic,
             queue,

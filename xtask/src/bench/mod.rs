@@ -123,6 +123,9 @@ pub struct ModelResult {
     /// TCP segmentation: `e1000 send --tso`, the same segments one frame
     /// each, and DPDK's best on the family ([`tso_rounds`]).
     pub tso: Vec<measure::SegmentRun>,
+    /// Header split (the 82576 only): every run of `e1000 echo` with and
+    /// without `--header-split` ([`split_rounds`]).
+    pub split: Vec<measure::SplitRun>,
     /// `e1000 echo` per interrupt mode, then the kernel's path (mode `kernel`).
     pub echo: Vec<EchoResult>,
     /// Receive alone (`e1000 dump --quiet`, poll mode): the emulation's
@@ -348,6 +351,9 @@ fn run_model(model: &str, effort: Effort, link: Link) -> Result<ModelResult> {
     let pci = nic.pci.clone();
     (r.tx_ours, r.tx_dpdk) = tx_rounds(&g, nic, effort, &mut r.notes);
     r.tso = tso_rounds(&g, nic, model, effort, &mut r.notes);
+    if model == "igb" {
+        r.split = split_rounds(&g, nic, effort, &mut r.notes);
+    }
     println!("    e1000 dump --quiet (receive alone)");
     let rx = measure::rx_only(&g, nic, effort);
     if let Some(rungs) = measure::note("receive alone", rx, &mut r.notes) {
@@ -491,6 +497,33 @@ pub fn tso_rounds(
             Some(median)
         })
         .collect()
+}
+
+/// Header split on `nic` (an 82576): `e1000 echo --irq poll` without and
+/// with `--header-split`, on each of [`measure::SPLIT_SIZES`], in turn,
+/// round after round.
+pub fn split_rounds(
+    g: &Guest,
+    nic: &Nic,
+    effort: Effort,
+    notes: &mut Vec<String>,
+) -> Vec<measure::SplitRun> {
+    let mut runs = Vec::new();
+    for round in 1..=effort.runs() {
+        for size in measure::SPLIT_SIZES {
+            for split in [false, true] {
+                println!(
+                    "    e1000 echo --irq poll{}, {size}-byte UDP frames (round {round})",
+                    if split { " --header-split" } else { "" }
+                );
+                let run = measure::echo_split(g, nic, split, size, effort);
+                if let Some(run) = measure::note("header split", run, notes) {
+                    runs.push(run);
+                }
+            }
+        }
+    }
+    runs
 }
 
 /// `e1000 echo` on `nic` in each of `modes`, then the last (best) mode

@@ -349,6 +349,10 @@ pub struct EchoArgs {
     /// Queue pairs (RSS spreads flows over them; one thread each)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub queues: u16,
+    /// Receive the headers of TCP/UDP frames into buffers of their own and
+    /// send each frame back from its two buffers (82576 only)
+    #[arg(long)]
+    pub header_split: bool,
     /// Options of every traffic command
     #[command(flatten)]
     pub traffic: TrafficArgs,

@@ -24,8 +24,11 @@ const EARLY_DD_LIMIT: Duration = Duration::from_millis(5);
 pub(crate) struct RxRing {
     desc: Descriptors,
     format: RxFormat,
-    /// The buffer behind each descriptor.
+    /// The buffer behind each descriptor (its packet buffer).
     bufs: Vec<Option<Packet>>,
+    /// Header split ([`RxFormat::AdvancedSplit`]): the header buffer behind
+    /// each descriptor; empty otherwise.
+    headers: Vec<Option<Packet>>,
     pool: PoolRef,
     /// Next descriptor to look at.
     next: usize,
@@ -47,6 +50,8 @@ pub(crate) struct RxRing {
     early_since: Option<Instant>,
     /// Frames delivered since the ring was made.
     pub(crate) received: u64,
+    /// … of them as two packets, headers and payload (header split).
+    pub(crate) split: u64,
     /// Frames delivered with a wrong IPv4 header checksum.
     pub(crate) ip_checksum_errors: u64,
     /// Frames delivered with a wrong TCP/UDP checksum.
@@ -60,7 +65,8 @@ pub(crate) struct RxRing {
 
 impl RxRing {
     /// Allocates `count` descriptors, fills every one with a buffer from
-    /// `pool`, for the queue whose register block is at `block`.
+    /// `pool` (two with header split: packet and header), for the queue
+    /// whose register block is at `block`.
     pub(crate) fn new(
         dma: &DmaMemory,
         format: RxFormat,
@@ -69,23 +75,27 @@ impl RxRing {
         block: u32,
     ) -> Result<RxRing> {
         let desc = Descriptors::new(dma, "RX", count)?;
-        if pool.free_count() < count {
+        let split = format == RxFormat::AdvancedSplit;
+        let needed = count * (1 + split as usize);
+        if pool.free_count() < needed {
             return Err(Error::InvalidConfig(format!(
-                "a pool of {} free buffers cannot fill an RX ring of {count}",
-                pool.free_count()
+                "a pool of {} free buffers cannot fill an RX ring of {count}{}",
+                pool.free_count(),
+                if split { " with header split" } else { "" }
             )));
         }
-        let mut bufs = Vec::with_capacity(count);
-        for i in 0..count {
-            let p = pool.alloc(pool.buffer_size()).expect("counted above");
-            // SAFETY: descriptor i of a ring the NIC does not know yet.
-            unsafe { format.arm(desc.at(i), p.iova()) };
-            bufs.push(Some(p));
-        }
-        Ok(RxRing {
+        let take = |n| {
+            (0..n)
+                .map(|_| Some(pool.alloc(pool.buffer_size()).expect("counted above")))
+                .collect::<Vec<_>>()
+        };
+        let bufs = take(count);
+        let headers = take(if split { count } else { 0 });
+        let ring = RxRing {
             desc,
             format,
             bufs,
+            headers,
             pool: pool.clone(),
             next: 0,
             block,
@@ -96,11 +106,37 @@ impl RxRing {
             early_dd: 0,
             early_since: None,
             received: 0,
+            split: 0,
             ip_checksum_errors: 0,
             l4_checksum_errors: 0,
             tail_writes: 0,
-            fresh: Vec::with_capacity(count),
-        })
+            fresh: Vec::with_capacity(needed),
+        };
+        for i in 0..count {
+            // SAFETY: a ring the NIC does not know yet.
+            unsafe { ring.arm(i) };
+        }
+        Ok(ring)
+    }
+
+    /// Gives descriptor `i` its buffers: the packet buffer, and with header
+    /// split the header buffer.
+    ///
+    /// # Safety
+    /// Software owns descriptor `i`.
+    unsafe fn arm(&self, i: usize) {
+        let iova = |b: &Option<Packet>| {
+            b.as_ref()
+                .expect("every RX descriptor holds a buffer")
+                .iova()
+        };
+        let packet = iova(&self.bufs[i]);
+        match self.headers.get(i) {
+            // SAFETY: forwarded.
+            Some(h) => unsafe { RxFormat::arm_split(self.desc.at(i), packet, iova(h)) },
+            // SAFETY: forwarded.
+            None => unsafe { self.format.arm(self.desc.at(i), packet) },
+        }
     }
 
     /// Device address of the descriptors, for RDBAL/RDBAH.
@@ -141,12 +177,8 @@ impl RxRing {
             if self.done_at(i).is_some_and(|d| d.landed) {
                 self.dropped += 1;
             }
-            let iova = self.bufs[i]
-                .as_ref()
-                .expect("every RX descriptor holds a buffer")
-                .iova();
             // SAFETY: the queue is stopped (caller's promise): software owns every descriptor.
-            unsafe { self.format.arm(self.desc.at(i), iova) };
+            unsafe { self.arm(i) };
         }
         self.next = 0;
         self.tail = self.desc.count - 1;
@@ -203,7 +235,8 @@ impl RxRing {
     /// For descriptor `i` showing DD on the image the driver armed: the
     /// write-back to take once it is complete, `None` while it is not.
     ///
-    /// Advanced format (82576, and the 82574L's extended one): words 0-1
+    /// Advanced formats (82576, with or without header split, and the
+    /// 82574L's extended one): words 0-1
     /// still holding the armed buffer address prove that the NIC's
     /// write-back has not landed (it overwrites them), so the descriptor is
     /// never taken that way, however long that takes: re-arming it would let
@@ -223,7 +256,7 @@ impl RxRing {
             self.early_dd += 1;
             Instant::now()
         });
-        if self.format == RxFormat::Advanced || since.elapsed() < EARLY_DD_LIMIT {
+        if self.format != RxFormat::Legacy || since.elapsed() < EARLY_DD_LIMIT {
             return None;
         }
         if regs.read(self.block + Q_HEAD) as usize == i {
@@ -233,11 +266,14 @@ impl RxRing {
         self.done_at(i)
     }
 
-    /// Moves up to `max` received frames into `out` and refills the ring
+    /// Moves up to `max` received packets into `out` and refills the ring
     /// with fresh buffers; moves the tail once if at least
     /// [`post_threshold`](Self::post_threshold) descriptors are refilled.
-    /// Returns the number received. Looks at no more than the descriptors
-    /// the NIC was given, whatever their contents.
+    /// Returns the number of packets. A frame is one packet, or with header
+    /// split two: its headers, which continue ([`Packet::continues`]) and
+    /// carry what the NIC reported, then its payload (the first frame is
+    /// delivered whole even if that makes `max` + 1). Looks at no more than
+    /// the descriptors the NIC was given, whatever their contents.
     pub(crate) fn rx_batch(
         &mut self,
         regs: &dyn Registers,
@@ -257,11 +293,12 @@ impl RxRing {
         }
         // The buffers to refill with, in one take from the pool.
         let size = self.pool.buffer_size();
+        let per_descriptor = 1 + !self.headers.is_empty() as usize;
         self.pool
-            .alloc_batch(max.min(budget), size, &mut self.fresh);
-        let mut received = 0;
+            .alloc_batch(max.min(budget) * per_descriptor, size, &mut self.fresh);
+        let (mut delivered, mut frames) = (0, 0);
         let mut last_refilled = None;
-        while received < max && budget > 0 {
+        while delivered < max && budget > 0 {
             let i = self.next;
             // Software owns descriptor `i` once its write-back has landed.
             let Some(mut done) = self.done_at(i) else {
@@ -280,35 +317,52 @@ impl RxRing {
                 }
             }
             self.early_since = None;
-            let Some(fresh) = self.fresh.pop() else {
-                break;
+            // A frame that spans descriptors (longer than a buffer), has
+            // errors or an impossible length is dropped whole, even when its
+            // descriptors arrive over several calls; its descriptors keep
+            // their buffers.
+            let empty = done.len == 0 && done.header == 0;
+            let taken = if done.error
+                || !done.eop
+                || self.discarding
+                || empty
+                || done.len as usize > size
+            {
+                self.discarding = !done.eop;
+                self.dropped += 1;
+                // SAFETY: software owns descriptor i (its write-back landed).
+                unsafe { self.arm(i) };
+                0
+            } else if self.headers.is_empty() {
+                let Some(fresh) = self.fresh.pop() else {
+                    break;
+                };
+                let iova = fresh.iova();
+                let mut p = self.bufs[i]
+                    .replace(fresh)
+                    .expect("every RX descriptor holds a buffer");
+                // SAFETY: software owns descriptor i (its write-back landed); re-arm it with the fresh buffer.
+                unsafe { self.format.arm(self.desc.at(i), iova) };
+                p.set_len(done.len as usize);
+                p.set_rx_info(done.info);
+                out.push(p);
+                1
+            } else {
+                match self.take_split(i, &done, out, delivered == 0, max - delivered) {
+                    Some(n) => n,
+                    None => break,
+                }
             };
-            let iova = fresh.iova();
-            let mut p = self.bufs[i]
-                .replace(fresh)
-                .expect("every RX descriptor holds a buffer");
-            // SAFETY: software owns descriptor i (its write-back landed); re-arm it with the fresh buffer.
-            unsafe { self.format.arm(self.desc.at(i), iova) };
+            if taken > 0 {
+                if done.info.flags & (RxInfo::IP_BAD | RxInfo::L4_BAD) != 0 {
+                    self.count_checksum_errors(done.info);
+                }
+                delivered += taken;
+                frames += 1;
+            }
             last_refilled = Some(i);
             self.next = (i + 1) % count;
             budget -= 1;
-            // A frame that spans descriptors (longer than a buffer), has
-            // errors or an impossible length is dropped whole, even when its
-            // descriptors arrive over several calls.
-            let bad_len = done.len == 0 || done.len as usize > self.pool.buffer_size();
-            if done.error || !done.eop || self.discarding || bad_len {
-                self.discarding = !done.eop;
-                self.dropped += 1;
-                self.fresh.push(p); // refills the next descriptor
-                continue;
-            }
-            p.set_len(done.len as usize);
-            p.set_rx_info(done.info);
-            if done.info.flags & (RxInfo::IP_BAD | RxInfo::L4_BAD) != 0 {
-                self.count_checksum_errors(done.info);
-            }
-            out.push(p);
-            received += 1;
         }
         if !self.fresh.is_empty() {
             Mempool::recycle(&mut self.fresh);
@@ -323,8 +377,56 @@ impl RxRing {
                 self.tail = i;
             }
         }
-        self.received += received as u64;
-        received
+        self.received += frames;
+        delivered
+    }
+
+    /// Header split: takes the frame of descriptor `i` (write-back `done`,
+    /// intact) into `out` as its header packet, continuing into its payload
+    /// packet, or as one of them when the NIC wrote only one buffer; puts
+    /// fresh buffers in their places and re-arms the descriptor. Returns the
+    /// packets taken, or `None` (nothing taken) when the fresh buffers run
+    /// short or the frame needs more than `room` packets and is not the
+    /// `first` of the batch (a `max` of 1 must not stop a split frame).
+    fn take_split(
+        &mut self,
+        i: usize,
+        done: &RxDone,
+        out: &mut Vec<Packet>,
+        first: bool,
+        room: usize,
+    ) -> Option<usize> {
+        let parts = [
+            (done.header != 0).then_some((true, done.header)),
+            (done.len != 0).then_some((false, done.len)),
+        ];
+        let taken = parts.iter().flatten().count();
+        if self.fresh.len() < taken || taken > room && !first {
+            return None;
+        }
+        for (header, len) in parts.into_iter().flatten() {
+            let fresh = self.fresh.pop().expect("counted above");
+            let slot = if header {
+                &mut self.headers[i]
+            } else {
+                &mut self.bufs[i]
+            };
+            let mut p = slot
+                .replace(fresh)
+                .expect("every RX descriptor holds a buffer");
+            p.set_len(len as usize);
+            out.push(p);
+        }
+        // The frame's first packet carries the NIC's report; a split one's
+        // first continues into its payload.
+        let first = out.len() - taken;
+        out[first].set_rx_info(done.info);
+        out[first].set_continues(taken == 2);
+        self.split += (taken == 2) as u64;
+        // SAFETY: software owns descriptor i (its write-back landed); re-armed
+        // with its buffers, fresh where the frame took them.
+        unsafe { self.arm(i) };
+        Some(taken)
     }
 
     #[cold]
@@ -338,7 +440,7 @@ impl RxRing {
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
         let mut seen = std::collections::HashSet::new();
-        for b in &self.bufs {
+        for b in self.bufs.iter().chain(&self.headers) {
             let p = b.as_ref().expect("every RX descriptor holds a buffer");
             assert!(self.pool.owns(p));
             assert!(seen.insert(p.index()), "buffer {} armed twice", p.index());

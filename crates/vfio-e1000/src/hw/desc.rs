@@ -24,6 +24,13 @@ pub(crate) enum RxFormat {
     /// DD clear, then the status word), so the parse below, "landed" check
     /// included, holds for both.
     Advanced,
+    /// Advanced header split (82576 §7.1.5.1-2, SRRCTL.DESCTYPE = 010):
+    /// read = packet address, header address; the write-back is the
+    /// advanced one, its length the packet buffer's bytes, and in word 0
+    /// HDR_LEN (bits 30:21) and SPH (bit 31), in the status/error word HBO
+    /// (bit 23). The header address fills words 2-3 of the armed image, so
+    /// only words 0-1 tell a write-back from it.
+    AdvancedSplit,
 }
 
 /// Transmit descriptor layout.
@@ -100,6 +107,22 @@ const ADV_DCMD_TSE: u32 = 1 << 31;
 /// Advanced TX: latch the IEEE 1588 clock when the frame goes out
 /// (82576 §7.2.2.3, MAC.TS in cmd_type_len bit 19).
 const ADV_MAC_TSTAMP: u32 = 1 << 19;
+/// Header split: the most header bytes the NIC puts into a header buffer.
+/// 256 holds every Ethernet, 802.1Q, IPv4 or IPv6 (without extension
+/// headers) and TCP or UDP header chain, options included (at most 138
+/// bytes); headers longer than this leave the frame whole in the packet
+/// buffer (HBO).
+pub const HEADER_BUFFER_SIZE: usize = 256;
+
+/// Advanced header-split write-back, word 0 (82576 §7.1.5.2): HDR_LEN,
+/// the header bytes in the header buffer (bits 30:21), and SPH, the
+/// headers were split off (bit 31).
+const RX_SPLIT_HDR_LEN_SHIFT: u32 = 21;
+const RX_SPLIT_HDR_LEN_MASK: u32 = 0x3FF;
+const RX_SPLIT_SPH: u32 = 1 << 31;
+/// Advanced RX error HBO (status/error bit 23): the headers were longer
+/// than the header buffer, so the whole frame went to the packet buffer.
+const RX_SPLIT_HBO: u32 = 1 << 23;
 /// Advanced RX status: the frame's receive time was latched (82576
 /// §7.1.5.2, TS; QEMU's igb sets it with the latch).
 const RX_ADV_TS: u32 = 1 << 16;
@@ -122,8 +145,11 @@ const ADV_MSS_SHIFT: u32 = 16;
 /// A receive descriptor showing DD.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RxDone {
-    /// Bytes written into the buffer.
+    /// Bytes written into the (packet) buffer.
     pub len: u16,
+    /// Header split: bytes of the frame's headers written into the header
+    /// buffer; 0 when the whole frame is in the packet buffer.
+    pub header: u16,
     /// Last descriptor of the frame.
     pub eop: bool,
     /// The NIC flagged an error.
@@ -367,6 +393,22 @@ impl RxFormat {
         }
     }
 
+    /// Gives the NIC a packet buffer at `packet` and a header buffer at
+    /// `header` in descriptor `desc` ([`RxFormat::AdvancedSplit`]).
+    ///
+    /// # Safety
+    /// `desc` points at a descriptor of this ring that software owns.
+    pub(crate) unsafe fn arm_split(desc: *mut u8, packet: u64, header: u64) {
+        // SAFETY: forwarded; both buffers are 2 KiB aligned, so the header
+        // address leaves DD (bit 0 of word 2) clear.
+        unsafe {
+            write_word(desc, 0, packet as u32);
+            write_word(desc, 1, (packet >> 32) as u32);
+            write_word(desc, 2, header as u32);
+            write_word(desc, 3, (header >> 32) as u32);
+        }
+    }
+
     /// The write-back of `desc`, armed with the buffer at `armed`, if it
     /// shows DD (see [`RxDone::landed`] for DD alone).
     ///
@@ -386,6 +428,7 @@ impl RxFormat {
                 let len = unsafe { read_word(desc, 2) } as u16;
                 Some(RxDone {
                     len,
+                    header: 0,
                     eop: w3 & RX_EOP != 0,
                     error: (w3 >> 8) & RX_LEGACY_ERR_MASK != 0,
                     landed: len != 0,
@@ -406,6 +449,7 @@ impl RxFormat {
                     // A length proves a write-back (the fast path: two words).
                     return Some(RxDone {
                         len,
+                        header: 0,
                         eop: staterr & RX_EOP != 0,
                         error: staterr & RX_ADV_ERR_MASK != 0,
                         landed: true,
@@ -432,9 +476,45 @@ impl RxFormat {
                 let len = w3 as u16;
                 Some(RxDone {
                     len,
+                    header: 0,
                     eop: staterr & RX_EOP != 0,
                     error: staterr & RX_ADV_ERR_MASK != 0,
                     landed: len != 0 || words01 != (armed as u32, (armed >> 32) as u32),
+                    info: RxInfo::extended(staterr, w3),
+                })
+            }
+            RxFormat::AdvancedSplit => {
+                // SAFETY: forwarded.
+                if unsafe { read_word(desc, 2) } & RX_DD == 0 {
+                    return None;
+                }
+                dma_rmb();
+                // As for `Advanced` without a length: words 0-1 first, then
+                // status and length again (see there).
+                // SAFETY: forwarded.
+                let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
+                dma_rmb();
+                // SAFETY: forwarded.
+                let staterr = unsafe { read_word(desc, 2) };
+                if staterr & RX_DD == 0 {
+                    return None;
+                }
+                // SAFETY: forwarded.
+                let w3 = unsafe { read_word(desc, 3) };
+                let w0 = words01.0;
+                // SPH with HBO: the headers did not fit, the frame is whole
+                // in the packet buffer.
+                let split = w0 & RX_SPLIT_SPH != 0 && staterr & RX_SPLIT_HBO == 0;
+                Some(RxDone {
+                    len: w3 as u16,
+                    header: if split {
+                        ((w0 >> RX_SPLIT_HDR_LEN_SHIFT) & RX_SPLIT_HDR_LEN_MASK) as u16
+                    } else {
+                        0
+                    },
+                    eop: staterr & RX_EOP != 0,
+                    error: staterr & RX_ADV_ERR_MASK != 0,
+                    landed: words01 != (armed as u32, (armed >> 32) as u32),
                     info: RxInfo::extended(staterr, w3),
                 })
             }
@@ -642,7 +722,8 @@ impl TxFormat {
 /// Decodes `data` as a receive descriptor the device wrote, as the rings
 /// do, and checks what the rest of the driver relies on; panics if a
 /// decoded field contradicts another. For the fuzzer (feature `fuzzing`):
-/// byte 0 picks the format (bit 0: advanced), bytes 1-16 are the four
+/// byte 0 picks the format (bits 1:0: 0 legacy, 1 advanced, else
+/// advanced header split), bytes 1-16 are the four
 /// descriptor words, bytes 17-24 the buffer address the driver armed.
 #[cfg(feature = "fuzzing")]
 pub fn fuzz_rx_writeback(data: &[u8]) {
@@ -655,17 +736,23 @@ pub fn fuzz_rx_writeback(data: &[u8]) {
     let word = |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     let mut desc = [word(0), word(1), word(2), word(3)];
     let armed = u64::from(word(4)) | u64::from(word(5)) << 32;
-    let format = if select & 1 == 0 {
-        RxFormat::Legacy
-    } else {
-        RxFormat::Advanced
+    let format = match select & 3 {
+        0 => RxFormat::Legacy,
+        1 => RxFormat::Advanced,
+        _ => RxFormat::AdvancedSplit,
     };
     // SAFETY: a 16-byte, 4-byte aligned stand-in descriptor, alive for the call.
     let Some(done) = (unsafe { format.done(desc.as_mut_ptr().cast::<u8>(), armed) }) else {
         return;
     };
     let flags = done.info.flags;
-    assert!(done.landed || done.len == 0, "a length proves a write-back");
+    if format == RxFormat::AdvancedSplit {
+        // The armed header address fills words 2-3: there a length proves nothing.
+        assert!(done.header <= RX_SPLIT_HDR_LEN_MASK as u16);
+    } else {
+        assert!(done.landed || done.len == 0, "a length proves a write-back");
+        assert_eq!(done.header, 0, "only header split reports headers");
+    }
     assert!(flags & RxInfo::IP_BAD == 0 || flags & RxInfo::IP_CHECKED != 0);
     assert!(flags & RxInfo::L4_BAD == 0 || flags & RxInfo::L4_CHECKED != 0);
     assert!(done.info.vlan == 0 || flags & RxInfo::VLAN != 0);

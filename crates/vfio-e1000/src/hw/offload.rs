@@ -102,6 +102,9 @@ pub struct Capabilities {
     /// Send and receive times of PTP frames latched by that clock
     /// ([`Config::timestamps`](crate::Config::timestamps)).
     pub timestamps: bool,
+    /// Headers and payload of received TCP/UDP frames in separate buffers
+    /// ([`Config::header_split`](crate::Config::header_split)).
+    pub header_split: bool,
 }
 
 impl Capabilities {
@@ -117,11 +120,12 @@ impl Capabilities {
         rss: true,
         clock: true,
         timestamps: true,
+        header_split: true,
     };
 
     /// The list `ethtool -k` (and for the clock, `ethtool -T`) would print: each offload's name and whether
     /// the NIC has it.
-    pub fn list(&self) -> [(&'static str, bool); 10] {
+    pub fn list(&self) -> [(&'static str, bool); 11] {
         [
             ("rx-checksumming", self.rx_checksums),
             ("tx-checksum-ipv4", self.tx_checksums_ipv4),
@@ -133,6 +137,7 @@ impl Capabilities {
             ("receive-hashing", self.rss),
             ("hardware-clock", self.clock),
             ("hardware-timestamps", self.timestamps),
+            ("rx-header-split", self.header_split),
         ]
     }
 

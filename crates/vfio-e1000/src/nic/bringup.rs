@@ -23,7 +23,7 @@ use crate::datapath::program_ring;
 use crate::datapath::rx::RxRing;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
-use crate::hw::desc::DESC_SIZE;
+use crate::hw::desc::{RxFormat, DESC_SIZE};
 use crate::hw::devices::{self, DeviceEntry};
 use crate::hw::family::{Family, RxMode};
 use crate::hw::irq::IrqMode;
@@ -123,6 +123,12 @@ pub(crate) fn init(r: &dyn Registers, family: &dyn Family, config: &Config) -> R
         }
         ptp::enable_timestamps(r, first_byte);
     }
+    if config.header_split && !family.capabilities().header_split {
+        return Err(Error::InvalidConfig(format!(
+            "header split: the {} family has none here",
+            family.name()
+        )));
+    }
     Ok(filter.mac)
 }
 
@@ -149,13 +155,12 @@ pub(crate) fn arm_queue(
 ) -> Result<QueueState> {
     let mode = config.rx_mode();
     let pool = PoolRef::new(dma, config.pool_size, mode.buffer_size)?;
-    let rx = RxRing::new(
-        dma,
-        family.rx_format(),
-        config.rx_ring,
-        &pool,
-        family.rx_queue(q),
-    )?;
+    let format = if mode.header_split {
+        RxFormat::AdvancedSplit
+    } else {
+        family.rx_format()
+    };
+    let rx = RxRing::new(dma, format, config.rx_ring, &pool, family.rx_queue(q))?;
     let tx = TxRing::new(
         dma,
         family.tx_format(),

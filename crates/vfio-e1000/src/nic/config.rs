@@ -107,6 +107,18 @@ pub struct Config {
     /// [`PTP_DELAY_REQ`](crate::PTP_DELAY_REQ)). `None` (the default): no
     /// timestamps; the clock runs anyway.
     pub timestamps: Option<u8>,
+    /// Header split (a NIC with
+    /// [`Capabilities::header_split`](crate::Capabilities::header_split)):
+    /// the NIC writes the headers of a TCP or UDP frame over IPv4 or IPv6
+    /// (Ethernet to the end of the TCP/UDP header, at most
+    /// [`HEADER_BUFFER_SIZE`](crate::HEADER_BUFFER_SIZE) bytes) into one
+    /// buffer and its payload into another, and
+    /// [`Queue::rx_batch`](crate::Queue::rx_batch) delivers such a frame as
+    /// two packets: the headers, which continue
+    /// ([`Packet::continues`](crate::Packet::continues)), then the payload.
+    /// Other frames stay one packet. Each RX descriptor then holds two
+    /// buffers of the pool. Off by default.
+    pub header_split: bool,
 }
 
 impl Default for Config {
@@ -131,6 +143,7 @@ impl Default for Config {
             vlan_strip: false,
             vlan_filter: Vec::new(),
             timestamps: None,
+            header_split: false,
         }
     }
 }
@@ -141,12 +154,18 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         check_ring_size("RX", self.rx_ring)?;
         check_ring_size("TX", self.tx_ring)?;
-        if self.pool_size < self.rx_ring + MIN_SPARE_BUFFERS {
+        let armed = self.rx_ring * (1 + self.header_split as usize);
+        if self.pool_size < armed + MIN_SPARE_BUFFERS {
             return Err(Error::InvalidConfig(format!(
-                "a pool of {} buffers is too small for an RX ring of {}: it needs at least {}",
+                "a pool of {} buffers is too small for an RX ring of {}{}: it needs at least {}",
                 self.pool_size,
                 self.rx_ring,
-                self.rx_ring + MIN_SPARE_BUFFERS
+                if self.header_split {
+                    " with header split"
+                } else {
+                    ""
+                },
+                armed + MIN_SPARE_BUFFERS
             )));
         }
         if self.queues == 0 {
@@ -205,6 +224,7 @@ impl Config {
             vlan_filter: !self.vlan_filter.is_empty(),
             buffer_size: max_frame.next_power_of_two().max(BUFFER_SIZE),
             max_frame,
+            header_split: self.header_split,
         }
     }
 

@@ -556,6 +556,12 @@ impl Nic {
         self.queues.len() as u16
     }
 
+    /// Whether received TCP/UDP frames come as headers and payload
+    /// ([`Config::header_split`]).
+    pub fn header_split(&self) -> bool {
+        self.hw.config.header_split
+    }
+
     /// Whether the packet buffers are in 2 MiB hugepages.
     pub fn hugepages(&self) -> bool {
         self.hugepages

@@ -56,11 +56,22 @@ impl<'a> Queue<'a> {
         self.index
     }
 
-    /// Receives up to `max` frames into `out` (appended); returns how many.
-    /// No register read; at most one tail write (the refilled descriptors
-    /// go back to the NIC in groups).
+    /// Receives up to `max` packets into `out` (appended); returns how
+    /// many. A frame is one packet, or with
+    /// [`Config::header_split`](crate::Config::header_split) two: its
+    /// headers, which continue ([`Packet::continues`]) and carry the
+    /// checksum verdicts, VLAN tag and timestamp flag, then its payload (the
+    /// first frame comes whole even when that makes `max` + 1). No register
+    /// read; at most one tail write (the refilled descriptors go back to
+    /// the NIC in groups).
     pub fn rx_batch(&mut self, out: &mut Vec<Packet>, max: usize) -> usize {
         self.state.rx.rx_batch(&self.hw.regs, out, max)
+    }
+
+    /// Frames received with their headers in a packet of their own
+    /// ([`Config::header_split`](crate::Config::header_split)).
+    pub fn rx_split(&self) -> u64 {
+        self.state.rx.split
     }
 
     /// Sends packets from the front of `pkts`, as many as the ring has room

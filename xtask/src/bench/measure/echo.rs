@@ -110,7 +110,7 @@ impl EchoResult {
 }
 
 /// The middle value (the lower of the two middle ones), if any.
-pub(super) fn median(v: &mut [f64]) -> Option<f64> {
+pub fn median(v: &mut [f64]) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     v.get(v.len().saturating_sub(1) / 2).copied()
 }
@@ -122,19 +122,20 @@ pub fn ladder(
     nic_mac: Mac,
     effort: Effort,
     qemu: Option<u32>,
+    spec: TrafficSpec,
 ) -> Result<Vec<Rung>> {
     let mut rungs = Vec::new();
     for &rate in ladder::RATES {
         if !ladder::keep_climbing(&rungs) {
             break;
         }
-        let mut rung = ladder_rung(socket, nic_mac, effort, qemu, rate)?;
+        let mut rung = ladder_rung(socket, nic_mac, effort, qemu, rate, spec)?;
         if !ladder::peer_kept_up(&rung) {
             // The host peer could not send at this rate: on 2 shared cores
             // that is often someone else's load. Once more after a pause.
             println!("        the host peer fell behind; this rung once more");
             thread::sleep(Duration::from_secs(2));
-            rung = ladder_rung(socket, nic_mac, effort, qemu, rate)?;
+            rung = ladder_rung(socket, nic_mac, effort, qemu, rate, spec)?;
         }
         rungs.push(rung);
         // Let queues drain before the next rung.
@@ -150,6 +151,7 @@ pub(super) fn ladder_rung(
     effort: Effort,
     qemu: Option<u32>,
     rate: u64,
+    spec: TrafficSpec,
 ) -> Result<Rung> {
     // A fresh peer per rung: its own sequence range, so late echoes of
     // an earlier rung never count.
@@ -157,7 +159,7 @@ pub(super) fn ladder_rung(
     let count = ((rate as f64 * effort.rung_secs()) as usize).max(effort.rung_min());
     let drops_before = LinkDrops::read(socket);
     let cpu = qemu.map(|pid| watch_cpu(pid, Duration::from_secs_f64(count as f64 / rate as f64)));
-    let s = peer.flood(count, small_frames(), Some(rate), Duration::from_secs(1))?;
+    let s = peer.flood(count, spec, Some(rate), Duration::from_secs(1))?;
     let cpu = cpu.and_then(|h| h.join().ok().flatten());
     // Let the emulation work through any backlog before the next rung,
     // and count the echoes that come back too late to count.
@@ -201,10 +203,15 @@ pub(super) fn ladder_rung(
     Ok(rung)
 }
 
-/// Ping-pong: (p50 µs, p99 µs, lost).
-pub fn ping(socket: &UdpSocket, nic_mac: Mac, count: usize) -> Result<(f64, f64, u64)> {
+/// Ping-pong with `spec`'s frames: (p50 µs, p99 µs, lost).
+pub fn ping(
+    socket: &UdpSocket,
+    nic_mac: Mac,
+    count: usize,
+    spec: TrafficSpec,
+) -> Result<(f64, f64, u64)> {
     let peer = Peer::with_socket(socket.try_clone()?, nic_mac);
-    let s = peer.ping_pong(count, small_frames(), Duration::from_secs(1))?;
+    let s = peer.ping_pong(count, spec, Duration::from_secs(1))?;
     let us = |q| {
         s.rtt_quantile(q)
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
@@ -265,7 +272,7 @@ pub fn echo_ours(g: &Guest, nic: &Nic, mode: &str, effort: Effort) -> EchoResult
     let cmd = format!("e1000 echo {} --irq {mode} --quiet", nic.pci);
     let flood = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
         let c = costs(g, nic);
-        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
+        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames())?;
         Ok((c, rungs))
     });
     match flood {
@@ -286,7 +293,7 @@ pub fn echo_ours(g: &Guest, nic: &Nic, mode: &str, effort: Effort) -> EchoResult
         Err(e) => out.error = Some(format!("ladder: {e}")),
     }
     let pings = with_echo_job(g, &cmd, Ready::Line("echo: ready"), "e1000", || {
-        let p = ping(&nic.socket, nic.mac, effort.pings())?;
+        let p = ping(&nic.socket, nic.mac, effort.pings(), small_frames())?;
         Ok((p, reaction(g, nic, effort.pings())?))
     });
     match pings {
@@ -322,7 +329,7 @@ pub fn repeat_run(g: &Guest, nic: &Nic, e: &mut EchoResult, effort: Effort) {
     };
     println!("    again: {}", path_label(&e.mode));
     let run = with_echo_job(g, &cmd, ready, process, || {
-        let ping = Some(ping(&nic.socket, nic.mac, effort.pings())?);
+        let ping = Some(ping(&nic.socket, nic.mac, effort.pings(), small_frames())?);
         let reaction = reaction(g, nic, effort.pings())?;
         let cost = Some(cost(g, nic, REPEATED_COST_RATE)?);
         Ok(Run {
@@ -495,10 +502,10 @@ fn echo_peer(g: &Guest, nic: &Nic, peer: PeerEcho, effort: Effort) -> EchoResult
         ..EchoResult::default()
     };
     let run = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
-        let p = ping(&nic.socket, nic.mac, effort.pings())?;
+        let p = ping(&nic.socket, nic.mac, effort.pings(), small_frames())?;
         let r = reaction(g, nic, effort.pings())?;
         let c = costs(g, nic);
-        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()))?;
+        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames())?;
         Ok((p, r, c, rungs))
     });
     match run {

@@ -43,7 +43,7 @@ pub fn host_ceiling(effort: Effort) -> Result<HostCeiling> {
             }
         }
     });
-    let rungs = ladder(&host, mac, effort, None);
+    let rungs = ladder(&host, mac, effort, None, small_frames());
     stop.store(true, Ordering::Relaxed);
     let _ = echo.join();
     Ok(HostCeiling {

@@ -6,6 +6,7 @@ mod cost;
 mod echo;
 mod host;
 mod latency;
+mod split;
 mod tso;
 mod tx;
 
@@ -13,6 +14,7 @@ pub use cost::*;
 pub use echo::*;
 pub use host::*;
 pub use latency::*;
+pub use split::*;
 pub use tso::*;
 pub use tx::*;
 
@@ -24,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::link::drops::{wait_drained, LinkDrops};
 use crate::link::frame::{expected_echo, Mac};
 use crate::link::mmsg::RecvBatch;
-use crate::link::peer::{small_frames, wait_echoing, Peer};
+use crate::link::peer::{small_frames, wait_echoing, Peer, TrafficSpec};
 use crate::vm::guest::{Guest, Nic};
 use crate::{bail, ensure};
 use std::net::UdpSocket;

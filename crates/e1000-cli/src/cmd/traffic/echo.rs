@@ -6,6 +6,16 @@ use super::*;
 pub fn echo(args: &EchoArgs) -> Result<(), CliError> {
     let mut common = Common::new(&args.traffic, false, RING)?;
     common.config.queues = args.queues;
+    if args.header_split {
+        let config = &mut common.config;
+        config.header_split = true;
+        // Two buffers per RX descriptor.
+        if args.traffic.pool.is_none() {
+            config.pool_size = config
+                .pool_size
+                .max(2 * (2 * config.rx_ring + config.tx_ring));
+        }
+    }
     let out = common.out;
     let mut nic = common.open("echo", &args.pci)?;
     print_pool(&mut nic, out);
@@ -39,12 +49,19 @@ pub fn echo(args: &EchoArgs) -> Result<(), CliError> {
         tx.bytes += qtx.bytes;
         dropped += qdropped;
     }
+    // Frames whose headers the NIC put in a buffer of their own.
+    let split: u64 = (0..nic.queues())
+        .filter_map(|q| nic.queue(q).ok().map(|queue| queue.rx_split()))
+        .sum();
+    if args.header_split {
+        out.say(&format!("echo: header split: {split} frames"));
+    }
     let totals = RunTotals {
         rx,
         tx,
         tx_dropped: dropped,
         queues: &queues,
-        extra: json!({}),
+        extra: json!({ "rx_split": split }),
     };
     print_pool(&mut nic, out);
     report("echo", &mut nic, since, &totals, out);
@@ -111,16 +128,26 @@ fn echo_queue(
                 break;
             }
             let want = budget.take(BATCH);
-            let n = queue.rx_batch(&mut pkts, want);
-            budget.settle(want, n);
-            if n == 0 {
+            if queue.rx_batch(&mut pkts, want) == 0 {
+                budget.settle(want, 0);
                 break;
             }
             rx.add(&pkts);
-            // The echo rule; a frame too short for an Ethernet header cannot be echoed.
-            let before = pkts.len();
-            pkts.retain_mut(|p| e1000_wire::echo_in_place(p, mac));
-            dropped += (before - pkts.len()) as u64;
+            budget.settle(want, frames_in(&pkts));
+            // The echo rule, on the first packet of each frame (the only
+            // one with header split, which puts the headers there); a frame
+            // too short for an Ethernet header cannot be echoed.
+            let before = frames_in(&pkts);
+            let mut first = true;
+            let mut keep = true;
+            pkts.retain_mut(|p| {
+                if first {
+                    keep = e1000_wire::echo_in_place(p, mac);
+                }
+                first = !p.continues();
+                keep
+            });
+            dropped += (before - frames_in(&pkts)) as u64;
             tx.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
             dropped += send_all(&mut queue, &mut pkts, &mut tx);
             live.publish(&rx, &tx, dropped + queue.dropped(), queue.ring_full());

@@ -226,19 +226,28 @@ fn send_some(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) {
     tx.bytes += before - bytes(pkts);
 }
 
+/// Frames in `pkts`: the packets that end one (with header split, a
+/// frame's headers continue into its payload).
+fn frames_in(pkts: &[Packet]) -> usize {
+    pkts.iter().filter(|p| !p.continues()).count()
+}
+
 /// Sends `pkts` completely if the ring drains within a few ms; returns how
-/// many had to be dropped.
+/// many frames had to be dropped.
 fn send_all(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
     let start = Instant::now();
+    let mut left = frames_in(pkts);
     loop {
-        tx.frames += queue.tx_batch(pkts) as u64;
+        queue.tx_batch(pkts);
+        let now_left = frames_in(pkts);
+        tx.frames += (left - now_left) as u64;
+        left = now_left;
         if pkts.is_empty() {
             return 0;
         }
         if start.elapsed() > Duration::from_millis(20) {
-            let dropped = pkts.len() as u64;
             pkts.clear();
-            return dropped;
+            return left as u64;
         }
         std::hint::spin_loop();
     }

@@ -12,7 +12,7 @@ pub(super) struct Tally {
 
 impl Tally {
     pub(super) fn add(&mut self, pkts: &[Packet]) {
-        self.frames += pkts.len() as u64;
+        self.frames += frames_in(pkts) as u64;
         self.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
     }
 }

@@ -126,6 +126,7 @@ impl Family for E82574 {
         Capabilities {
             tx_sctp_crc: false,
             timestamps: false,
+            header_split: false,
             ..Capabilities::ALL
         }
     }

@@ -16,7 +16,7 @@
 
 use super::{ack_icr, base_init, mac_reset, phy_read, phy_write, quiesce, rss, Family, RxMode};
 use crate::error::{Error, Result};
-use crate::hw::desc::{RxFormat, TxFormat};
+use crate::hw::desc::{RxFormat, TxFormat, HEADER_BUFFER_SIZE};
 use crate::hw::irq::{IrqMode, VectorPlan};
 use crate::hw::offload::{self, Capabilities, Offloads};
 use crate::hw::ptp;
@@ -40,6 +40,22 @@ const Q_SRRCTL: u32 = 0x0C;
 const SRRCTL_BSIZEPACKET_SHIFT: u32 = 10;
 /// SRRCTL.DESCTYPE (bits 27:25) = 001: advanced descriptor, one buffer.
 const SRRCTL_DESCTYPE_ADV_ONEBUF: u32 = 1 << 25;
+/// SRRCTL.DESCTYPE = 010: advanced descriptor, header split (the headers
+/// of TCP/UDP frames into the header buffer, the rest into the packet one).
+const SRRCTL_DESCTYPE_HDR_SPLIT: u32 = 2 << 25;
+/// SRRCTL.BSIZEHEADER (bits 11:8): header buffer size in 64-byte units.
+const SRRCTL_BSIZEHEADER_SHIFT: u32 = 8;
+const SRRCTL_BSIZEHEADER_UNIT: usize = 64;
+/// Packet Split Receive Type of pool 0 (82576 §8.10; pool `n` at `+ 4n`):
+/// which header chains header split may split off. QEMU's model ignores it
+/// and splits at the end of the TCP/UDP header.
+const PSRTYPE0: u32 = 0x5480;
+/// PSRTYPE: split after TCP, after UDP, over IPv4, over IPv6, after L2.
+const PSRTYPE_TCPHDR: u32 = 1 << 4;
+const PSRTYPE_UDPHDR: u32 = 1 << 5;
+const PSRTYPE_IPV4HDR: u32 = 1 << 8;
+const PSRTYPE_IPV6HDR: u32 = 1 << 9;
+const PSRTYPE_L2HDR: u32 = 1 << 12;
 /// SRRCTL.Drop_En: drop frames for this queue when it has no descriptors,
 /// rather than holding up the packet buffer.
 const SRRCTL_DROP_EN: u32 = 1 << 31;
@@ -291,6 +307,12 @@ impl Family for E82576 {
     /// RLPML for long packets, then RCTL as every family writes it (the
     /// per-queue buffer size is in SRRCTL, which overrides RCTL's).
     fn start_rx(&self, r: &dyn Registers, _queues: u16, mode: RxMode) {
+        if mode.header_split {
+            r.write(
+                PSRTYPE0,
+                PSRTYPE_TCPHDR | PSRTYPE_UDPHDR | PSRTYPE_IPV4HDR | PSRTYPE_IPV6HDR | PSRTYPE_L2HDR,
+            );
+        }
         r.write(RLPML, mode.max_frame as u32 + FCS);
         r.write(RCTL, super::rctl_value(mode));
     }
@@ -394,10 +416,13 @@ impl Family for E82576 {
 /// back before the tail is written. The VF's queues are the same.
 pub(crate) fn enable_rx_queue(r: &dyn Registers, block: u32, mode: RxMode) -> Result<()> {
     let bsize = mode.buffer_size as u32 >> SRRCTL_BSIZEPACKET_SHIFT;
-    r.write(
-        block + Q_SRRCTL,
-        bsize | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
-    );
+    let layout = if mode.header_split {
+        let header = (HEADER_BUFFER_SIZE / SRRCTL_BSIZEHEADER_UNIT) as u32;
+        SRRCTL_DESCTYPE_HDR_SPLIT | header << SRRCTL_BSIZEHEADER_SHIFT
+    } else {
+        SRRCTL_DESCTYPE_ADV_ONEBUF
+    };
+    r.write(block + Q_SRRCTL, bsize | layout | SRRCTL_DROP_EN);
     r.write(block + Q_DCTL, QUEUE_ENABLE | RXDCTL_WTHRESH_1);
     r.wait_for(block + Q_DCTL, QUEUE_ENABLE_TIMEOUT_MS, &|v| {
         v & QUEUE_ENABLE != 0

@@ -133,6 +133,7 @@ impl Family for E82576Vf {
             rss: false,
             clock: false,
             timestamps: false,
+            header_split: false,
             ..Capabilities::ALL
         }
     }

@@ -35,6 +35,9 @@ pub(crate) struct RxMode {
     pub buffer_size: usize,
     /// The longest frame to accept, without FCS; over 1522 turns on LPE.
     pub max_frame: usize,
+    /// Headers and payload of TCP/UDP frames in two buffers
+    /// ([`RxFormat::AdvancedSplit`](crate::hw::desc::RxFormat::AdvancedSplit)).
+    pub header_split: bool,
 }
 
 impl RxMode {
@@ -91,6 +94,7 @@ pub(crate) trait Family: Send + Sync {
             rss: false,
             clock: false,
             timestamps: false,
+            header_split: false,
             ..Capabilities::ALL
         }
     }

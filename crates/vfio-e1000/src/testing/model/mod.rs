@@ -9,7 +9,7 @@
 //! the 82576), EERD and MDIC (EEPROM and PHY answered at once), ICR (clear on
 //! read, write 1s to clear), receive into the ring on [`ModelNic::deliver`]
 //! (legacy, extended or advanced write-back, frames longer than a buffer
-//! over several descriptors), receive-side scaling on
+//! over several descriptors, the 82576's header split), receive-side scaling on
 //! [`ModelNic::deliver_rss`] (the Toeplitz hash of the IPv4 header with the
 //! programmed key, the redirection table, the hash written back), transmit
 //! on every tail write (DD written back on RS), the IEEE 1588 clock and
@@ -30,7 +30,7 @@ mod ptp;
 mod registers;
 
 pub(crate) use offload::toeplitz;
-use offload::{rx_offload, TxContext};
+use offload::{rx_offload, split_point, TxContext};
 use ptp::*;
 
 /// Which datasheet the model follows.
@@ -592,7 +592,23 @@ impl State {
                 }
             }
         };
-        let needed = frame.len().div_ceil(buffer_size).max(1);
+        // Header split (SRRCTL.DESCTYPE 010, BSIZEHEADER in 64-byte units):
+        // the headers of a TCP/UDP frame go to the first descriptor's header
+        // buffer (words 2-3) if they fit, else the frame stays whole (HBO).
+        let srrctl = self.reg(block + 0x0C);
+        let split_mode = kind == Kind::E82576 && (srrctl >> 25) & 7 == 2;
+        let header_room = ((srrctl >> 8) & 0xF) as usize * 64;
+        let headers = split_mode.then(|| split_point(frame)).flatten();
+        let (header, body) = match headers {
+            Some(end) if end <= header_room => frame.split_at(end),
+            _ => (&frame[..0], frame),
+        };
+        let overflow = headers.is_some() && header.is_empty();
+        let mut chunks: Vec<&[u8]> = body.chunks(buffer_size).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]); // headers only: an empty packet buffer
+        }
+        let needed = chunks.len();
         let available = (tail + count - head) % count;
         if available < needed {
             return false;
@@ -600,11 +616,19 @@ impl State {
         let timestamped = kind.advanced() && self.latch_ptp_arrival(kind, frame);
         let base = self.ring_base(block);
         let mut i = head;
-        for (k, chunk) in frame.chunks(buffer_size).enumerate() {
+        for (k, chunk) in chunks.into_iter().enumerate() {
             let desc = base + 16 * i as u64;
             let words = self.read_desc(desc);
             let buffer = (words[1] as u64) << 32 | words[0] as u64;
             self.dma_write(buffer, chunk);
+            // Word 0 of a split write-back: HDR_LEN (30:21) and SPH (31);
+            // HBO is status/error bit 23.
+            let mut split_info = 0;
+            if k == 0 && !header.is_empty() {
+                let header_buffer = (words[3] as u64) << 32 | words[2] as u64;
+                self.dma_write(header_buffer, header);
+                split_info = (header.len() as u32) << 21 | 1 << 31;
+            }
             let eop = k == needed - 1;
             let mut status = 1 | (eop as u32) << 1; // DD, EOP
             let (mut errors, mut tag) = (0, 0);
@@ -614,9 +638,10 @@ impl State {
                 errors = (ip_bad as u32) << 1 | l4_bad as u32; // IPE, TCPE/L4E
             }
             let (wb, status_word) = if self.extended(kind) {
-                let staterr = status | errors << 29;
+                let hbo = (k == 0 && overflow) as u32;
+                let staterr = status | errors << 29 | hbo << 23;
                 let (w0, w1) = rss.unwrap_or((0, 0));
-                ([w0, w1, staterr, chunk.len() as u32 | tag], 2)
+                ([w0 | split_info, w1, staterr, chunk.len() as u32 | tag], 2)
             } else {
                 // Errors byte: TCPE bit 5, IPE bit 6.
                 let w3 = status | errors << 13 | tag;

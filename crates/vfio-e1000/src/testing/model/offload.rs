@@ -287,3 +287,34 @@ pub(super) fn rx_offload(st: &State, frame: &[u8]) -> Option<(Vec<u8>, u32, bool
     }
     Some((frame, status, ip_bad, l4_bad, vlan))
 }
+
+/// Header split (82576 §7.1.5.1): where the headers of `frame` end, if
+/// it is TCP or UDP over IPv4 (not a fragment) or over IPv6 (the next
+/// header TCP or UDP, no extension header): after the TCP header (its
+/// data offset) or the 8-byte UDP header. `None`: the frame stays whole.
+pub(super) fn split_point(frame: &[u8]) -> Option<usize> {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let l2 = if be16(12)? == 0x8100 { 18 } else { 14 };
+    let (proto, l4) = match be16(l2 - 2)? {
+        0x0800 => {
+            let ip = frame.get(l2..l2 + 20)?;
+            let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3FFF != 0;
+            if fragment {
+                return None;
+            }
+            (ip[9], l2 + (ip[0] & 0xF) as usize * 4)
+        }
+        0x86DD => (*frame.get(l2 + 6)?, l2 + 40),
+        _ => return None,
+    };
+    let end = match proto {
+        6 => l4 + (*frame.get(l4 + 12)? >> 4) as usize * 4,
+        17 => l4 + 8,
+        _ => return None,
+    };
+    (end <= frame.len()).then_some(end)
+}
