@@ -102,7 +102,7 @@ pub struct Capabilities {
     /// Send and receive times of PTP frames latched by that clock
     /// ([`Config::timestamps`](crate::Config::timestamps)).
     pub timestamps: bool,
-    /// Headers and payload of received TCP/UDP frames in separate buffers
+    /// Headers and payload of received IP frames in separate buffers
     /// ([`Config::header_split`](crate::Config::header_split)).
     pub header_split: bool,
 }

@@ -109,14 +109,14 @@ pub struct Config {
     pub timestamps: Option<u8>,
     /// Header split (a NIC with
     /// [`Capabilities::header_split`](crate::Capabilities::header_split)):
-    /// the NIC writes the headers of a TCP or UDP frame over IPv4 or IPv6
-    /// (Ethernet to the end of the TCP/UDP header, at most
-    /// [`HEADER_BUFFER_SIZE`](crate::HEADER_BUFFER_SIZE) bytes) into one
-    /// buffer and its payload into another, and
+    /// the NIC writes the headers of an IPv4 or IPv6 frame (Ethernet to
+    /// the end of the TCP or UDP header, or of the IP header for other
+    /// protocols; at most [`HEADER_BUFFER_SIZE`](crate::HEADER_BUFFER_SIZE)
+    /// bytes) into one buffer and its payload into another, and
     /// [`Queue::rx_batch`](crate::Queue::rx_batch) delivers such a frame as
     /// two packets: the headers, which continue
     /// ([`Packet::continues`](crate::Packet::continues)), then the payload.
-    /// Other frames stay one packet. Each RX descriptor then holds two
+    /// Other frames, and frames of headers alone, stay one packet. Each RX descriptor then holds two
     /// buffers of the pool. Off by default.
     pub header_split: bool,
 }

@@ -4,11 +4,11 @@
 
 use super::model::Kind;
 use super::{frame, Harness};
-use crate::datapath::checksum::tests::ip_frame as unfilled;
+use crate::datapath::checksum::tests::{ip_frame as unfilled, transport_frame};
 use crate::datapath::checksum::{fill, layout};
 use crate::datapath::mempool::ChecksumStatus::{Good, NotChecked};
 use crate::datapath::mempool::Packet;
-use crate::hw::desc::HEADER_BUFFER_SIZE;
+use crate::hw::desc::{HEADER_BUFFER_SIZE, L4};
 use crate::nic::bringup;
 use crate::nic::config::Config;
 use crate::sys::mmio::Registers;
@@ -91,6 +91,26 @@ fn tcp_and_udp_frames_arrive_as_headers_then_payload() {
     assert_eq!(h.q.rx.split, 2, "the headers-only frame is one packet");
     assert_eq!(h.q.rx.received, 4);
     h.q.rx.check_invariants();
+}
+
+#[test]
+fn other_ip_protocols_split_after_the_ip_header() {
+    let mut h = Harness::with(Kind::E82576, &config());
+    let sctp = transport_frame(false, L4::Sctp, 100, None);
+    let sctp6 = transport_frame(true, L4::Sctp, 100, None);
+    assert!(h.model.deliver(0, &sctp) && h.model.deliver(0, &sctp6));
+    let got = h.rx(32);
+    let lens: Vec<(usize, bool)> = got.iter().map(|p| (p.len(), p.continues())).collect();
+    assert_eq!(
+        lens,
+        [
+            (34, true),
+            (sctp.len() - 34, false),
+            (54, true),
+            (sctp6.len() - 54, false)
+        ]
+    );
+    assert_eq!(frames(&got), [sctp, sctp6]);
 }
 
 #[test]

@@ -288,10 +288,12 @@ pub(super) fn rx_offload(st: &State, frame: &[u8]) -> Option<(Vec<u8>, u32, bool
     Some((frame, status, ip_bad, l4_bad, vlan))
 }
 
-/// Header split (82576 §7.1.5.1): where the headers of `frame` end, if
-/// it is TCP or UDP over IPv4 (not a fragment) or over IPv6 (the next
-/// header TCP or UDP, no extension header): after the TCP header (its
-/// data offset) or the 8-byte UDP header. `None`: the frame stays whole.
+/// Header split (82576 §7.1.5.1, with PSRTYPE's L2, IPv4, IPv6, TCP and
+/// UDP header types): where the headers of an IPv4 or IPv6 frame end:
+/// after the TCP header (its data offset) or the 8-byte UDP header, after
+/// the IP header for a fragment or another protocol (IPv6: the next header
+/// is taken as the protocol, extension headers are not followed). `None`:
+/// not IP, the frame stays whole.
 pub(super) fn split_point(frame: &[u8]) -> Option<usize> {
     let be16 = |at: usize| {
         frame
@@ -303,10 +305,11 @@ pub(super) fn split_point(frame: &[u8]) -> Option<usize> {
         0x0800 => {
             let ip = frame.get(l2..l2 + 20)?;
             let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3FFF != 0;
+            let l4 = l2 + (ip[0] & 0xF) as usize * 4;
             if fragment {
-                return None;
+                return (l4 <= frame.len()).then_some(l4);
             }
-            (ip[9], l2 + (ip[0] & 0xF) as usize * 4)
+            (ip[9], l4)
         }
         0x86DD => (*frame.get(l2 + 6)?, l2 + 40),
         _ => return None,
@@ -314,7 +317,7 @@ pub(super) fn split_point(frame: &[u8]) -> Option<usize> {
     let end = match proto {
         6 => l4 + (*frame.get(l4 + 12)? >> 4) as usize * 4,
         17 => l4 + 8,
-        _ => return None,
+        _ => l4,
     };
     (end <= frame.len()).then_some(end)
 }
