@@ -37,6 +37,9 @@ const RX_RING: usize = 4096;
 enum Path {
     /// `e1000 forward`, interrupts (the default).
     Forward,
+    /// `e1000 forward --busy-poll 30ms`: interrupts, but polling for
+    /// 30 ms after every frame, longer than the ping's 20 ms interval.
+    ForwardBusyPoll,
     /// `e1000 forward --irq poll`: polling only, as testpmd does.
     ForwardPoll,
     /// `dpdk-testpmd --forward-mode=io`.
@@ -46,8 +49,9 @@ enum Path {
 }
 
 impl Path {
-    const ALL: [Path; 4] = [
+    const ALL: [Path; 5] = [
         Path::Forward,
+        Path::ForwardBusyPoll,
         Path::ForwardPoll,
         Path::Testpmd,
         Path::Bridge,
@@ -56,6 +60,7 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Path::Forward => "e1000 forward",
+            Path::ForwardBusyPoll => "e1000 forward --busy-poll 30ms",
             Path::ForwardPoll => "e1000 forward --irq poll",
             Path::Testpmd => "testpmd io",
             Path::Bridge => "kernel bridge",
@@ -65,6 +70,7 @@ impl Path {
     fn settings(self) -> String {
         match self {
             Path::Forward => format!("interrupts, {RX_RING} RX / 512 TX descriptors per NIC, batches of 64"),
+            Path::ForwardBusyPoll => "as above, polling the rings for 30 ms after the last frame before sleeping on the interrupts (the default is 500 µs): longer than the ping's 20 ms between requests, so a ping finds it polling".into(),
             Path::ForwardPoll => "as above, polling the rings without a pause, no interrupt (as testpmd)".into(),
             Path::Testpmd => format!(
                 "`dpdk-testpmd` {}, `--forward-mode=io`, 1 forwarding lcore (+ main lcore), `--rxd={RX_RING} --txd=512 --burst={} --total-num-mbufs=16384`, `--in-memory` on 2 MiB hugepages, promiscuous",
@@ -79,6 +85,10 @@ impl Path {
     fn command(self, a: &str, b: &str) -> (String, &'static str) {
         match self {
             Path::Forward => (format!("e1000 forward {a} {b} --quiet"), "e1000"),
+            Path::ForwardBusyPoll => (
+                format!("e1000 forward {a} {b} --quiet --busy-poll 30ms"),
+                "e1000",
+            ),
             Path::ForwardPoll => (format!("e1000 forward {a} {b} --quiet --irq poll"), "e1000"),
             Path::Testpmd => (
                 dpdk::testpmd_command(
@@ -199,7 +209,9 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
             ..PathResult::default()
         })
         .collect();
-    let user_space = &Path::ALL[..3];
+    // The bridge comes last: it takes both NICs from vfio-pci.
+    let bridge = Path::ALL.len() - 1;
+    let user_space = &Path::ALL[..bridge];
     for round in 1..=effort.runs() {
         for (i, path) in user_space.iter().enumerate() {
             println!("    {} (round {round})", path.name());
@@ -232,7 +244,7 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
             wait_through(&left, &right)?;
             for round in 1..=effort.runs() {
                 println!("    kernel bridge (round {round})");
-                record(&mut paths[3], workloads(&left, &right, effort));
+                record(&mut paths[bridge], workloads(&left, &right, effort));
             }
             println!("    kernel driver: the guest's own stack on the first NIC");
             match bridge_down(&g) {
@@ -247,7 +259,7 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
         }
         Err(e) => {
             println!("      ! {e:#}");
-            paths[3].error = Some(format!("{e:#}"));
+            paths[bridge].error = Some(format!("{e:#}"));
         }
     }
     Ok(StacksResult {
