@@ -464,15 +464,7 @@ impl RxFormat {
                 // A status still showing DD then belongs to what words 0-1
                 // show; a cleared DD means the write-back is under way.
                 // SAFETY: forwarded.
-                let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
-                dma_rmb();
-                // SAFETY: forwarded.
-                let staterr = unsafe { read_word(desc, 2) };
-                if staterr & RX_DD == 0 {
-                    return None;
-                }
-                // SAFETY: forwarded.
-                let w3 = unsafe { read_word(desc, 3) };
+                let (words01, staterr, w3) = unsafe { advanced_writeback(desc) }?;
                 let len = w3 as u16;
                 Some(RxDone {
                     len,
@@ -489,18 +481,9 @@ impl RxFormat {
                     return None;
                 }
                 dma_rmb();
-                // As for `Advanced` without a length: words 0-1 first, then
-                // status and length again (see there).
+                // As for `Advanced` without a length (see there).
                 // SAFETY: forwarded.
-                let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
-                dma_rmb();
-                // SAFETY: forwarded.
-                let staterr = unsafe { read_word(desc, 2) };
-                if staterr & RX_DD == 0 {
-                    return None;
-                }
-                // SAFETY: forwarded.
-                let w3 = unsafe { read_word(desc, 3) };
+                let (words01, staterr, w3) = unsafe { advanced_writeback(desc) }?;
                 let w0 = words01.0;
                 // SPH with HBO: the headers did not fit, the frame is whole
                 // in the packet buffer.
@@ -520,6 +503,28 @@ impl RxFormat {
             }
         }
     }
+}
+
+/// Reads an advanced write-back that showed DD: words 0-1, then the
+/// status (`None` if DD is clear again: the NIC is landing a write-back
+/// right now) and word 3, so that status and length belong to what words
+/// 0-1 show.
+///
+/// # Safety
+/// `desc` points at a descriptor of a ring.
+#[inline]
+unsafe fn advanced_writeback(desc: *const u8) -> Option<((u32, u32), u32, u32)> {
+    // SAFETY: forwarded.
+    let words01 = unsafe { (read_word(desc, 0), read_word(desc, 1)) };
+    dma_rmb();
+    // SAFETY: forwarded.
+    let staterr = unsafe { read_word(desc, 2) };
+    if staterr & RX_DD == 0 {
+        return None;
+    }
+    // SAFETY: forwarded.
+    let w3 = unsafe { read_word(desc, 3) };
+    Some((words01, staterr, w3))
 }
 
 impl TxFormat {
