@@ -238,9 +238,11 @@ fn send_all(queue: &mut Queue, pkts: &mut Vec<Packet>, tx: &mut Tally) -> u64 {
     let start = Instant::now();
     let mut left = frames_in(pkts);
     loop {
-        queue.tx_batch(pkts);
+        // Frames that left `pkts` were queued or refused (and counted by
+        // the NIC's statistics): of those, no more than the packets queued.
+        let queued = queue.tx_batch(pkts);
         let now_left = frames_in(pkts);
-        tx.frames += (left - now_left) as u64;
+        tx.frames += queued.min(left - now_left) as u64;
         left = now_left;
         if pkts.is_empty() {
             return 0;
