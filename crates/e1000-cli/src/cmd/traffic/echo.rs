@@ -133,11 +133,11 @@ fn echo_queue(
                 break;
             }
             rx.add(&pkts);
-            budget.settle(want, frames_in(&pkts));
+            let before = frames_in(&pkts);
+            budget.settle(want, before);
             // The echo rule, on the first packet of each frame (the only
             // one with header split, which puts the headers there); a frame
             // too short for an Ethernet header cannot be echoed.
-            let before = frames_in(&pkts);
             let mut first = true;
             let mut keep = true;
             pkts.retain_mut(|p| {
