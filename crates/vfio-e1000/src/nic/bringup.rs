@@ -179,6 +179,8 @@ pub(crate) fn arm_queue(
         presence_checked: Instant::now(),
         busy_poll: Duration::from_micros(config.busy_poll_us as u64),
         irq_vector: None,
+        masks_rx_irq: false,
+        rx_irq_masked: false,
         moderation: None,
         hang_timeout: config.tx_hang_timeout,
         rearmed: 0,

@@ -348,6 +348,11 @@ impl Nic {
                 IrqMode::Msix => Some(hw.plan.rx_queue0 + q as u32),
                 _ => (q == 0).then_some(0),
             };
+            // The one vector of INTx/MSI mode is every queue's: only a
+            // single queue may mask it while it busy-polls.
+            state.masks_rx_irq = state.irq_vector.is_some()
+                && !state.busy_poll.is_zero()
+                && (hw.irq_mode == IrqMode::Msix || config.queues == 1);
             if config.adaptive_irq && state.irq_vector.is_some() {
                 state.moderation = Some(Moderation::new(now, state.rx.received));
             }

@@ -1,8 +1,9 @@
 //! [`Poller`]: one thread sleeping until any of several queues, of one NIC
 //! or of several, has work, with the policy of [`Queue::wait`]: busy-poll
-//! the rings a little, then sleep on every queue's interrupt at once (an
-//! epoll set over their VFIO eventfds), then acknowledge and re-arm what
-//! fired through each queue's own [`Queue::wait`] with a zero timeout.
+//! the rings a little with their RX interrupts masked, then unmask them and
+//! sleep on every queue's interrupt at once (an epoll set over their VFIO
+//! eventfds), then acknowledge and re-arm what fired through each queue's
+//! own zero-timeout look.
 //!
 //! Why epoll and not an async runtime: the driver stays free of one, and an
 //! async program already has what it needs in [`Queue::fds`] (register them
@@ -91,9 +92,11 @@ impl Poller {
     /// Waits until a queue of `queues` has received frames (or its link
     /// changed), or `timeout`, and says which in `wakes` (one per queue).
     /// Busy-polls the rings for the longest busy-poll time a queue asks for
-    /// ([`Config::busy_poll_us`](crate::Config::busy_poll_us)), then sleeps
-    /// on every queue's interrupt at once; each queue then acknowledges and
-    /// re-arms its own through [`Queue::wait`] with a zero timeout, which also
+    /// ([`Config::busy_poll_us`](crate::Config::busy_poll_us)), their RX
+    /// interrupts masked (and left masked while frames keep coming), then
+    /// unmasks them and sleeps on every queue's interrupt at once; each queue
+    /// then acknowledges and re-arms its own as [`Queue::wait`] with a zero
+    /// timeout does, which also
     /// reports a device that is gone or that the kernel wants back. In poll
     /// mode it does not sleep: every queue is reported as having work. A
     /// signal ends the sleep early.
@@ -114,9 +117,18 @@ impl Poller {
             } else {
                 self.busy_poll
             };
+            // As `Queue::wait`: RX interrupts masked while spinning (and
+            // while frames keep coming), unmasked before the sleep, then
+            // the rings looked at once more.
+            if !spin.is_zero() {
+                queues.iter_mut().for_each(Queue::mask_rx_irq);
+            }
             let spin_until = Instant::now() + spin;
             while !queues.iter().any(Queue::rx_pending) && Instant::now() < spin_until {
                 std::hint::spin_loop();
+            }
+            if !queues.iter().any(Queue::rx_pending) {
+                queues.iter_mut().for_each(Queue::unmask_rx_irq);
             }
             if !queues.iter().any(Queue::rx_pending) {
                 let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
@@ -131,7 +143,7 @@ impl Poller {
             }
         }
         for (q, wake) in queues.iter_mut().zip(wakes.iter_mut()) {
-            *wake = q.wait(Duration::ZERO)?;
+            *wake = q.look()?;
         }
         Ok(())
     }

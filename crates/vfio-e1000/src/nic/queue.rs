@@ -189,6 +189,35 @@ impl<'a> Queue<'a> {
         self.state.rx.pending()
     }
 
+    /// Masks this queue's RX interrupt for a busy-poll, if it may
+    /// ([`Family::mask_rx_irq`](crate::hw::family::Family::mask_rx_irq)):
+    /// frames that arrive while the thread spins cost no interrupt. It
+    /// stays masked while frames keep coming, until
+    /// [`Queue::unmask_rx_irq`] before a sleep.
+    pub(crate) fn mask_rx_irq(&mut self) {
+        self.set_rx_irq_masked(true);
+    }
+
+    /// Unmasks this queue's RX interrupt if a busy-poll masked it. Call it
+    /// before sleeping, then look at the ring once more: a frame that came
+    /// in between was raised by nothing.
+    pub(crate) fn unmask_rx_irq(&mut self) {
+        self.set_rx_irq_masked(false);
+    }
+
+    fn set_rx_irq_masked(&mut self, masked: bool) {
+        let state = &mut *self.state;
+        if !state.masks_rx_irq || state.rx_irq_masked == masked {
+            return;
+        }
+        if let Some(vector) = state.irq_vector {
+            let hw = self.hw;
+            hw.family
+                .mask_rx_irq(&hw.regs, hw.irq_mode, self.index, vector, masked);
+            state.rx_irq_masked = masked;
+        }
+    }
+
     /// The CPU the kernel delivers this queue's interrupt to (its effective
     /// affinity), when it has one and `/proc` says: the thread that serves
     /// the queue wakes fastest and cheapest there, without a cross-CPU
@@ -214,7 +243,25 @@ impl<'a> Queue<'a> {
     /// watchdog. A signal ends the wait early with an empty [`Wakeup`].
     /// [`Error::RemovalRequested`] means the kernel wants the device back
     /// (hot-unplug): drop the `Nic` promptly.
+    ///
+    /// While it busy-polls, the queue's RX interrupt is masked (where the
+    /// vector is the queue's own), and it stays masked while frames keep
+    /// coming: only a wait that sleeps, or a zero-timeout look, unmasks it.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
+        if timeout.is_zero() {
+            // The caller may sleep elsewhere next (an async reactor).
+            self.unmask_rx_irq();
+        }
+        self.wait_for(timeout)
+    }
+
+    /// A zero-timeout [`Queue::wait`] that leaves a busy-poll's mask as it
+    /// is: [`Poller`](super::Poller) masks and unmasks its queues itself.
+    pub(crate) fn look(&mut self) -> Result<Wakeup> {
+        self.wait_for(Duration::ZERO)
+    }
+
+    fn wait_for(&mut self, timeout: Duration) -> Result<Wakeup> {
         let hw = self.hw;
         if hw.is_gone() {
             return Err(Error::DeviceGone);
@@ -238,19 +285,27 @@ impl<'a> Queue<'a> {
         // next one usually arrives before an interrupt would wake us. A zero
         // timeout asks only what has happened: no spinning, no sleeping, and
         // whatever fired is acknowledged (INTx unmasked) before returning.
+        // While it spins, the queue's RX interrupt is masked; it is unmasked
+        // before the sleep, and the ring looked at once more.
         if !timeout.is_zero() {
+            let frames = Wakeup {
+                rx: true,
+                link_changed: false,
+            };
+            self.mask_rx_irq();
+            if self.state.rx.pending() {
+                return Ok(frames);
+            }
             let spin_until = Instant::now() + self.state.busy_poll;
-            loop {
+            while Instant::now() < spin_until {
                 if self.state.rx.pending() {
-                    return Ok(Wakeup {
-                        rx: true,
-                        link_changed: false,
-                    });
-                }
-                if Instant::now() >= spin_until {
-                    break;
+                    return Ok(frames);
                 }
                 std::hint::spin_loop();
+            }
+            self.unmask_rx_irq();
+            if self.state.rx.pending() {
+                return Ok(frames);
             }
         }
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;

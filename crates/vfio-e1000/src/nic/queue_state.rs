@@ -25,6 +25,11 @@ pub(crate) struct QueueState {
     pub hang_timeout: Duration,
     /// The interrupt vector this queue sleeps on and may re-time.
     pub irq_vector: Option<u32>,
+    /// Whether a busy-poll masks the queue's RX interrupt (it has a
+    /// vector, a busy-poll time, and the vector is its own).
+    pub masks_rx_irq: bool,
+    /// Whether its RX interrupt is masked now.
+    pub rx_irq_masked: bool,
     /// Adaptive interrupt moderation, if configured.
     pub moderation: Option<Moderation>,
     /// The function's re-arms ([`Hw::rearms`]) this queue has caught up with.

@@ -9,6 +9,8 @@
 pub mod bench;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod irq_tests;
 pub(crate) mod model;
 #[cfg(test)]
 mod offload_tests;

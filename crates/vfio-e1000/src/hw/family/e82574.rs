@@ -221,6 +221,23 @@ impl Family for E82574 {
         }
     }
 
+    /// MSI-X: the queue's own cause in IMC/IMS. Before unmasking, its ICR
+    /// bit is cleared (write 1), so that a frame already taken while masked
+    /// raises nothing.
+    fn mask_rx_irq(&self, r: &dyn Registers, mode: IrqMode, q: u16, vector: u32, masked: bool) {
+        if mode != IrqMode::Msix {
+            return super::mask_single_vector_rx(r, masked);
+        }
+        let _ = vector;
+        let cause = INT_RXQ0 << q;
+        if masked {
+            r.write(IMC, cause);
+        } else {
+            r.write(ICR, cause);
+            r.write(IMS, cause);
+        }
+    }
+
     /// In MSI-X mode the "other" vector carries every cause that is not a
     /// queue's (link change, receive overrun, MDIO done, §7.4.2.1): only an
     /// ICR with LSC is a link change. Its causes are cleared (write 1s) so

@@ -339,6 +339,15 @@ impl Family for E82576 {
         );
     }
 
+    /// MSI-X: the vector's bit in EIMC/EIMS ([`mask_vector`]).
+    fn mask_rx_irq(&self, r: &dyn Registers, mode: IrqMode, _q: u16, vector: u32, masked: bool) {
+        if mode == IrqMode::Msix {
+            mask_vector(r, vector, masked);
+        } else {
+            super::mask_single_vector_rx(r, masked);
+        }
+    }
+
     /// Every vector, the one of INTx/MSI mode included (vector 0), has its
     /// own EITR (§8.8).
     fn set_irq_interval(&self, r: &dyn Registers, _mode: IrqMode, vector: u32, itr: u16) {
@@ -451,6 +460,20 @@ pub(crate) fn stop_tx_queue(r: &dyn Registers, block: u32) -> bool {
         v & QUEUE_ENABLE == 0
     })
     .is_some()
+}
+
+/// Masks (EIMC) or unmasks (EIMS) MSI-X `vector`, the PF's or a VF's
+/// (their registers share offsets, §8.8 and §8.14.2). Before unmasking, the
+/// vector's EICR bit is cleared (write 1), so that a frame already taken
+/// while masked raises nothing.
+pub(super) fn mask_vector(r: &dyn Registers, vector: u32, masked: bool) {
+    let bit = 1 << vector;
+    if masked {
+        r.write(EIMC, bit);
+    } else {
+        r.write(EICR, bit);
+        r.write(EIMS, bit);
+    }
 }
 
 /// [`quiesce`], plus the extended causes: every EICR bit masked and cleared.

@@ -310,6 +310,11 @@ impl Family for E82576Vf {
     /// Nothing global: each queue has its own enable.
     fn start_tx(&self, _r: &dyn Registers) {}
 
+    /// The vector's bit in VTEIMC/VTEIMS, as the PF's ([`e82576::mask_vector`]).
+    fn mask_rx_irq(&self, r: &dyn Registers, _mode: IrqMode, _q: u16, vector: u32, masked: bool) {
+        e82576::mask_vector(r, vector, masked);
+    }
+
     fn set_irq_interval(&self, r: &dyn Registers, _mode: IrqMode, vector: u32, itr: u16) {
         r.write(EITR0 + 4 * vector, eitr_value(self.eitr, itr));
     }

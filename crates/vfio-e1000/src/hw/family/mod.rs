@@ -286,6 +286,19 @@ pub(crate) trait Family: Send + Sync {
         ack_icr(r)
     }
 
+    /// Masks (`masked`) or unmasks the causes that raise RX queue `q`'s
+    /// interrupt (`vector` in MSI-X mode), leaving the link's alone: while
+    /// a thread busy-polls the ring, an interrupt is only cost (NAPI masks
+    /// the same way). By default the receive causes of the one vector of
+    /// INTx/MSI mode ([`SINGLE_VECTOR_RX_CAUSES`]), which only a NIC with
+    /// one queue may mask: they are every queue's. Their ICR bits cannot
+    /// be cleared alone (reading ICR clears the link's too), so a cause
+    /// raised while masked interrupts once more when unmasked.
+    fn mask_rx_irq(&self, r: &dyn Registers, mode: IrqMode, q: u16, vector: u32, masked: bool) {
+        let _ = (mode, q, vector);
+        mask_single_vector_rx(r, masked);
+    }
+
     /// Masks every interrupt cause.
     fn disable_irqs(&self, r: &dyn Registers) {
         r.write(IMC, u32::MAX);
@@ -379,11 +392,20 @@ pub(crate) fn base_init(r: &dyn Registers) {
     clear_stats(r);
 }
 
+/// The receive causes of the one vector of INTx/MSI mode: a descriptor
+/// written back (RXT0, the 82576's RXDW), the ring running low, an overrun.
+pub(crate) const SINGLE_VECTOR_RX_CAUSES: u32 = INT_RXT0 | INT_RXDMT0 | INT_RXO;
+
+/// Masks or unmasks [`SINGLE_VECTOR_RX_CAUSES`] ([`Family::mask_rx_irq`]).
+pub(crate) fn mask_single_vector_rx(r: &dyn Registers, masked: bool) {
+    r.write(if masked { IMC } else { IMS }, SINGLE_VECTOR_RX_CAUSES);
+}
+
 /// One vector for everything (INTx or MSI): throttle with ITR, unmask the
 /// receive, overrun and link causes.
 pub(crate) fn enable_single_vector(r: &dyn Registers, itr: u16) -> VectorPlan {
     r.write(ITR, itr as u32);
-    r.write(IMS, INT_RXT0 | INT_RXDMT0 | INT_RXO | INT_LSC);
+    r.write(IMS, SINGLE_VECTOR_RX_CAUSES | INT_LSC);
     VectorPlan::SINGLE
 }
 

@@ -105,6 +105,10 @@ pub(crate) const MDIC: u32 = 0x20;
 pub(crate) const ICR: u32 = 0xC0;
 pub(crate) const IMS: u32 = 0xD0;
 pub(crate) const IMC: u32 = 0xD8;
+/// The 82576's extended causes and mask (§8.8): W1C, set, clear.
+pub(crate) const EICR: u32 = 0x1580;
+pub(crate) const EIMS: u32 = 0x1524;
+pub(crate) const EIMC: u32 = 0x1528;
 pub(crate) const RCTL: u32 = 0x100;
 pub(crate) const TCTL: u32 = 0x400;
 pub(crate) const TARC0: u32 = 0x3840;

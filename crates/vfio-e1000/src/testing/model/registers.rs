@@ -135,6 +135,18 @@ impl Registers for ModelNic {
                 let v = st.reg(IMS);
                 st.regs.insert(IMS, v & !value);
             }
+            EICR if self.kind == Kind::E82576 => {
+                let v = st.reg(EICR);
+                st.regs.insert(EICR, v & !value);
+            }
+            EIMS if self.kind == Kind::E82576 => {
+                let v = st.reg(EIMS);
+                st.regs.insert(EIMS, v | value);
+            }
+            EIMC if self.kind == Kind::E82576 => {
+                let v = st.reg(EIMS);
+                st.regs.insert(EIMS, v & !value);
+            }
             _ => {
                 st.regs.insert(reg, value);
                 if let Some(q) = self.tx_queue_of_tail(reg).filter(|_| !st.bench) {
