@@ -37,14 +37,14 @@ fn a_busy_poll_masks_only_its_own_queue_and_unmasking_clears_its_stale_cause() {
                 family.mask_rx_irq(r, mode, q, vector, true);
                 let masked = armed & !r.peek(mask);
                 assert_ne!(masked, 0, "{case} queue {q}: nothing masked");
-                // The link's cause, and the other queue's, stay armed.
-                let link = if kind == Kind::E82576 && mode == IrqMode::Msix {
-                    1 << plan.other
-                } else if mode == IrqMode::Msix {
-                    r.peek(IMS) & INT_LSC
-                } else {
-                    INT_LSC
+                // The link's causes, and the other queue's, stay armed.
+                let link = match (kind, mode) {
+                    (Kind::E82576, IrqMode::Msix) => 1 << plan.other,
+                    // LSC and OTHER, which raises the "other" vector (82574 §10.2.4.1).
+                    (_, IrqMode::Msix) => INT_LSC | 1 << 24,
+                    _ => INT_LSC,
                 };
+                assert_eq!(armed & link, link, "{case}: the link's causes not armed");
                 assert_eq!(
                     masked & link,
                     0,
