@@ -1,7 +1,10 @@
-//! `cargo xtask shell [--model M]... [--trace PATTERN]`: a guest to play in.
+//! `cargo xtask shell [--model M]... [--trace PATTERN] [--cpus N]`: a guest
+//! to play in.
 //!
 //! Boots a guest with the NICs bound to vfio-pci (one `e1000e` unless
-//! `--model` says otherwise) and reads commands from the terminal. A line is
+//! `--model` says otherwise; one vCPU unless `--cpus` says otherwise: the
+//! bench's guests have two, and with two the guest's clock is the HPET) and
+//! reads commands from the terminal. A line is
 //! a shell command for the guest; its output is printed as it comes, and
 //! Ctrl-C interrupts it. A line ending in `&` runs in the background (its
 //! lines are printed with `[id]` in front). Lines starting with `:` act on
@@ -21,7 +24,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// Usage text of the `shell` command.
-pub const USAGE: &str = "cargo xtask shell [--model M]... [--trace PATTERN]";
+pub const USAGE: &str = "cargo xtask shell [--model M]... [--trace PATTERN] [--cpus N]";
 
 /// What the host-side commands are.
 pub const HELP: &str = "\
@@ -283,11 +286,19 @@ impl<'g> Shell<'g> {
 pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut trace = None;
+    let mut cpus = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--model" => models.push(it.next().cloned().ok_or_else(|| Error::msg(USAGE))?),
             "--trace" => trace = Some(it.next().cloned().ok_or_else(|| Error::msg(USAGE))?),
+            "--cpus" => {
+                cpus = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| Error::msg(USAGE))?;
+            }
             other => bail!("unknown argument {other}\nusage: {USAGE}"),
         }
     }
@@ -297,6 +308,7 @@ pub fn main(args: &[String]) -> Result<i32> {
     let refs: Vec<&str> = models.iter().map(String::as_str).collect();
     let mut config = GuestConfig::with_nics(&refs);
     config.trace = trace;
+    config.cpus = cpus;
     eprintln!("xtask: booting a guest with {} ...", refs.join(", "));
     let guest = Guest::boot(config)?;
     println!(

@@ -10,6 +10,7 @@ pub(crate) mod moderation;
 pub(crate) mod poller;
 pub(crate) mod queue;
 pub(crate) mod queue_state;
+pub(crate) mod spin;
 pub(crate) mod vectors;
 
 pub use clock::Clock;

@@ -11,9 +11,10 @@
 //! `tokio_echo` example does).
 
 use super::queue::{Queue, Wakeup};
+use super::spin;
 use crate::error::{Error, Result};
 use crate::sys::epoll::Epoll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sleeps until any of several queues has work.
 ///
@@ -112,7 +113,7 @@ impl Poller {
     ) -> Result<()> {
         assert!(queues.len() == self.count && wakes.len() == self.count);
         if !self.polling && !timeout.is_zero() {
-            let spin = if self.others {
+            let window = if self.others {
                 Duration::ZERO
             } else {
                 self.busy_poll
@@ -120,17 +121,14 @@ impl Poller {
             // As `Queue::wait`: RX interrupts masked while spinning (and
             // while frames keep coming), unmasked before the sleep, then
             // the rings looked at once more.
-            if !spin.is_zero() {
+            if !window.is_zero() {
                 queues.iter_mut().for_each(Queue::mask_rx_irq);
             }
-            let spin_until = Instant::now() + spin;
-            while !queues.iter().any(Queue::rx_pending) && Instant::now() < spin_until {
-                std::hint::spin_loop();
-            }
-            if !queues.iter().any(Queue::rx_pending) {
+            let pending = |queues: &[Queue<'_>]| queues.iter().any(Queue::rx_pending);
+            if !spin::spin(window, || pending(queues)) {
                 queues.iter_mut().for_each(Queue::unmask_rx_irq);
             }
-            if !queues.iter().any(Queue::rx_pending) {
+            if !pending(queues) {
                 let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
                 if self.epoll.wait(ms.max(1))? == 0 {
                     // Nothing fired for the whole timeout: look, as a

@@ -5,7 +5,7 @@
 
 use super::queue_state::QueueState;
 use super::vectors::Role;
-use super::{bringup, check_present, Hw};
+use super::{bringup, check_present, spin, Hw};
 use crate::datapath::mempool::Packet;
 use crate::datapath::tx::TxRing;
 use crate::error::{Error, Result};
@@ -285,23 +285,18 @@ impl<'a> Queue<'a> {
         // next one usually arrives before an interrupt would wake us. A zero
         // timeout asks only what has happened: no spinning, no sleeping, and
         // whatever fired is acknowledged (INTx unmasked) before returning.
-        // While it spins, the queue's RX interrupt is masked; it is unmasked
-        // before the sleep, and the ring looked at once more.
+        // While it spins (without leaving a virtual machine's guest: see
+        // `spin`), the queue's RX interrupt is masked; it is unmasked before
+        // the sleep, and the ring looked at once more.
         if !timeout.is_zero() {
             let frames = Wakeup {
                 rx: true,
                 link_changed: false,
             };
             self.mask_rx_irq();
-            if self.state.rx.pending() {
+            let rx = &self.state.rx;
+            if spin::spin(self.state.busy_poll, || rx.pending()) {
                 return Ok(frames);
-            }
-            let spin_until = Instant::now() + self.state.busy_poll;
-            while Instant::now() < spin_until {
-                if self.state.rx.pending() {
-                    return Ok(frames);
-                }
-                std::hint::spin_loop();
             }
             self.unmask_rx_irq();
             if self.state.rx.pending() {
