@@ -286,18 +286,19 @@ impl<'g> Shell<'g> {
 pub fn main(args: &[String]) -> Result<i32> {
     let mut models = Vec::new();
     let mut trace = None;
-    let mut cpus = 1;
+    let mut cpus = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--model" => models.push(it.next().cloned().ok_or_else(|| Error::msg(USAGE))?),
             "--trace" => trace = Some(it.next().cloned().ok_or_else(|| Error::msg(USAGE))?),
             "--cpus" => {
-                cpus = it
+                let n = it
                     .next()
                     .and_then(|n| n.parse().ok())
                     .filter(|&n| n > 0)
                     .ok_or_else(|| Error::msg(USAGE))?;
+                cpus = Some(n);
             }
             other => bail!("unknown argument {other}\nusage: {USAGE}"),
         }
@@ -308,7 +309,9 @@ pub fn main(args: &[String]) -> Result<i32> {
     let refs: Vec<&str> = models.iter().map(String::as_str).collect();
     let mut config = GuestConfig::with_nics(&refs);
     config.trace = trace;
-    config.cpus = cpus;
+    if let Some(cpus) = cpus {
+        config.cpus = cpus;
+    }
     eprintln!("xtask: booting a guest with {} ...", refs.join(", "));
     let guest = Guest::boot(config)?;
     println!(
