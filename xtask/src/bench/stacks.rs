@@ -12,6 +12,7 @@
 //! NIC's link), once with the guest's stack on `e1000 tap` and once on the
 //! kernel's own driver for the same NIC ([`Endpoint`]).
 
+use super::measure::{median, traced, Reaction};
 use super::Effort;
 use crate::error::{Error, Result};
 use crate::link::host_stack::traffic::{self, guest_iperf3, iperf3_mbit_per_s, GuestIperf3, Ping};
@@ -129,6 +130,20 @@ impl Endpoint {
     }
 }
 
+/// A frame received after this long without one is a request (the pings
+/// are 20 ms apart), sooner a reply.
+const QUIET: Duration = Duration::from_millis(5);
+
+/// The p50 of the reactions to requests and to replies (see [`QUIET`]).
+fn reaction_p50s(found: &[Reaction]) -> [Option<f64>; 2] {
+    let quiet_us = QUIET.as_secs_f64() * 1e6;
+    let mut split: [Vec<f64>; 2] = Default::default();
+    for r in found {
+        split[usize::from(r.quiet_us < quiet_us)].push(r.us);
+    }
+    split.map(|mut v| median(&mut v))
+}
+
 /// The guest's address on the first NIC's link, on either [`Endpoint`].
 const GUEST: &str = "10.11.20.3";
 
@@ -137,6 +152,11 @@ const GUEST: &str = "10.11.20.3";
 pub struct Round {
     /// Ping round trip p50, ms.
     pub ping_ms: f64,
+    /// The guest's reaction p50 to an echo request, which comes after
+    /// [`QUIET`] or more without a frame, and to its reply, µs: from QEMU's
+    /// NIC model receiving the frame to the guest's next TX tail write
+    /// (`None` on a model without those trace events).
+    pub reaction_us: [Option<f64>; 2],
     /// Echo requests unanswered.
     pub ping_lost: u32,
     /// TCP left to right and right to left, Mbit/s.
@@ -194,6 +214,8 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
     let mut config = GuestConfig::with_nics(&[model, model]);
     config.cpus = crate::vm::GUEST_CPUS;
     config.dpdk = true;
+    // QEMU's trace times the guest's reaction during the pings.
+    config.trace_log = true;
     if model == "igb" {
         // Two 82576s side by side collide on their VFs' routing IDs.
         config.placement = Placement::RootPorts;
@@ -244,7 +266,7 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
             wait_through(&left, &right)?;
             for round in 1..=effort.runs() {
                 println!("    kernel bridge (round {round})");
-                record(&mut paths[bridge], workloads(&left, &right, effort));
+                record(&mut paths[bridge], workloads(&g, &left, &right, effort));
             }
             println!("    kernel driver: the guest's own stack on the first NIC");
             match bridge_down(&g) {
@@ -272,9 +294,17 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
 fn record(path: &mut PathResult, round: Result<Round>) {
     match round {
         Ok(r) => {
+            let us = |v: Option<f64>| v.map_or("—".to_string(), |us| format!("{us:.0}"));
             println!(
-                "      ping {:.2} ms, TCP {:.0} / {:.0} Mbit/s, {} retransmits, UDP {} of {} lost",
-                r.ping_ms, r.tcp[0], r.tcp[1], r.retransmits, r.udp.1, r.udp.0
+                "      ping {:.2} ms (guest reaction {} / {} µs), TCP {:.0} / {:.0} Mbit/s, {} retransmits, UDP {} of {} lost",
+                r.ping_ms,
+                us(r.reaction_us[0]),
+                us(r.reaction_us[1]),
+                r.tcp[0],
+                r.tcp[1],
+                r.retransmits,
+                r.udp.1,
+                r.udp.0
             );
             path.rounds.push(r);
         }
@@ -297,7 +327,7 @@ fn through(
     let (a, b) = (&g.nic(0).pci, &g.nic(1).pci);
     let (cmd, process) = path.command(a, b);
     let job = g.spawn(&cmd)?;
-    let result = wait_through(left, right).and_then(|()| workloads(left, right, effort));
+    let result = wait_through(left, right).and_then(|()| workloads(g, left, right, effort));
     g.run(&format!("killall -INT {process}"), Duration::from_secs(20))?;
     let end = job.wait(Duration::from_secs(60))?;
     result.map_err(|e| e.context(format!("`{cmd}` printed:\n{}", end.output())))
@@ -315,10 +345,13 @@ fn wait_through(left: &HostStack, right: &HostStack) -> Result<()> {
     Err(Error::msg("nothing got through the forwarder in 90 s"))
 }
 
-/// ping, then TCP each way, then UDP, between the two stacks.
-fn workloads(left: &HostStack, right: &HostStack, effort: Effort) -> Result<Round> {
+/// ping (traced: the guest's reactions), then TCP each way, then UDP,
+/// between the two stacks.
+fn workloads(g: &Guest, left: &HostStack, right: &HostStack, effort: Effort) -> Result<Round> {
     let pings = if effort.quick { 20 } else { 100 };
-    let ping: Ping = traffic::ping(left, right.ip(), pings, Duration::from_millis(20))?;
+    let (ping, found): (Ping, _) = traced(g, &g.nic(0).model, || {
+        traffic::ping(left, right.ip(), pings, Duration::from_millis(20))
+    })?;
     let bytes = if effort.quick { 8 << 20 } else { 32 << 20 };
     let there = traffic::tcp_stream(left, right, 5201, bytes)?;
     let back = traffic::tcp_stream(right, left, 5202, bytes)?;
@@ -342,6 +375,7 @@ fn workloads(left: &HostStack, right: &HostStack, effort: Effort) -> Result<Roun
         |t: &traffic::TcpStreamResult| u64::from(t.retransmits).saturating_sub(t.loss_probes);
     Ok(Round {
         ping_ms: ping.median().as_secs_f64() * 1e3,
+        reaction_us: reaction_p50s(&found),
         ping_lost: ping.lost(),
         tcp: [there.mbit_per_s(), back.mbit_per_s()],
         retransmits: lost(&there) + lost(&back),
@@ -359,7 +393,9 @@ fn in_guest(g: &Guest, host: &HostStack, effort: Effort) -> Result<Round> {
         .map_err(Error::msg)?
         .octets();
     let pings = if effort.quick { 20 } else { 100 };
-    let ping: Ping = traffic::ping(host, guest, pings, Duration::from_millis(20))?;
+    let (ping, found): (Ping, _) = traced(g, &g.nic(0).model, || {
+        traffic::ping(host, guest, pings, Duration::from_millis(20))
+    })?;
     let secs = if effort.quick { 1 } else { 3 };
     let before = host.run(counters)?;
     let up = guest_iperf3(g, host, &format!("-t {secs}"))?;
@@ -376,6 +412,7 @@ fn in_guest(g: &Guest, host: &HostStack, effort: Effort) -> Result<Round> {
     let retransmits = |run: &GuestIperf3| run.tcp_sent()["retransmits"].as_u64().unwrap_or(0);
     Ok(Round {
         ping_ms: ping.median().as_secs_f64() * 1e3,
+        reaction_us: reaction_p50s(&found),
         ping_lost: ping.lost(),
         tcp: [
             iperf3_mbit_per_s(up.tcp_sent()),
@@ -427,7 +464,7 @@ pub fn markdown(results: &[StacksResult], command: &str, date: &str, qemu: &str)
     let _ = writeln!(md, "# Real stacks through a forwarder in the guest\n");
     let _ = writeln!(
         md,
-        "`{command}`, {date}, {qemu}, TCG, 2 vCPUs. Two host kernel stacks, each in its own network namespace on one NIC's link; the guest forwards between its two NICs. Per round: 100 echo requests (20 with --quick) 20 ms apart (p50), one TCP stream each way, a UDP flow at {UDP_MBIT_PER_S} Mbit/s of payload; each figure is the median of the path's rounds, retransmits (tail loss probes excepted) and losses are totals. Ratios are against testpmd io in the same boot.\n\n\
+        "`{command}`, {date}, {qemu}, TCG, 2 vCPUs. Two host kernel stacks, each in its own network namespace on one NIC's link; the guest forwards between its two NICs. Per round: 100 echo requests (20 with --quick) 20 ms apart (p50), one TCP stream each way, a UDP flow at {UDP_MBIT_PER_S} Mbit/s of payload; each figure is the median of the path's rounds, retransmits (tail loss probes excepted) and losses are totals. Ratios are against testpmd io in the same boot. The guest's reaction is timed from QEMU's trace during the pings (models with the trace events only): from the NIC model receiving a frame to the guest's next TX tail write, for the echo requests (after 20 ms without a frame) and for their replies; it leaves out the host stacks and the links, which make up most of the round trip and most of its noise.\n\n\
          Then the guest's own stack on the first NIC, through `e1000 tap` and through the kernel's driver: the host stack pings the guest, iperf3 in the guest runs a TCP stream each way (3 s, 1 s with --quick) and a UDP flow at {UDP_MBIT_PER_S} Mbit/s against an iperf3 server in the host stack; retransmits are iperf3's, and a datagram the host's own server socket had no room for is not counted lost. Ratios are against the kernel's driver in the same boot.\n"
     );
     for r in results {
@@ -459,10 +496,10 @@ pub fn markdown(results: &[StacksResult], command: &str, date: &str, qemu: &str)
 fn table(md: &mut String, what: &str, tcp: [&str; 2], paths: &[PathResult], baseline: &str) {
     let _ = writeln!(
         md,
-        "| {what} | ping p50 | {} | {} | TCP vs {baseline} | retransmits | UDP lost | bad checksums |",
+        "| {what} | ping p50 | guest reaction p50, request / reply | {} | {} | TCP vs {baseline} | retransmits | UDP lost | bad checksums |",
         tcp[0], tcp[1]
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     let base_tcp = paths
         .iter()
         .find(|p| p.name == baseline)
@@ -473,17 +510,27 @@ fn table(md: &mut String, what: &str, tcp: [&str; 2], paths: &[PathResult], base
             p.median(|x| x.tcp[0]),
             p.median(|x| x.tcp[1]),
         ) else {
-            let _ = writeln!(md, "| {} | — | — | — | — | — | — | — |", p.name);
+            let _ = writeln!(md, "| {} | — | — | — | — | — | — | — | — |", p.name);
             continue;
         };
         let ratio = match (p.median(|x| x.tcp[0] + x.tcp[1]), base_tcp) {
             (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
             _ => "—".into(),
         };
+        let reaction = |i: usize| {
+            p.rounds
+                .iter()
+                .all(|r| r.reaction_us[i].is_some())
+                .then(|| p.median(|x| x.reaction_us[i].unwrap_or_default()))
+                .flatten()
+                .map_or("—".to_string(), |us| format!("{us:.0}"))
+        };
         let _ = writeln!(
             md,
-            "| {} | {ping:.2} ms | {there:.0} Mbit/s | {back:.0} Mbit/s | {ratio} | {} | {} of {} | {} |",
+            "| {} | {ping:.2} ms | {} / {} µs | {there:.0} Mbit/s | {back:.0} Mbit/s | {ratio} | {} | {} of {} | {} |",
             p.name,
+            reaction(0),
+            reaction(1),
             p.total(|x| x.retransmits),
             p.total(|x| x.udp.1),
             p.total(|x| x.udp.0),

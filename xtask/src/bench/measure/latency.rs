@@ -12,12 +12,50 @@ use super::*;
 /// reuses the 82574L's); its 8254x model has neither.
 pub(super) const REACTION_EVENTS: [&str; 2] = ["e1000e_rx_receive_iov", "e1000e_core_write"];
 
-/// Queue 0's TX tail register on `model`, where the reaction ends.
-pub(super) fn tx_tail(model: &str) -> Option<u32> {
+/// Queue 0's TX tail register on `model`, where the reaction ends, and
+/// the distance to the next queue's (the kernel's drivers send on several).
+pub(super) fn tx_tail(model: &str) -> Option<TxTails> {
     match model {
-        "e1000e" => Some(0x3818),
-        "igb" => Some(0xE018),
+        "e1000e" => Some(TxTails {
+            queue0: 0x3818,
+            stride: 0x100,
+        }),
+        "igb" => Some(TxTails {
+            queue0: 0xE018,
+            stride: 0x40,
+        }),
         _ => None,
+    }
+}
+
+/// The TX tail registers of a NIC's queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxTails {
+    /// Queue 0's.
+    pub queue0: u32,
+    /// From one queue's to the next.
+    pub stride: u32,
+}
+
+impl TxTails {
+    /// Queues looked at: the 82574L has 2, the 82576 16, the kernel's
+    /// drivers in a 2-vCPU guest use 2.
+    const QUEUES: u32 = 4;
+
+    /// Whether a trace line's `register 0x..., ` names one of them.
+    fn named_in(&self, event: &str) -> bool {
+        let Some(hex) = event
+            .split_once("register 0x")
+            .and_then(|(_, rest)| rest.split_once(','))
+            .map(|(hex, _)| hex)
+        else {
+            return false;
+        };
+        u32::from_str_radix(hex, 16).is_ok_and(|r| {
+            r >= self.queue0
+                && (r - self.queue0).is_multiple_of(self.stride)
+                && (r - self.queue0) / self.stride < Self::QUEUES
+        })
     }
 }
 
@@ -30,23 +68,12 @@ pub(super) fn tx_tail(model: &str) -> Option<u32> {
 /// link. `None` where the model has no such events or the guest no trace
 /// file.
 pub fn reaction(g: &Guest, nic: &Nic, count: usize) -> Result<Option<f64>> {
-    let (Some(tail), Some(path)) = (tx_tail(&nic.model), g.trace_path()) else {
-        return Ok(None);
-    };
-    let start = std::fs::metadata(path)?.len();
-    g.trace_events(&REACTION_EVENTS, true)?;
     let peer = Peer::with_socket(nic.socket.try_clone()?, nic.mac);
-    let pinged = peer.ping_pong(count, small_frames(), Duration::from_secs(1));
-    g.trace_events(&REACTION_EVENTS, false)?;
-    pinged?;
-    let mut text = String::new();
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(path)?;
-        f.seek(SeekFrom::Start(start))?;
-        f.read_to_string(&mut text)?;
-    }
-    let r = reaction_p50(&text, tail);
+    let ((), found) = traced(g, &nic.model, || {
+        peer.ping_pong(count, small_frames(), Duration::from_secs(1))?;
+        Ok(())
+    })?;
+    let r = median(&mut found.iter().map(|r| r.us).collect::<Vec<_>>());
     if let Some(us) = r {
         println!("      reaction (NIC model receives → TX tail write): p50 {us:.1} µs");
     }
@@ -54,13 +81,31 @@ pub fn reaction(g: &Guest, nic: &Nic, count: usize) -> Result<Option<f64>> {
 }
 
 /// The p50 of the gaps (µs) from each "receive" line of `trace` to the
-/// first write of register `tail` after it, when no other frame came in
-/// between. Lines look like
+/// first write of a TX tail register (`tail`) after it, when no other frame
+/// came in between. Lines look like
 /// `123@1796070364.029515:e1000e_core_write Write to register 0x3818, ...`.
-pub fn reaction_p50(trace: &str, tail: u32) -> Option<f64> {
-    let tail = format!("register {tail:#x},");
-    let mut received: Option<f64> = None;
-    let mut gaps = Vec::new();
+pub fn reaction_p50(trace: &str, tail: TxTails) -> Option<f64> {
+    let mut gaps: Vec<f64> = reactions(trace, tail).iter().map(|r| r.us).collect();
+    median(&mut gaps)
+}
+
+/// One frame's reaction in a QEMU trace: from the NIC model starting to
+/// receive it to the next TX tail write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reaction {
+    /// The reaction, µs.
+    pub us: f64,
+    /// How long no frame had been received before this one, µs (infinite
+    /// for the first of the trace).
+    pub quiet_us: f64,
+}
+
+/// Every reaction of `trace` (see [`reaction_p50`]), in order.
+pub fn reactions(trace: &str, tail: TxTails) -> Vec<Reaction> {
+    // The frame waiting for its tail write, and when the one before came.
+    let mut received: Option<Reaction> = None;
+    let mut last_receive: Option<f64> = None;
+    let mut out = Vec::new();
     for line in trace.lines() {
         let Some((time, event)) = line
             .split_once('@')
@@ -72,14 +117,45 @@ pub fn reaction_p50(trace: &str, tail: u32) -> Option<f64> {
             continue;
         };
         if event.starts_with("e1000e_rx_receive_iov") {
-            received = Some(t);
-        } else if event.starts_with("e1000e_core_write") && event.contains(&tail) {
+            let quiet_us = last_receive.map_or(f64::INFINITY, |l| (t - l) * 1e6);
+            last_receive = Some(t);
+            received = Some(Reaction { us: t, quiet_us });
+        } else if event.starts_with("e1000e_core_write") && tail.named_in(event) {
             if let Some(r) = received.take() {
-                gaps.push((t - r) * 1e6);
+                out.push(Reaction {
+                    us: (t - r.us) * 1e6,
+                    quiet_us: r.quiet_us,
+                });
             }
         }
     }
-    median(&mut gaps)
+    out
+}
+
+/// Runs `traffic` with QEMU's [`REACTION_EVENTS`] traced and returns its
+/// result with the reactions it caused, where `model` has the events and
+/// `g` a trace file (else none).
+pub fn traced<T>(
+    g: &Guest,
+    model: &str,
+    traffic: impl FnOnce() -> Result<T>,
+) -> Result<(T, Vec<Reaction>)> {
+    let (Some(tail), Some(path)) = (tx_tail(model), g.trace_path()) else {
+        return Ok((traffic()?, Vec::new()));
+    };
+    let start = std::fs::metadata(path)?.len();
+    g.trace_events(&REACTION_EVENTS, true)?;
+    let result = traffic();
+    g.trace_events(&REACTION_EVENTS, false)?;
+    let result = result?;
+    let mut text = String::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_to_string(&mut text)?;
+    }
+    Ok((result, reactions(&text, tail)))
 }
 
 /// `testpmd`, or `e1000 echo --irq MODE`.

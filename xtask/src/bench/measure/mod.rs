@@ -213,9 +213,29 @@ e1000e_core_write a line without a time
 ";
         // Gaps: 20 µs (the RDT write in between does not end it), 10 µs
         // (from the later of two frames), 40 µs; the lone second write ends nothing.
-        let p50 = reaction_p50(trace, 0x3818).unwrap();
+        let p50 = reaction_p50(trace, super::tx_tail("e1000e").unwrap()).unwrap();
         assert!((p50 - 20.0).abs() < 1e-6, "{p50}");
-        assert_eq!(reaction_p50(trace, 0xE018), None);
+        assert_eq!(reaction_p50(trace, super::tx_tail("igb").unwrap()), None);
+    }
+
+    #[test]
+    fn each_reaction_knows_how_quiet_the_link_was_before_it() {
+        let trace = "\
+7@100.000000:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000030:e1000e_core_write Write to register 0xe018, 4 byte(s), value: 0x1
+7@100.000100:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.000105:e1000e_core_write Write to register 0xe010, 4 byte(s), value: 0x2
+7@100.000110:e1000e_core_write Write to register 0xe058, 4 byte(s), value: 0x2
+7@100.020100:e1000e_rx_receive_iov Received vector of 1 fragments
+7@100.020150:e1000e_core_write Write to register 0xe018, 4 byte(s), value: 0x3
+";
+        // Queue 1's tail (0xe058) ends a reaction, a head (0xe010) does not.
+        let r = super::reactions(trace, super::tx_tail("igb").unwrap());
+        let got: Vec<(f64, f64)> = r.iter().map(|r| (r.us, r.quiet_us)).collect();
+        assert_eq!(got.len(), 3);
+        assert!(got[0].1.is_infinite() && (got[0].0 - 30.0).abs() < 1e-3);
+        assert!((got[1].0 - 10.0).abs() < 1e-3 && (got[1].1 - 100.0).abs() < 1e-3);
+        assert!((got[2].0 - 50.0).abs() < 1e-3 && (got[2].1 - 20_000.0).abs() < 1e-3);
     }
 
     #[test]
