@@ -517,12 +517,11 @@ fn table(md: &mut String, what: &str, tcp: [&str; 2], paths: &[PathResult], base
             (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}x", ours / theirs),
             _ => "—".into(),
         };
+        // The median over the rounds, if every round has the figure.
         let reaction = |i: usize| {
-            p.rounds
-                .iter()
-                .all(|r| r.reaction_us[i].is_some())
-                .then(|| p.median(|x| x.reaction_us[i].unwrap_or_default()))
-                .flatten()
+            let rounds: Option<Vec<f64>> = p.rounds.iter().map(|r| r.reaction_us[i]).collect();
+            rounds
+                .and_then(|mut v| median(&mut v))
                 .map_or("—".to_string(), |us| format!("{us:.0}"))
         };
         let _ = writeln!(

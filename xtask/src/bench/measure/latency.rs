@@ -73,20 +73,16 @@ pub fn reaction(g: &Guest, nic: &Nic, count: usize) -> Result<Option<f64>> {
         peer.ping_pong(count, small_frames(), Duration::from_secs(1))?;
         Ok(())
     })?;
-    let r = median(&mut found.iter().map(|r| r.us).collect::<Vec<_>>());
+    let r = reaction_p50(&found);
     if let Some(us) = r {
         println!("      reaction (NIC model receives → TX tail write): p50 {us:.1} µs");
     }
     Ok(r)
 }
 
-/// The p50 of the gaps (µs) from each "receive" line of `trace` to the
-/// first write of a TX tail register (`tail`) after it, when no other frame
-/// came in between. Lines look like
-/// `123@1796070364.029515:e1000e_core_write Write to register 0x3818, ...`.
-pub fn reaction_p50(trace: &str, tail: TxTails) -> Option<f64> {
-    let mut gaps: Vec<f64> = reactions(trace, tail).iter().map(|r| r.us).collect();
-    median(&mut gaps)
+/// The p50 of `found`'s reactions, µs.
+pub fn reaction_p50(found: &[Reaction]) -> Option<f64> {
+    median(&mut found.iter().map(|r| r.us).collect::<Vec<_>>())
 }
 
 /// One frame's reaction in a QEMU trace: from the NIC model starting to
@@ -100,7 +96,10 @@ pub struct Reaction {
     pub quiet_us: f64,
 }
 
-/// Every reaction of `trace` (see [`reaction_p50`]), in order.
+/// Every reaction of `trace`, in order: the gap from each "receive" line
+/// to the first write of a TX tail register (`tail`) after it, when no
+/// other frame came in between. Lines look like
+/// `123@1796070364.029515:e1000e_core_write Write to register 0x3818, ...`.
 pub fn reactions(trace: &str, tail: TxTails) -> Vec<Reaction> {
     // The frame waiting for its tail write, and when the one before came.
     let mut received: Option<Reaction> = None;

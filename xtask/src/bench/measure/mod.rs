@@ -213,9 +213,13 @@ e1000e_core_write a line without a time
 ";
         // Gaps: 20 µs (the RDT write in between does not end it), 10 µs
         // (from the later of two frames), 40 µs; the lone second write ends nothing.
-        let p50 = reaction_p50(trace, super::tx_tail("e1000e").unwrap()).unwrap();
+        let p50 =
+            reaction_p50(&super::reactions(trace, super::tx_tail("e1000e").unwrap())).unwrap();
         assert!((p50 - 20.0).abs() < 1e-6, "{p50}");
-        assert_eq!(reaction_p50(trace, super::tx_tail("igb").unwrap()), None);
+        assert_eq!(
+            reaction_p50(&super::reactions(trace, super::tx_tail("igb").unwrap())),
+            None
+        );
     }
 
     #[test]
