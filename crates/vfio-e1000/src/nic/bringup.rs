@@ -184,6 +184,7 @@ pub(crate) fn arm_queue(
         moderation: None,
         hang_timeout: config.tx_hang_timeout,
         rearmed: 0,
+        undrained: 0,
     })
 }
 

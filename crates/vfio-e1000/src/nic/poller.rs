@@ -2,8 +2,9 @@
 //! or of several, has work, with the policy of [`Queue::wait`]: busy-poll
 //! the rings a little with their RX interrupts masked, then unmask them and
 //! sleep on every queue's interrupt at once (an epoll set over their VFIO
-//! eventfds), then acknowledge and re-arm what fired through each queue's
-//! own zero-timeout look.
+//! eventfds). What an interrupt woke is served first; what fired is
+//! acknowledged and re-armed through each queue's own zero-timeout look at
+//! the next call, off the way of the frame that woke the thread.
 //!
 //! Why epoll and not an async runtime: the driver stays free of one, and an
 //! async program already has what it needs in [`Queue::fds`] (register them
@@ -51,6 +52,9 @@ pub struct Poller {
     count: usize,
     /// Whether descriptors other than the queues' are watched.
     others: bool,
+    /// An interrupt woke the thread and its eventfds are not acknowledged
+    /// yet: the next [`Poller::wait`] does it before anything else.
+    unacked: bool,
     /// Wakes by a busy-poll that found frames, counted to space out the
     /// looks at the eventfds ([`SPUN_WAKES_PER_EVENT_LOOK`]).
     spun_wakes: u32,
@@ -87,6 +91,7 @@ impl Poller {
             busy_poll,
             count: queues.len(),
             others: false,
+            unacked: false,
             spun_wakes: 0,
         })
     }
@@ -107,14 +112,15 @@ impl Poller {
     /// Busy-polls the rings for the longest busy-poll time a queue asks for
     /// ([`Config::busy_poll_us`](crate::Config::busy_poll_us)), their RX
     /// interrupts masked (and left masked while frames keep coming), then
-    /// unmasks them and sleeps on every queue's interrupt at once; each queue
-    /// then acknowledges and re-arms its own as [`Queue::wait`] with a zero
-    /// timeout does, which also reports a device that is gone or that the
-    /// kernel wants back. When the busy-poll finds frames, that look comes
-    /// only every 64th time, so a link change is
-    /// reported a few batches late while frames keep coming. In poll mode
-    /// it does not sleep: every queue is reported as having work. A signal
-    /// ends the sleep early.
+    /// unmasks them and sleeps on every queue's interrupt at once. A wake
+    /// reports the rings that hold frames at once; each queue acknowledges
+    /// and re-arms what fired (as [`Queue::wait`] with a zero timeout does,
+    /// which also reports a link change, a device that is gone or that the
+    /// kernel wants back) at a later call: before it sleeps again, and every
+    /// 64th time a busy-poll finds frames. So a link change is reported up to
+    /// a busy-poll window late, or a few batches late while frames keep
+    /// coming. In poll mode it does not sleep: every queue is reported as
+    /// having work. A signal ends the sleep early.
     ///
     /// # Panics
     /// If `queues` or `wakes` are not as many as the queues given to
@@ -142,15 +148,16 @@ impl Poller {
             if spin::spin(window, || pending(queues)) {
                 self.spun_wakes = self.spun_wakes.wrapping_add(1);
                 if !self.spun_wakes.is_multiple_of(SPUN_WAKES_PER_EVENT_LOOK) {
-                    for (q, wake) in queues.iter().zip(wakes.iter_mut()) {
-                        *wake = Wakeup {
-                            rx: q.rx_pending(),
-                            link_changed: false,
-                        };
-                    }
+                    report_pending(queues, wakes);
                     return Ok(());
                 }
             } else {
+                // What woke the last sleep is acknowledged only now, before
+                // the next: a frame that came in meanwhile (a reply to what
+                // was just sent, say) did not wait for it.
+                if std::mem::take(&mut self.unacked) && acknowledge(queues, wakes)? {
+                    return Ok(());
+                }
                 queues.iter_mut().for_each(Queue::unmask_rx_irq);
                 if !pending(queues) {
                     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
@@ -161,13 +168,48 @@ impl Poller {
                         for q in queues.iter_mut() {
                             q.idle_checks()?;
                         }
+                    } else {
+                        // Woken: the rings first. Acknowledging what fired
+                        // takes a system call or two per queue, which the
+                        // frame that woke us need not wait for.
+                        self.unacked = true;
+                        report_pending(queues, wakes);
+                        return Ok(());
                     }
                 }
             }
         }
+        self.unacked = false;
         for (q, wake) in queues.iter_mut().zip(wakes.iter_mut()) {
             *wake = q.look()?;
         }
         Ok(())
     }
+}
+
+/// Reports in `wakes` the queues whose rings hold frames (memory only: no
+/// system call, no register).
+fn report_pending(queues: &[Queue<'_>], wakes: &mut [Wakeup]) {
+    for (q, wake) in queues.iter().zip(wakes.iter_mut()) {
+        *wake = Wakeup {
+            rx: q.rx_pending(),
+            link_changed: false,
+        };
+    }
+}
+
+/// Acknowledges and re-arms what woke the last sleep (each queue's
+/// zero-timeout look); reports in `wakes` a link change and the rings that
+/// hold frames, and whether there is any such news.
+fn acknowledge(queues: &mut [Queue<'_>], wakes: &mut [Wakeup]) -> Result<bool> {
+    let mut news = false;
+    for (q, wake) in queues.iter_mut().zip(wakes.iter_mut()) {
+        let looked = q.look()?;
+        *wake = Wakeup {
+            rx: q.rx_pending(),
+            link_changed: looked.link_changed,
+        };
+        news |= wake.rx || wake.link_changed;
+    }
+    Ok(news)
 }

@@ -247,6 +247,10 @@ impl<'a> Queue<'a> {
     /// While it busy-polls, the queue's RX interrupt is masked (where the
     /// vector is the queue's own), and it stays masked while frames keep
     /// coming: only a wait that sleeps, or a zero-timeout look, unmasks it.
+    /// When the queue's own RX vector (MSI-X) ends a sleep, resetting its
+    /// eventfd is left to the next call, before it sleeps again (or to a
+    /// zero-timeout look): the frame that woke the thread does not wait for
+    /// that system call.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wakeup> {
         if timeout.is_zero() {
             // The caller may sleep elsewhere next (an async reactor).
@@ -298,13 +302,33 @@ impl<'a> Queue<'a> {
             if spin::spin(self.state.busy_poll, || rx.pending()) {
                 return Ok(frames);
             }
+            self.drain_deferred();
             self.unmask_rx_irq();
             if self.state.rx.pending() {
                 return Ok(frames);
             }
         }
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        let fired = eventfd::wait_any(&self.state.vectors.fds, timeout_ms)?;
+        let fds = &self.state.vectors.fds;
+        let ready = eventfd::ready_any(fds, timeout_ms)?;
+        let mut fired = 0;
+        for (i, role) in self.state.vectors.roles.iter().enumerate() {
+            let bit = 1 << i;
+            if ready & bit == 0 {
+                continue;
+            }
+            if *role == Role::Rx && !timeout.is_zero() {
+                // Woken by RX: the frame first. Resetting the eventfd is a
+                // system call; the next wait does it (before it sleeps).
+                self.state.undrained |= bit;
+                fired |= bit;
+            } else if eventfd::take(fds[i]) {
+                fired |= bit;
+            }
+        }
+        if timeout.is_zero() {
+            self.state.undrained &= !ready; // reset just now
+        }
         let mut wake = Wakeup::default();
         for (i, role) in self.state.vectors.roles.iter().enumerate() {
             if fired & (1 << i) == 0 {
@@ -342,6 +366,19 @@ impl<'a> Queue<'a> {
             self.idle_checks()?;
         }
         Ok(wake)
+    }
+
+    /// Resets the RX eventfds that ended the last sleep (see
+    /// [`QueueState::undrained`]): before the next sleep, which they would
+    /// end at once.
+    fn drain_deferred(&mut self) {
+        let state = &mut *self.state;
+        for (i, &fd) in state.vectors.fds.iter().enumerate() {
+            if state.undrained & (1 << i) != 0 {
+                eventfd::take(fd);
+            }
+        }
+        state.undrained = 0;
     }
 
     /// How long [`Queue::wait`] busy-polls before it sleeps.

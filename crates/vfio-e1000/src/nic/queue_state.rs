@@ -30,6 +30,12 @@ pub(crate) struct QueueState {
     pub masks_rx_irq: bool,
     /// Whether its RX interrupt is masked now.
     pub rx_irq_masked: bool,
+    /// The RX vector eventfds (bits by position in `vectors`) that ended
+    /// the last sleep and are not reset yet: [`Queue::wait`] leaves that to
+    /// its next call, so that the frame that woke it goes first.
+    ///
+    /// [`Queue::wait`]: super::Queue::wait
+    pub undrained: u64,
     /// Adaptive interrupt moderation, if configured.
     pub moderation: Option<Moderation>,
     /// The function's re-arms ([`Hw::rearms`]) this queue has caught up with.

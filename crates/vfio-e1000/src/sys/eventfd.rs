@@ -46,9 +46,10 @@ impl Eventfds {
 }
 
 /// Sleeps until one of `fds` is signalled or `timeout_ms` passes (-1:
-/// forever); returns a bit mask of those signalled (their counters are reset).
-/// A signal (SIGINT…) ends the wait early with an empty mask.
-pub(crate) fn wait_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
+/// forever); returns a bit mask of those signalled, their counters left as
+/// they are ([`take`] resets one). A signal (SIGINT…) ends the wait early
+/// with an empty mask.
+pub(crate) fn ready_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
     debug_assert!(fds.len() <= 64);
     // A queue sleeps on a few eventfds (its vector, the link's, the release
     // request): on the stack, so that a sleep allocates nothing.
@@ -78,13 +79,11 @@ pub(crate) fn wait_any(fds: &[RawFd], timeout_ms: i32) -> Result<u64> {
         }
         return Err(Error::io("poll on interrupt eventfds", e));
     }
-    let mut fired = 0;
-    for (i, p) in pfds.iter().enumerate() {
-        if p.revents & libc::POLLIN != 0 && take(p.fd) {
-            fired |= 1 << i;
-        }
-    }
-    Ok(fired)
+    Ok(pfds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.revents & libc::POLLIN != 0)
+        .fold(0, |acc, (i, _)| acc | 1 << i))
 }
 
 /// Resets eventfd `fd`'s counter; true if it was signalled (never blocks on
@@ -100,14 +99,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signalled_eventfd_is_reported_once() {
+    fn signalled_eventfd_stays_ready_until_taken() {
         let fds = Eventfds::new(2).unwrap();
         let raw = fds.raw();
         let one = 1u64;
         // SAFETY: writes 8 bytes from `one` to an eventfd we own.
         let written = unsafe { libc::write(raw[1], (&one as *const u64).cast(), 8) };
         assert_eq!(written, 8);
-        assert_eq!(wait_any(&raw, 0).unwrap(), 0b10);
-        assert_eq!(wait_any(&raw, 0).unwrap(), 0);
+        assert_eq!(ready_any(&raw, 0).unwrap(), 0b10, "ready");
+        assert_eq!(ready_any(&raw, 0).unwrap(), 0b10, "still ready: not taken");
+        assert!(take(raw[1]));
+        assert!(!take(raw[1]), "taken once");
+        assert_eq!(ready_any(&raw, 0).unwrap(), 0);
     }
 }
