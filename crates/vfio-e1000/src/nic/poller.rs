@@ -3,8 +3,8 @@
 //! the rings a little with their RX interrupts masked, then unmask them and
 //! sleep on every queue's interrupt at once (an epoll set over their VFIO
 //! eventfds). What an interrupt woke is served first; what fired is
-//! acknowledged and re-armed through each queue's own zero-timeout look at
-//! the next call, off the way of the frame that woke the thread.
+//! acknowledged and re-armed through each queue's own zero-timeout look
+//! before the next sleep, off the way of the frame that woke the thread.
 //!
 //! Why epoll and not an async runtime: the driver stays free of one, and an
 //! async program already has what it needs in [`Queue::fds`] (register them
@@ -53,7 +53,8 @@ pub struct Poller {
     /// Whether descriptors other than the queues' are watched.
     others: bool,
     /// An interrupt woke the thread and its eventfds are not acknowledged
-    /// yet: the next [`Poller::wait`] does it before anything else.
+    /// yet: [`Poller::wait`] does it before it sleeps again (or at the next
+    /// look after a busy-poll wake).
     unacked: bool,
     /// Wakes by a busy-poll that found frames, counted to space out the
     /// looks at the eventfds ([`SPUN_WAKES_PER_EVENT_LOOK`]).
