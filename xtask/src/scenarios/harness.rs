@@ -247,19 +247,7 @@ pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest, index: usize) -
         said?;
         let s = s?;
         ensure!(s.is_perfect(), "ping-pong{flag}: {s}");
-        // The CPU columns of the busiest vfio line (the RX vector).
-        let busiest: Vec<u64> = irqs
-            .lines
-            .iter()
-            .map(|l| {
-                l.split_whitespace()
-                    .skip(1)
-                    .map_while(|w| w.parse().ok())
-                    .collect::<Vec<u64>>()
-            })
-            .max_by_key(|c| c.iter().sum::<u64>())
-            .unwrap_or_default();
-        let cpus: Vec<usize> = (0..busiest.len()).filter(|&c| busiest[c] > 0).collect();
+        let cpus = busiest_vector_cpus(&irqs.lines);
         ensure!(
             cpus.len() == 1,
             "the RX vector's interrupts landed on CPUs {cpus:?}:\n{}",
@@ -297,4 +285,20 @@ pub fn echo_thread_runs_where_its_interrupt_lands(g: &mut Guest, index: usize) -
         println!("    interrupts on CPU {irq}; `{says}`{flag}");
     }
     Ok(())
+}
+
+/// The CPUs that took interrupts on the busiest of `lines` (a NIC's lines
+/// of `/proc/interrupts`): its RX vector's, while it receives.
+pub fn busiest_vector_cpus(lines: &[String]) -> Vec<usize> {
+    let busiest: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map_while(|w| w.parse().ok())
+                .collect::<Vec<u64>>()
+        })
+        .max_by_key(|c| c.iter().sum::<u64>())
+        .unwrap_or_default();
+    (0..busiest.len()).filter(|&c| busiest[c] > 0).collect()
 }

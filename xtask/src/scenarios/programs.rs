@@ -80,9 +80,18 @@ fn tap(g: &mut Guest) -> Result<()> {
         Ok(())
     });
     let stats = responder.stop();
+    let said = job.lines();
     let _ = g.run("killall -KILL e1000", ten);
     let _ = job.wait(Duration::from_secs(30));
     result.map_err(|e| crate::error::Error::msg(format!("{e:#}\nthe host saw {stats:?}")))?;
+    // Its queue's thread runs where the queue's interrupt lands, as echo's.
+    ensure!(
+        said.iter()
+            .any(|l| l.starts_with("tap: queue 0 runs on CPU ")
+                && l.ends_with("which takes its interrupt")),
+        "e1000 tap did not say where its thread runs:\n{}",
+        said.join("\n")
+    );
     ensure!(
         stats.arp_senders.contains(&nic.mac) && stats.echo_requests >= 10,
         "the host saw {stats:?}"

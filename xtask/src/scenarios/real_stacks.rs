@@ -4,6 +4,7 @@
 //! must get through as they would through a wire: nothing lost, nothing
 //! retransmitted, no bad checksum, and forward drops nothing itself.
 
+use super::harness::busiest_vector_cpus;
 use super::suite::Suite;
 use crate::ensure;
 use crate::error::Result;
@@ -47,9 +48,43 @@ fn forward_between_stacks(g: &mut Guest) -> Result<()> {
     let there = traffic::tcp_stream(&left, &right, 5201, TCP_BYTES)?;
     let back = traffic::tcp_stream(&right, &left, 5202, TCP_BYTES)?;
     let udp = traffic::udp_flow(&left, &right, 5203, UDP_MBIT_PER_S, Duration::from_secs(2))?;
+    let irqs = [&a.pci, &b.pci].map(|pci| {
+        g.run_ok(
+            &format!("grep 'vfio-.*{pci}' /proc/interrupts"),
+            Duration::from_secs(10),
+        )
+    });
     g.run_ok("killall -INT e1000", Duration::from_secs(10))?;
     let forward = job.wait(Duration::from_secs(30))?;
     let out = forward.output();
+    let [irqs_a, irqs_b] = irqs;
+    let (irqs_a, irqs_b) = (irqs_a?, irqs_b?);
+    // Its one thread runs where its RX interrupts land (the first NIC's
+    // CPU when they land apart).
+    let cpus = [&irqs_a, &irqs_b].map(|r| busiest_vector_cpus(&r.lines));
+    ensure!(
+        cpus.iter().all(|c| c.len() == 1),
+        "an RX vector's interrupts landed on several CPUs:\n{}\n{}",
+        irqs_a.output(),
+        irqs_b.output()
+    );
+    let says = if cpus[0] == cpus[1] {
+        format!(
+            "forward: its 2 queues run on CPU {}, which takes their interrupts",
+            cpus[0][0]
+        )
+    } else {
+        format!(
+            "forward: its 2 queues run on CPU {}, which takes 1 of their 2 interrupts",
+            cpus[0][0]
+        )
+    };
+    ensure!(
+        out.contains(&says),
+        "wanted `{says}`; /proc/interrupts:\n{}\n{}\nforward printed:\n{out}",
+        irqs_a.output(),
+        irqs_b.output()
+    );
     ensure!(
         ping.lost() == 0,
         "ping through forward: {} of {} requests unanswered",

@@ -212,7 +212,8 @@ pub struct TrafficArgs {
     pub adaptive_irq: bool,
     /// Run queue N's thread on the N-th CPU of this list (e.g. 0-3,6),
     /// like DPDK's lcores. By default, with interrupts, each queue's thread
-    /// runs on the CPU that takes its interrupt
+    /// runs on the CPU that takes its interrupt (`forward`'s one thread on
+    /// the CPU most of its queues' interrupts land on)
     #[arg(
         long,
         value_name = "LIST",

@@ -22,7 +22,7 @@ pub fn dump(args: &DumpArgs) -> Result<(), CliError> {
     let out = common.out;
     let mut pcap = args.write.as_deref().map(Pcap::create).transpose()?;
     let mut nic = common.open("dump", pci)?;
-    pin_queue_thread(&nic.queue(0)?, &common, "dump");
+    pin_thread(&[&nic.queue(0)?], &common, "dump");
     let since = mmio_counts(&nic);
     let (mut rx, mut pkts) = (Tally::default(), Vec::with_capacity(BATCH));
     let mut hw_times = Vec::with_capacity(BATCH);

@@ -105,7 +105,7 @@ fn echo_queue(
     mac: [u8; 6],
     live: &Live,
 ) -> Result<(Tally, Tally, u64), CliError> {
-    pin_queue_thread(&queue, common, "echo");
+    pin_thread(&[&queue], common, "echo");
     let (mut rx, mut tx, mut dropped) = (Tally::default(), Tally::default(), 0);
     let mut pkts = Vec::with_capacity(BATCH);
     let mut stall_after = common.inject_tx_stall_after;

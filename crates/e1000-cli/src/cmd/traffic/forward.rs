@@ -3,9 +3,10 @@
 use super::*;
 
 /// `e1000 forward`: frames from each NIC go out of the other (addressed to
-/// `--peer-a`/`--peer-b` from the sending NIC, if given); one thread
-/// sleeps on both NICs' interrupts ([`Poller`]), and a full TX ring holds
-/// frames back instead of dropping them.
+/// `--peer-a`/`--peer-b` from the sending NIC, if given); one thread, on
+/// the CPU their interrupts land on, sleeps on both NICs' interrupts
+/// ([`Poller`]), and a full TX ring holds frames back instead of dropping
+/// them.
 pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
     let common = Common::new(&args.traffic, false, STREAM_RX_RING)?;
     let out = common.out;
@@ -25,6 +26,7 @@ pub fn forward(args: &ForwardArgs) -> Result<(), CliError> {
     with_stats(&common, "forward", &live, || -> Result<(), CliError> {
         let [a, b] = &mut nics;
         let mut queues = [a.queue(0)?, b.queue(0)?];
+        pin_thread(&[&queues[0], &queues[1]], &common, "forward");
         // One sleep on both NICs' interrupts (none in poll mode).
         let mut poller = Poller::new(&queues)?;
         let mut wakes = [Wakeup::default(); 2];

@@ -335,7 +335,7 @@ pub fn send(args: &SendArgs) -> Result<(), CliError> {
         }
         None => generated(args, &mut nic)?,
     };
-    pin_queue_thread(&nic.queue(0)?, &common, "send");
+    pin_thread(&[&nic.queue(0)?], &common, "send");
     let since = mmio_counts(&nic);
     let tci = args.vlan.map(|id| args.vlan_prio << 13 | id);
     let tag_bytes = if tci.is_some() { 4 } else { 0 };

@@ -229,6 +229,7 @@ fn tap_queue_loop(
     budget: &Budget,
     live: &Live,
 ) -> Result<QueueTotals, CliError> {
+    pin_thread(&[&queue], common, "tap");
     let mut t = QueueTotals::default();
     let mut queues = [queue];
     // One sleep on the queue's interrupt and the TAP queue's descriptor.
