@@ -20,7 +20,7 @@ use std::time::Duration;
 /// Wakes by a busy-poll that found frames between two looks at the queues'
 /// eventfds (link changes, the kernel's request to release the device):
 /// each look is a system call per queue, which cost the first frame after
-/// a pause 10-17 µs more in a TCG guest (`forward`, docs/performance.md),
+/// a pause 10-17 µs more in a TCG guest (`forward`, docs/real-stacks.md),
 /// and while frames keep coming the RX interrupts they would acknowledge
 /// are masked anyway.
 const SPUN_WAKES_PER_EVENT_LOOK: u32 = 64;

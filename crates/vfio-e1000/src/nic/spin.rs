@@ -19,7 +19,7 @@
 //! ping-pong through `e1000 echo --irq msix`, which busy-polls between
 //! frames: 55-60 µs p50 with a `PAUSE` and a clock read per look, the same
 //! with either alone, and 30 µs with neither, as in `--irq poll`
-//! (docs/performance.md).
+//! (docs/real-stacks.md).
 //!
 //! Even one clock read every 256 looks slowed the first frame after a
 //! long spin: with `forward --busy-poll 30ms` and pings 20 ms apart,
