@@ -212,3 +212,44 @@ pub(crate) fn frame_lines(out: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["type"] == "frame")
         .collect()
 }
+
+/// The interrupts the guest kernel has taken for `pci`'s vfio vectors
+/// (`/proc/interrupts` lines `vfio-msix[n](PCI)`, `vfio-intx(PCI)`…).
+pub(crate) fn vfio_interrupts(g: &Guest, pci: &str) -> Result<u64> {
+    let out = g
+        .run_ok(
+            &format!("grep 'vfio.*{pci}' /proc/interrupts"),
+            Duration::from_secs(10),
+        )?
+        .output();
+    Ok(out
+        .lines()
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map_while(|w| w.parse::<u64>().ok())
+        })
+        .sum())
+}
+
+/// The CPU time of the guest's `e1000` process so far, in clock ticks
+/// (10 ms: utime + stime of `/proc/PID/stat`).
+pub(crate) fn cpu_ticks(g: &Guest) -> Result<u64> {
+    let stat = g
+        .run_ok("cat /proc/$(pidof e1000)/stat", Duration::from_secs(10))?
+        .output();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15, the 12th and 13th after it.
+    match (field(11), field(12)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => Err(crate::error::Error::msg(format!(
+            "no CPU times in /proc/PID/stat: {stat}"
+        ))),
+    }
+}

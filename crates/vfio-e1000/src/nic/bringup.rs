@@ -178,6 +178,7 @@ pub(crate) fn arm_queue(
         polls: 0,
         presence_checked: Instant::now(),
         busy_poll: Duration::from_micros(config.busy_poll_us as u64),
+        slept_idle: false,
         irq_vector: None,
         masks_rx_irq: false,
         rx_irq_masked: false,

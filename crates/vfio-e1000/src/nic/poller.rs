@@ -15,6 +15,8 @@ use super::queue::{Queue, Wakeup};
 use super::spin;
 use crate::error::{Error, Result};
 use crate::sys::epoll::Epoll;
+use crate::sys::eventfd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 /// Wakes by a busy-poll that found frames between two looks at the queues'
@@ -50,8 +52,12 @@ pub struct Poller {
     busy_poll: Duration,
     /// Queues registered, in order.
     count: usize,
-    /// Whether descriptors other than the queues' are watched.
-    others: bool,
+    /// Descriptors other than the queues' ([`Poller::watch_fd`]): a
+    /// busy-poll looks at them too.
+    watched: Vec<RawFd>,
+    /// The last sleep ended with nothing (its timeout, or a signal): the
+    /// next [`Poller::wait`] sleeps again without busy-polling first.
+    slept_idle: bool,
     /// An interrupt woke the thread and its eventfds are not acknowledged
     /// yet: [`Poller::wait`] does it before it sleeps again (or at the next
     /// look after a busy-poll wake).
@@ -91,7 +97,8 @@ impl Poller {
             polling,
             busy_poll,
             count: queues.len(),
-            others: false,
+            watched: Vec::new(),
+            slept_idle: false,
             unacked: false,
             spun_wakes: 0,
         })
@@ -99,12 +106,12 @@ impl Poller {
 
     /// Also wakes [`Poller::wait`] when `fd` is readable (a TAP device, a
     /// socket: whatever else the thread serves). The caller reads it itself
-    /// after `wait` returns, without blocking. With such a descriptor, `wait`
-    /// sleeps at once instead of busy-polling first: it cannot see the
-    /// descriptor without a system call.
+    /// after `wait` returns, without blocking, and keeps it open as long as
+    /// the poller. A busy-poll looks at it as at the rings, at the price of
+    /// a `poll(2)` per look.
     pub fn watch_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
         self.epoll.add(fd, 1 << 63)?;
-        self.others = true;
+        self.watched.push(fd.as_raw_fd());
         Ok(())
     }
 
@@ -134,7 +141,9 @@ impl Poller {
     ) -> Result<()> {
         assert!(queues.len() == self.count && wakes.len() == self.count);
         if !self.polling && !timeout.is_zero() {
-            let window = if self.others {
+            // After a sleep that nothing ended, nothing is coming soon:
+            // sleep again at once (a spin is for frames that follow others).
+            let window = if self.slept_idle {
                 Duration::ZERO
             } else {
                 self.busy_poll
@@ -146,7 +155,14 @@ impl Poller {
                 queues.iter_mut().for_each(Queue::mask_rx_irq);
             }
             let pending = |queues: &[Queue<'_>]| queues.iter().any(Queue::rx_pending);
-            if spin::spin(window, || pending(queues)) {
+            let watched = &self.watched;
+            // A watched descriptor that cannot be polled ends the spin: the
+            // caller's own read tells what is wrong with it.
+            let readable = || eventfd::ready_any(watched, 0).map_or(true, |m| m != 0);
+            if spin::spin(window, || {
+                pending(queues) || (!watched.is_empty() && readable())
+            }) {
+                self.slept_idle = false;
                 self.spun_wakes = self.spun_wakes.wrapping_add(1);
                 if !self.spun_wakes.is_multiple_of(SPUN_WAKES_PER_EVENT_LOOK) {
                     report_pending(queues, wakes);
@@ -162,7 +178,9 @@ impl Poller {
                 queues.iter_mut().for_each(Queue::unmask_rx_irq);
                 if !pending(queues) {
                     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-                    if self.epoll.wait(ms.max(1))? == 0 {
+                    let woken = self.epoll.wait(ms.max(1))? != 0;
+                    self.slept_idle = !woken;
+                    if !woken {
                         // Nothing fired for the whole timeout: look, as a
                         // queue's own wait does, for a device that is gone
                         // (it stops interrupting) and a hung transmitter.
@@ -183,6 +201,7 @@ impl Poller {
         self.unacked = false;
         for (q, wake) in queues.iter_mut().zip(wakes.iter_mut()) {
             *wake = q.look()?;
+            self.slept_idle &= !wake.rx;
         }
         Ok(())
     }

@@ -297,20 +297,34 @@ impl<'a> Queue<'a> {
                 rx: true,
                 link_changed: false,
             };
-            self.mask_rx_irq();
+            // After a sleep that nothing ended, nothing is coming soon:
+            // sleep again at once (a spin is for frames that follow others).
+            let window = if self.state.slept_idle {
+                Duration::ZERO
+            } else {
+                self.state.busy_poll
+            };
+            if !window.is_zero() {
+                self.mask_rx_irq();
+            }
             let rx = &self.state.rx;
-            if spin::spin(self.state.busy_poll, || rx.pending()) {
+            if spin::spin(window, || rx.pending()) {
+                self.state.slept_idle = false;
                 return Ok(frames);
             }
             self.drain_deferred();
             self.unmask_rx_irq();
             if self.state.rx.pending() {
+                self.state.slept_idle = false;
                 return Ok(frames);
             }
         }
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         let fds = &self.state.vectors.fds;
         let ready = eventfd::ready_any(fds, timeout_ms)?;
+        if !timeout.is_zero() {
+            self.state.slept_idle = ready == 0;
+        }
         let mut fired = 0;
         for (i, role) in self.state.vectors.roles.iter().enumerate() {
             let bit = 1 << i;
@@ -353,6 +367,7 @@ impl<'a> Queue<'a> {
         }
         if timeout.is_zero() {
             wake.rx |= self.state.rx.pending();
+            self.state.slept_idle &= !wake.rx;
         }
         if fired != 0 && hw.irq_mode == IrqMode::Intx {
             hw.device.unmask_intx()?;

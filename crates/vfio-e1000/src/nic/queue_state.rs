@@ -21,6 +21,9 @@ pub(crate) struct QueueState {
     pub presence_checked: Instant,
     /// How long `wait` polls the ring before sleeping (interrupt modes).
     pub busy_poll: Duration,
+    /// The last sleep ended with nothing (its timeout, or a signal): the
+    /// next `wait` sleeps again without busy-polling first.
+    pub slept_idle: bool,
     /// The TX watchdog's limit.
     pub hang_timeout: Duration,
     /// The interrupt vector this queue sleeps on and may re-time.
