@@ -40,16 +40,18 @@ pub fn add(s: Suite, model: &'static str) -> Suite {
     })
 }
 
-/// `e1000 tap`: the guest kernel's own stack pings the host peer through a
-/// TAP interface that `e1000 tap` carries to and from the NIC. The
-/// interface has the NIC's MAC address, every echo request is answered,
-/// and the interface is gone once the command is killed with SIGKILL.
-fn tap(g: &mut Guest) -> Result<()> {
+/// The host's IPv4 responder at 10.11.12.1 on NIC 0's link, and `e1000 tap
+/// PCI{options}` with the interface at 10.11.12.2/24, or why it did not come
+/// up (the job still runs, for its output).
+fn tap_beside_responder<'g>(
+    g: &'g Guest,
+    options: &str,
+) -> Result<(Responder, crate::vm::job::Job<'g>, Result<()>)> {
     let nic = g.nic(0);
     let ten = Duration::from_secs(10);
     g.run_ok("load-kernel-driver tun", ten)?;
     let responder = Responder::start(nic, [10, 11, 12, 1])?;
-    let mut job = g.spawn(&format!("e1000 tap {}", nic.pci))?;
+    let mut job = g.spawn(&format!("e1000 tap {}{options}", nic.pci))?;
     let ready = job.wait_line(
         |l| l.contains("tap: interface e1000tap0 is up"),
         Duration::from_secs(30),
@@ -58,8 +60,22 @@ fn tap(g: &mut Guest) -> Result<()> {
         // The 8254x model holds reception for a second after RCTL is written.
         std::thread::sleep(Duration::from_millis(1500));
     }
-    let result = ready.and_then(|_| {
+    let up = ready.and_then(|_| {
         g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+        Ok(())
+    });
+    Ok((responder, job, up))
+}
+
+/// `e1000 tap`: the guest kernel's own stack pings the host peer through a
+/// TAP interface that `e1000 tap` carries to and from the NIC. The
+/// interface has the NIC's MAC address, every echo request is answered,
+/// and the interface is gone once the command is killed with SIGKILL.
+fn tap(g: &mut Guest) -> Result<()> {
+    let nic = g.nic(0);
+    let ten = Duration::from_secs(10);
+    let (responder, job, ready) = tap_beside_responder(g, "")?;
+    let result = ready.and_then(|_| {
         let link = g.run_ok("ip link show e1000tap0", ten)?.output();
         let mac = nic
             .mac
@@ -121,19 +137,8 @@ fn tap_busy_poll(g: &mut Guest) -> Result<()> {
     let nic = g.nic(0);
     let pci = nic.pci.clone();
     let ten = Duration::from_secs(10);
-    g.run_ok("load-kernel-driver tun", ten)?;
-    let responder = Responder::start(nic, [10, 11, 12, 1])?;
-    let mut job = g.spawn(&format!("e1000 tap {pci} --busy-poll 30ms"))?;
-    let ready = job.wait_line(
-        |l| l.contains("tap: interface e1000tap0 is up"),
-        Duration::from_secs(30),
-    );
-    if !irq_modes(&nic.model).contains(&"msi") {
-        // The 8254x model holds reception for a second after RCTL is written.
-        std::thread::sleep(Duration::from_millis(1500));
-    }
-    let result = ready.and_then(|_| {
-        g.run_ok("ip addr add 10.11.12.2/24 dev e1000tap0", ten)?;
+    let (responder, job, ready) = tap_beside_responder(g, " --busy-poll 30ms")?;
+    let result = ready.and_then(|()| {
         // The first request also resolves the host's address.
         g.run_ok("ping -c 1 -W 2 10.11.12.1", ten)?;
         let before = (vfio_interrupts(g, &pci)?, cpu_ticks(g)?);
