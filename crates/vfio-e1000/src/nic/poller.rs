@@ -117,10 +117,12 @@ impl Poller {
 
     /// Waits until a queue of `queues` has received frames (or its link
     /// changed), or `timeout`, and says which in `wakes` (one per queue).
-    /// Busy-polls the rings for the longest busy-poll time a queue asks for
+    /// Busy-polls the rings (and any [watched](Poller::watch_fd)
+    /// descriptor) for the longest busy-poll time a queue asks for
     /// ([`Config::busy_poll_us`](crate::Config::busy_poll_us)), their RX
     /// interrupts masked (and left masked while frames keep coming), then
-    /// unmasks them and sleeps on every queue's interrupt at once. A wake
+    /// unmasks them and sleeps on every queue's interrupt at once; after a
+    /// sleep that timed out with nothing it sleeps again at once. A wake
     /// reports the rings that hold frames at once; each queue acknowledges
     /// and re-arms what fired (as [`Queue::wait`] with a zero timeout does,
     /// which also reports a link change, a device that is gone or that the

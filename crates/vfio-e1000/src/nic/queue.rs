@@ -244,6 +244,9 @@ impl<'a> Queue<'a> {
     /// [`Error::RemovalRequested`] means the kernel wants the device back
     /// (hot-unplug): drop the `Nic` promptly.
     ///
+    /// It busy-polls only after activity: when its last sleep timed out
+    /// with nothing, it sleeps again at once.
+    ///
     /// While it busy-polls, the queue's RX interrupt is masked (where the
     /// vector is the queue's own), and it stays masked while frames keep
     /// coming: only a wait that sleeps, or a zero-timeout look, unmasks it.
