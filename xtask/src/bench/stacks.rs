@@ -266,11 +266,12 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
         })
         .collect();
     println!("    e1000 tap: the guest's own stack on the first NIC");
-    let kernel = Endpoint::ALL.len() - 1;
     for round in 1..=effort.runs() {
-        for (i, endpoint) in Endpoint::ALL[..kernel].iter().enumerate() {
+        for (i, endpoint) in Endpoint::ALL.iter().enumerate() {
+            let Some(options) = endpoint.tap_options() else {
+                continue;
+            };
             println!("    {} (round {round})", endpoint.name());
-            let options = endpoint.tap_options().unwrap_or_default();
             let pci_and_options = format!("{}{options}", g.nic(0).pci);
             match crate::vm::models::start_tap(&g, &pci_and_options, &format!("{GUEST}/24")) {
                 Ok(job) => {
@@ -291,6 +292,10 @@ pub fn run(model: &str, effort: Effort) -> Result<StacksResult> {
                 record(&mut paths[bridge], workloads(&g, &left, &right, effort));
             }
             println!("    kernel driver: the guest's own stack on the first NIC");
+            let kernel = Endpoint::ALL
+                .iter()
+                .position(|e| *e == Endpoint::Kernel)
+                .expect("Endpoint::ALL holds Kernel");
             match bridge_down(&g) {
                 Ok(()) => {
                     for round in 1..=effort.runs() {

@@ -143,13 +143,7 @@ impl Poller {
     ) -> Result<()> {
         assert!(queues.len() == self.count && wakes.len() == self.count);
         if !self.polling && !timeout.is_zero() {
-            // After a sleep that nothing ended, nothing is coming soon:
-            // sleep again at once (a spin is for frames that follow others).
-            let window = if self.slept_idle {
-                Duration::ZERO
-            } else {
-                self.busy_poll
-            };
+            let window = spin::window(self.busy_poll, self.slept_idle);
             // As `Queue::wait`: RX interrupts masked while spinning (and
             // while frames keep coming), unmasked before the sleep, then
             // the rings looked at once more.

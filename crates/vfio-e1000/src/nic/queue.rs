@@ -300,13 +300,7 @@ impl<'a> Queue<'a> {
                 rx: true,
                 link_changed: false,
             };
-            // After a sleep that nothing ended, nothing is coming soon:
-            // sleep again at once (a spin is for frames that follow others).
-            let window = if self.state.slept_idle {
-                Duration::ZERO
-            } else {
-                self.state.busy_poll
-            };
+            let window = spin::window(self.state.busy_poll, self.state.slept_idle);
             if !window.is_zero() {
                 self.mask_rx_irq();
             }
