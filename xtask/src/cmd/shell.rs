@@ -3,8 +3,7 @@
 //!
 //! Boots a guest with the NICs bound to vfio-pci (one `e1000e` unless
 //! `--model` says otherwise; one vCPU unless `--cpus` says otherwise: the
-//! bench's guests have two, and with two the guest's clock is the HPET) and
-//! reads commands from the terminal. A line is
+//! bench's guests have two) and reads commands from the terminal. A line is
 //! a shell command for the guest; its output is printed as it comes, and
 //! Ctrl-C interrupts it. A line ending in `&` runs in the background (its
 //! lines are printed with `[id]` in front). Lines starting with `:` act on

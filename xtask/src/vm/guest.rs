@@ -174,7 +174,7 @@ impl Guest {
                 bail!("{e}\n{}", diagnostics(&console, &err, &command_line));
             }
         };
-        Ok(Guest {
+        let guest = Guest {
             child,
             stdin,
             console,
@@ -186,7 +186,26 @@ impl Guest {
             command_line,
             trace_path,
             boot_time,
-        })
+        };
+        guest.check_clock()?;
+        Ok(guest)
+    }
+
+    /// Fails unless the guest's clock is the TSC, as on a real machine:
+    /// on the HPET every clock read is an emulated register read under
+    /// QEMU's big lock, which would slow the drivers measured here (and the
+    /// wake from an interrupt most) for a reason no deployment shares.
+    fn check_clock(&self) -> Result<()> {
+        let clock = self.run_ok(
+            "cat /sys/devices/system/clocksource/clocksource0/current_clocksource",
+            Duration::from_secs(10),
+        )?;
+        let clock = clock.output().trim().to_string();
+        ensure!(
+            clock == "tsc",
+            "the guest's clock is `{clock}`, not `tsc`: see `CLOCK` in xtask/src/vm/qemu.rs"
+        );
+        Ok(())
     }
 
     /// QEMU's process id.

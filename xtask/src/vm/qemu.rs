@@ -17,6 +17,17 @@ const MACHINE: &str = "-accel tcg -machine q35 -cpu max -m 1G -nodefaults -displ
                        -global q35-pcihost.pci-hole64-size=0";
 /// The emulated Intel IOMMU (VT-d) that vfio-pci needs.
 const IOMMU: &str = "-device intel-iommu,intremap=on,caching-mode=on";
+/// Keeps the guest's clock on the TSC, as on real machines. TCG's `max`
+/// CPU is not an Intel one and has no invariant TSC, so Linux calls the TSCs
+/// of a guest with more than one vCPU unsynchronized (`unsynchronized_tsc`)
+/// and falls back to the HPET: then every clock read, in a program
+/// (`Instant::now`, no longer in the vDSO) and in the kernel's own idle exit
+/// and timers, is an emulated register read under QEMU's big lock. TCG
+/// derives every vCPU's TSC from the host's one clock, which is what
+/// `tsc=reliable` asserts (the kernel's documentation names it for virtual
+/// machines). It tripled the wake of `forward` from an interrupt
+/// (docs/real-stacks.md).
+const CLOCK: &str = "tsc=reliable";
 
 /// Arguments for QEMU plus the host ends of the NIC links.
 pub(crate) struct QemuArgs {
@@ -66,7 +77,7 @@ pub(crate) fn qemu_args(
         "-initrd".into(),
         initramfs.display().to_string(),
         "-append".into(),
-        format!("console=ttyS0 {iommu} hugepages=64 panic=-1 loglevel=4 bind={bind}"),
+        format!("console=ttyS0 {iommu} {CLOCK} hugepages=64 panic=-1 loglevel=4 bind={bind}"),
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_path.display()),
     ]);

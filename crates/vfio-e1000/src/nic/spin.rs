@@ -11,15 +11,15 @@
 //!   before it goes on. The NIC model's receive path needs that lock.
 //!   Under KVM, a tight `PAUSE` loop is what pause-loop exiting traps.
 //! - A guest whose TSC the kernel does not trust (QEMU guests with more
-//!   than one vCPU under TCG) reads time from the HPET: every
-//!   `Instant::now()` is a system call and an emulated register read,
-//!   under the same lock.
+//!   than one vCPU under TCG, unless booted with `tsc=reliable` as the
+//!   project's are now) reads time from the HPET: every `Instant::now()` is
+//!   a system call and an emulated register read, under the same lock.
 //!
-//! Measured in the bench's guest (2 vCPUs, TCG, `igb`), back-to-back
-//! ping-pong through `e1000 echo --irq msix`, which busy-polls between
-//! frames: 55-60 µs p50 with a `PAUSE` and a clock read per look, the same
-//! with either alone, and 30 µs with neither, as in `--irq poll`
-//! (docs/real-stacks.md).
+//! Measured in the bench's guest (2 vCPUs, TCG, `igb`, then on the HPET),
+//! back-to-back ping-pong through `e1000 echo --irq msix`, which
+//! busy-polls between frames: 55-60 µs p50 with a `PAUSE` and a clock
+//! read per look, the same with either alone, and 30 µs with neither, as
+//! in `--irq poll` (docs/real-stacks.md).
 //!
 //! Even one clock read every 256 looks slowed the first frame after a
 //! long spin: with `forward --busy-poll 30ms` and pings 20 ms apart,
