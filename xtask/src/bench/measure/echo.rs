@@ -521,5 +521,26 @@ fn echo_peer(g: &Guest, nic: &Nic, peer: PeerEcho, effort: Effort) -> EchoResult
         }
         Err(e) => out.error = Some(e.to_string()),
     }
+    // A process that echoed nothing on the ladder's first, slowest rung
+    // stopped echoing during the runs before it (testpmd on QEMU's 82576
+    // now and then, after its cost run). Its ladder is then measured again
+    // in a fresh process, and the report says so: a stall of the peer is
+    // worth a line, not a lossless rate of zero.
+    if out.rungs.first().is_some_and(|r| r.echoed == 0) {
+        println!("      ! echoed nothing at the first rung: the ladder again, in a fresh process");
+        let again = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
+            ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames())
+        });
+        match again {
+            Ok((rungs, _)) => {
+                out.rungs = rungs;
+                out.settings.push_str(
+                    "; its first process stopped echoing before its ladder, \
+                     so the ladder is a second process's",
+                );
+            }
+            Err(e) => out.error = Some(format!("ladder in a fresh process: {e}")),
+        }
+    }
     out
 }
