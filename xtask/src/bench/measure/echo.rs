@@ -501,11 +501,13 @@ fn echo_peer(g: &Guest, nic: &Nic, peer: PeerEcho, effort: Effort) -> EchoResult
         settings: peer.settings,
         ..EchoResult::default()
     };
+    // The same ladder in the run and, if the peer stalls, in a fresh one.
+    let the_ladder = || ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames());
     let run = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
         let p = ping(&nic.socket, nic.mac, effort.pings(), small_frames())?;
         let r = reaction(g, nic, effort.pings())?;
         let c = costs(g, nic);
-        let rungs = ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames())?;
+        let rungs = the_ladder()?;
         Ok((p, r, c, rungs))
     });
     match run {
@@ -528,9 +530,7 @@ fn echo_peer(g: &Guest, nic: &Nic, peer: PeerEcho, effort: Effort) -> EchoResult
     // worth a line, not a lossless rate of zero.
     if out.rungs.first().is_some_and(|r| r.echoed == 0) {
         println!("      ! echoed nothing at the first rung: the ladder again, in a fresh process");
-        let again = with_echo_job(g, &peer.cmd, peer.ready, peer.process, || {
-            ladder(&nic.socket, nic.mac, effort, Some(g.pid()), small_frames())
-        });
+        let again = with_echo_job(g, &peer.cmd, peer.ready, peer.process, the_ladder);
         match again {
             Ok((rungs, _)) => {
                 out.rungs = rungs;
